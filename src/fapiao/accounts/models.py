@@ -1,0 +1,112 @@
+"""Merchants (tenants), their users and number segments, and API tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from fapiao.accounts.choices import MERCHANT_ROLES, Role
+from fapiao.core.choices import TokenScope
+
+
+class Merchant(models.Model):
+    """A tenant, identified by its 统一社会信用代码 (USCC)."""
+
+    uscc = models.CharField(_("unified social credit code"), max_length=18, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=30, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("merchant")
+        verbose_name_plural = _("merchants")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uscc})"
+
+
+class User(AbstractUser):
+    """A person: a merchant user (belongs to one merchant) or operating-organisation staff."""
+
+    role = models.CharField(_("role"), max_length=20, choices=[(r.value, r.value) for r in Role])
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="users", verbose_name=_("merchant")
+    )
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            # Merchant roles have a merchant; staff roles have none.
+            models.CheckConstraint(
+                name="user_merchant_matches_role",
+                condition=(
+                    Q(role__in=[r.value for r in MERCHANT_ROLES], merchant__isnull=False)
+                    | (~Q(role__in=[r.value for r in MERCHANT_ROLES]) & Q(merchant__isnull=True))
+                ),
+            ),
+        ]
+
+    @property
+    def is_merchant_user(self) -> bool:
+        return self.role in MERCHANT_ROLES
+
+
+class NumberSegment(models.Model):
+    """A block of invoice serials (号段) the operator allocated to a merchant for one year.
+
+    Numbers are YY + province + channel + 15-digit serial; a merchant issues gap-free from
+    ``next_serial`` upwards, in the same transaction as the invoice.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="segments")
+    year = models.PositiveSmallIntegerField(_("year (YY)"))
+    province = models.CharField(_("province code"), max_length=2)
+    channel = models.PositiveSmallIntegerField(_("channel digit"))
+    first_serial = models.BigIntegerField(_("first serial"))
+    last_serial = models.BigIntegerField(_("last serial"))
+    next_serial = models.BigIntegerField(_("next serial"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("number segment")
+        verbose_name_plural = _("number segments")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "year", "province", "channel", "first_serial"], name="segment_unique_start"
+            ),
+            models.CheckConstraint(name="segment_bounds", condition=Q(first_serial__lte=F("last_serial"))),
+            models.CheckConstraint(
+                name="segment_next_in_range",
+                condition=Q(next_serial__gte=F("first_serial")) & Q(next_serial__lte=F("last_serial") + 1),
+            ),
+        ]
+
+    @property
+    def remaining(self) -> int:
+        return self.last_serial + 1 - self.next_serial
+
+
+class ApiToken(models.Model):
+    """An API token.  Only a keyed HMAC-SHA256 digest is stored; the token is shown once."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100)
+    scope = models.CharField(_("scope"), max_length=10, choices=[(s.value, s.value) for s in TokenScope])
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")

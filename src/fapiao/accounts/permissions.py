@@ -1,0 +1,52 @@
+"""What each role may do: one table, read by services, selectors, the API and the UI.
+
+The access issue grows this table; everything asks ``may(user, action)`` rather than
+checking roles inline.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from fapiao.accounts.choices import Role
+from fapiao.core.errors import PermissionDeniedError, _
+
+if TYPE_CHECKING:
+    from fapiao.accounts.models import User
+
+
+class Action(StrEnum):
+    ISSUE_INVOICE = "issue_invoice"
+    RED_LETTER_INVOICE = "red_letter_invoice"
+    READ_INVOICES = "read_invoices"
+    EXPORT_INVOICES = "export_invoices"
+    READ_LEDGER = "read_ledger"
+    VERIFY_LEDGER = "verify_ledger"
+    MANAGE_KEYS = "manage_keys"
+
+
+ALLOWED: dict[Action, frozenset[Role]] = {
+    Action.ISSUE_INVOICE: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
+    Action.RED_LETTER_INVOICE: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
+    Action.READ_INVOICES: frozenset(Role),
+    Action.EXPORT_INVOICES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.AUDITOR}),
+    Action.READ_LEDGER: frozenset(Role),
+    Action.VERIFY_LEDGER: frozenset({Role.AUDITOR, Role.OPERATOR}),
+    Action.MANAGE_KEYS: frozenset({Role.OPERATOR}),
+}
+
+
+class RoleForbiddenError(PermissionDeniedError):
+    """Your role does not allow this action."""
+
+    code = "role_forbidden"
+
+
+def may(user: User, action: Action) -> bool:
+    return bool(user.is_active and user.role in ALLOWED[action])
+
+
+def require(user: User, action: Action) -> None:
+    if not may(user, action):
+        raise RoleForbiddenError(_("Your role does not allow this action."))

@@ -1,0 +1,36 @@
+"""The ``fapiao`` command: our own commands plus every Django management command.
+
+``fapiao receipt verify FILE`` needs no database and no settings: it is the offline verifier
+of ``fapiao.core.receipt``.  Everything else runs as a Django management command, so
+``fapiao migrate``, ``fapiao demo``, ``fapiao token create clerk --scope write`` all work.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["receipt", "verify"] and not _wants_local_keys(args):
+        from fapiao.core.receipt import main as verify_main
+
+        return verify_main(args[1:])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fapiao.settings")
+    from django.core.management import execute_from_command_line
+
+    try:
+        execute_from_command_line(["fapiao", *args])
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _wants_local_keys(args: list[str]) -> bool:
+    """Without --public-key, verify against this installation's key registry (still offline)."""
+    return "--public-key" not in args and not any(a.startswith("--public-key=") for a in args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

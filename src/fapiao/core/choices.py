@@ -1,0 +1,54 @@
+"""Named status values, in one place.  Models take their choices from these Enums."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class InvoiceKind(StrEnum):
+    ORDINARY = "ordinary"  # 普通发票
+    SPECIAL = "special"  # 增值税专用发票
+
+
+class Colour(StrEnum):
+    BLUE = "blue"  # 蓝字发票
+    RED = "red"  # 红字发票
+
+
+class Direction(StrEnum):
+    OUT = "out"  # 销项: issued by the merchant
+    IN = "in"  # 进项: received by the merchant (record mode)
+
+
+class InvoiceState(StrEnum):
+    """The legal state of an invoice."""
+
+    NORMAL = "normal"  # 正常
+    PARTLY_RED = "partly_red"  # 部分红冲
+    FULLY_RED = "fully_red"  # 全额红冲
+    VOIDED = "voided"  # 作废 (imported paper invoices only)
+
+
+class Origin(StrEnum):
+    """Where an invoice row came from (provenance), separate from its state."""
+
+    ISSUED = "issued"
+    IMPORTED = "imported"
+    RESTORED = "restored"
+    REISSUED = "reissued"
+
+
+class EntryKind(StrEnum):
+    """The kind of a ledger entry (DESIGN.md §6)."""
+
+    ISSUE = "issue"
+    RED_LETTER = "red_letter"
+    VOID = "void"
+    IMPORT = "import"
+    RESTORE = "restore"
+    REISSUE = "reissue"
+
+
+class TokenScope(StrEnum):
+    READ = "read"
+    WRITE = "write"

@@ -1,0 +1,12 @@
+"""gunicorn settings for `make run`; each may be overridden by FAPIAO_* variables."""
+
+import os
+
+bind = os.environ.get("FAPIAO_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("FAPIAO_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("FAPIAO_THREADS", "16"))
+timeout = 30
+graceful_timeout = 10
+accesslog = os.environ.get("FAPIAO_ACCESS_LOG") or None
+raw_env = ["FAPIAO_WRITE_BATCHING=1"]

@@ -1,0 +1,93 @@
+"""/api/v1/invoices — thin handlers: parse, authorise (in the service/selector), call, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, JsonResponse
+
+from fapiao.api import json_body
+from fapiao.core.errors import FieldError, ValidationFailed, _
+from fapiao.invoices import schemas, selectors, services
+from fapiao.invoices.presenters import invoice_representation, summary_representation
+from fapiao.ledger.services import receipt_for
+from ninja import Router
+
+router = Router(tags=["invoices"])
+ERRORS: dict[int, Any] = {401: schemas.Problem, 403: schemas.Problem, 404: schemas.Problem, 422: schemas.Problem}
+
+
+def _answer(result: services.WriteResult) -> JsonResponse:
+    response = JsonResponse(result.body, status=result.status, json_dumps_params={"ensure_ascii": False})
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+@router.post(
+    "",
+    response={201: schemas.InvoiceOut, 409: schemas.Problem, 503: schemas.Problem, **ERRORS},
+    openapi_extra=schemas.body_schema(schemas.InvoiceIn),
+    summary="Issue a blue invoice",
+)
+def issue(request: HttpRequest) -> JsonResponse:
+    result = services.issue_invoice(
+        user=request.user,  # type: ignore[arg-type]
+        payload=json_body(request),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return _answer(result)
+
+
+@router.get("", response={200: schemas.InvoicePage, **ERRORS}, summary="Search invoices")
+def search(request: HttpRequest) -> dict[str, Any]:
+    filters = selectors.parse_filters(request.GET.dict())
+    try:
+        page_number = int(request.GET.get("page", "1"))
+    except ValueError:
+        page_number = 0
+    if not 1 <= page_number <= selectors.MAX_PAGE:
+        raise ValidationFailed([FieldError("page", "bad_page", _("Page must be a whole number from 1."))])
+    queryset = selectors.invoice_list(user=request.user, filters=filters)  # type: ignore[arg-type]
+    paginator = Paginator(queryset, selectors.PAGE_SIZE)
+    page = paginator.get_page(page_number) if page_number <= max(paginator.num_pages, 1) else []
+    return {
+        "items": [summary_representation(invoice) for invoice in page],
+        "total": paginator.count,
+        "page": page_number,
+    }
+
+
+@router.get("/{number}", response={200: schemas.InvoiceOut, **ERRORS}, summary="Fetch one invoice")
+def detail(request: HttpRequest, number: str, reveal: bool = False, merchant: str = "") -> JsonResponse:
+    invoice = selectors.invoice_get(user=request.user, number=number, merchant=merchant)  # type: ignore[arg-type]
+    body = invoice_representation(invoice, reveal=reveal and request.user.is_merchant_user)  # type: ignore[union-attr]
+    return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+
+
+@router.post(
+    "/{number}/red-letter",
+    response={201: schemas.InvoiceOut, 409: schemas.Problem, 503: schemas.Problem, **ERRORS},
+    openapi_extra=schemas.body_schema(schemas.RedLetterIn),
+    summary="Red-letter an invoice, fully or by line",
+)
+def red_letter(request: HttpRequest, number: str) -> JsonResponse:
+    result = services.red_letter_invoice(
+        user=request.user,  # type: ignore[arg-type]
+        number=number,
+        payload=json_body(request),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return _answer(result)
+
+
+@router.get("/{number}/receipt", response={200: dict[str, Any], **ERRORS}, summary="A fresh receipt")
+def receipt(request: HttpRequest, number: str, merchant: str = "") -> JsonResponse:
+    invoice = selectors.invoice_get(user=request.user, number=number, merchant=merchant)  # type: ignore[arg-type]
+    if invoice.ledger_seq is None:
+        raise services.InvoiceNotFoundError(_("This invoice has no ledger entry."))
+    body = receipt_for(invoice.merchant, invoice.ledger_seq)
+    response = JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="receipt-{invoice.number}.json"'
+    return response

@@ -1,0 +1,116 @@
+"""Invoices and their lines, and the idempotency records of POSTs.
+
+Money is integer fen (BigIntegerField).  Quantities and unit prices are stored as the
+canonical decimal strings that the ledger signs, so a row can always be turned back into
+exactly the document its entry holds.  Every unique key includes the merchant (Citus).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from fapiao.accounts.models import Merchant
+from fapiao.core.choices import Colour, Direction, InvoiceKind, InvoiceState, Origin
+
+
+def choices(enum: type) -> list[tuple[str, str]]:
+    return [(member.value, member.value) for member in enum]  # type: ignore[attr-defined]
+
+
+class Invoice(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="invoices")
+    number = models.CharField(_("number"), max_length=32)
+    kind = models.CharField(_("kind"), max_length=10, choices=choices(InvoiceKind))
+    colour = models.CharField(_("colour"), max_length=4, choices=choices(Colour))
+    direction = models.CharField(_("direction"), max_length=3, choices=choices(Direction), default=Direction.OUT)
+    state = models.CharField(_("state"), max_length=12, choices=choices(InvoiceState), default=InvoiceState.NORMAL)
+    origin = models.CharField(_("origin"), max_length=10, choices=choices(Origin), default=Origin.ISSUED)
+    origin_ref = models.CharField(_("origin reference"), max_length=64, blank=True)
+    issued_on = models.DateField(_("invoice date"))  # Asia/Shanghai business date
+    issued_at = models.DateTimeField(_("issued at"))  # UTC
+    seller_name = models.CharField(max_length=100)
+    seller_tax_id = models.CharField(max_length=20)
+    buyer_name = models.CharField(_("buyer"), max_length=100)
+    buyer_tax_id = models.CharField(_("buyer tax ID"), max_length=20, blank=True)
+    buyer_tax_id_kind = models.CharField(max_length=12, blank=True)
+    buyer_address = models.CharField(max_length=200, blank=True)
+    buyer_phone = models.CharField(max_length=30, blank=True)
+    buyer_bank = models.CharField(max_length=100, blank=True)
+    buyer_bank_account = models.CharField(max_length=50, blank=True)
+    buyer_sealed = models.CharField(max_length=64, blank=True)
+    buyer_seal_salt = models.BinaryField(null=True, blank=True)
+    total_amount = models.BigIntegerField(_("amount (fen)"))
+    total_tax = models.BigIntegerField(_("tax (fen)"))
+    total_with_tax = models.BigIntegerField(_("total with tax (fen)"))
+    original = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="red_letters"
+    )
+    confirmation_no = models.CharField(_("red-letter confirmation number"), max_length=30, blank=True)
+    remark = models.CharField(_("remark"), max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ledger_seq = models.BigIntegerField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "number"], name="invoice_unique_number"),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "issued_on"], name="invoice_by_date"),
+            models.Index(fields=["merchant", "buyer_tax_id"], name="invoice_by_buyer_tax_id"),
+            models.Index(fields=["merchant", "total_with_tax"], name="invoice_by_total"),
+            models.Index(fields=["number"], name="invoice_by_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class InvoiceLine(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    no = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    tax_code = models.CharField(max_length=19, blank=True)
+    spec = models.CharField(max_length=40, blank=True)
+    unit = models.CharField(max_length=40, blank=True)
+    quantity = models.CharField(max_length=40)
+    unit_price = models.CharField(max_length=40)
+    tax_rate = models.CharField(max_length=12)
+    amount = models.BigIntegerField()
+    tax = models.BigIntegerField()
+    original_line_no = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["no"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "invoice", "no"], name="line_unique_no"),
+        ]
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a POST made with an ``Idempotency-Key``.
+
+    The response body holds only what the API returned (sensitive fields masked).
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "user", "key"], name="idempotency_unique_key"),
+            models.UniqueConstraint(
+                fields=["user", "key"], condition=models.Q(merchant__isnull=True), name="idempotency_unique_staff_key"
+            ),
+        ]

@@ -1,0 +1,146 @@
+"""OpenAPI shapes of the invoice API.  The request bodies are validated by the core
+(``fapiao.core.invoice``), which reports every problem at once; these models document them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+
+class BuyerIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(examples=["北京买方贸易有限公司"])
+    tax_id: str | None = Field(None, examples=["91110000MA01XKQ2TQ"])
+    address: str | None = None
+    phone: str | None = None
+    bank: str | None = None
+    bank_account: str | None = None
+
+
+class LineIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(examples=["*信息技术服务*软件开发"])
+    tax_code: str | None = Field(None, examples=["3040201000000000000"])
+    spec: str | None = None
+    unit: str | None = Field(None, examples=["项"])
+    quantity: str = Field(examples=["1"], description="Decimal string, up to 8 decimal places.")
+    unit_price: str = Field(examples=["1000.00"], description="Decimal string, up to 8 decimal places, excl. tax.")
+    tax_rate: str = Field(examples=["0.06"], description='"0.13", "0.09", "0.06", …, "exempt" or "not_taxable".')
+    amount: str | None = Field(None, description="If sent, must equal quantity × unit price rounded to the fen.")
+    tax: str | None = Field(None, description="If sent, must equal amount × rate rounded to the fen.")
+
+
+class InvoiceIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["ordinary", "special"]
+    buyer: BuyerIn
+    lines: list[LineIn]
+    remark: str | None = None
+
+
+class RedLetterLineIn(Schema):
+    line_no: int
+    quantity: str
+
+
+class RedLetterIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    full: bool | None = None
+    lines: list[RedLetterLineIn] | None = None
+    confirmation_no: str | None = Field(None, description="红字确认单编号, where there is one.")
+
+
+class LineOut(Schema):
+    no: int
+    name: str
+    tax_code: str
+    spec: str
+    unit: str
+    quantity: str
+    unit_price: str
+    tax_rate: str
+    amount: str
+    tax: str
+    original_line_no: int | None
+
+
+class PartyOut(Schema):
+    name: str
+    tax_id: str | None
+
+
+class BuyerOut(PartyOut):
+    address: str
+    phone: str
+    bank: str
+    bank_account: str
+
+
+class InvoiceOut(Schema):
+    number: str = Field(examples=["26110100000000000001"])
+    kind: str
+    colour: Literal["blue", "red"]
+    direction: str
+    state: str
+    origin: str
+    issued_on: str
+    seller: PartyOut
+    buyer: BuyerOut
+    lines: list[LineOut]
+    total_amount: str
+    total_tax: str
+    total_with_tax: str
+    total_with_tax_in_words: str = Field(examples=["壹仟零陆拾圆整"])
+    original_number: str | None
+    confirmation_no: str | None
+    remark: str
+    receipt: dict[str, Any] | None = Field(None, description="fapiao-receipt/1")
+
+
+class InvoiceSummary(Schema):
+    number: str
+    kind: str
+    colour: str
+    direction: str
+    state: str
+    origin: str
+    issued_on: str
+    buyer_name: str
+    total_amount: str
+    total_tax: str
+    total_with_tax: str
+
+
+class InvoicePage(Schema):
+    items: list[InvoiceSummary]
+    total: int
+    page: int
+
+
+class Problem(Schema):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]]
+
+
+def body_schema(model: type[Schema]) -> dict[str, Any]:
+    """An ``openapi_extra`` documenting a JSON body we parse ourselves."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}},
+        },
+        "parameters": [
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": "A retry with the same key and body returns the original result.",
+            }
+        ],
+    }

@@ -1,0 +1,314 @@
+"""Invoice writes: issue and red-letter.  Each runs in one durable unit of work together with
+its number allocation, its ledger entry and its idempotency record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from fapiao.accounts.models import Merchant, User
+from fapiao.accounts.permissions import Action, require
+from fapiao.core.canonical import new_salt, seal
+from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, InvoiceState, Origin
+from fapiao.core.errors import NotFoundError, _
+from fapiao.core.identifiers import TaxId, TaxIdKind
+from fapiao.core.invoice import (
+    Buyer,
+    InvoiceDraft,
+    Line,
+    invoice_document,
+    parse_invoice_request,
+    parse_red_letter_request,
+    red_letter_lines,
+    sensitive_buyer_fields,
+    state_after,
+)
+from fapiao.core.money import format_decimal
+from fapiao.core.tax import resolve_rate
+from fapiao.invoices import idempotency
+from fapiao.invoices.models import Invoice, InvoiceLine
+from fapiao.invoices.numbering import allocate_number
+from fapiao.invoices.presenters import invoice_representation
+from fapiao.ledger.services import append_entry
+from fapiao.ledger.uow import PendingEntry, UnitOfWork, write
+
+
+class InvoiceNotFoundError(NotFoundError):
+    """No such invoice."""
+
+    code = "invoice_not_found"
+
+
+@dataclass
+class WriteResult:
+    """What a write answers: the API body (with its receipt) and whether it is a replay."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+    invoice: Invoice | None = None
+
+
+def _merchant_of(user: User) -> Merchant:
+    merchant = user.merchant
+    if merchant is None:  # staff: the permission table already refused them
+        raise InvoiceNotFoundError()
+    return merchant
+
+
+def _idempotent(
+    unit: UnitOfWork,
+    *,
+    user: User,
+    key: str | None,
+    fingerprint: str,
+    work: Callable[[], tuple[Invoice, list[InvoiceLine], PendingEntry | None]],
+) -> WriteResult:
+    """Run ``work`` unless ``key`` was seen; store the answer with its receipt before commit."""
+    if key:
+        replay = idempotency.find_replay(user=user, key=key, fingerprint=fingerprint)
+        if replay is not None:
+            return WriteResult(status=replay.status, body=replay.body, replayed=True)
+    invoice, lines, pending = work()
+    result = WriteResult(status=201, body={}, invoice=invoice)
+
+    def finalise() -> None:
+        result.body = invoice_representation(invoice, lines=lines, receipt=pending.receipt if pending else None)
+        if key:
+            idempotency.remember(user=user, key=key, fingerprint=fingerprint, status=201, body=result.body)
+
+    unit.before_commit.append(finalise)
+    return result
+
+
+def _seal_buyer(draft: InvoiceDraft) -> tuple[str | None, bytes | None]:
+    fields = sensitive_buyer_fields(draft.buyer)
+    if not fields:
+        return None, None
+    salt = new_salt()
+    return seal(fields, salt), salt
+
+
+def _create_invoice(
+    *,
+    merchant: Merchant,
+    user: User,
+    draft_lines: tuple[Line, ...],
+    base: dict[str, Any],
+) -> tuple[Invoice, list[InvoiceLine]]:
+    invoice = Invoice.objects.create(
+        merchant=merchant,
+        total_amount=sum(line.amount for line in draft_lines),
+        total_tax=sum(line.tax for line in draft_lines),
+        total_with_tax=sum(line.amount + line.tax for line in draft_lines),
+        created_by=user,
+        **base,
+    )
+    lines = InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                merchant=merchant,
+                invoice=invoice,
+                no=line.no,
+                name=line.name,
+                tax_code=line.tax_code,
+                spec=line.spec,
+                unit=line.unit,
+                quantity=format_decimal(line.quantity),
+                unit_price=format_decimal(line.unit_price),
+                tax_rate=line.rate.code,
+                amount=line.amount,
+                tax=line.tax,
+                original_line_no=line.original_no,
+            )
+            for line in draft_lines
+        ]
+    )
+    return invoice, lines
+
+
+def document_for(invoice: Invoice, lines: list[InvoiceLine] | tuple[Line, ...]) -> dict[str, Any]:
+    """The invoice as the ledger signs it."""
+    tax_id = TaxId(invoice.buyer_tax_id, TaxIdKind(invoice.buyer_tax_id_kind)) if invoice.buyer_tax_id else None
+    buyer = Buyer(
+        name=invoice.buyer_name,
+        tax_id=tax_id,
+        address=invoice.buyer_address,
+        phone=invoice.buyer_phone,
+        bank=invoice.buyer_bank,
+        bank_account=invoice.buyer_bank_account,
+    )
+    return invoice_document(
+        number=invoice.number,
+        kind=InvoiceKind(invoice.kind),
+        colour=Colour(invoice.colour),
+        direction=Direction(invoice.direction),
+        issued_on=invoice.issued_on,
+        seller_name=invoice.seller_name,
+        seller_tax_id=invoice.seller_tax_id,
+        buyer=buyer,
+        sealed=invoice.buyer_sealed or None,
+        lines=[core_line(line, invoice) if isinstance(line, InvoiceLine) else line for line in lines],
+        original_number=invoice.original.number if invoice.original_id and invoice.original else None,
+        remark=invoice.remark,
+    )
+
+
+def core_line(line: InvoiceLine, invoice: Invoice) -> Line:
+    return Line(
+        no=line.no,
+        name=line.name,
+        tax_code=line.tax_code,
+        spec=line.spec,
+        unit=line.unit,
+        quantity=Decimal(line.quantity),
+        unit_price=Decimal(line.unit_price),
+        rate=resolve_rate(line.tax_rate, invoice.issued_on),
+        amount=line.amount,
+        tax=line.tax,
+        original_no=line.original_line_no,
+    )
+
+
+def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = None) -> WriteResult:
+    """Issue a blue invoice: validate, number, store, append to the ledger, commit, answer."""
+    require(user, Action.ISSUE_INVOICE)
+    merchant = _merchant_of(user)
+    today = timezone.localdate()
+    draft = parse_invoice_request(payload, on=today)
+    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+    fingerprint = idempotency.request_fingerprint("issue", payload)
+    sealed, salt = _seal_buyer(draft)
+
+    def run(unit: UnitOfWork) -> WriteResult:
+        def work() -> tuple[Invoice, list[InvoiceLine], PendingEntry | None]:
+            now = timezone.now()
+            on = timezone.localdate(now)
+            number = allocate_number(merchant=merchant, on=on)
+            buyer = draft.buyer
+            invoice, lines = _create_invoice(
+                merchant=merchant,
+                user=user,
+                draft_lines=draft.lines,
+                base={
+                    "number": number,
+                    "kind": draft.kind,
+                    "colour": Colour.BLUE,
+                    "direction": Direction.OUT,
+                    "state": InvoiceState.NORMAL,
+                    "origin": Origin.ISSUED,
+                    "issued_on": on,
+                    "issued_at": now,
+                    "seller_name": merchant.name,
+                    "seller_tax_id": merchant.uscc,
+                    "buyer_name": buyer.name,
+                    "buyer_tax_id": buyer.tax_id.value if buyer.tax_id else "",
+                    "buyer_tax_id_kind": buyer.tax_id.kind if buyer.tax_id else "",
+                    "buyer_address": buyer.address,
+                    "buyer_phone": buyer.phone,
+                    "buyer_bank": buyer.bank,
+                    "buyer_bank_account": buyer.bank_account,
+                    "buyer_sealed": sealed or "",
+                    "buyer_seal_salt": salt,
+                    "remark": draft.remark,
+                },
+            )
+            pending = append_entry(
+                unit, merchant=merchant, kind=EntryKind.ISSUE, invoice=document_for(invoice, draft.lines), at=now
+            )
+            Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
+            invoice.ledger_seq = pending.seq
+            return invoice, lines, pending
+
+        return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)
+
+    return write(run)
+
+
+def red_lettered_so_far(original: Invoice) -> dict[int, tuple[Decimal, int, int]]:
+    """Per original line: (quantity, amount, tax) already red-lettered, as positive values."""
+    so_far: dict[int, tuple[Decimal, int, int]] = {}
+    rows = InvoiceLine.objects.filter(invoice__original=original, invoice__merchant_id=original.merchant_id)
+    for row in rows.values("original_line_no", "quantity", "amount", "tax"):
+        no = row["original_line_no"]
+        quantity, amount, tax = so_far.get(no, (Decimal(0), 0, 0))
+        so_far[no] = (quantity - Decimal(row["quantity"]), amount - row["amount"], tax - row["tax"])
+    return so_far
+
+
+def red_letter_invoice(
+    *, user: User, number: str, payload: object, idempotency_key: str | None = None
+) -> WriteResult:
+    """Red-letter an invoice fully or by line; the red invoice links the blue original."""
+    require(user, Action.RED_LETTER_INVOICE)
+    merchant = _merchant_of(user)
+    request = parse_red_letter_request(payload)
+    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+    fingerprint = idempotency.request_fingerprint(f"red-letter:{number}", payload)
+
+    def run(unit: UnitOfWork) -> WriteResult:
+        def work() -> tuple[Invoice, list[InvoiceLine], PendingEntry | None]:
+            original = (
+                Invoice.objects.select_for_update()
+                .filter(merchant=merchant, number=number, colour=Colour.BLUE)
+                .first()
+            )
+            if original is None:
+                raise InvoiceNotFoundError(_("No such invoice."))
+            original_lines = [core_line(line, original) for line in original.lines.all()]
+            already = red_lettered_so_far(original)
+            red_lines = red_letter_lines(original_lines, already, request)
+            now = timezone.now()
+            on = timezone.localdate(now)
+            red_number = allocate_number(merchant=merchant, on=on)
+            invoice, lines = _create_invoice(
+                merchant=merchant,
+                user=user,
+                draft_lines=red_lines,
+                base={
+                    "number": red_number,
+                    "kind": original.kind,
+                    "colour": Colour.RED,
+                    "direction": original.direction,
+                    "state": InvoiceState.NORMAL,
+                    "origin": Origin.ISSUED,
+                    "issued_on": on,
+                    "issued_at": now,
+                    "seller_name": original.seller_name,
+                    "seller_tax_id": original.seller_tax_id,
+                    "buyer_name": original.buyer_name,
+                    "buyer_tax_id": original.buyer_tax_id,
+                    "buyer_tax_id_kind": original.buyer_tax_id_kind,
+                    "buyer_address": original.buyer_address,
+                    "buyer_phone": original.buyer_phone,
+                    "buyer_bank": original.buyer_bank,
+                    "buyer_bank_account": original.buyer_bank_account,
+                    "buyer_sealed": original.buyer_sealed,
+                    "buyer_seal_salt": original.buyer_seal_salt,
+                    "original": original,
+                    "confirmation_no": request.confirmation_no or "",
+                    "remark": original.remark,
+                },
+            )
+            after = red_lettered_so_far(original)
+            new_state = state_after(original_lines, after)
+            Invoice.objects.filter(pk=original.pk).update(state=new_state, version=original.version + 1)
+            pending = append_entry(
+                unit,
+                merchant=merchant,
+                kind=EntryKind.RED_LETTER,
+                invoice=document_for(invoice, red_lines),
+                ref=None,
+                at=now,
+            )
+            Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
+            invoice.ledger_seq = pending.seq
+            return invoice, lines, pending
+
+        return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)
+
+    return write(run)

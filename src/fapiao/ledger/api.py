@@ -1,0 +1,58 @@
+"""/api/v1/ledger — public keys, signed heads, entries and proofs (DESIGN.md §6b)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from django.http import HttpRequest
+
+from fapiao.core.errors import FieldError, ValidationFailed, _
+from fapiao.ledger import keys, selectors
+from ninja import Router
+
+router = Router(tags=["ledger"])
+
+
+@router.get("/public-keys", auth=None, summary="Every signing key, with its status")
+def public_keys(request: HttpRequest) -> dict[str, Any]:
+    keys.signing_key()  # a fresh install creates its first key here
+    return keys.registry().to_json()
+
+
+@router.get("/{log}/head", summary="The latest signed tree head")
+def head(request: HttpRequest, log: str) -> dict[str, Any]:
+    merchant = selectors.log_for(user=request.user, log=log)  # type: ignore[arg-type]
+    return selectors.signed_head(merchant)
+
+
+@router.get("/{log}/entries", summary="Entries [start, end) as base64 of their exact bytes")
+def entries(request: HttpRequest, log: str, start: int, end: int) -> dict[str, Any]:
+    merchant = selectors.log_for(user=request.user, log=log)  # type: ignore[arg-type]
+    return {"entries": selectors.entries(merchant, start, end)}
+
+
+@router.get("/{log}/proof/inclusion", summary="Inclusion proof by index or by leaf hash")
+def inclusion(
+    request: HttpRequest, log: str, index: int | None = None, size: int | None = None, leaf_hash: str = ""
+) -> dict[str, Any]:
+    merchant = selectors.log_for(user=request.user, log=log)  # type: ignore[arg-type]
+    if leaf_hash:
+        try:
+            digest = base64.b64decode(leaf_hash, validate=True)
+        except (binascii.Error, ValueError):
+            digest = b""
+        if len(digest) != 32:
+            raise ValidationFailed([FieldError("leaf_hash", "bad_base64", _("Send the leaf hash as base64."))])
+        index = selectors.index_of_leaf(merchant, digest)
+    if index is None:
+        raise ValidationFailed([FieldError("index", "required", _("Give an index or a leaf hash."))])
+    found_index, found_size, proof = selectors.inclusion(merchant, index, size)
+    return {"index": found_index, "size": found_size, "proof": proof}
+
+
+@router.get("/{log}/proof/consistency", summary="Consistency proof between two sizes")
+def consistency(request: HttpRequest, log: str, first: int, second: int) -> dict[str, Any]:
+    merchant = selectors.log_for(user=request.user, log=log)  # type: ignore[arg-type]
+    return {"proof": selectors.consistency(merchant, first, second)}

@@ -1,0 +1,88 @@
+"""A unit of work: one database transaction that may carry many writes.
+
+Services never open transactions for ledger-bearing writes themselves; they ask
+:func:`write` to run a function inside one.  The function receives the
+:class:`UnitOfWork`, appends ledger entries through it, and returns its result.  Before the
+transaction commits, the unit signs one new head per touched log and builds each entry's
+receipt; after it commits, the heads go to the witness file.  Only then does the caller get
+its result, so an acknowledgement always follows a durable commit.
+
+With ``FAPIAO_WRITE_BATCHING`` on (the server), :func:`write` hands the function to the
+process's group-commit writer (``fapiao.ledger.groupcommit``), which runs many callers'
+functions in one transaction, each in its own savepoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import transaction
+
+T = TypeVar("T")
+
+
+@dataclass
+class PendingEntry:
+    """An entry appended in this unit; ``receipt`` is filled in just before commit."""
+
+    merchant_id: int
+    log: str
+    seq: int
+    body: bytes
+    leaf: bytes
+    receipt: dict[str, Any] | None = None
+
+
+@dataclass
+class UnitOfWork:
+    entries: list[PendingEntry] = field(default_factory=list)
+    heads: list[dict[str, Any]] = field(default_factory=list)
+    # Run inside the transaction once receipts exist (e.g. to store them with an idempotency record).
+    before_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Run one caller's work so that its failure undoes only its own writes."""
+        mark = len(self.entries), len(self.before_commit), len(self.after_commit)
+        try:
+            with transaction.atomic():
+                yield
+        except BaseException:
+            del self.entries[mark[0] :]
+            del self.before_commit[mark[1] :]
+            del self.after_commit[mark[2] :]
+            raise
+
+    def finish(self) -> None:
+        """Sign heads and build receipts; runs inside the transaction, before commit."""
+        if self.entries:
+            from fapiao.ledger.services import seal_unit
+
+            seal_unit(self)
+        for callback in self.before_commit:
+            callback()
+
+
+def run_unit(fn: Callable[[UnitOfWork], T]) -> T:
+    """Run ``fn`` in its own transaction, now, in this thread."""
+    unit = UnitOfWork()
+    with transaction.atomic():
+        result = fn(unit)
+        unit.finish()
+    for callback in unit.after_commit:
+        callback()
+    return result
+
+
+def write(fn: Callable[[UnitOfWork], T]) -> T:
+    """Run ``fn`` in a durable transaction and return its result once committed."""
+    if getattr(settings, "FAPIAO_WRITE_BATCHING", False):
+        from fapiao.ledger.groupcommit import writer
+
+        return writer().submit(fn)
+    return run_unit(fn)

@@ -1,0 +1,226 @@
+"""Django settings, read from the environment with safe defaults.
+
+Every setting a deployment may change is a ``FAPIAO_*`` environment variable and is
+listed in ``docs/operations/settings.md`` (a test checks that list).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+VAR_DIR = Path(env("FAPIAO_VAR_DIR", str(Path.cwd() / "var"))).resolve()
+KEYS_DIR = Path(env("FAPIAO_KEYS_DIR", str(VAR_DIR / "keys"))).resolve()
+
+PRODUCTION = env_bool("FAPIAO_PRODUCTION", False)
+DEBUG = env_bool("FAPIAO_DEBUG", False)
+DEMO = env_bool("FAPIAO_DEMO", not PRODUCTION)
+
+
+def _secret_key() -> str:
+    """The Django secret: from the environment, else a 0600 file generated once under var/keys."""
+    value = env("FAPIAO_SECRET_KEY")
+    if value:
+        return value
+    path = KEYS_DIR / "django-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        KEYS_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_urlsafe(50)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        return value
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = [h.strip() for h in env("FAPIAO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")]
+CSRF_TRUSTED_ORIGINS = [o for o in env("FAPIAO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "fapiao.accounts",
+    "fapiao.invoices",
+    "fapiao.ledger",
+    "fapiao.ops",
+    "fapiao.web",
+]
+
+MIDDLEWARE = [
+    "fapiao.ops.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "fapiao.ops.middleware.DatabaseOutageMiddleware",
+]
+
+ROOT_URLCONF = "fapiao.urls"
+WSGI_APPLICATION = "fapiao.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite is the embedded default: WAL, synchronous=FULL (a commit is on disk before we
+# acknowledge), IMMEDIATE transactions (writers queue for the lock up front instead of
+# failing mid-transaction) and a busy timeout.  PostgreSQL gets synchronous_commit=on.
+# tests/integration/test_durability_settings.py asserts these on every connection.
+SQLITE_BUSY_TIMEOUT_MS = env_int("FAPIAO_SQLITE_BUSY_TIMEOUT_MS", 5000)
+DATABASE_URL = env("FAPIAO_DATABASE_URL", f"sqlite:///{VAR_DIR / 'fapiao.sqlite3'}")
+
+
+def database_config(url: str) -> dict[str, Any]:
+    config: dict[str, Any] = dict(dj_database_url.parse(url))
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=FULL;"
+                f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS};"
+                "PRAGMA foreign_keys=ON"
+            ),
+        }
+        config["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("FAPIAO_TEST_SQLITE_FILE", False) else {}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        config["OPTIONS"] = {
+            "options": "-c synchronous_commit=on",
+            "connect_timeout": env_int("FAPIAO_PG_CONNECT_TIMEOUT", 3),
+        }
+        config["CONN_MAX_AGE"] = env_int("FAPIAO_CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": database_config(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Passwords: Argon2id first ------------------------------------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# --- Language and time: zh-Hans first, UTC in storage, Asia/Shanghai on screen --------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "Asia/Shanghai"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = VAR_DIR / "media"
+
+# Bodies up to 8 MiB reach our validators, so a 10,000-line invoice or a 1 MB string gets a
+# field-level error rather than a bare 400; larger bodies are refused with 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
+# --- Security headers and cookies ----------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("FAPIAO_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("FAPIAO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Fapiao Vault ----------------------------------------------------------------------------
+FAPIAO_PROVINCE_CODE = env("FAPIAO_PROVINCE_CODE", "11")  # Beijing
+FAPIAO_IDEMPOTENCY_TTL_HOURS = env_int("FAPIAO_IDEMPOTENCY_TTL_HOURS", 72)
+# Group commit: in the server, writes from concurrent requests share one transaction
+# (and one fsync).  Off in tests, where each test owns its transaction.
+FAPIAO_WRITE_BATCHING = env_bool("FAPIAO_WRITE_BATCHING", False)
+FAPIAO_WRITE_BATCH_MAX = env_int("FAPIAO_WRITE_BATCH_MAX", 64)
+FAPIAO_RETRY_AFTER_SECONDS = env_int("FAPIAO_RETRY_AFTER_SECONDS", 5)
+FAPIAO_WITNESS_FILE = Path(env("FAPIAO_WITNESS_FILE", str(VAR_DIR / "witness" / "heads.jsonl")))
+FAPIAO_LEDGER_ENABLED = env_bool("FAPIAO_LEDGER_ENABLED", True)
+FAPIAO_DEMO_PASSWORD_DEFAULT = "fapiao-demo-2026"
+
+NINJA_PAGINATION_PER_PAGE = 50
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "structured": {"()": "fapiao.ops.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "structured"},
+    },
+    "root": {"handlers": ["console"], "level": env("FAPIAO_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,120 @@
+"""The invoice API end to end through Django's test client, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from fapiao.core.receipt import verify_receipt
+from fapiao.invoices.models import Invoice
+from fapiao.ledger import keys
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client: Any, path: str, body: object, **headers: str) -> Any:
+    return client.post(path, data=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def test_issue_returns_the_invoice_with_a_verifiable_receipt(client_for, valid_invoice):
+    response = post(client_for("clerk"), "/api/v1/invoices", valid_invoice)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert len(body["number"]) == 20 and body["number"][2:4] == "11"
+    assert body["colour"] == "blue" and body["state"] == "normal" and body["origin"] == "issued"
+    assert body["total_amount"] == "1000.00"
+    assert body["total_tax"] == "60.00"
+    assert body["total_with_tax"] == "1060.00"
+    assert body["total_with_tax_in_words"] == "壹仟零陆拾圆整"
+    assert body["seller"] == {"name": "北京示例科技有限公司", "tax_id": "91110108MA01ABCD84"}
+    verdict = verify_receipt(body["receipt"], keys.registry())
+    assert verdict.ok, verdict
+    assert verdict.entry is not None and verdict.entry["invoice"]["number"] == body["number"]
+
+
+def test_numbers_are_consecutive_within_the_segment(client_for, valid_invoice):
+    client = client_for("clerk")
+    numbers = [post(client, "/api/v1/invoices", valid_invoice).json()["number"] for _ in range(3)]
+    serials = [int(number[5:]) for number in numbers]
+    assert serials == list(range(serials[0], serials[0] + 3))
+
+
+def test_search_and_fetch_are_scoped_to_the_merchant(client_for, valid_invoice):
+    number = post(client_for("clerk"), "/api/v1/invoices", valid_invoice).json()["number"]
+    mine = client_for("clerk", "read").get("/api/v1/invoices", {"number": number})
+    assert mine.status_code == 200 and mine.json()["total"] == 1
+    theirs = client_for("clerk2", "read")
+    assert theirs.get("/api/v1/invoices", {"number": number}).json()["total"] == 0
+    other = theirs.get(f"/api/v1/invoices/{number}")
+    assert other.status_code == 404
+    assert other["Content-Type"] == "application/problem+json"
+
+
+def test_full_width_search_finds_the_same_invoice(client_for, valid_invoice):
+    number = post(client_for("clerk"), "/api/v1/invoices", valid_invoice).json()["number"]
+    full_width = number.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})
+    found = client_for("clerk", "read").get("/api/v1/invoices", {"number": full_width}).json()
+    assert [item["number"] for item in found["items"]] == [number]
+
+
+def test_staff_cannot_issue(client_for, valid_invoice):
+    response = post(client_for("reviewer"), "/api/v1/invoices", valid_invoice)
+    assert response.status_code == 403
+    assert Invoice.objects.count() == 0
+
+
+def test_read_token_cannot_write(client_for, valid_invoice):
+    response = post(client_for("clerk", "read"), "/api/v1/invoices", valid_invoice)
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("token_read_only")
+    assert Invoice.objects.count() == 0
+
+
+def test_red_letter_by_line_then_full(client_for, valid_invoice):
+    client = client_for("clerk")
+    valid_invoice["lines"].append(dict(valid_invoice["lines"][0], quantity="3", unit_price="33.33"))
+    blue = post(client, "/api/v1/invoices", valid_invoice).json()
+    first = post(client, f"/api/v1/invoices/{blue['number']}/red-letter", {"lines": [{"line_no": 2, "quantity": "1"}]})
+    assert first.status_code == 201, first.content
+    red = first.json()
+    assert red["colour"] == "red" and red["original_number"] == blue["number"]
+    assert red["total_amount"] == "-33.33" and red["total_with_tax_in_words"].startswith("负")
+    assert client.get(f"/api/v1/invoices/{blue['number']}").json()["state"] == "partly_red"
+    rest = post(client, f"/api/v1/invoices/{blue['number']}/red-letter", {"full": True, "confirmation_no": "A1"}).json()
+    assert int(blue["total_amount"].replace(".", "")) == -(
+        int(red["total_amount"].replace(".", "")) + int(rest["total_amount"].replace(".", ""))
+    )
+    assert client.get(f"/api/v1/invoices/{blue['number']}").json()["state"] == "fully_red"
+    again = post(client, f"/api/v1/invoices/{blue['number']}/red-letter", {"full": True})
+    assert again.status_code == 409
+
+
+def test_receipt_endpoint_gives_a_fresh_receipt_against_the_latest_head(client_for, valid_invoice):
+    client = client_for("clerk")
+    first = post(client, "/api/v1/invoices", valid_invoice).json()
+    post(client, "/api/v1/invoices", valid_invoice)
+    fresh = client.get(f"/api/v1/invoices/{first['number']}/receipt").json()
+    assert fresh["head"]["size"] == 2 and fresh["index"] == 0
+    assert verify_receipt(fresh, keys.registry()).ok
+
+
+def test_idempotent_retry_returns_the_same_invoice(client_for, valid_invoice):
+    client = client_for("clerk")
+    first = post(client, "/api/v1/invoices", valid_invoice, **{"Idempotency-Key": "k-1"})
+    again = post(client, "/api/v1/invoices", valid_invoice, **{"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Invoice.objects.count() == 1
+
+
+def test_same_idempotency_key_with_another_body_is_422(client_for, valid_invoice):
+    client = client_for("clerk")
+    post(client, "/api/v1/invoices", valid_invoice, **{"Idempotency-Key": "k-2"})
+    valid_invoice["remark"] = "changed"
+    response = post(client, "/api/v1/invoices", valid_invoice, **{"Idempotency-Key": "k-2"})
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("idempotency_key_reused")
+    assert Invoice.objects.count() == 1
