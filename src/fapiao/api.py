@@ -117,7 +117,14 @@ def json_body(request: HttpRequest) -> object:
         return json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as error:
         raise ValidationFailed(
-            [FieldError("body", "malformed_json", _("The body is not valid JSON: {reason}"), {"reason": str(error)})]
+            [
+                FieldError(
+                    "body",
+                    "malformed_json",
+                    _("The body is not valid JSON: {reason}"),
+                    {"reason": str(error)},
+                )
+            ]
         ) from None
 
 

@@ -132,7 +132,9 @@ def database_config(url: str) -> dict[str, Any]:
                 "PRAGMA foreign_keys=ON"
             ),
         }
-        config["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("FAPIAO_TEST_SQLITE_FILE", False) else {}
+        config["TEST"] = (
+            {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("FAPIAO_TEST_SQLITE_FILE", False) else {}
+        )
     elif config["ENGINE"] == "django.db.backends.postgresql":
         config["OPTIONS"] = {
             "options": "-c synchronous_commit=on",
@@ -205,8 +207,10 @@ FAPIAO_WRITE_BATCHING = env_bool("FAPIAO_WRITE_BATCHING", False)
 FAPIAO_WRITE_BATCH_MAX = env_int("FAPIAO_WRITE_BATCH_MAX", 64)
 FAPIAO_RETRY_AFTER_SECONDS = env_int("FAPIAO_RETRY_AFTER_SECONDS", 5)
 FAPIAO_WITNESS_FILE = Path(env("FAPIAO_WITNESS_FILE", str(VAR_DIR / "witness" / "heads.jsonl")))
-FAPIAO_LEDGER_ENABLED = env_bool("FAPIAO_LEDGER_ENABLED", True)
-FAPIAO_DEMO_PASSWORD_DEFAULT = "fapiao-demo-2026"
+# Benchmarks only: measure issuance without the ledger append.  Never in production.
+FAPIAO_LEDGER_ENABLED = env_bool("FAPIAO_LEDGER_ENABLED", True) or PRODUCTION
+FAPIAO_SIGNING_KEY_FILE = env("FAPIAO_SIGNING_KEY_FILE") or None
+FAPIAO_DEMO_PASSWORD_DEFAULT = "fapiao-demo-2026"  # noqa: S105  demo users only, printed on start
 
 NINJA_PAGINATION_PER_PAGE = 50
 

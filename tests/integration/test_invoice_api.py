@@ -76,13 +76,17 @@ def test_red_letter_by_line_then_full(client_for, valid_invoice):
     client = client_for("clerk")
     valid_invoice["lines"].append(dict(valid_invoice["lines"][0], quantity="3", unit_price="33.33"))
     blue = post(client, "/api/v1/invoices", valid_invoice).json()
-    first = post(client, f"/api/v1/invoices/{blue['number']}/red-letter", {"lines": [{"line_no": 2, "quantity": "1"}]})
+    first = post(
+        client, f"/api/v1/invoices/{blue['number']}/red-letter", {"lines": [{"line_no": 2, "quantity": "1"}]}
+    )
     assert first.status_code == 201, first.content
     red = first.json()
     assert red["colour"] == "red" and red["original_number"] == blue["number"]
     assert red["total_amount"] == "-33.33" and red["total_with_tax_in_words"].startswith("负")
     assert client.get(f"/api/v1/invoices/{blue['number']}").json()["state"] == "partly_red"
-    rest = post(client, f"/api/v1/invoices/{blue['number']}/red-letter", {"full": True, "confirmation_no": "A1"}).json()
+    rest = post(
+        client, f"/api/v1/invoices/{blue['number']}/red-letter", {"full": True, "confirmation_no": "A1"}
+    ).json()
     assert int(blue["total_amount"].replace(".", "")) == -(
         int(red["total_amount"].replace(".", "")) + int(rest["total_amount"].replace(".", ""))
     )

@@ -53,22 +53,22 @@ def load_demo() -> DemoSummary:
             merchant, _ = Merchant.objects.get_or_create(uscc=uscc, defaults={"name": name})
             merchants[uscc] = merchant
             for year in (this_year, this_year + 1):
-                first = FIRST_SERIAL + block * SEGMENT_SIZE
+                start = FIRST_SERIAL + block * SEGMENT_SIZE
                 NumberSegment.objects.get_or_create(
                     merchant=merchant,
                     year=year,
                     province=settings.FAPIAO_PROVINCE_CODE,
                     channel=0,
-                    first_serial=first,
-                    defaults={"last_serial": first + SEGMENT_SIZE - 1, "next_serial": first},
+                    first_serial=start,
+                    defaults={"last_serial": start + SEGMENT_SIZE - 1, "next_serial": start},
                 )
         listed = []
-        for username, role, uscc, last, first in USERS:
+        for username, role, home, last, first in USERS:
             user, created = User.objects.get_or_create(
                 username=username,
                 defaults={
                     "role": role,
-                    "merchant": merchants[uscc] if uscc else None,
+                    "merchant": merchants[home] if home else None,
                     "last_name": last,
                     "first_name": first,
                     "is_staff": role == Role.OPERATOR,
@@ -78,5 +78,5 @@ def load_demo() -> DemoSummary:
             if created or not user.check_password(password):
                 user.set_password(password)
                 user.save(update_fields=["password"])
-            listed.append((username, role.value, merchants[uscc].name if uscc else "—"))
+            listed.append((username, role.value, merchants[home].name if home else "—"))
     return DemoSummary(password=password, password_from_environment=from_env, users=listed)

@@ -36,7 +36,12 @@ class User(AbstractUser):
 
     role = models.CharField(_("role"), max_length=20, choices=[(r.value, r.value) for r in Role])
     merchant = models.ForeignKey(
-        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="users", verbose_name=_("merchant")
+        Merchant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+        verbose_name=_("merchant"),
     )
 
     class Meta:
@@ -79,7 +84,8 @@ class NumberSegment(models.Model):
         verbose_name_plural = _("number segments")
         constraints = [
             models.UniqueConstraint(
-                fields=["merchant", "year", "province", "channel", "first_serial"], name="segment_unique_start"
+                fields=["merchant", "year", "province", "channel", "first_serial"],
+                name="segment_unique_start",
             ),
             models.CheckConstraint(name="segment_bounds", condition=Q(first_serial__lte=F("last_serial"))),
             models.CheckConstraint(
@@ -87,6 +93,9 @@ class NumberSegment(models.Model):
                 condition=Q(next_serial__gte=F("first_serial")) & Q(next_serial__lte=F("last_serial") + 1),
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.year:02d}{self.province}{self.channel} {self.first_serial}–{self.last_serial}"
 
     @property
     def remaining(self) -> int:
@@ -110,3 +119,6 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"

@@ -13,7 +13,7 @@ from fapiao.accounts.models import ApiToken, User
 from fapiao.core.choices import TokenScope
 from fapiao.core.errors import FapiaoError, InvalidValueError, _
 
-TOKEN_PREFIX = "fpv_"
+TOKEN_PREFIX = "fpv_"  # noqa: S105  a public prefix, not a secret
 DEFAULT_TOKEN_DAYS = 90
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -30,7 +30,9 @@ def token_digest(token: str) -> str:
     return salted_hmac("fapiao.api-token", token, algorithm="sha256").hexdigest()
 
 
-def create_token(*, user: User, scope: str, name: str = "cli", days: int = DEFAULT_TOKEN_DAYS) -> tuple[ApiToken, str]:
+def create_token(
+    *, user: User, scope: str, name: str = "cli", days: int = DEFAULT_TOKEN_DAYS
+) -> tuple[ApiToken, str]:
     """Create a token and return it with its plaintext, which is never stored."""
     try:
         scope = TokenScope(scope)

@@ -8,7 +8,8 @@ the web layer maps it to, in one place (``fapiao.web.problems``).  Messages may 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -27,7 +28,7 @@ class FieldError:
     field: str
     code: str
     message: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def render(self, translate: Any = None) -> str:
         text = translate(self.message) if translate else self.message

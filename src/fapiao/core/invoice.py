@@ -34,8 +34,11 @@ _MISSING: Any = object()
 
 @dataclass(frozen=True)
 class Limits:
-    """Input limits, in characters.  The 数电票 platform's own limits are in bytes and vary by
-    field; these are a little tighter than any of them so an invoice we accept can be delivered."""
+    """Input limits, in characters (code points) after trimming.
+
+    Chosen as sane bounds for the screen, the print and the XML; they have not been checked
+    against the 数电票 platform's own per-field limits (partly counted in bytes), so the XML
+    writer must still check its own."""
 
     max_lines: int = 2000
     buyer_name: int = 100

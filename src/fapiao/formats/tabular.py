@@ -32,7 +32,9 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
     return count
 
 
-def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, title: str = "Sheet1") -> int:
+def write_xlsx(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, title: str = "Sheet1"
+) -> int:
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
@@ -46,7 +48,9 @@ def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[object
     return count
 
 
-def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, title: str = "Sheet1") -> int:
+def write_table(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, title: str = "Sheet1"
+) -> int:
     """Write CSV or XLSX by the file's suffix; returns the number of data rows."""
     suffix = path.suffix.lower()
     if suffix == ".csv":

@@ -6,16 +6,21 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, JsonResponse
+from ninja import Router
 
 from fapiao.api import json_body
 from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.invoices import schemas, selectors, services
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
-from ninja import Router
 
 router = Router(tags=["invoices"])
-ERRORS: dict[int, Any] = {401: schemas.Problem, 403: schemas.Problem, 404: schemas.Problem, 422: schemas.Problem}
+ERRORS: dict[int, Any] = {
+    401: schemas.Problem,
+    403: schemas.Problem,
+    404: schemas.Problem,
+    422: schemas.Problem,
+}
 
 
 def _answer(result: services.WriteResult) -> JsonResponse:

@@ -30,7 +30,9 @@ HEADER = [
 
 def rows(queryset: QuerySet[Invoice]) -> Iterator[list[object]]:
     for invoice in queryset.select_related("original").iterator(chunk_size=2000):
-        tax_id = mask(invoice.buyer_tax_id) if invoice.buyer_tax_id_kind == "resident_id" else invoice.buyer_tax_id
+        tax_id = (
+            mask(invoice.buyer_tax_id) if invoice.buyer_tax_id_kind == "resident_id" else invoice.buyer_tax_id
+        )
         yield [
             invoice.number,
             invoice.issued_on.isoformat(),

@@ -46,7 +46,7 @@ def check_key(key: str) -> str:
 def find_replay(*, user: User, key: str, fingerprint: str) -> Replay | None:
     """The stored answer for ``key``, or None; a different request under the same key is an error."""
     record = IdempotencyRecord.objects.filter(
-        user=user, merchant_id=user.merchant_id, key=key, expires_at__gt=timezone.now()
+        user=user, merchant=user.merchant, key=key, expires_at__gt=timezone.now()
     ).first()
     if record is None:
         return None
@@ -59,7 +59,7 @@ def remember(*, user: User, key: str, fingerprint: str, status: int, body: dict[
     now = timezone.now()
     IdempotencyRecord.objects.update_or_create(
         user=user,
-        merchant_id=user.merchant_id,
+        merchant=user.merchant,
         key=key,
         defaults={
             "request_hash": fingerprint,

@@ -24,8 +24,12 @@ class Invoice(models.Model):
     number = models.CharField(_("number"), max_length=32)
     kind = models.CharField(_("kind"), max_length=10, choices=choices(InvoiceKind))
     colour = models.CharField(_("colour"), max_length=4, choices=choices(Colour))
-    direction = models.CharField(_("direction"), max_length=3, choices=choices(Direction), default=Direction.OUT)
-    state = models.CharField(_("state"), max_length=12, choices=choices(InvoiceState), default=InvoiceState.NORMAL)
+    direction = models.CharField(
+        _("direction"), max_length=3, choices=choices(Direction), default=Direction.OUT
+    )
+    state = models.CharField(
+        _("state"), max_length=12, choices=choices(InvoiceState), default=InvoiceState.NORMAL
+    )
     origin = models.CharField(_("origin"), max_length=10, choices=choices(Origin), default=Origin.ISSUED)
     origin_ref = models.CharField(_("origin reference"), max_length=64, blank=True)
     issued_on = models.DateField(_("invoice date"))  # Asia/Shanghai business date
@@ -91,6 +95,9 @@ class InvoiceLine(models.Model):
             models.UniqueConstraint(fields=["merchant", "invoice", "no"], name="line_unique_no"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.no}. {self.name}"
+
 
 class IdempotencyRecord(models.Model):
     """The stored answer to a POST made with an ``Idempotency-Key``.
@@ -111,6 +118,11 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["merchant", "user", "key"], name="idempotency_unique_key"),
             models.UniqueConstraint(
-                fields=["user", "key"], condition=models.Q(merchant__isnull=True), name="idempotency_unique_staff_key"
+                fields=["user", "key"],
+                condition=models.Q(merchant__isnull=True),
+                name="idempotency_unique_staff_key",
             ),
         ]
+
+    def __str__(self) -> str:
+        return self.key

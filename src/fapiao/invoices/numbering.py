@@ -37,4 +37,6 @@ def allocate_number(*, merchant: Merchant, on: date) -> str:
         )
     serial = segment.next_serial
     NumberSegment.objects.filter(pk=segment.pk).update(next_serial=F("next_serial") + 1)
-    return format_invoice_number(year=on.year, province=segment.province, channel=segment.channel, serial=serial)
+    return format_invoice_number(
+        year=on.year, province=segment.province, channel=segment.channel, serial=serial
+    )

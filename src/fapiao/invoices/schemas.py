@@ -26,9 +26,15 @@ class LineIn(Schema):
     spec: str | None = None
     unit: str | None = Field(None, examples=["项"])
     quantity: str = Field(examples=["1"], description="Decimal string, up to 8 decimal places.")
-    unit_price: str = Field(examples=["1000.00"], description="Decimal string, up to 8 decimal places, excl. tax.")
-    tax_rate: str = Field(examples=["0.06"], description='"0.13", "0.09", "0.06", …, "exempt" or "not_taxable".')
-    amount: str | None = Field(None, description="If sent, must equal quantity × unit price rounded to the fen.")
+    unit_price: str = Field(
+        examples=["1000.00"], description="Decimal string, up to 8 decimal places, excl. tax."
+    )
+    tax_rate: str = Field(
+        examples=["0.06"], description='"0.13", "0.09", "0.06", …, "exempt" or "not_taxable".'
+    )
+    amount: str | None = Field(
+        None, description="If sent, must equal quantity × unit price rounded to the fen."
+    )
     tax: str | None = Field(None, description="If sent, must equal amount × rate rounded to the fen.")
 
 
@@ -132,7 +138,11 @@ def body_schema(model: type[Schema]) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}},
+            "content": {
+                "application/json": {
+                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
+                }
+            },
         },
         "parameters": [
             {

@@ -12,6 +12,7 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.core.choices import Colour, Direction, InvoiceState
 from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
+from fapiao.core.identifiers import parse_invoice_identity
 from fapiao.core.money import parse_money
 from fapiao.invoices.models import Invoice
 
@@ -44,6 +45,11 @@ def parse_filters(params: dict[str, str]) -> InvoiceFilters:
     values: dict[str, object] = {}
     for name in ("number", "buyer", "merchant"):
         values[name] = normalise_search(params.get(name) or "")
+    if values["number"]:
+        try:
+            values["number"] = parse_invoice_identity(values["number"])
+        except InvalidValueError as error:
+            errors.append(error.at("number"))
     for name in ("date_from", "date_to"):
         raw = normalise_search(params.get(name) or "")
         if raw:
@@ -62,7 +68,9 @@ def parse_filters(params: dict[str, str]) -> InvoiceFilters:
         raw = normalise_search(params.get(name) or "")
         if raw and raw not in {member.value for member in enum}:
             allowed = ", ".join(member.value for member in enum)
-            errors.append(FieldError(name, "bad_choice", _("Choose one of: {allowed}."), {"allowed": allowed}))
+            errors.append(
+                FieldError(name, "bad_choice", _("Choose one of: {allowed}."), {"allowed": allowed})
+            )
         values[name] = raw
     if errors:
         raise ValidationFailed(errors)
@@ -73,7 +81,7 @@ def invoices_visible_to(user: User) -> QuerySet[Invoice]:
     require(user, Action.READ_INVOICES)
     queryset = Invoice.objects.select_related("merchant", "original")
     if user.is_merchant_user:
-        return queryset.filter(merchant_id=user.merchant_id)
+        return queryset.filter(merchant_id=user.merchant_id or -1)
     return queryset
 
 
@@ -88,7 +96,9 @@ def invoice_list(*, user: User, filters: InvoiceFilters) -> QuerySet[Invoice]:
     if filters.date_to:
         queryset = queryset.filter(issued_on__lte=filters.date_to)
     if filters.buyer:
-        queryset = queryset.filter(Q(buyer_name__icontains=filters.buyer) | Q(buyer_tax_id=filters.buyer.upper()))
+        queryset = queryset.filter(
+            Q(buyer_name__icontains=filters.buyer) | Q(buyer_tax_id=filters.buyer.upper())
+        )
     if filters.amount_min is not None:
         queryset = queryset.filter(total_with_tax__gte=filters.amount_min)
     if filters.amount_max is not None:

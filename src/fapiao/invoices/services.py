@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from fapiao.accounts.models import Merchant, User
@@ -77,7 +78,9 @@ def _idempotent(
     result = WriteResult(status=201, body={}, invoice=invoice)
 
     def finalise() -> None:
-        result.body = invoice_representation(invoice, lines=lines, receipt=pending.receipt if pending else None)
+        result.body = invoice_representation(
+            invoice, lines=lines, receipt=pending.receipt if pending else None
+        )
         if key:
             idempotency.remember(user=user, key=key, fingerprint=fingerprint, status=201, body=result.body)
 
@@ -133,7 +136,9 @@ def _create_invoice(
 
 def document_for(invoice: Invoice, lines: list[InvoiceLine] | tuple[Line, ...]) -> dict[str, Any]:
     """The invoice as the ledger signs it."""
-    tax_id = TaxId(invoice.buyer_tax_id, TaxIdKind(invoice.buyer_tax_id_kind)) if invoice.buyer_tax_id else None
+    tax_id = (
+        TaxId(invoice.buyer_tax_id, TaxIdKind(invoice.buyer_tax_id_kind)) if invoice.buyer_tax_id else None
+    )
     buyer = Buyer(
         name=invoice.buyer_name,
         tax_id=tax_id,
@@ -217,8 +222,14 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
                     "remark": draft.remark,
                 },
             )
+            if not settings.FAPIAO_LEDGER_ENABLED:  # benchmarks only
+                return invoice, lines, None
             pending = append_entry(
-                unit, merchant=merchant, kind=EntryKind.ISSUE, invoice=document_for(invoice, draft.lines), at=now
+                unit,
+                merchant=merchant,
+                kind=EntryKind.ISSUE,
+                invoice=document_for(invoice, draft.lines),
+                at=now,
             )
             Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
             invoice.ledger_seq = pending.seq
@@ -235,6 +246,8 @@ def red_lettered_so_far(original: Invoice) -> dict[int, tuple[Decimal, int, int]
     rows = InvoiceLine.objects.filter(invoice__original=original, invoice__merchant_id=original.merchant_id)
     for row in rows.values("original_line_no", "quantity", "amount", "tax"):
         no = row["original_line_no"]
+        if no is None:
+            continue
         quantity, amount, tax = so_far.get(no, (Decimal(0), 0, 0))
         so_far[no] = (quantity - Decimal(row["quantity"]), amount - row["amount"], tax - row["tax"])
     return so_far

@@ -7,10 +7,10 @@ import binascii
 from typing import Any
 
 from django.http import HttpRequest
+from ninja import Router
 
 from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.ledger import keys, selectors
-from ninja import Router
 
 router = Router(tags=["ledger"])
 
@@ -44,7 +44,9 @@ def inclusion(
         except (binascii.Error, ValueError):
             digest = b""
         if len(digest) != 32:
-            raise ValidationFailed([FieldError("leaf_hash", "bad_base64", _("Send the leaf hash as base64."))])
+            raise ValidationFailed(
+                [FieldError("leaf_hash", "bad_base64", _("Send the leaf hash as base64."))]
+            )
         index = selectors.index_of_leaf(merchant, digest)
     if index is None:
         raise ValidationFailed([FieldError("index", "required", _("Give an index or a leaf hash."))])

@@ -23,6 +23,9 @@ class Log(models.Model):
     class Meta:
         verbose_name = _("ledger log")
 
+    def __str__(self) -> str:
+        return f"log {self.merchant_id} ({self.size})"
+
 
 class LogEntry(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
@@ -43,6 +46,9 @@ class LogEntry(models.Model):
             models.Index(fields=["merchant", "leaf_hash"], name="entry_by_leaf"),
         ]
 
+    def __str__(self) -> str:
+        return f"entry {self.seq}"
+
 
 class LogNode(models.Model):
     """Hash of the perfect subtree covering leaves [index·2^level, (index+1)·2^level)."""
@@ -53,7 +59,12 @@ class LogNode(models.Model):
     hash = models.BinaryField(max_length=32)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["merchant", "level", "index"], name="node_unique_position")]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "level", "index"], name="node_unique_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"node {self.level}/{self.index}"
 
 
 class TreeHead(models.Model):
@@ -70,3 +81,6 @@ class TreeHead(models.Model):
     class Meta:
         verbose_name = _("signed tree head")
         constraints = [models.UniqueConstraint(fields=["merchant", "size"], name="head_unique_size")]
+
+    def __str__(self) -> str:
+        return f"head {self.size}"

@@ -25,7 +25,7 @@ def log_for(*, user: User, log: str) -> Merchant:
     require(user, Action.READ_LEDGER)
     queryset = Merchant.objects.filter(uscc=log.upper())
     if user.is_merchant_user:
-        queryset = queryset.filter(pk=user.merchant_id)
+        queryset = queryset.filter(pk=user.merchant_id or -1)
     merchant = queryset.first()
     if merchant is None:
         raise LogNotFoundError(_("No such log."))
@@ -52,7 +52,9 @@ def entries(merchant: Merchant, start: int, end: int) -> list[str]:
     size = _current_size(merchant)
     if not 0 <= start < end <= size or end - start > MAX_ENTRIES_PER_PAGE:
         raise _out_of_range(
-            _("Ask for 0 ≤ start < end ≤ {size}, at most {most} entries at a time."), size=size, most=MAX_ENTRIES_PER_PAGE
+            _("Ask for 0 ≤ start < end ≤ {size}, at most {most} entries at a time."),
+            size=size,
+            most=MAX_ENTRIES_PER_PAGE,
         )
     rows = LogEntry.objects.filter(merchant=merchant, seq__gte=start, seq__lt=end).order_by("seq")
     return [base64.b64encode(bytes(body)).decode() for body in rows.values_list("body", flat=True)]
@@ -63,7 +65,8 @@ def inclusion(merchant: Merchant, index: int, size: int | None) -> tuple[int, in
     size = current if size is None else size
     if not 0 <= index < size <= current or not TreeHead.objects.filter(merchant=merchant, size=size).exists():
         raise _out_of_range(
-            _("Ask for 0 ≤ index < size, with size the size of a signed head (the latest is {size})."), size=current
+            _("Ask for 0 ≤ index < size, with size the size of a signed head (the latest is {size})."),
+            size=current,
         )
     nodes = fetch_nodes(merchant.pk, merkle.inclusion_needs(index, size))
     proof = merkle.inclusion_proof(index, size, nodes)
@@ -71,7 +74,9 @@ def inclusion(merchant: Merchant, index: int, size: int | None) -> tuple[int, in
 
 
 def index_of_leaf(merchant: Merchant, leaf_hash: bytes) -> int:
-    seq = LogEntry.objects.filter(merchant=merchant, leaf_hash=leaf_hash).values_list("seq", flat=True).first()
+    seq = (
+        LogEntry.objects.filter(merchant=merchant, leaf_hash=leaf_hash).values_list("seq", flat=True).first()
+    )
     if seq is None:
         raise LogNotFoundError(_("No entry with this leaf hash."))
     return int(seq)

@@ -56,7 +56,10 @@ def append_entry(
     known = fetch_nodes(merchant.pk, merkle.append_needs(seq))
     new_nodes = merkle.append_nodes(seq, leaf, known.__getitem__)
     LogNode.objects.bulk_create(
-        [LogNode(merchant=merchant, level=level, index=index, hash=digest) for (level, index), digest in new_nodes]
+        [
+            LogNode(merchant=merchant, level=level, index=index, hash=digest)
+            for (level, index), digest in new_nodes
+        ]
     )
     LogEntry.objects.create(
         merchant=merchant,

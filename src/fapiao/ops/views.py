@@ -32,7 +32,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     free = shutil.disk_usage(settings.VAR_DIR).free
     checks["disk"] = "ok" if free >= MIN_FREE_DISK_BYTES else "low"
     ready = checks["database"] == "ok"
-    status = "ok" if all(value == "ok" for value in checks.values()) else ("degraded" if ready else "unavailable")
+    status = (
+        "ok" if all(value == "ok" for value in checks.values()) else ("degraded" if ready else "unavailable")
+    )
     response = JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
     if not ready:
         response["Retry-After"] = str(settings.FAPIAO_RETRY_AFTER_SECONDS)

@@ -48,7 +48,12 @@ def field_error_document(error: FieldError) -> dict[str, str]:
 
 
 def problem(
-    status: int, *, code: str, detail: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
+    status: int,
+    *,
+    code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> ProblemResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
@@ -65,7 +70,9 @@ def from_error(error: FapiaoError) -> ProblemResponse:
     headers = None
     if error.status == 503:
         headers = {"Retry-After": str(settings.FAPIAO_RETRY_AFTER_SECONDS)}
-    return problem(error.status, code=error.code, detail=error.render(gettext), errors=errors, headers=headers)
+    return problem(
+        error.status, code=error.code, detail=error.render(gettext), errors=errors, headers=headers
+    )
 
 
 def database_unavailable(request: HttpRequest, error: DatabaseError) -> ProblemResponse:

@@ -5,74 +5,137 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Log',
+            name="Log",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('size', models.BigIntegerField(default=0)),
-                ('merchant', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='log', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("size", models.BigIntegerField(default=0)),
+                (
+                    "merchant",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="log",
+                        to="accounts.merchant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ledger log',
+                "verbose_name": "ledger log",
             },
         ),
         migrations.CreateModel(
-            name='LogEntry',
+            name="LogEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.BigIntegerField()),
-                ('kind', models.CharField(choices=[('issue', 'issue'), ('red_letter', 'red_letter'), ('void', 'void'), ('import', 'import'), ('restore', 'restore'), ('reissue', 'reissue')], max_length=12)),
-                ('invoice_number', models.CharField(max_length=32)),
-                ('ref', models.CharField(blank=True, max_length=64)),
-                ('body', models.BinaryField()),
-                ('leaf_hash', models.BinaryField(max_length=32)),
-                ('created_at', models.DateTimeField()),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.BigIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("issue", "issue"),
+                            ("red_letter", "red_letter"),
+                            ("void", "void"),
+                            ("import", "import"),
+                            ("restore", "restore"),
+                            ("reissue", "reissue"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("invoice_number", models.CharField(max_length=32)),
+                ("ref", models.CharField(blank=True, max_length=64)),
+                ("body", models.BinaryField()),
+                ("leaf_hash", models.BinaryField(max_length=32)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.merchant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ledger entry',
-                'verbose_name_plural': 'ledger entries',
-                'indexes': [models.Index(fields=['merchant', 'invoice_number'], name='entry_by_number'), models.Index(fields=['merchant', 'leaf_hash'], name='entry_by_leaf')],
-                'constraints': [models.UniqueConstraint(fields=('merchant', 'seq'), name='entry_unique_seq')],
+                "verbose_name": "ledger entry",
+                "verbose_name_plural": "ledger entries",
+                "indexes": [
+                    models.Index(fields=["merchant", "invoice_number"], name="entry_by_number"),
+                    models.Index(fields=["merchant", "leaf_hash"], name="entry_by_leaf"),
+                ],
+                "constraints": [models.UniqueConstraint(fields=("merchant", "seq"), name="entry_unique_seq")],
             },
         ),
         migrations.CreateModel(
-            name='LogNode',
+            name="LogNode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField()),
-                ('index', models.BigIntegerField()),
-                ('hash', models.BinaryField(max_length=32)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("level", models.PositiveSmallIntegerField()),
+                ("index", models.BigIntegerField()),
+                ("hash", models.BinaryField(max_length=32)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.merchant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('merchant', 'level', 'index'), name='node_unique_position')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("merchant", "level", "index"), name="node_unique_position"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TreeHead',
+            name="TreeHead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('size', models.BigIntegerField()),
-                ('root', models.BinaryField(max_length=32)),
-                ('at', models.CharField(max_length=20)),
-                ('key_id', models.CharField(max_length=16)),
-                ('signature', models.CharField(max_length=100)),
-                ('previous_signatures', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField()),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("size", models.BigIntegerField()),
+                ("root", models.BinaryField(max_length=32)),
+                ("at", models.CharField(max_length=20)),
+                ("key_id", models.CharField(max_length=16)),
+                ("signature", models.CharField(max_length=100)),
+                ("previous_signatures", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.merchant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'signed tree head',
-                'constraints': [models.UniqueConstraint(fields=('merchant', 'size'), name='head_unique_size')],
+                "verbose_name": "signed tree head",
+                "constraints": [
+                    models.UniqueConstraint(fields=("merchant", "size"), name="head_unique_size")
+                ],
             },
         ),
     ]

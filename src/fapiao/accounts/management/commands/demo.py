@@ -15,5 +15,9 @@ class Command(BaseCommand):
         self.stdout.write("演示环境 / demo users:")
         for username, role, merchant in summary.users:
             self.stdout.write(f"  {username:<10} {role:<15} {merchant}")
-        source = "FAPIAO_DEMO_PASSWORD" if summary.password_from_environment else "default; set FAPIAO_DEMO_PASSWORD"
+        source = (
+            "FAPIAO_DEMO_PASSWORD"
+            if summary.password_from_environment
+            else "default; set FAPIAO_DEMO_PASSWORD"
+        )
         self.stdout.write(f"  password: {summary.password}  ({source})")

@@ -10,7 +10,9 @@ from fapiao.core.errors import FapiaoError
 
 
 class Command(BaseCommand):
-    help = "Create, list or revoke API tokens.  `token create USERNAME --scope read|write` prints only the token."
+    help = (
+        "Create, list or revoke API tokens; `token create USERNAME --scope read|write` prints only the token."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)

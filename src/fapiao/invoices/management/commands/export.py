@@ -28,7 +28,9 @@ class Command(BaseCommand):
             raise CommandError("the output file must end in .csv or .xlsx")
         try:
             require(user, Action.EXPORT_INVOICES)
-            filters = selectors.parse_filters({"date_from": options["date_from"], "date_to": options["date_to"]})
+            filters = selectors.parse_filters(
+                {"date_from": options["date_from"], "date_to": options["date_to"]}
+            )
             count = export_invoices(selectors.invoice_list(user=user, filters=filters), out)
         except FapiaoError as error:
             raise CommandError(error.render()) from None

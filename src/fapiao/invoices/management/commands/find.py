@@ -27,7 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = acting_user(options["user"])
-        params = {k: options[k] for k in ("number", "date_from", "date_to", "buyer", "amount_min", "amount_max", "state")}
+        params = {
+            k: options[k]
+            for k in ("number", "date_from", "date_to", "buyer", "amount_min", "amount_max", "state")
+        }
         try:
             filters = selectors.parse_filters(params)
             found = list(selectors.invoice_list(user=user, filters=filters)[: options["limit"]])
