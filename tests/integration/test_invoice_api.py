@@ -122,3 +122,26 @@ def test_same_idempotency_key_with_another_body_is_422(client_for, valid_invoice
     assert response.status_code == 422
     assert response.json()["type"].endswith("idempotency_key_reused")
     assert Invoice.objects.count() == 1
+
+
+def test_idempotency_keys_expire_after_the_configured_time(client_for, valid_invoice, settings):
+    import time_machine
+    from django.utils import timezone
+
+    settings.FAPIAO_IDEMPOTENCY_TTL_HOURS = 1
+    client = client_for("clerk")
+    first = post(client, "/api/v1/invoices", valid_invoice, **{"Idempotency-Key": "k-3"}).json()
+    with time_machine.travel(timezone.now() + timezone.timedelta(hours=2)):
+        valid_invoice["remark"] = "a new request under an expired key"
+        later = post(client, "/api/v1/invoices", valid_invoice, **{"Idempotency-Key": "k-3"})
+    assert later.status_code == 201
+    assert later.json()["number"] != first["number"]
+    assert Invoice.objects.count() == 2
+
+
+def test_openapi_documents_the_invoice_body(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    post_op = schema["paths"]["/api/v1/invoices"]["post"]
+    body = post_op["requestBody"]["content"]["application/json"]["schema"]
+    assert "lines" in json.dumps(body)
+    assert any(p["name"] == "Idempotency-Key" for p in post_op["parameters"])

@@ -18,6 +18,7 @@ from fapiao.core.tax import (
     Rate,
     RateKind,
     line_tax,
+    rate_by_code,
     rate_label,
     rates_in_force,
     resolve_rate,
@@ -185,3 +186,12 @@ def test_every_rate_in_force_resolves_and_others_do_not(on: date) -> None:
             with pytest.raises(InvalidValueError) as caught:
                 resolve_rate(rule.rate.code, on)
             assert caught.value.code == "rate_not_in_force"
+
+
+def test_rate_by_code_ignores_dates() -> None:
+    assert rate_by_code("0.16") == resolve_rate("0.16", date(2018, 6, 1))
+    assert rate_by_code("exempt") is EXEMPT
+    with pytest.raises(InvalidValueError) as caught:
+        rate_by_code("0.060")
+    assert caught.value.code == "unsupported_rate"
+    assert "0.17" in caught.value.params["allowed"].split(", ")

@@ -52,3 +52,17 @@ class EntryKind(StrEnum):
 class TokenScope(StrEnum):
     READ = "read"
     WRITE = "write"
+
+
+class IncidentKind(StrEnum):
+    """What kind of integrity incident (数据完整性事件) was opened."""
+
+    RECEIPT_NOT_PROVEN = "receipt_not_proven"  # a validly signed receipt the log no longer proves
+
+
+class IncidentState(StrEnum):
+    """An integrity incident's lifecycle: open → acknowledged → resolved (with a note)."""
+
+    OPEN = "open"  # 待处理
+    ACKNOWLEDGED = "acknowledged"  # 已确认，处理中
+    RESOLVED = "resolved"  # 已解决

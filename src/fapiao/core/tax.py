@@ -135,6 +135,18 @@ def resolve_rate(value: object, on: date) -> Rate:
     )
 
 
+def rate_by_code(code: str) -> Rate:
+    """The rate a stored code means, whatever the date — for rebuilding lines already issued
+    (a red invoice keeps its blue original's rate even after that rate has ended)."""
+    for rule in RATE_RULES:
+        if rule.rate.code == code:
+            return rule.rate
+    allowed = ", ".join(dict.fromkeys(rule.rate.code for rule in RATE_RULES))
+    raise InvalidValueError(
+        _("Unsupported tax rate. Use one of: {allowed}."), code="unsupported_rate", allowed=allowed
+    )
+
+
 def line_tax(amount_fen: int, rate: Rate) -> int:
     """Tax on one line: ``amount × rate`` rounded half-up to the fen (symmetric for negatives).
 

@@ -69,20 +69,47 @@ def _idempotent(
     fingerprint: str,
     work: Callable[[], tuple[Invoice, list[InvoiceLine], PendingEntry | None]],
 ) -> WriteResult:
-    """Run ``work`` unless ``key`` was seen; store the answer with its receipt before commit."""
-    if key:
-        replay = idempotency.find_replay(user=user, key=key, fingerprint=fingerprint)
-        if replay is not None:
-            return WriteResult(status=replay.status, body=replay.body, replayed=True)
+    """Run ``work`` unless ``key`` was seen; store the answer with its receipt before commit.
+
+    The key is claimed (its record inserted) before the work, in the same transaction, so a
+    concurrent request with the same key waits for this one and then replays it; a duplicate
+    inside the same group commit shares this request's answer.
+    """
+    if not key:
+        return _run_work(unit, work, on_final=None)
+    claim = (user.pk, key)
+    earlier = unit.claims.get(claim)
+    if earlier is not None:
+        earlier_fingerprint, first = earlier
+        if earlier_fingerprint != fingerprint:
+            raise idempotency.IdempotencyMismatchError()
+        twin = WriteResult(status=first.status, body={}, replayed=True)
+        unit.before_commit.append(lambda: setattr(twin, "body", first.body))
+        return twin
+    replay = idempotency.claim(user=user, key=key, fingerprint=fingerprint)
+    if replay is not None:
+        return WriteResult(status=replay.status, body=replay.body, replayed=True)
+
+    def store(result: WriteResult) -> None:
+        idempotency.remember(user=user, key=key, fingerprint=fingerprint, status=result.status, body=result.body)
+
+    result = _run_work(unit, work, on_final=store)
+    unit.claims[claim] = (fingerprint, result)
+    return result
+
+
+def _run_work(
+    unit: UnitOfWork,
+    work: Callable[[], tuple[Invoice, list[InvoiceLine], PendingEntry | None]],
+    on_final: Callable[[WriteResult], None] | None,
+) -> WriteResult:
     invoice, lines, pending = work()
     result = WriteResult(status=201, body={}, invoice=invoice)
 
     def finalise() -> None:
-        result.body = invoice_representation(
-            invoice, lines=lines, receipt=pending.receipt if pending else None
-        )
-        if key:
-            idempotency.remember(user=user, key=key, fingerprint=fingerprint, status=201, body=result.body)
+        result.body = invoice_representation(invoice, lines=lines, receipt=pending.receipt if pending else None)
+        if on_final is not None:
+            on_final(result)
 
     unit.before_commit.append(finalise)
     return result

@@ -26,6 +26,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 Job = tuple[Callable[[UnitOfWork], Any], "Future[Any]"]
+STOP: Any = object()
 
 
 class GroupCommitWriter:
@@ -40,9 +41,14 @@ class GroupCommitWriter:
         self.jobs.put((fn, future))
         return future.result()
 
+    def stop(self) -> None:
+        """Finish what is queued, close the database connection and end the thread."""
+        self.jobs.put(STOP)
+        self.thread.join(30)
+
     def _take_batch(self) -> list[Job]:
         batch = [self.jobs.get()]
-        while len(batch) < self.max_batch:
+        while len(batch) < self.max_batch and batch[-1] is not STOP:
             try:
                 batch.append(self.jobs.get_nowait())
             except queue.Empty:
@@ -52,13 +58,23 @@ class GroupCommitWriter:
     def _run(self) -> None:
         while True:
             batch = self._take_batch()
-            try:
-                self._commit(batch)
-            except BaseException as error:  # the writer thread must survive anything
-                log.exception("group commit failed")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+            stopping = batch[-1] is STOP
+            if stopping:
+                batch.pop()
+            if batch:
+                self._commit_safely(batch)
+            if stopping:
+                connection.close()
+                return
+
+    def _commit_safely(self, batch: list[Job]) -> None:
+        try:
+            self._commit(batch)
+        except BaseException as error:  # the writer thread must survive anything
+            log.exception("group commit failed")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
 
     def _commit(self, batch: list[Job]) -> None:
         close_old_connections()
@@ -105,3 +121,12 @@ def writer() -> GroupCommitWriter:
         if _writer is None or not _writer.thread.is_alive():
             _writer = GroupCommitWriter(settings.FAPIAO_WRITE_BATCH_MAX)
         return _writer
+
+
+def shutdown() -> None:
+    """Stop the process's writer (tests, and a clean exit); the next write starts a new one."""
+    global _writer  # noqa: PLW0603
+    with _writer_lock:
+        if _writer is not None:
+            _writer.stop()
+            _writer = None

@@ -44,11 +44,14 @@ class UnitOfWork:
     # Run inside the transaction once receipts exist (e.g. to store them with an idempotency record).
     before_commit: list[Callable[[], None]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Idempotency keys claimed in this unit: (user id, key) → (fingerprint, result).
+    claims: dict[Any, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
         """Run one caller's work so that its failure undoes only its own writes."""
         mark = len(self.entries), len(self.before_commit), len(self.after_commit)
+        claims = dict(self.claims)
         try:
             with transaction.atomic():
                 yield
@@ -56,6 +59,7 @@ class UnitOfWork:
             del self.entries[mark[0] :]
             del self.before_commit[mark[1] :]
             del self.after_commit[mark[2] :]
+            self.claims = claims
             raise
 
     def finish(self) -> None:
