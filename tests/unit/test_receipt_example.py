@@ -189,6 +189,6 @@ def test_verify_receipt_accepts_the_example(example: dict[str, Any]) -> None:
         assert verdict.message_zh.startswith("该发票是日志第 1 条，已被大小为 3 的签名树头包含。")
         assert "26110100000000000002" in verdict.message_zh
         assert "2026-11-27T01:00:10Z" in verdict.message_zh
-        assert verdict.message_en.startswith("This invoice is entry 1 of the log")
+        assert verdict.message_en.startswith("This invoice is entry 1 (counting from 0) of the log")
         assert verdict.entry is not None and canonical_bytes(verdict.entry) == entry_bytes(**ENTRIES[1])
         assert (verdict.index, verdict.size, verdict.log) == (1, 3, "91110108MA01ABCD84")

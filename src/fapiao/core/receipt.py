@@ -257,10 +257,11 @@ def _success(seen: dict[str, Any]) -> Verdict:
     beijing = parse_stamp(at).astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M:%S")
     zh = (
         f"该发票是日志第 {index} 条，已被大小为 {size} 的签名树头包含。"
-        f"发票号码 {number}，签名树头时间 {at}（北京时间 {beijing}）。"
+        f"（条目序号从 0 起计。）发票号码 {number}，签名树头时间 {at}（北京时间 {beijing}）。"
     )
     en = (
-        f"This invoice is entry {index} of the log, included in the signed tree head of size {size}. "
+        f"This invoice is entry {index} (counting from 0) of the log, included in the signed tree head "
+        f"of size {size}. "
         f"Invoice number {number}; tree head signed at {at} (Beijing time {beijing})."
     )
     return Verdict(True, "ok", zh, en, index, size, head["log"], entry, head)

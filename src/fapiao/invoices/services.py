@@ -29,7 +29,7 @@ from fapiao.core.invoice import (
     state_after,
 )
 from fapiao.core.money import format_decimal
-from fapiao.core.tax import resolve_rate
+from fapiao.core.tax import rate_by_code
 from fapiao.invoices import idempotency
 from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.numbering import allocate_number
@@ -199,7 +199,7 @@ def core_line(line: InvoiceLine, invoice: Invoice) -> Line:
         unit=line.unit,
         quantity=Decimal(line.quantity),
         unit_price=Decimal(line.unit_price),
-        rate=resolve_rate(line.tax_rate, invoice.issued_on),
+        rate=rate_by_code(line.tax_rate),
         amount=line.amount,
         tax=line.tax,
         original_no=line.original_line_no,

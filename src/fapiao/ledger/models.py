@@ -7,11 +7,12 @@ signing key is never stored here.  Every unique key includes the merchant (Citus
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from fapiao.accounts.models import Merchant
-from fapiao.core.choices import EntryKind
+from fapiao.core.choices import EntryKind, IncidentKind, IncidentState
 
 
 class Log(models.Model):
@@ -84,3 +85,64 @@ class TreeHead(models.Model):
 
     def __str__(self) -> str:
         return f"head {self.size}"
+
+
+class IntegrityIncident(models.Model):
+    """An integrity incident (数据完整性事件): evidence that the ledger lost or changed something.
+
+    Opened by the system (e.g. a validly signed receipt the log no longer proves), then
+    acknowledged and resolved with a note by an operator: open → acknowledged → resolved.
+    ``details`` holds what identifies the evidence (log, index, size, root, key_id, verdict),
+    never sensitive party data.  ``fingerprint`` names that evidence, so presenting the same
+    receipt again finds the unresolved incident instead of opening another one.  A reference
+    (coordinator) table on Citus: the merchant is unknown when the log itself is gone.
+    """
+
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("merchant")
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=[(k.value, k.value) for k in IncidentKind])
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=[(s.value, s.value) for s in IncidentState],
+        default=IncidentState.OPEN.value,
+    )
+    fingerprint = models.CharField(_("fingerprint"), max_length=64)
+    details = models.JSONField(_("details"), default=dict)
+    opened_at = models.DateTimeField(_("opened at"))
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acknowledged by"),
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
+    )
+    resolution_note = models.TextField(_("resolution note"), blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        verbose_name = _("integrity incident")
+        verbose_name_plural = _("integrity incidents")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=~models.Q(state=IncidentState.RESOLVED.value),
+                name="incident_unique_unresolved",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "opened_at"], name="incident_by_state")]
+
+    def __str__(self) -> str:
+        return f"incident {self.pk} ({self.state})"
