@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -108,28 +107,6 @@ def too_big(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
     return problems.problem(error.status_code, code="http_error", detail=str(error))
-
-
-def json_body(request: HttpRequest) -> object:
-    """The request's JSON body; a malformed body is a 422 problem, never a traceback."""
-    try:
-        text = request.body.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as error:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    "body",
-                    "malformed_json",
-                    _("The body is not valid JSON: {reason}"),
-                    {"reason": str(error)},
-                )
-            ]
-        ) from None
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not allowed")
 
 
 def register_routers() -> None:

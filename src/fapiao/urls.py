@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
+    path("ledger/", include("fapiao.ledger.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", RedirectView.as_view(url="/api/v1/docs", permanent=False)),

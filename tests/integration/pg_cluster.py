@@ -83,16 +83,27 @@ class PgCluster:
         command = _as_postgres([str(self.bin_dir / argv[0]), *argv[1:]])
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
         if result.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}\n{self.log_tail()}"
-            )
+            output = f"{result.stdout}\n{result.stderr}\n{self.log_tail()}"
+            raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{output}")
 
     def init(self) -> None:
         self._run("initdb", "-D", str(self.data_dir), "-U", PG_USER, "-A", "trust", "-E", "UTF8", "--no-sync")
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options, "-w", "-t", "30", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``mode="immediate"`` is a crash: no checkpoint, clients are cut off mid-conversation."""
@@ -159,7 +170,9 @@ def fapiao_command(env: Mapping[str, str], *args: str, timeout: float = 120) -> 
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"fapiao {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"fapiao {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result.stdout
 
 
@@ -212,7 +225,16 @@ def gunicorn_server(env: Mapping[str, str], log_file: Path, start_timeout: float
     full_env = {**env, "FAPIAO_BIND": bind}
     with open(log_file, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "python:fapiao.gunicorn_conf", "fapiao.wsgi"],
+            # No control socket: gunicorn would otherwise take over ~/.gunicorn/gunicorn.ctl.
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                "python:fapiao.gunicorn_conf",
+                "--no-control-socket",
+                "fapiao.wsgi",
+            ],
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -276,16 +298,11 @@ def file_backed_sqlite(path: Path) -> Iterator[Path]:
             keep_alive.close()
 
 
-def _close_connection(unit: object) -> None:
-    from django.db import connection
-
-    connection.close()
-
-
 @contextlib.contextmanager
 def private_group_commit_writer() -> Iterator[Any]:
     """A fresh group-commit writer for one test, so no connection of an earlier test's writer
-    (to another database) is reused, and none stays open to block the test database's flush."""
+    (to another database) is reused; stopped at the end, which closes its connection (an open
+    one would block the flush and the drop of the test database)."""
     from django.conf import settings
 
     from fapiao.ledger import groupcommit
@@ -297,7 +314,8 @@ def private_group_commit_writer() -> Iterator[Any]:
         yield writer
     finally:
         try:
-            writer.submit(_close_connection)  # runs in the writer's thread, on its connection
+            writer.stop()
+            assert not writer.thread.is_alive(), "the group-commit writer did not stop"
         finally:
             with groupcommit._writer_lock:
                 groupcommit._writer = saved

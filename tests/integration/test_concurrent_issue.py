@@ -92,6 +92,7 @@ class Outcome:
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)  # number -> answer body
     failed: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # the Idempotency-Keys of acknowledged calls
 
 
 def issue_concurrently(clerk: Any, invoice: dict[str, Any]) -> Outcome:
@@ -106,7 +107,9 @@ def issue_concurrently(clerk: Any, invoice: dict[str, Any]) -> Outcome:
                 payload = copy.deepcopy(invoice)
                 payload["remark"] = f"{planned_failure(thread, call) or 'ok'}:{thread}:{call}"
                 try:
-                    result = issue_invoice(user=clerk, payload=payload)
+                    # Every third call carries its own Idempotency-Key: a claim to keep or undo.
+                    key = f"key-{thread}-{call}" if call % 3 == 0 else None
+                    result = issue_invoice(user=clerk, payload=payload, idempotency_key=key)
                 except DeliberateFailure:
                     with lock:
                         outcome.failed.append(payload["remark"])
@@ -115,12 +118,20 @@ def issue_concurrently(clerk: Any, invoice: dict[str, Any]) -> Outcome:
                         outcome.unexpected.append(f"{payload['remark']}: {error!r}")
                 else:
                     with lock:
-                        if result.status != 201 or result.replayed or result.body["remark"] != payload["remark"]:
+                        if (
+                            result.status != 201
+                            or result.replayed
+                            or result.body["remark"] != payload["remark"]
+                        ):
                             outcome.unexpected.append(f"{payload['remark']}: answered {result}")
                         elif result.body["number"] in outcome.acknowledged:
-                            outcome.unexpected.append(f"{payload['remark']}: duplicate {result.body['number']}")
+                            outcome.unexpected.append(
+                                f"{payload['remark']}: duplicate {result.body['number']}"
+                            )
                         else:
                             outcome.acknowledged[result.body["number"]] = result.body
+                            if key:
+                                outcome.keys.append(key)
         finally:
             connection.close()
 
@@ -156,11 +167,15 @@ def assert_consistent(clerk: Any, outcome: Outcome, lines_per_invoice: int) -> i
     assert Invoice.objects.count() == n
     assert not Invoice.objects.filter(remark__startswith="fail-").exists()
     assert InvoiceLine.objects.count() == n * lines_per_invoice
-    assert IdempotencyRecord.objects.count() == 0
+    # A failed call's key claim is rolled back with it; an acknowledged call's answer is kept.
+    records = dict(IdempotencyRecord.objects.values_list("key", "status"))
+    assert records == dict.fromkeys(outcome.keys, 201)
 
     # Ledger: size n, seqs 0..n-1, one entry per acknowledged invoice, as each invoice says.
     assert Log.objects.get(merchant=merchant).size == n
-    entries = list(LogEntry.objects.filter(merchant=merchant).order_by("seq").values_list("seq", "invoice_number"))
+    entries = list(
+        LogEntry.objects.filter(merchant=merchant).order_by("seq").values_list("seq", "invoice_number")
+    )
     assert [seq for seq, _ in entries] == list(range(n))
     assert {number: seq for seq, number in entries} == stored
     assert LogEntry.objects.count() == n

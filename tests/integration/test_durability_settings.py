@@ -200,10 +200,10 @@ def test_postgres_connection_options(database):
         pytest.skip("PostgreSQL setting; this pass runs on " + connection.vendor)
     assert "synchronous_commit=on" in connection.settings_dict["OPTIONS"]["options"]
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
-    with connection.cursor() as cursor:
-        with transaction.atomic():  # and inside the transactions that carry the writes
-            cursor.execute("SHOW synchronous_commit")
-            assert cursor.fetchone()[0] == "on"
+    # Also inside the transactions that carry the writes.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
 
 
 # --- The acknowledgement follows the commit -----------------------------------------------------
@@ -219,7 +219,9 @@ def batching(request: pytest.FixtureRequest, settings: Any, database: Path | Non
         yield False
 
 
-def test_201_is_built_after_the_commit_and_outside_any_transaction(batching, client_for, valid_invoice, monkeypatch):
+def test_201_is_built_after_the_commit_and_outside_any_transaction(
+    batching, client_for, valid_invoice, monkeypatch
+):
     import fapiao.api  # first: fapiao.invoices.api imported on its own is a circular import
     import fapiao.invoices.api
     import fapiao.ledger.services
@@ -228,19 +230,18 @@ def test_201_is_built_after_the_commit_and_outside_any_transaction(batching, cli
     real_witness = fapiao.ledger.services.witness
     real_response = fapiao.invoices.api.JsonResponse
 
-    def committed_invoices() -> int:
-        return in_thread(lambda: Invoice.objects.count())  # another connection sees only commits
+    def snapshot() -> dict[str, Any]:
+        # Another thread's connection sees only what is committed.
+        return {"in_atomic_block": connection.in_atomic_block, "visible": in_thread(Invoice.objects.count)}
 
     def witness(heads: list[dict[str, Any]]) -> None:
-        events.append(("witness", {"in_atomic_block": connection.in_atomic_block, "visible": committed_invoices()}))
+        events.append(("witness", snapshot()))
         real_witness(heads)
 
     class Response(real_response):  # type: ignore[misc, valid-type]
         def __init__(self, data: Any, *args: Any, **kwargs: Any) -> None:
             if kwargs.get("status") == 201:
-                events.append(
-                    ("response", {"in_atomic_block": connection.in_atomic_block, "visible": committed_invoices()})
-                )
+                events.append(("response", snapshot()))
             super().__init__(data, *args, **kwargs)
 
     monkeypatch.setattr(fapiao.ledger.services, "witness", witness)

@@ -24,6 +24,7 @@ class Action(StrEnum):
     READ_LEDGER = "read_ledger"
     VERIFY_LEDGER = "verify_ledger"
     MANAGE_KEYS = "manage_keys"
+    HANDLE_INCIDENTS = "handle_incidents"
 
 
 ALLOWED: dict[Action, frozenset[Role]] = {
@@ -34,6 +35,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_LEDGER: frozenset(Role),
     Action.VERIFY_LEDGER: frozenset({Role.AUDITOR, Role.OPERATOR}),
     Action.MANAGE_KEYS: frozenset({Role.OPERATOR}),
+    Action.HANDLE_INCIDENTS: frozenset({Role.OPERATOR}),
 }
 
 

@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, JsonResponse
 from ninja import Router
 
-from fapiao.api import json_body
+from fapiao.web.requests import json_body
 from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.invoices import schemas, selectors, services
 from fapiao.invoices.presenters import invoice_representation, summary_representation

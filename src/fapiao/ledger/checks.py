@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 
 from fapiao.accounts.models import Merchant
@@ -40,7 +41,9 @@ REASONS: dict[str, str] = {
     "entry_missing": gettext_noop("The log has no entry {index} any more (it holds {have} entries)."),
     "entry_altered": gettext_noop("Entry {index} in the log differs from the bytes the receipt proves."),
     "no_head": gettext_noop("The log {log} has no signed head at all."),
-    "log_shorter": gettext_noop("The log's latest head has size {current}, smaller than the receipt's {size}."),
+    "log_shorter": gettext_noop(
+        "The log's latest head has size {current}, smaller than the receipt's {size}."
+    ),
     "nodes_missing": gettext_noop("The log's Merkle nodes needed to prove the receipt are missing."),
     "inconsistent": gettext_noop(
         "The current head (size {current}) is not an append-only extension of the receipt's head "
@@ -48,7 +51,9 @@ REASONS: dict[str, str] = {
     ),
 }
 PROVEN_VIA: dict[str, str] = {
-    "head": gettext_noop("The log still holds entry {index} and a signed head of size {size} with the receipt's root."),
+    "head": gettext_noop(
+        "The log still holds entry {index} and a signed head of size {size} with the receipt's root."
+    ),
     "consistency": gettext_noop(
         "The log still holds entry {index}, and its current head (size {current}) is a proven "
         "append-only extension of the receipt's head (size {size})."
@@ -138,36 +143,67 @@ def check_receipt_against_log(data: bytes | str | Mapping[str, Any]) -> CheckRes
     return CheckResult(status, code, verdict, details, merchant_id)
 
 
+Outcome = tuple[Status, str, dict[str, Any]]
+
+
 def _prove(
     receipt: Mapping[str, Any], details: Mapping[str, Any]
 ) -> tuple[Status, str, int | None, dict[str, Any]]:
-    log_name, index, size = details["log"], details["index"], details["size"]
-    root = base64.b64decode(details["root"])
-    merchant = Merchant.objects.filter(uscc=log_name).first()
+    merchant = Merchant.objects.filter(uscc=details["log"]).first()
     if merchant is None:
         return "not_proven", "log_missing", None, {}
-    have = Log.objects.filter(merchant=merchant).values_list("size", flat=True).first() or 0
+    status, code, extra = _entry_outcome(merchant, details["index"], base64.b64decode(receipt["entry"]))
+    if status == "proven":
+        status, code, extra = _head_outcome(merchant, details["size"], base64.b64decode(details["root"]))
+    return status, code, merchant.pk, extra
+
+
+def _entry_outcome(merchant: Merchant, index: int, entry: bytes) -> Outcome:
+    """Entry ``index`` must still hold exactly the receipt's bytes."""
     body = LogEntry.objects.filter(merchant=merchant, seq=index).values_list("body", flat=True).first()
     if body is None:
-        return "not_proven", "entry_missing", merchant.pk, {"have": have}
-    if bytes(body) != base64.b64decode(receipt["entry"]):
-        return "not_proven", "entry_altered", merchant.pk, {}
+        have = Log.objects.filter(merchant=merchant).values_list("size", flat=True).first() or 0
+        return "not_proven", "entry_missing", {"have": have}
+    if bytes(body) != entry:
+        return "not_proven", "entry_altered", {}
+    return "proven", "entry", {}
+
+
+def _head_outcome(merchant: Merchant, size: int, root: bytes) -> Outcome:
+    """A stored head of the receipt's size and root, or a consistency proof to the current head."""
     if TreeHead.objects.filter(merchant=merchant, size=size, root=root).exists():
-        return "proven", "head", merchant.pk, {}
+        return "proven", "head", {}
     current = TreeHead.objects.filter(merchant=merchant).order_by("-size").first()
     if current is None:
-        return "not_proven", "no_head", merchant.pk, {}
+        return "not_proven", "no_head", {}
     extra = {"current": current.size}
     if current.size < size:
-        return "not_proven", "log_shorter", merchant.pk, extra
+        return "not_proven", "log_shorter", extra
     try:
         nodes = fetch_nodes(merchant.pk, merkle.consistency_needs(size, current.size))
         proof = merkle.consistency_proof(size, current.size, nodes)
     except FapiaoError:  # MissingNodeError
-        return "not_proven", "nodes_missing", merchant.pk, extra
+        return "not_proven", "nodes_missing", extra
     if merkle.verify_consistency(size, current.size, root, bytes(current.root), proof):
-        return "proven", "consistency", merchant.pk, extra
-    return "not_proven", "inconsistent", merchant.pk, extra
+        return "proven", "consistency", extra
+    return "not_proven", "inconsistent", extra
+
+
+def _english(result: CheckResult) -> str:
+    """The message as stored with an incident: English, whatever language is active."""
+    with translation.override("en"):
+        return result.message("en")
+
+
+def localized_reason(reason: str, details: Mapping[str, Any]) -> str | None:
+    """The not_proven ``reason`` as a sentence in the active language (None if unknown)."""
+    template = REASONS.get(reason)
+    if template is None:
+        return None
+    try:
+        return gettext(template).format(**details)
+    except (KeyError, IndexError):
+        return gettext(template)
 
 
 def check_and_report(data: bytes | str | Mapping[str, Any]) -> CheckResult:
@@ -183,7 +219,7 @@ def check_and_report(data: bytes | str | Mapping[str, Any]) -> CheckResult:
         **result.details,
         "reason": result.code,
         "verdict": result.verdict.code,
-        "message": result.message("en"),
+        "message": _english(result),
         "source": "check-receipt",
     }
     result.incident, result.incident_created = incidents.open_incident(

@@ -73,7 +73,9 @@ def run(options: dict[str, Any], stdout: TextIO | Any, stderr: TextIO | Any = No
         else:
             _write(
                 stdout,
-                gettext("NOT PROVEN ({code}): {message}").format(code=result.code, message=result.message(lang)),
+                gettext("NOT PROVEN ({code}): {message}").format(
+                    code=result.code, message=result.message(lang)
+                ),
             )
             if result.incident is not None:
                 template = (

@@ -38,7 +38,7 @@ log = logging.getLogger("fapiao.incidents")
 MAX_NOTE_LENGTH = 4000
 UNRESOLVED = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value)
 # Operators handle incidents (DESIGN.md §2).  The access issue may give this its own Action.
-HANDLE_INCIDENTS = Action.MANAGE_KEYS
+HANDLE_INCIDENTS = Action.HANDLE_INCIDENTS
 
 
 class IncidentNotFoundError(NotFoundError):
@@ -145,12 +145,7 @@ def open_incident(
 
 
 def _locked(incident_id: int, version: int | None) -> IntegrityIncident:
-    incident = (
-        IntegrityIncident.objects.select_for_update()
-        .select_related("acknowledged_by", "resolved_by")
-        .filter(pk=incident_id)
-        .first()
-    )
+    incident = IntegrityIncident.objects.select_for_update().filter(pk=incident_id).first()
     if incident is None:
         raise IncidentNotFoundError(_("There is no integrity incident {id}."), id=incident_id)
     if version is not None and incident.version != version:

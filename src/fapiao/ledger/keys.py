@@ -20,7 +20,7 @@ from fapiao.core.canonical import utc_stamp
 from fapiao.core.signing import KeyRegistry, SigningKey, read_private_key, write_private_key
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[float, KeyRegistry]] = {}
+_cache: dict[str, tuple[tuple[int, int, int], KeyRegistry]] = {}
 
 
 def keys_dir() -> Path:
@@ -53,14 +53,16 @@ def registry() -> KeyRegistry:
     path = registry_path()
     with _lock:
         try:
-            mtime = path.stat().st_mtime
+            stat = path.stat()
         except FileNotFoundError:
             return KeyRegistry()
+        # Every save replaces the file (a new inode), so this changes even when mtimes are coarse.
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         cached = _cache.get(str(path))
-        if cached and cached[0] == mtime:
+        if cached and cached[0] == version:
             return cached[1]
         loaded = KeyRegistry.load(path)
-        _cache[str(path)] = (mtime, loaded)
+        _cache[str(path)] = (version, loaded)
         return loaded
 
 

@@ -99,7 +99,12 @@ class IntegrityIncident(models.Model):
     """
 
     merchant = models.ForeignKey(
-        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("merchant")
+        Merchant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("merchant"),
     )
     kind = models.CharField(_("kind"), max_length=32, choices=[(k.value, k.value) for k in IncidentKind])
     state = models.CharField(

@@ -18,6 +18,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": current_request_id(),
         }
+        event = getattr(record, "event", None)
+        if isinstance(event, dict):
+            document["event"] = event
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return json.dumps(document, ensure_ascii=False)

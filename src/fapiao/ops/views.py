@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 MIN_FREE_DISK_BYTES = 512 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 @require_GET
@@ -20,7 +22,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database answers and there is disk to write to."""
+    """Readiness: the database answers and there is disk to write to.
+
+    ``degraded`` (still HTTP 200: reads are served) while an integrity incident is open or the
+    signing key cannot be loaded (writes cannot be acknowledged with a receipt).
+    """
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -31,6 +37,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(settings.VAR_DIR).free
     checks["disk"] = "ok" if free >= MIN_FREE_DISK_BYTES else "low"
+    checks["signing_key"] = _signing_key_check()
+    checks["incidents"] = _incidents_check() if checks["database"] == "ok" else "unknown"
     ready = checks["database"] == "ok"
     status = (
         "ok" if all(value == "ok" for value in checks.values()) else ("degraded" if ready else "unavailable")
@@ -39,3 +47,27 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if not ready:
         response["Retry-After"] = str(settings.FAPIAO_RETRY_AFTER_SECONDS)
     return response
+
+
+def _signing_key_check() -> str:
+    """Whether the current signing key loads ("ok"); a fresh installation makes its first key here."""
+    from fapiao.core.errors import FapiaoError
+    from fapiao.ledger import keys
+
+    try:
+        keys.signing_key()
+    except (FapiaoError, OSError, ValueError):
+        log.exception("the ledger signing key is unavailable")
+        return "unavailable"
+    return "ok"
+
+
+def _incidents_check() -> str:
+    """Open incidents: "ok", or "open: N" while N integrity incidents are not yet resolved."""
+    from fapiao.ledger.incidents import open_incident_count
+
+    try:
+        count = open_incident_count()
+    except DatabaseError:
+        return "unknown"
+    return f"open: {count}" if count else "ok"

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import translation
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext
 
 from fapiao.core.errors import FapiaoError
 from fapiao.core.receipt import verify_receipt
@@ -27,7 +27,7 @@ MAX_RECEIPT_BYTES = 1024 * 1024
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Verify a fapiao-receipt/1 file offline against this installation's public keys "
         "(or --public-key FILE); no database, no network."
     )
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         verify.add_argument(
             "--public-key",
             default=None,
-            help="key registry JSON, PEM public key or base64 raw key (default: this installation's keys.json)",
+            help="key registry JSON, PEM public key or base64 raw key (default: this installation's keys)",
         )
         verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
         verify.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the verdict")
@@ -107,6 +107,8 @@ class Command(BaseCommand):
             self.stdout.write(gettext("VALID: {message}").format(message=verdict.message(lang)))
         else:
             self.stdout.write(
-                gettext("INVALID ({code}): {message}").format(code=verdict.code, message=verdict.message(lang))
+                gettext("INVALID ({code}): {message}").format(
+                    code=verdict.code, message=verdict.message(lang)
+                )
             )
         return 0 if verdict.ok else 1

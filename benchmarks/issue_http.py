@@ -1,0 +1,403 @@
+"""P2 (DESIGN.md §10): durable single-invoice POSTs over HTTP, 32 clients, against gunicorn.
+
+For each backend (SQLite, PostgreSQL) one real server is started the way `make run` starts
+it (migrate, demo, gunicorn gthread with group commit) on a throwaway var dir / database,
+and three things are measured in the same run, on the same database:
+
+* **write**: ``POST /api/v1/invoices`` (a unique ``Idempotency-Key`` each), answered 201 only
+  after the durable commit: the figure P2 is about;
+* **read baseline**: ``GET /api/v1/invoices/{number}`` with a read token, same load shape;
+* **raw commit baseline**: one thread inserting one row per commit into a scratch table on the
+  same database (SQLite WAL + synchronous=FULL; PostgreSQL synchronous_commit=on).
+
+The load comes from other processes (``--clients`` keep-alive connections spread over
+``--processes`` processes); each figure is the median over ``--runs`` runs.  See
+benchmarks/README.md for what the figures mean.
+
+    .venv/bin/python benchmarks/issue_http.py --backend both --seconds 10 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(REPO_ROOT)]
+
+from _load import LoadResult, Workload, percentile, run_load  # noqa: E402
+
+from tests.faults.server import LiveServer, postgres_reachable, throwaway_postgres  # noqa: E402
+
+TARGET_RATE = 1000.0
+TARGET_P99_MS = 50.0
+INVOICE: dict[str, Any] = {  # the body of tests/conftest.py VALID_INVOICE
+    "kind": "ordinary",
+    "buyer": {"name": "北京买方贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"},
+    "lines": [
+        {
+            "name": "*信息技术服务*软件开发",
+            "tax_code": "3040201000000000000",
+            "unit": "项",
+            "quantity": "1",
+            "unit_price": "1000.00",
+            "tax_rate": "0.06",
+        }
+    ],
+}
+
+
+@dataclass
+class Figure:
+    """One measurement over several runs: requests (or commits) per second and latencies."""
+
+    label: str
+    rates: list[float] = field(default_factory=list)
+    p50s: list[float] = field(default_factory=list)  # ms
+    p99s: list[float] = field(default_factory=list)  # ms
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, rate: float, latencies_s: list[float]) -> None:
+        self.rates.append(rate)
+        self.p50s.append(percentile(latencies_s, 50) * 1000)
+        self.p99s.append(percentile(latencies_s, 99) * 1000)
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.rates) if self.rates else float("nan")
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.p50s) if self.p50s else float("nan")
+
+    @property
+    def p99(self) -> float:
+        return statistics.median(self.p99s) if self.p99s else float("nan")
+
+
+@dataclass
+class BackendReport:
+    backend: str
+    figures: dict[str, Figure] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    def figure(self, key: str, label: str) -> Figure:
+        return self.figures.setdefault(key, Figure(label))
+
+
+# --- the database behind the server ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def db_connection(server: LiveServer) -> Iterator[Any]:
+    if server.database_url:
+        import psycopg
+
+        with psycopg.connect(server.database_url, autocommit=True) as connection:
+            yield connection
+    else:
+        connection = sqlite3.connect(server.sqlite_path, isolation_level=None, timeout=30)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+
+def counts(server: LiveServer) -> tuple[int, int]:
+    """(invoices, signed heads): heads are commits, so their ratio is the group-commit batch size."""
+    with db_connection(server) as connection:
+        invoices = connection.execute("SELECT COUNT(*) FROM invoices_invoice").fetchone()[0]
+        heads = connection.execute("SELECT COUNT(*) FROM ledger_treehead").fetchone()[0]
+    return int(invoices), int(heads)
+
+
+def raw_commit_loop(server: LiveServer, seconds: float) -> tuple[float, list[float]]:
+    """One row per durable commit, one connection, for ``seconds``: (commits/s, latencies)."""
+    latencies: list[float] = []
+    payload = "x" * 200
+    if server.database_url:
+        import psycopg
+
+        with psycopg.connect(server.database_url, autocommit=True) as connection:
+            connection.execute("SET synchronous_commit = on")
+            connection.execute("CREATE TABLE IF NOT EXISTS bench_raw_commit (id BIGSERIAL PRIMARY KEY, payload TEXT)")
+            try:
+                began = time.perf_counter()
+                while (now := time.perf_counter()) - began < seconds:
+                    connection.execute("INSERT INTO bench_raw_commit (payload) VALUES (%s)", (payload,))
+                    latencies.append(time.perf_counter() - now)
+                elapsed = time.perf_counter() - began
+            finally:
+                connection.execute("DROP TABLE bench_raw_commit")
+    else:
+        connection = sqlite3.connect(server.sqlite_path, isolation_level=None, timeout=30)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("CREATE TABLE IF NOT EXISTS bench_raw_commit (id INTEGER PRIMARY KEY, payload TEXT)")
+            try:
+                began = time.perf_counter()
+                while (now := time.perf_counter()) - began < seconds:
+                    connection.execute("BEGIN IMMEDIATE")
+                    connection.execute("INSERT INTO bench_raw_commit (payload) VALUES (?)", (payload,))
+                    connection.execute("COMMIT")
+                    latencies.append(time.perf_counter() - now)
+                elapsed = time.perf_counter() - began
+            finally:
+                connection.execute("DROP TABLE bench_raw_commit")
+        finally:
+            connection.close()
+    return len(latencies) / elapsed, latencies
+
+
+# --- talking to the server ---------------------------------------------------------------------
+
+
+def post_invoice(server: LiveServer, token: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/api/v1/invoices",
+            body=json.dumps(body, ensure_ascii=False).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Idempotency-Key": key},
+        )
+        response = connection.getresponse()
+        payload = json.loads(response.read())
+    finally:
+        connection.close()
+    if response.status != 201:
+        raise RuntimeError(f"seeding POST answered {response.status}: {payload}")
+    return payload
+
+
+def seed_numbers(server: LiveServer, token: str, count: int) -> list[str]:
+    return [post_invoice(server, token, INVOICE, f"seed-{i}")["number"] for i in range(count)]
+
+
+def describe(result: LoadResult) -> str:
+    other = {status: n for status, n in result.statuses.items()} if result.statuses else {}
+    return f"statuses {other}, connection errors {result.errors}"
+
+
+# --- one backend -------------------------------------------------------------------------------
+
+
+def measure_backend(backend: str, args: argparse.Namespace) -> BackendReport | str:
+    report = BackendReport(backend)
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if backend == "postgres":
+            reason = postgres_reachable(args.pg_admin_url)
+            if reason is not None:
+                return f"postgres: skipped, PostgreSQL is unreachable ({reason})"
+            database_url = stack.enter_context(throwaway_postgres("fapiao_bench", args.pg_admin_url))
+        var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"fapiao-bench-{backend}-")))
+        server = LiveServer(
+            var_dir / "var", database_url=database_url, workers=args.workers, threads=args.threads
+        )
+        stack.callback(server.stop)
+        print(f"[{backend}] preparing {server.var_dir} …", file=sys.stderr)
+        server.prepare()
+        write_token = server.token("clerk", "write")
+        read_token = server.token("clerk", "read")
+        server.start()
+        numbers = seed_numbers(server, write_token, args.seed_invoices)
+
+        write = report.figure("write", "POST /api/v1/invoices (durable, 201 after commit)")
+        read = report.figure("read", "GET /api/v1/invoices/{number} (read baseline)")
+        raw = report.figure("raw", "raw INSERT, one row per commit, 1 connection")
+        write_load = Workload("POST", "/api/v1/invoices", write_token, body=INVOICE, idempotency=True, expect=201)
+        read_load = Workload("GET", "/api/v1/invoices/{item}", read_token, items=numbers, expect=200)
+        for run in range(1, args.runs + 1):
+            invoices_before, heads_before = counts(server)
+            result = run_load(
+                server.port, write_load, clients=args.clients, seconds=args.seconds,
+                warmup=args.warmup, processes=args.processes,
+            )  # fmt: skip
+            invoices_after, heads_after = counts(server)
+            write.add(result.rate, result.latencies)
+            batch = (invoices_after - invoices_before) / max(1, heads_after - heads_before)
+            write.notes.append(f"run {run}: {describe(result)}; {batch:.1f} invoices per group commit")
+            print(f"[{backend}] run {run} write {result.rate:8.1f}/s  {describe(result)}", file=sys.stderr)
+
+            result = run_load(
+                server.port, read_load, clients=args.clients, seconds=args.seconds,
+                warmup=args.warmup, processes=args.processes,
+            )  # fmt: skip
+            read.add(result.rate, result.latencies)
+            read.notes.append(f"run {run}: {describe(result)}")
+            print(f"[{backend}] run {run} read  {result.rate:8.1f}/s  {describe(result)}", file=sys.stderr)
+
+            rate, latencies = raw_commit_loop(server, args.seconds)
+            raw.add(rate, latencies)
+            print(f"[{backend}] run {run} raw   {rate:8.1f}/s", file=sys.stderr)
+
+        if args.ledger in {"off", "both"}:
+            server.stop()
+            measure_without_ledger(report, server, args)
+        server.stop()
+        report.lines.extend(server_warnings(server))
+    return report
+
+
+def server_warnings(server: LiveServer) -> list[str]:
+    """Warnings and errors the server logged (a 503 under load shows up here with its reason)."""
+    found: dict[str, int] = {}
+    for line in server.log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{") and ('"WARNING"' in line or '"ERROR"' in line):
+            try:
+                message = json.loads(line).get("message", line)
+            except ValueError:
+                message = line
+            found[message[:140]] = found.get(message[:140], 0) + 1
+    return [f"server log: {count} × {message}" for message, count in found.items()]
+
+
+def measure_without_ledger(report: BackendReport, server: LiveServer, args: argparse.Namespace) -> None:
+    """The same write load with FAPIAO_LEDGER_ENABLED=0, if the server honours it."""
+    server.extra_env["FAPIAO_LEDGER_ENABLED"] = "0"
+    try:
+        server.start()
+        token = server.token("clerk", "write")
+        probe = post_invoice(server, token, INVOICE, "ledger-off-probe")
+        if probe.get("receipt"):
+            report.lines.append(
+                "--ledger off: unavailable: the server ignores FAPIAO_LEDGER_ENABLED=0 "
+                "(an invoice issued with it still got a ledger receipt)"
+            )
+            return
+        figure = report.figure("write-noledger", "POST /api/v1/invoices, FAPIAO_LEDGER_ENABLED=0")
+        load = Workload("POST", "/api/v1/invoices", token, body=INVOICE, idempotency=True, expect=201)
+        for run in range(1, args.runs + 1):
+            result = run_load(
+                server.port, load, clients=args.clients, seconds=args.seconds,
+                warmup=args.warmup, processes=args.processes,
+            )  # fmt: skip
+            figure.add(result.rate, result.latencies)
+            figure.notes.append(f"run {run}: {describe(result)}")
+            print(f"[{report.backend}] run {run} write, no ledger {result.rate:8.1f}/s", file=sys.stderr)
+    finally:
+        server.stop()
+        server.extra_env.pop("FAPIAO_LEDGER_ENABLED", None)
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
+    processes = args.processes or max(1, min(args.clients, 4))
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    out = [
+        "P2: durable single-invoice POST over HTTP (DESIGN.md §10)",
+        f"machine: {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; commit {commit or '?'} (plus working-tree changes)",
+        f"server: gunicorn gthread, {args.workers} workers × {args.threads} threads, FAPIAO_WRITE_BATCHING=1",
+        f"load: {args.clients} closed-loop keep-alive clients in {processes} processes, {args.seconds:g} s measured "
+        f"after {args.warmup:g} s warm-up, median of {args.runs} run(s)",
+        "",
+        f"{'backend':<9} {'measurement':<52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
+        "-" * 90,
+    ]
+    for report in reports:
+        if isinstance(report, str):
+            out.append(report)
+            continue
+        for figure in report.figures.values():
+            out.append(
+                f"{report.backend:<9} {figure.label:<52} {figure.rate:9.1f} {figure.p50:8.1f} {figure.p99:8.1f}"
+            )
+        figures = report.figures
+        write, read, raw = figures["write"], figures["read"], figures["raw"]
+        out.append(
+            f"{report.backend:<9} ratios: write/read {ratio(write.rate, read.rate)}, "
+            f"write/raw-commit {ratio(write.rate, raw.rate)}"
+            + (
+                f", no-ledger/ledger {ratio(figures['write-noledger'].rate, write.rate)}"
+                if "write-noledger" in figures
+                else ""
+            )
+        )
+        if report.backend == "sqlite":
+            met = write.rate >= TARGET_RATE and write.p99 <= TARGET_P99_MS
+            out.append(
+                f"{report.backend:<9} target ≥ {TARGET_RATE:,.0f}/s and p99 ≤ {TARGET_P99_MS:g} ms: "
+                f"{'MET' if met else 'NOT MET'} ({write.rate:,.0f}/s, p99 {write.p99:.0f} ms)"
+            )
+        for note in write.notes:
+            out.append(f"{'':<9} write {note}")
+        out.extend(f"{'':<9} {line}" for line in report.lines)
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per load (default 10)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each load")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent keep-alive clients (default 32)")
+    parser.add_argument("--processes", type=int, default=0, help="client processes (default min(clients, 4))")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker (default 16)")
+    parser.add_argument("--runs", type=int, default=1, help="repeat each measurement; report the median")
+    parser.add_argument(
+        "--ledger", choices=["on", "off", "both"], default="on",
+        help="off/both: also measure issuance with FAPIAO_LEDGER_ENABLED=0, if the server supports it",
+    )  # fmt: skip
+    parser.add_argument("--seed-invoices", type=int, default=200, help="invoices issued first, for the reads")
+    parser.add_argument(
+        "--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="where throwaway PostgreSQL databases are created and dropped",
+    )  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args(argv)
+    if args.ledger == "off":
+        args.ledger = "both"  # the ledger-on figures are the baseline the off figures compare to
+
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    reports = [measure_backend(backend, args) for backend in backends]
+    print(render(reports, args))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    report.backend: {
+                        key: {"label": f.label, "rates": f.rates, "p50_ms": f.p50s, "p99_ms": f.p99s}
+                        for key, f in report.figures.items()
+                    }
+                    for report in reports
+                    if not isinstance(report, str)
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""The ledger verification page: auditors and operators run `verify` and read its report."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from fapiao.accounts.permissions import Action, may
+from fapiao.ledger.verify import UnknownMerchantError, verify_ledger
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify_page(request: HttpRequest) -> HttpResponse:
+    """GET shows the form; POST runs the verification and shows its report."""
+    if not may(request.user, Action.VERIFY_LEDGER):  # type: ignore[arg-type]
+        raise PermissionDenied(_("Only auditors and operators may verify the ledger."))
+    merchant = request.POST.get("merchant", "").strip()
+    deep = request.POST.get("deep") == "on"
+    context: dict[str, object] = {"merchant": merchant, "deep": deep, "report": None, "error": ""}
+    if request.method == "POST":
+        try:
+            report = verify_ledger(merchant=merchant or None, deep=deep)
+        except UnknownMerchantError:
+            context["error"] = _("No merchant has this unified social credit code.")
+        else:
+            context["report"] = report.to_json(get_language() or "zh-hans")
+    status = 400 if context["error"] else 200
+    return render(request, "ledger/verify.html", context, status=status)
