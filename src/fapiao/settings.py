@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves the API docs' assets locally: every page works offline
     "fapiao.accounts",
     "fapiao.invoices",
     "fapiao.ledger",

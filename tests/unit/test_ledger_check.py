@@ -85,10 +85,10 @@ class FakeLog:
         for seq in range(self.size):
             kind = "red_letter" if seq % 5 == 4 else "issue"
             original = f"26110100{seq - 1:012d}" if kind == "red_letter" else None
+            document = invoice(seq, kind=kind, original=original)
             body = entry_bytes(
-                log=LOG, seq=seq, kind=kind, at="2026-11-27T01:00:00Z", invoice=invoice(seq, kind=kind, original=original),
-                ref=None,
-            )  # fmt: skip
+                log=LOG, seq=seq, kind=kind, at="2026-11-27T01:00:00Z", invoice=document, ref=None
+            )
             tree.append(body)
             self.entries[seq] = (seq, body, merkle.leaf_hash(body), kind, "")
             self.nodes[seq] = merkle.leaf_hash(body)
@@ -457,7 +457,8 @@ def test_invoice_findings_compare_document_totals_origin_and_state():
     assert clean == []
     found = invoice_findings(
         log=LOG, number="N", index=3, row_document={"number": "N", "total_amount": "1.00"}, entry=entry,
-        origin="restored", state="normal", expected_state=InvoiceState.PARTLY_RED, stored={"total_amount": "2.00"},
+        origin="restored", state="normal", expected_state=InvoiceState.PARTLY_RED,
+        stored={"total_amount": "2.00"},
     )  # fmt: skip
     assert [f.code for f in found] == [C.INVOICE_MISMATCH, C.INVOICE_STATE_MISMATCH]
     assert found[0].params["fields"] == "total_amount: 2.00 / 1.00; origin: restored / issued"

@@ -25,6 +25,15 @@ class Action(StrEnum):
     VERIFY_LEDGER = "verify_ledger"
     MANAGE_KEYS = "manage_keys"
     HANDLE_INCIDENTS = "handle_incidents"
+    REVEAL_SENSITIVE = "reveal_sensitive"
+    READ_AUDIT = "read_audit"
+    EXPORT_AUDIT = "export_audit"
+    VERIFY_AUDIT = "verify_audit"
+    MANAGE_MERCHANT_USERS = "manage_merchant_users"
+    MANAGE_MERCHANTS = "manage_merchants"
+    MANAGE_STAFF = "manage_staff"
+    UNLOCK_USERS = "unlock_users"
+    MANAGE_OWN_TOKENS = "manage_own_tokens"
 
 
 ALLOWED: dict[Action, frozenset[Role]] = {
@@ -36,6 +45,15 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.VERIFY_LEDGER: frozenset({Role.AUDITOR, Role.OPERATOR}),
     Action.MANAGE_KEYS: frozenset({Role.OPERATOR}),
     Action.HANDLE_INCIDENTS: frozenset({Role.OPERATOR}),
+    Action.REVEAL_SENSITIVE: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
+    Action.READ_AUDIT: frozenset({Role.AUDITOR}),
+    Action.EXPORT_AUDIT: frozenset({Role.AUDITOR}),
+    Action.VERIFY_AUDIT: frozenset({Role.AUDITOR, Role.OPERATOR}),
+    Action.MANAGE_MERCHANT_USERS: frozenset({Role.MERCHANT_ADMIN}),
+    Action.MANAGE_MERCHANTS: frozenset({Role.OPERATOR}),
+    Action.MANAGE_STAFF: frozenset({Role.OPERATOR}),
+    Action.UNLOCK_USERS: frozenset({Role.OPERATOR}),
+    Action.MANAGE_OWN_TOKENS: frozenset(Role),
 }
 
 

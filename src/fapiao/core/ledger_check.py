@@ -238,6 +238,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         _("Invoice numbers {number} to {last} ({count}) were used up, but no invoice has them."),
         "发票号码 {number} 至 {last}（共 {count} 个）已被占用，但没有对应的发票。",
     ),
+    f"{C.NUMBER_GAP}.single": (
+        _("Invoice number {number} was used up, but no invoice has it."),
+        "发票号码 {number} 已被占用，但没有对应的发票。",
+    ),
+    f"{C.NUMBER_UNALLOCATED}.single": (
+        _("Invoice {number} lies beyond its number segment's next serial {next}."),
+        "发票号码 {number} 超出了号段的下一个可用号码 {next}。",
+    ),
     C.NUMBER_UNALLOCATED: (
         _("Invoices {number} to {last} ({count}) lie beyond their number segment's next serial {next}."),
         "发票号码 {number} 至 {last}（共 {count} 个）超出了号段的下一个可用号码 {next}。",

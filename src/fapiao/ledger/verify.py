@@ -461,14 +461,18 @@ class _Serials:
             for a, b in flag_runs(self.used[segment.pk], 0):
                 first, last = segment.first_serial + a, segment.first_serial + b - 1
                 params = {"last": number(last), "count": b - a}
-                yield Finding(FindingCode.NUMBER_GAP, log, number=number(first), params=params)
+                variant = "single" if first == last else ""
+                yield Finding(
+                    FindingCode.NUMBER_GAP, log, number=number(first), variant=variant, params=params
+                )
             for first, last in _consecutive(sorted(self.beyond[segment.pk])):
                 params = {
                     "last": number(last),
                     "count": last - first + 1,
                     "next": number(segment.next_serial),
                 }
-                yield Finding(FindingCode.NUMBER_UNALLOCATED, log, number=number(first), params=params)
+                code, variant = FindingCode.NUMBER_UNALLOCATED, "single" if first == last else ""
+                yield Finding(code, log, number=number(first), variant=variant, params=params)
 
 
 def _consecutive(values: list[int]) -> list[tuple[int, int]]:
