@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import multiprocessing
 import statistics
 import threading
@@ -69,13 +70,14 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
 def _thread_loop(
-    port: int, workload: Workload, start_at: float, measure_from: float, stop_at: float, out: dict[str, Any]
+    port: int, workload: Workload, times: tuple[float, float, float], out: dict[str, Any]
 ) -> None:
+    start_at, measure_from, stop_at = times
     prefix = uuid.uuid4().hex[:12]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -122,7 +124,7 @@ def _process_main(
 
     def run() -> None:
         mine: dict[str, Any] = {"latencies": [], "errors": 0, "statuses": {}}
-        _thread_loop(port, workload, *times, mine)
+        _thread_loop(port, workload, times, mine)
         with lock:
             out["latencies"].extend(mine["latencies"])
             out["errors"] += mine["errors"]

@@ -41,7 +41,6 @@ REPO_ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO_ROOT)]
 
 from _load import LoadResult, Workload, percentile, run_load  # noqa: E402
-
 from tests.faults.server import LiveServer, postgres_reachable, throwaway_postgres  # noqa: E402
 
 TARGET_RATE = 1000.0
@@ -135,7 +134,9 @@ def raw_commit_loop(server: LiveServer, seconds: float) -> tuple[float, list[flo
 
         with psycopg.connect(server.database_url, autocommit=True) as connection:
             connection.execute("SET synchronous_commit = on")
-            connection.execute("CREATE TABLE IF NOT EXISTS bench_raw_commit (id BIGSERIAL PRIMARY KEY, payload TEXT)")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS bench_raw_commit (id BIGSERIAL PRIMARY KEY, payload TEXT)"
+            )
             try:
                 began = time.perf_counter()
                 while (now := time.perf_counter()) - began < seconds:
@@ -149,7 +150,9 @@ def raw_commit_loop(server: LiveServer, seconds: float) -> tuple[float, list[flo
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("CREATE TABLE IF NOT EXISTS bench_raw_commit (id INTEGER PRIMARY KEY, payload TEXT)")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS bench_raw_commit (id INTEGER PRIMARY KEY, payload TEXT)"
+            )
             try:
                 began = time.perf_counter()
                 while (now := time.perf_counter()) - began < seconds:
@@ -175,7 +178,11 @@ def post_invoice(server: LiveServer, token: str, body: dict[str, Any], key: str)
             "POST",
             "/api/v1/invoices",
             body=json.dumps(body, ensure_ascii=False).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Idempotency-Key": key},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": key,
+            },
         )
         response = connection.getresponse()
         payload = json.loads(response.read())
@@ -222,7 +229,9 @@ def measure_backend(backend: str, args: argparse.Namespace) -> BackendReport | s
         write = report.figure("write", "POST /api/v1/invoices (durable, 201 after commit)")
         read = report.figure("read", "GET /api/v1/invoices/{number} (read baseline)")
         raw = report.figure("raw", "raw INSERT, one row per commit, 1 connection")
-        write_load = Workload("POST", "/api/v1/invoices", write_token, body=INVOICE, idempotency=True, expect=201)
+        write_load = Workload(
+            "POST", "/api/v1/invoices", write_token, body=INVOICE, idempotency=True, expect=201
+        )
         read_load = Workload("GET", "/api/v1/invoices/{item}", read_token, items=numbers, expect=200)
         for run in range(1, args.runs + 1):
             invoices_before, heads_before = counts(server)
@@ -304,21 +313,36 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
 
 
+def source_revision() -> str:
+    """The commit measured, and whether the working tree differs from it."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=False
+            )
+        except OSError:
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "not a git checkout"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return f"commit {commit}" + (" plus uncommitted changes" if dirty else "")
+
+
 def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
     processes = args.processes or max(1, min(args.clients, 4))
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    revision = source_revision()
     out = [
         "P2: durable single-invoice POST over HTTP (DESIGN.md §10)",
         f"machine: {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; commit {commit or '?'} (plus working-tree changes)",
+        f"{platform.system()} {platform.release()}; {revision}",
+        f"1-minute load average before the run: {args.load_before:.1f} (other work skews the figures)",
         f"server: gunicorn gthread, {args.workers} workers × {args.threads} threads, FAPIAO_WRITE_BATCHING=1",
-        f"load: {args.clients} closed-loop keep-alive clients in {processes} processes, {args.seconds:g} s measured "
-        f"after {args.warmup:g} s warm-up, median of {args.runs} run(s)",
+        f"load: {args.clients} closed-loop keep-alive clients in {processes} processes, "
+        f"{args.seconds:g} s measured after {args.warmup:g} s warm-up, median of {args.runs} run(s)",
         "",
         f"{'backend':<9} {'measurement':<52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
         "-" * 90,
@@ -329,7 +353,8 @@ def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
             continue
         for figure in report.figures.values():
             out.append(
-                f"{report.backend:<9} {figure.label:<52} {figure.rate:9.1f} {figure.p50:8.1f} {figure.p99:8.1f}"
+                f"{report.backend:<9} {figure.label:<52} "
+                f"{figure.rate:9.1f} {figure.p50:8.1f} {figure.p99:8.1f}"
             )
         figures = report.figures
         write, read, raw = figures["write"], figures["read"], figures["raw"]
@@ -379,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ledger == "off":
         args.ledger = "both"  # the ledger-on figures are the baseline the off figures compare to
 
+    args.load_before = os.getloadavg()[0]
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     reports = [measure_backend(backend, args) for backend in backends]
     print(render(reports, args))

@@ -12,9 +12,11 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import APIKeyHeader, SessionAuth
+from ninja.utils import check_csrf
 
 from fapiao.accounts.models import User
 from fapiao.accounts.services import TokenInvalidError, authenticate_token
+from fapiao.audit.services import record_refusal
 from fapiao.core.choices import TokenScope
 from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, ValidationFailed, _
 from fapiao.web import problems
@@ -45,15 +47,42 @@ class BearerToken(APIKeyHeader):
         if api_token.scope == TokenScope.READ and request.method not in SAFE_METHODS:
             raise TokenScopeError(_("This token may only read; create a write token to change data."))
         request.user = api_token.user
+        request.api_token = api_token  # type: ignore[attr-defined]
         return api_token.user
 
 
+class CsrfFailedError(PermissionDeniedError):
+    """The request lacks a valid CSRF token; reload the page and try again, or use an API token."""
+
+    code = "csrf_failed"
+
+
+class PasswordChangeRequiredError(PermissionDeniedError):
+    """Change your one-time password before you continue."""
+
+    code = "password_change_required"
+
+
 class Session(SessionAuth):
-    """The browser's session, with Django's CSRF check on unsafe methods."""
+    """The browser's session, with Django's CSRF check on unsafe methods.
+
+    Without a session cookie there is no ambient credential to abuse, so the request is simply
+    unauthenticated (401) rather than a CSRF failure; with one, an unsafe method needs the CSRF token.
+    """
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        key = request.COOKIES.get(self.param_name)
+        if key and self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            raise CsrfFailedError()
+        return key
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = super().authenticate(request, key)
-        return user if user and user.is_active else None
+        if not (user and user.is_active):
+            return None
+        if user.must_change_password:
+            raise PasswordChangeRequiredError()
+        return user
 
 
 api = NinjaAPI(
@@ -68,6 +97,8 @@ api = NinjaAPI(
 
 @api.exception_handler(FapiaoError)
 def fapiao_error(request: HttpRequest, error: FapiaoError) -> HttpResponse:
+    if error.status in (401, 403):
+        record_refusal(request, status=error.status, code=error.code)
     return problems.from_error(error)
 
 
@@ -78,6 +109,7 @@ def database_error(request: HttpRequest, error: DatabaseError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    record_refusal(request, status=401, code="unauthenticated")
     return problems.problem(
         401,
         code="unauthenticated",
@@ -110,9 +142,13 @@ def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
 
 
 def register_routers() -> None:
+    from fapiao.accounts.api import router as accounts_router
+    from fapiao.audit.api import router as audit_router
     from fapiao.invoices.api import router as invoices_router
     from fapiao.ledger.api import router as ledger_router
 
+    api.add_router("/accounts", accounts_router)
+    api.add_router("/audit", audit_router)
     api.add_router("/invoices", invoices_router)
     api.add_router("/ledger", ledger_router)
 

@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fapiao.settings")
     from django.core.management import execute_from_command_line
 
+    from fapiao.ops.context import cli_context
+
+    cli_context()  # audit records made by this command carry its id and the OS user
+
     try:
         execute_from_command_line(["fapiao", *args])
     except KeyboardInterrupt:

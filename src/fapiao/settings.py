@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 
 def env(name: str, default: str = "") -> str:
@@ -71,25 +73,32 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",  # serves the API docs' assets locally: every page works offline
+    "axes",  # sign-in lockout
+    "csp",
     "fapiao.accounts",
+    "fapiao.audit",
     "fapiao.invoices",
     "fapiao.ledger",
     "fapiao.ops",
+    "fapiao.catalogue",  # entry aids: address book, product catalogue, batch issuing
     "fapiao.web",
 ]
 
 MIDDLEWARE = [
     "fapiao.ops.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fapiao.accounts.middleware.PasswordChangeRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "fapiao.ops.middleware.DatabaseOutageMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the locked-out page
 ]
 
 ROOT_URLCONF = "fapiao.urls"
@@ -106,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "fapiao.web.context_processors.site",  # menu, demo banner, incident banner
             ],
         },
     },
@@ -150,8 +160,10 @@ DATABASES = {"default": database_config(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Passwords: Argon2id first ------------------------------------------------------------
+# Our Argon2id hasher states its parameters (at or above OWASP's minimum); a password stored with
+# weaker parameters or PBKDF2 is rehashed when its owner next signs in.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "fapiao.accounts.hashers.Argon2idHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -160,8 +172,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "/"
+
+# --- Sign-in lockout (django-axes) ---------------------------------------------------------
+# Counted per username, whatever the client address: FAPIAO_LOCKOUT_FAILURES wrong passwords in
+# a row lock the account for FAPIAO_LOCKOUT_MINUTES (0: until an operator runs `fapiao unlock`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("FAPIAO_LOCKOUT_FAILURES", 5)
+FAPIAO_LOCKOUT_MINUTES = env_int("FAPIAO_LOCKOUT_MINUTES", 30)
+AXES_COOLOFF_TIME = timedelta(minutes=FAPIAO_LOCKOUT_MINUTES) if FAPIAO_LOCKOUT_MINUTES else None
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 asks for the client address as a lockout key too.  We deliberately do not: a shared
+# finance centre signs in from one NAT address, and five typos among fifty clerks must not lock
+# them all out.  Rotating addresses or user agents does not reset a username's counter.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "fapiao.accounts.views.locked_out"
+AXES_ENABLE_ADMIN = False  # unlocking is an audited service (`fapiao unlock`), not an admin delete
 
 # --- Language and time: zh-Hans first, UTC in storage, Asia/Shanghai on screen --------------
 LANGUAGE_CODE = "zh-hans"
@@ -186,10 +217,28 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 # --- Security headers and cookies ----------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("FAPIAO_SESSION_HOURS", 8) * 3600
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "fapiao.accounts.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No inline scripts or styles anywhere (the API docs page included): everything is a file of ours.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -211,6 +260,11 @@ FAPIAO_WITNESS_FILE = Path(env("FAPIAO_WITNESS_FILE", str(VAR_DIR / "witness" / 
 # Benchmarks only: measure issuance without the ledger append.  Never in production.
 FAPIAO_LEDGER_ENABLED = env_bool("FAPIAO_LEDGER_ENABLED", True) or PRODUCTION
 FAPIAO_SIGNING_KEY_FILE = env("FAPIAO_SIGNING_KEY_FILE") or None
+# The data keys of sensitive party data: this JSON document (a mounted secret), else the key file
+# $FAPIAO_KEYS_DIR/data-keys.json generated on first use (fapiao.ops.datakeys).  Never the database.
+FAPIAO_DATA_KEYS = env("FAPIAO_DATA_KEYS") or None
+# Behind N reverse proxies the client's address is the N-th last X-Forwarded-For entry (0: none).
+FAPIAO_TRUSTED_PROXY_HOPS = env_int("FAPIAO_TRUSTED_PROXY_HOPS", 0)
 FAPIAO_DEMO_PASSWORD_DEFAULT = "fapiao-demo-2026"  # noqa: S105  demo users only, printed on start
 
 NINJA_PAGINATION_PER_PAGE = 50
@@ -227,5 +281,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("FAPIAO_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        "axes": {"level": "WARNING"},  # failed sign-ins and lockouts, not its start-up banner
     },
 }

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from fapiao.api import api
 from fapiao.ops import views as ops_views
@@ -10,7 +9,14 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
     path("ledger/", include("fapiao.ledger.urls")),
+    path("audit/", include("fapiao.audit.urls")),
+    path("accounts/", include("fapiao.accounts.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    path("", include("fapiao.web.urls")),
 ]
+
+# Error pages in plain words (under /api/ they are problem documents).
+handler403 = "fapiao.web.views.errors.permission_denied"
+handler404 = "fapiao.web.views.errors.page_not_found"
+handler500 = "fapiao.web.views.errors.server_error"

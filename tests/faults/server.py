@@ -46,7 +46,7 @@ def postgres_reachable(admin_url: str = PG_ADMIN_URL) -> str | None:
 
         with psycopg.connect(admin_url, connect_timeout=3) as connection:
             connection.execute("SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as error:
         return f"{type(error).__name__}: {error}"
     return None
 
@@ -240,10 +240,8 @@ class LiveServer:
         pgid = self.process.pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
         self.kill()
 
     @staticmethod

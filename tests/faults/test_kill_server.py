@@ -126,7 +126,11 @@ def issuer(campaign: Campaign) -> None:
                 },
             )
             response = connection.getresponse()
-            status, replayed, payload = response.status, response.getheader("Idempotent-Replayed"), response.read()
+            status, replayed, payload = (
+                response.status,
+                response.getheader("Idempotent-Replayed"),
+                response.read(),
+            )
         except (OSError, http.client.HTTPException):
             connection.close()
             connection = None
@@ -193,7 +197,9 @@ def fetch_all(server: LiveServer, token: str, numbers: list[str]) -> dict[str, t
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         try:
             for number in chunk:
-                connection.request("GET", f"/api/v1/invoices/{number}", headers={"Authorization": f"Bearer {token}"})
+                connection.request(
+                    "GET", f"/api/v1/invoices/{number}", headers={"Authorization": f"Bearer {token}"}
+                )
                 response = connection.getresponse()
                 found[number] = (response.status, json.loads(response.read()))
         finally:
@@ -213,7 +219,9 @@ def check_outcome(server: LiveServer, campaign: Campaign, token: str, where: str
     acked = campaign.acked
     sent = set(campaign.attempts)
     if sent - set(acked):
-        problems.append(f"{len(sent - set(acked))} keys never acknowledged, e.g. {sorted(sent - set(acked))[:5]}")
+        problems.append(
+            f"{len(sent - set(acked))} keys never acknowledged, e.g. {sorted(sent - set(acked))[:5]}"
+        )
 
     numbers = [body["number"] for body in acked.values()]
     duplicates = [number for number, count in Counter(numbers).items() if count > 1]
@@ -230,11 +238,17 @@ def check_outcome(server: LiveServer, campaign: Campaign, token: str, where: str
         if status != 200:
             problems.append(f"{key}: acknowledged {number} is missing: GET answered {status} {stored}")
             continue
-        if {k: v for k, v in stored.items() if k != "receipt"} != {k: v for k, v in body.items() if k != "receipt"}:
-            problems.append(f"{key}: {number} differs from its acknowledgement:\n  ack {body}\n  now {stored}")
+        if {k: v for k, v in stored.items() if k != "receipt"} != {
+            k: v for k, v in body.items() if k != "receipt"
+        }:
+            problems.append(
+                f"{key}: {number} differs from its acknowledgement:\n  ack {body}\n  now {stored}"
+            )
         verdict = verify_receipt(body["receipt"], registry)
         if not verdict.ok:
-            problems.append(f"{key}: receipt of {number} does not verify: {verdict.code} {verdict.message_en}")
+            problems.append(
+                f"{key}: receipt of {number} does not verify: {verdict.code} {verdict.message_en}"
+            )
         elif verdict.entry is None or verdict.entry["invoice"]["number"] != number:
             problems.append(f"{key}: receipt of {number} names another invoice")
 
@@ -251,7 +265,9 @@ def check_outcome(server: LiveServer, campaign: Campaign, token: str, where: str
         problems.append(f"{len(strays)} invoices whose key was never acknowledged, e.g. {sorted(strays)[:5]}")
     in_db = {remark: number for number, remark, _ in rows}
     if mismatched := [k for k, body in acked.items() if in_db.get(k) != body["number"]]:
-        problems.append(f"{len(mismatched)} keys whose stored invoice is not the acknowledged one: {mismatched[:5]}")
+        problems.append(
+            f"{len(mismatched)} keys whose stored invoice is not the acknowledged one: {mismatched[:5]}"
+        )
     records = query(
         server, "SELECT key, COUNT(*) FROM invoices_idempotencyrecord GROUP BY key HAVING COUNT(*) > 1"
     )
@@ -285,7 +301,8 @@ def check_outcome(server: LiveServer, campaign: Campaign, token: str, where: str
     (entries, size), *_ = query(
         server,
         "SELECT (SELECT COUNT(*) FROM ledger_logentry e WHERE e.merchant_id = m.id), "
-        "(SELECT l.size FROM ledger_log l WHERE l.merchant_id = m.id) FROM accounts_merchant m WHERE m.uscc = %s",
+        "(SELECT l.size FROM ledger_log l WHERE l.merchant_id = m.id) "
+        "FROM accounts_merchant m WHERE m.uscc = %s",
         (MERCHANT_USCC,),
     )
     if not entries == size == len(rows):
@@ -340,7 +357,9 @@ def test_sigkill_loses_no_acknowledged_invoice(database_url: str | None, tmp_pat
 
         note(f"# kill test, backend={backend} seed={seed} cycles={CYCLES} issuers={ISSUERS}")
         note(f"# var dir {server.var_dir}; gunicorn log {server.log_path}")
-        note("cycle  kill_at_s  acked_total  in_flight_at_kill  retried  replayed  fresh_after_retry  outcome")
+        note(
+            "cycle  kill_at_s  acked_total  in_flight_at_kill  retried  replayed  fresh_after_retry  outcome"
+        )
         try:
             for thread in threads:
                 thread.start()
@@ -402,8 +421,8 @@ def test_sigkill_loses_no_acknowledged_invoice(database_url: str | None, tmp_pat
             replays = sum(s.replayed for s in campaign.stats.values())
             note(
                 f"# {cycles_run} cycles in {time.monotonic() - began:.1f}s: {len(campaign.acked)} invoices "
-                f"acknowledged, {total_in_flight} requests cut off by kills, {replays} retries answered from a "
-                f"committed first attempt; {len(problems)} problems"
+                f"acknowledged, {total_in_flight} requests cut off by kills, {replays} retries answered "
+                f"from a committed first attempt; {len(problems)} problems"
             )
             for problem in problems:
                 note(f"PROBLEM {problem}")

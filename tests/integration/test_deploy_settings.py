@@ -51,7 +51,15 @@ REFERENCE = {
     "invoices.IdempotencyRecord",
     "ledger.IntegrityIncident",
 }
-FRAMEWORK_APPS = {"admin", "auth", "contenttypes", "sessions"}
+# The audit trail's tables are distributed by their log, whose id is the merchant's id (the staff
+# log's is 0): co-located with the merchant's tables, and every unique key includes the log.
+DISTRIBUTED_BY_LOG = {
+    "audit.AuditRecord",
+    "audit.AuditNode",
+    "audit.AuditHead",
+}
+REFERENCE |= {"audit.AuditLog"}
+FRAMEWORK_APPS = {"admin", "auth", "contenttypes", "sessions", "axes"}  # axes: sign-in attempts
 
 
 def ours() -> list[type[models.Model]]:
@@ -60,8 +68,20 @@ def ours() -> list[type[models.Model]]:
 
 def test_every_table_is_classified():
     labels = {model._meta.label for model in ours()}
-    unclassified = labels - DISTRIBUTED_BY_MERCHANT - REFERENCE
+    unclassified = labels - DISTRIBUTED_BY_MERCHANT - DISTRIBUTED_BY_LOG - REFERENCE
     assert unclassified == set(), "classify these tables in test_deploy_settings.py (DESIGN.md §9)"
+
+
+@pytest.mark.parametrize("label", sorted(DISTRIBUTED_BY_LOG))
+def test_log_distributed_tables_key_everything_by_log(label: str):
+    model = apps.get_model(label)
+    assert "log" in {field.name for field in model._meta.get_fields()}, f"{label} needs a log column"
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint):
+            assert "log" in constraint.fields, f"{label}.{constraint.name} must include the log"
+    for field in model._meta.get_fields():
+        if getattr(field, "unique", False) and not field.primary_key:
+            pytest.fail(f"{label}.{field.name} is unique without the log")
 
 
 @pytest.mark.parametrize("label", sorted(DISTRIBUTED_BY_MERCHANT))

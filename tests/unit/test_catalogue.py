@@ -18,8 +18,6 @@ entries, then compile (Babel only); the commands are in :data:`HOW_TO_FIX`.
 from __future__ import annotations
 
 import ast
-import importlib
-import pkgutil
 import re
 import string
 from collections.abc import Iterator
@@ -428,26 +426,30 @@ def test_no_translation_call_hides_in_an_fstring() -> None:
 
 # --- Default messages of the error classes -------------------------------------------------------
 
-SKIP_MODULES = re.compile(r"\.(migrations|management)(\.|$)|^fapiao\.(wsgi|gunicorn_conf|cli)$")
-
 
 def error_default_messages() -> dict[str, str]:
     """The docstrings that :class:`fapiao.core.errors.FapiaoError` subclasses use as their message
-    when raised without one (``raise TokenInvalidError()``), by class."""
-    from fapiao.core.errors import FapiaoError
-
-    for module in pkgutil.walk_packages(fapiao.__path__, "fapiao."):
-        if not SKIP_MODULES.search(module.name):
-            importlib.import_module(module.name)
-    found: dict[str, str] = {}
-    pending = [FapiaoError]
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        doc = (cls.__dict__.get("__doc__") or "").strip()
-        if doc and cls.__module__.startswith("fapiao."):
-            found[f"{cls.__module__}.{cls.__qualname__}"] = doc
-    return found
+    when raised without one (``raise TokenInvalidError()``), by class.  Read from the source (no
+    imports), following base classes by name."""
+    classes: dict[str, tuple[list[str], str, str]] = {}  # name -> (base names, docstring, where)
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        relative = path.relative_to(PACKAGE_DIR)
+        if not all(map(_wanted_directory, relative.parts[:-1])):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ClassDef):
+                bases = [base.id if isinstance(base, ast.Name) else ast.unparse(base) for base in node.bases]
+                where = f"{relative}:{node.lineno} {node.name}"
+                classes[node.name] = (bases, (ast.get_docstring(node) or "").strip(), where)
+    errors = {"FapiaoError"}
+    grew = True
+    while grew:
+        new = {name for name, (bases, _doc, _where) in classes.items() if errors.intersection(bases)}
+        grew = not new <= errors
+        errors |= new
+    return {
+        classes[name][2]: classes[name][1] for name in sorted(errors) if name in classes and classes[name][1]
+    }
 
 
 @pytest.mark.xfail(

@@ -79,6 +79,7 @@ class FakeLog:
     nodes: dict[int, bytes] = field(default_factory=dict)
     heads: dict[int, HeadRow] = field(default_factory=dict)
     log_size: int = 0
+    fast_chunks: int = 0
 
     def __post_init__(self) -> None:
         tree = merkle.MemoryTree()
@@ -113,9 +114,10 @@ class FakeLog:
         witness: WitnessLog | None = None,
         keys: KeyRegistry | None = None,
         deep: bool = False,
+        fast: bool = True,
+        nodes_in_fast: bool = True,
     ) -> LogChecker:
-        seqs = [*self.entries, *self.heads, self.log_size - 1]
-        end = max(self.log_size, max(self.heads, default=0), max(seqs, default=-1) + 1)
+        end = max(self.log_size, max(self.heads, default=0), max(self.entries, default=-1) + 1)
         checker = LogChecker(
             LOG,
             end=end,
@@ -130,6 +132,15 @@ class FakeLog:
             rows = [self.entries[s] for s in sorted(self.entries) if start <= s < stop]
             nodes = {i: h for i, h in self.nodes.items() if start <= i < stop}
             heads = [self.heads[s] for s in sorted(self.heads) if start < s <= stop]
+            bodies, stored = [row[1] for row in rows], [row[2] for row in rows]
+            leaf_nodes = [nodes[i] for i in sorted(nodes)] if nodes_in_fast else None
+            if (
+                fast
+                and len(rows) == stop - start
+                and checker.check_chunk(start, bodies, stored, leaf_nodes, heads)
+            ):
+                self.fast_chunks += 1
+                continue
             checker.check_range(start, stop, rows, nodes, heads)
         checker.finish()
         return checker
@@ -223,12 +234,15 @@ def test_a_flipped_byte_is_an_altered_entry_and_nothing_else():
     assert checker.flags[5] & 8  # SUSPECT: invoice rows are not compared with it
 
 
-def test_an_entry_rewritten_with_its_leaf_hash_disagrees_with_the_leaf_node():
+def test_an_entry_rewritten_with_its_leaf_hash_disagrees_with_the_leaf_node_and_the_heads():
     log = FakeLog(20)
     body = log.entries[5][1].replace(b'"100.00"', b'"900.00"', 1)
     log.entries[5] = (5, body, merkle.leaf_hash(body), "issue", "")
     checker = log.check()
-    assert [(f.code, f.variant) for f in checker.findings.items] == [(C.ALTERED_ENTRY, "node")]
+    assert [(f.code, f.variant, f.index) for f in only(checker, C.ALTERED_ENTRY)] == [
+        (C.ALTERED_ENTRY, "node", 5)
+    ]
+    assert codes(checker) == {"altered_entry", "head_root_mismatch", "witness_mismatch"}
 
 
 def test_an_entry_rewritten_with_leaf_hash_and_leaf_node_fails_the_heads():
@@ -250,13 +264,28 @@ def test_swapped_entries_are_out_of_order():
     assert {(f.index, f.params["entry_seq"]) for f in checker.findings.items} == {(2, 3), (3, 2)}
 
 
-def test_an_edited_kind_column_is_reported_but_the_entry_stays_trusted():
+def test_an_edited_kind_column_is_found_by_deep_and_the_entry_stays_trusted():
+    """The kind and ref columns are lookup copies: the default pass reads kinds from the signed
+    bytes (so nothing is folded wrongly); --deep compares the columns too."""
     log = FakeLog(20)
     seq, body, leaf, _kind, ref = log.entries[4]
     log.entries[4] = (seq, body, leaf, "issue", ref)  # really a red letter
-    checker = log.check()
-    assert [(f.code, f.variant) for f in checker.findings.items] == [(C.ALTERED_ENTRY, "columns")]
-    assert 4 in checker.fold_seqs
+    assert log.check().findings.items == [] and 4 in log.check().fold_seqs
+    for checker in (log.check(deep=True), log.check(fast=False)):
+        assert [(f.code, f.variant) for f in checker.findings.items] == [(C.ALTERED_ENTRY, "columns")]
+        assert 4 in checker.fold_seqs
+
+
+def test_a_corrupted_leaf_node_alone_is_left_to_deep_when_the_fast_path_skips_nodes():
+    """The default pass recomputes roots from the entries; the stored nodes proofs are served
+    from are compared by --deep (and whenever a chunk goes entry by entry)."""
+    log = FakeLog(20)
+    log.nodes[5] = bytes(32)
+    assert log.check(nodes_in_fast=False).findings.items == []
+    for checker in (log.check(deep=True), log.check(fast=False)):
+        assert [(f.code, f.variant, f.index) for f in checker.findings.items] == [
+            (C.ALTERED_ENTRY, "node", 5)
+        ]
 
 
 def test_a_truncated_log_is_reported_once():
@@ -404,6 +433,70 @@ def test_deep_finds_non_canonical_entries_and_bad_nodes():
         checker.check_nodes(level, 0, count, nodes, children)
     found = [(f.variant, f.params["level"], f.params["node_index"]) for f in checker.findings.items]
     assert found == [("wrong", 1, 2), ("missing", 2, 0)]
+
+
+# --- The fast path for whole clean chunks ---------------------------------------------------------
+
+
+def summary(checker: LogChecker) -> tuple[object, ...]:
+    found = [(f.code, f.variant, f.index, f.size) for f in checker.findings.items]
+    return (found, checker.heads, checker.heads_checked, checker.signatures_checked, checker.entries,
+            checker.fold_seqs, bytes(checker.flags), checker.tree.root())  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4, 8, 16, 64])
+@pytest.mark.parametrize("size", [1, 7, 8, 20, 37, 64])
+def test_the_fast_path_agrees_with_the_entry_by_entry_path(size, chunk):
+    log = FakeLog(size, head_every=3)
+    fast = log.check(chunk=chunk, fast=True)
+    assert summary(fast) == summary(FakeLog(size, head_every=3).check(chunk=chunk, fast=False))
+    assert fast.findings.items == [] and log.fast_chunks == -(-size // chunk)
+
+
+def test_the_fast_path_reads_red_letters_voids_and_refs_from_the_entry_bytes():
+    log = FakeLog(16, head_every=16)
+    tree = merkle.MemoryTree()
+    for seq in range(16):
+        if seq in (6, 9):
+            kind, ref = ("void", None) if seq == 6 else ("restore", "CASE-2026-0001")
+            body = entry_bytes(
+                log=LOG, seq=seq, kind=kind, at="2026-11-27T01:00:00Z", invoice=invoice(seq), ref=ref
+            )
+            log.entries[seq] = (seq, body, merkle.leaf_hash(body), kind, ref or "")
+            log.nodes[seq] = merkle.leaf_hash(body)
+        tree.append_leaf(log.nodes[seq])
+    log.heads[16] = FakeLog.head(16, tree.root())
+    log.tree = tree
+    checker = log.check(chunk=16, fast=True)
+    assert log.fast_chunks == 1 and checker.findings.items == []
+    assert checker.fold_seqs == [4, 6, 14] and checker.flags[6] == 1 | 4
+
+
+@pytest.mark.parametrize("damage", ["missing", "flipped", "leaf_node", "seq", "misaligned", "deep"])
+def test_an_irregular_chunk_is_refused_without_side_effects(damage):
+    log = FakeLog(8, head_every=4)
+    rows = [log.entries[s] for s in range(8)]
+    bodies, stored, nodes = [r[1] for r in rows], [r[2] for r in rows], [log.nodes[s] for s in range(8)]
+    start, heads = 0, [log.heads[4], log.heads[8]]
+    if damage == "missing":
+        del bodies[3], stored[3]
+    elif damage == "flipped":
+        bodies[3] = bodies[3].replace(b"100.00", b"100.01", 1)
+    elif damage == "leaf_node":
+        nodes[3] = bytes(32)
+    elif damage == "seq":
+        bodies[2], bodies[3], stored[2], stored[3] = bodies[3], bodies[2], stored[3], stored[2]
+        nodes[2], nodes[3] = nodes[3], nodes[2]
+    keys, witness = registry(), log.witness()
+    checker = LogChecker(
+        LOG, end=8, log_size=8, head_size=8, keys=keys, witness=witness, deep=damage == "deep"
+    )
+    if damage == "misaligned":
+        checker.check_range(0, 2, rows[:2], {0: nodes[0], 1: nodes[1]}, [])
+        start, bodies, stored, nodes = 2, bodies[2:], stored[2:], nodes[2:]
+    before = summary(checker)
+    assert checker.check_chunk(start, bodies, stored, nodes, heads) is False
+    assert summary(checker) == before
 
 
 # --- Invoices -----------------------------------------------------------------------------------------

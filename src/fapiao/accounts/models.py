@@ -12,6 +12,11 @@ from django.utils.translation import gettext_lazy as _
 from fapiao.accounts.choices import MERCHANT_ROLES, Role
 from fapiao.core.choices import TokenScope
 
+# A list in a fixed order: the constraint below is recorded in a migration, and iterating the
+# MERCHANT_ROLES set would give another order in another process (a spurious new migration).
+MERCHANT_ROLE_VALUES = [Role.MERCHANT_ADMIN.value, Role.CLERK.value]
+assert set(MERCHANT_ROLE_VALUES) == set(MERCHANT_ROLES)
+
 
 class Merchant(models.Model):
     """A tenant, identified by its 统一社会信用代码 (USCC)."""
@@ -43,6 +48,8 @@ class User(AbstractUser):
         related_name="users",
         verbose_name=_("merchant"),
     )
+    # Set with a one-time password (invitation, reset); cleared when the user picks their own.
+    must_change_password = models.BooleanField(_("must change password"), default=False)
 
     class Meta:
         verbose_name = _("user")
@@ -52,8 +59,8 @@ class User(AbstractUser):
             models.CheckConstraint(
                 name="user_merchant_matches_role",
                 condition=(
-                    Q(role__in=[r.value for r in MERCHANT_ROLES], merchant__isnull=False)
-                    | (~Q(role__in=[r.value for r in MERCHANT_ROLES]) & Q(merchant__isnull=True))
+                    Q(role__in=MERCHANT_ROLE_VALUES, merchant__isnull=False)
+                    | (~Q(role__in=MERCHANT_ROLE_VALUES) & Q(merchant__isnull=True))
                 ),
             ),
         ]
@@ -61,6 +68,11 @@ class User(AbstractUser):
     @property
     def is_merchant_user(self) -> bool:
         return self.role in MERCHANT_ROLES
+
+    def set_password(self, raw_password: str | None) -> None:
+        """A password set here is the user's own, unless a service marks it one-time afterwards."""
+        super().set_password(raw_password)
+        self.must_change_password = False
 
 
 class NumberSegment(models.Model):

@@ -1,7 +1,9 @@
 """What each role may do: one table, read by services, selectors, the API and the UI.
 
-The access issue grows this table; everything asks ``may(user, action)`` rather than
-checking roles inline.
+Everything asks ``may(user, action)`` or ``require(user, action)`` rather than checking roles
+inline.  The table says *which roles* may act; *on which merchant's data* is the selectors' job
+(merchant users see their own merchant only, and another merchant's objects answer 404).
+``tests/integration/test_authorization_matrix.py`` checks every route against this table.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ class Action(StrEnum):
     READ_AUDIT = "read_audit"
     EXPORT_AUDIT = "export_audit"
     VERIFY_AUDIT = "verify_audit"
+    READ_USERS = "read_users"
     MANAGE_MERCHANT_USERS = "manage_merchant_users"
+    READ_MERCHANTS = "read_merchants"
     MANAGE_MERCHANTS = "manage_merchants"
     MANAGE_STAFF = "manage_staff"
     UNLOCK_USERS = "unlock_users"
@@ -49,7 +53,11 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_AUDIT: frozenset({Role.AUDITOR}),
     Action.EXPORT_AUDIT: frozenset({Role.AUDITOR}),
     Action.VERIFY_AUDIT: frozenset({Role.AUDITOR, Role.OPERATOR}),
+    # Merchant admins see their own merchant's users; auditors and operators see everyone.
+    Action.READ_USERS: frozenset({Role.MERCHANT_ADMIN, Role.AUDITOR, Role.OPERATOR}),
     Action.MANAGE_MERCHANT_USERS: frozenset({Role.MERCHANT_ADMIN}),
+    Action.READ_MERCHANTS: frozenset({Role.SUPPORT, Role.REVIEWER, Role.AUDITOR, Role.OPERATOR}),
+    # Merchants, their number segments and their administrators (clerks are the admins' job).
     Action.MANAGE_MERCHANTS: frozenset({Role.OPERATOR}),
     Action.MANAGE_STAFF: frozenset({Role.OPERATOR}),
     Action.UNLOCK_USERS: frozenset({Role.OPERATOR}),

@@ -1,21 +1,43 @@
-"""Writes for accounts: API tokens (and, with the access issue, users and merchants)."""
+"""Writes for accounts: users (invite, disable, enable, reset password, unlock) and API tokens.
+
+Who manages whom: a merchant admin manages their own merchant's users; an operator manages staff
+and merchants' administrators (a new merchant needs its first admin), never a merchant's clerks.
+Nobody disables or resets their own account here (the password change page is for that).
+Every write runs in one transaction with its audit record.
+"""
 
 from __future__ import annotations
 
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from fapiao.accounts.models import ApiToken, User
+from fapiao.accounts.choices import MERCHANT_ROLES, Role
+from fapiao.accounts.models import ApiToken, Merchant, User
+from fapiao.accounts.permissions import Action, RoleForbiddenError, require
+from fapiao.audit.services import record
 from fapiao.core.choices import TokenScope
-from fapiao.core.errors import FapiaoError, InvalidValueError, _
+from fapiao.core.errors import (
+    ConflictError,
+    FapiaoError,
+    FieldError,
+    PermissionDeniedError,
+    ValidationFailed,
+    _,
+)
 
 TOKEN_PREFIX = "fpv_"  # noqa: S105  a public prefix, not a secret
 DEFAULT_TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 366
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# One-time passwords are read aloud or typed from a screen: no 0/O, 1/l/I.
+ONE_TIME_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+ONE_TIME_GROUPS = 4
 
 
 class TokenInvalidError(FapiaoError):
@@ -25,30 +47,315 @@ class TokenInvalidError(FapiaoError):
     code = "invalid_token"
 
 
+class UsernameTakenError(ConflictError):
+    """This username is already taken; choose another."""
+
+    code = "username_taken"
+
+
+class OwnAccountError(PermissionDeniedError):
+    """You cannot do this to your own account; ask another administrator."""
+
+    code = "own_account"
+
+
+class TokenNeedsSessionError(PermissionDeniedError):
+    """Create API tokens while signed in on the website, not with another token."""
+
+    code = "token_needs_session"
+
+
+class OperatorsManageAdminsOnlyError(RoleForbiddenError):
+    """Operators manage a merchant's administrators; the merchant's clerks are managed by them."""
+
+    code = "operators_manage_admins_only"
+
+
+def one_time_password() -> str:
+    """Sixteen letters and digits in groups of four: about 78 bits, shown once."""
+    groups = ("".join(secrets.choice(ONE_TIME_ALPHABET) for _i in range(4)) for _g in range(ONE_TIME_GROUPS))
+    return "-".join(groups)
+
+
+def snapshot(user: User) -> dict[str, object]:
+    """What the audit trail keeps of a user: never the password."""
+    return {
+        "username": user.username,
+        "role": user.role,
+        "merchant": user.merchant.uscc if user.merchant_id and user.merchant else None,
+        "is_active": user.is_active,
+        "must_change_password": user.must_change_password,
+    }
+
+
+def check_may_manage(actor: User, *, role: str, merchant: Merchant | None) -> None:
+    """Raise unless ``actor`` may manage a ``role`` user of ``merchant`` (see the module docstring)."""
+    from fapiao.accounts.selectors import UserNotFoundError
+
+    if role in MERCHANT_ROLES:
+        if actor.is_merchant_user:
+            require(actor, Action.MANAGE_MERCHANT_USERS)
+            if merchant is None or merchant.pk != actor.merchant_id:
+                raise UserNotFoundError(_("No such user."))
+            return
+        require(actor, Action.MANAGE_MERCHANTS)
+        if role != Role.MERCHANT_ADMIN:
+            raise OperatorsManageAdminsOnlyError()
+        return
+    require(actor, Action.MANAGE_STAFF)
+
+
+def _parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        allowed = ", ".join(role.value for role in Role)
+        raise ValidationFailed(
+            [FieldError("role", "bad_choice", _("Choose one of: {allowed}."), {"allowed": allowed})]
+        ) from None
+
+
+def _check_new_user_fields(username: str, email: str) -> None:
+    errors: list[FieldError] = []
+    try:
+        User.username_validator(username)
+        if not 3 <= len(username) <= 150:
+            raise ValidationError("length")
+    except ValidationError:
+        errors.append(
+            FieldError(
+                "username",
+                "bad_username",
+                _("Use 3–150 letters, digits and the characters . @ + - _ for the username."),
+            )
+        )
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.append(FieldError("email", "bad_email", _("Enter a valid e-mail address.")))
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def invite_user(
+    *,
+    actor: User,
+    username: str,
+    role: str,
+    merchant: Merchant | None = None,
+    last_name: str = "",
+    first_name: str = "",
+    email: str = "",
+) -> tuple[User, str]:
+    """Create a user with a one-time password, returned once; they must change it on first sign-in.
+
+    A merchant admin's invitations belong to their own merchant unless ``merchant`` says otherwise
+    (another merchant is not found).  Staff belong to no merchant.
+    """
+    parsed = _parse_role(role)
+    if parsed in MERCHANT_ROLES and merchant is None:
+        if not actor.is_merchant_user:
+            require(actor, Action.MANAGE_MERCHANTS)
+            raise ValidationFailed(
+                [FieldError("merchant", "required", _("Say which merchant this user belongs to."))]
+            )
+        merchant = actor.merchant
+    if parsed not in MERCHANT_ROLES and merchant is not None:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "merchant", "not_allowed", _("Staff belong to no merchant; leave the merchant empty.")
+                )
+            ]
+        )
+    check_may_manage(actor, role=parsed, merchant=merchant)
+    username = username.strip()
+    _check_new_user_fields(username, email.strip())
+    password = one_time_password()
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise UsernameTakenError()
+        user = User(
+            username=username,
+            role=parsed,
+            merchant=merchant,
+            last_name=last_name.strip()[:150],
+            first_name=first_name.strip()[:150],
+            email=email.strip(),
+        )
+        user.set_password(password)
+        user.must_change_password = True
+        user.save()
+        record(actor=actor, action="user.invite", target=user, merchant=merchant, after=snapshot(user))
+    return user, password
+
+
+class OperatorExistsError(ConflictError):
+    """An operator already exists; ask them to create staff accounts."""
+
+    code = "operator_exists"
+
+
+def bootstrap_operator(*, username: str) -> tuple[User, str]:
+    """The first operator of a new installation (server command line only), with a one-time password."""
+    username = username.strip()
+    _check_new_user_fields(username, "")
+    password = one_time_password()
+    with transaction.atomic():
+        if User.objects.filter(role=Role.OPERATOR, is_active=True).exists():
+            raise OperatorExistsError()
+        if User.objects.filter(username__iexact=username).exists():
+            raise UsernameTakenError()
+        user = User(username=username, role=Role.OPERATOR)
+        user.set_password(password)
+        user.must_change_password = True
+        user.save()
+        record(actor=None, action="user.bootstrap_operator", target=user, after=snapshot(user))
+    return user, password
+
+
+def _check_target(actor: User, target: User) -> None:
+    if target.pk == actor.pk:
+        raise OwnAccountError()
+    check_may_manage(actor, role=target.role, merchant=target.merchant)
+
+
+def set_user_active(*, actor: User, target: User, active: bool) -> User:
+    """Disable or enable a user.  A disabled user cannot sign in, and their tokens are refused."""
+    _check_target(actor, target)
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=target.pk)
+        before = snapshot(locked)
+        if locked.is_active != active:
+            locked.is_active = active
+            locked.save(update_fields=["is_active"])
+        record(
+            actor=actor,
+            action="user.enable" if active else "user.disable",
+            target=locked,
+            merchant=locked.merchant,
+            before=before,
+            after=snapshot(locked),
+        )
+    return locked
+
+
+def reset_password(*, actor: User, target: User) -> str:
+    """Give ``target`` a new one-time password (returned once) and revoke their API tokens.
+
+    Their sessions end too: Django ties a session to the password hash.
+    """
+    _check_target(actor, target)
+    password = one_time_password()
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=target.pk)
+        before = snapshot(locked)
+        locked.set_password(password)
+        locked.must_change_password = True
+        locked.save(update_fields=["password", "must_change_password"])
+        revoked = ApiToken.objects.filter(user=locked, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        record(
+            actor=actor,
+            action="user.reset_password",
+            target=locked,
+            merchant=locked.merchant,
+            before=before,
+            after={**snapshot(locked), "tokens_revoked": revoked},
+        )
+    return password
+
+
+def unlock_user(*, actor: User, target: User) -> int:
+    """Clear the failed sign-ins that locked ``target`` out; returns how many records were cleared."""
+    from axes.models import AccessAttempt
+
+    require(actor, Action.UNLOCK_USERS)
+    with transaction.atomic():
+        cleared, _by_model = AccessAttempt.objects.filter(username=target.username).delete()
+        record(
+            actor=actor,
+            action="user.unlock",
+            target=target,
+            merchant=target.merchant,
+            after={"username": target.username, "attempts_cleared": cleared},
+        )
+    return int(cleared)
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
 def token_digest(token: str) -> str:
     """Keyed HMAC-SHA256 of a token: fast per request, useless without the server's secret."""
     return salted_hmac("fapiao.api-token", token, algorithm="sha256").hexdigest()
 
 
+def token_snapshot(token: ApiToken) -> dict[str, object]:
+    return {
+        "id": str(token.public_id),
+        "user": token.user.username,
+        "name": token.name,
+        "scope": token.scope,
+        "prefix": token.prefix,
+        "expires_at": token.expires_at.isoformat(),
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
+
+
 def create_token(
-    *, user: User, scope: str, name: str = "cli", days: int = DEFAULT_TOKEN_DAYS
+    *,
+    user: User,
+    scope: str,
+    name: str = "cli",
+    days: int = DEFAULT_TOKEN_DAYS,
+    actor: User | None = None,
+    actor_token: ApiToken | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token and return it with its plaintext, which is never stored."""
+    """Create a token for ``user`` and return it with its plaintext, which is never stored.
+
+    ``actor`` is who asked (the user themselves on the API and the website; None on the server's
+    command line).  A token never mints another (``actor_token``): a stolen token must not be able
+    to outlive its own revocation.
+    """
+    if actor_token is not None:
+        raise TokenNeedsSessionError()
+    errors: list[FieldError] = []
     try:
         scope = TokenScope(scope)
     except ValueError:
-        raise InvalidValueError(_("Scope must be read or write."), code="bad_scope") from None
-    if not 1 <= days <= 3650:
-        raise InvalidValueError(_("A token lives between 1 and 3650 days."), code="bad_expiry")
+        errors.append(FieldError("scope", "bad_scope", _("Scope must be read or write.")))
+    if not isinstance(days, int) or not 1 <= days <= MAX_TOKEN_DAYS:
+        errors.append(
+            FieldError(
+                "days", "bad_expiry", _("A token lives between 1 and {most} days."), {"most": MAX_TOKEN_DAYS}
+            )
+        )
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        errors.append(FieldError("name", "bad_name", _("Give the token a name of 1–100 characters.")))
+    if errors:
+        raise ValidationFailed(errors)
+    if actor is not None:
+        require(actor, Action.MANAGE_OWN_TOKENS)
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
             user=user,
-            name=name[:100],
+            name=name,
             scope=scope,
             digest=token_digest(plaintext),
             prefix=plaintext[:12],
             expires_at=timezone.now() + timedelta(days=days),
+        )
+        record(
+            actor=actor,
+            action="token.create",
+            target=token,
+            merchant=user.merchant,
+            after=token_snapshot(token),
         )
     return token, plaintext
 
@@ -68,6 +375,20 @@ def authenticate_token(plaintext: str) -> ApiToken:
     return token
 
 
-def revoke_token(*, token: ApiToken) -> None:
+def revoke_token(*, token: ApiToken, actor: User | None = None) -> None:
+    """Revoke ``token`` (idempotent).  ``actor`` None: the server's command line."""
     with transaction.atomic():
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        before = token_snapshot(token)
+        changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if changed:
+            token.refresh_from_db(fields=["revoked_at"])
+            record(
+                actor=actor,
+                action="token.revoke",
+                target=token,
+                merchant=token.user.merchant,
+                before=before,
+                after=token_snapshot(token),
+            )

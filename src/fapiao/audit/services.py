@@ -1,11 +1,421 @@
-"""The audit trail (issue 4).  Being built now: the signature below is the contract callers use.
+"""Writing the audit trail: :func:`record` appends one record to a chained, append-only log.
 
-``record(...)`` writes one append-only, chained audit record in the caller's transaction.
+``record(...)`` writes in the caller's transaction, so a record commits with the change it
+describes or not at all.  Inside a unit of work (``fapiao.ledger.uow``: invoice writes, group
+commit) a record costs one ``UPDATE … RETURNING`` of its log's size and one ``INSERT``; the
+Merkle nodes of everything the unit appended and one signed head per touched log are written
+once, just before the commit.  Outside a unit (sign-ins, token changes, CLI commands) the record
+is sealed at once.  Signed heads are appended to the audit witness file after the commit.
+
+The request id and the client's address come from :mod:`fapiao.ops.context`.  ``before`` and
+``after`` are stored through :func:`fapiao.core.masking.masked_snapshot`: sensitive party data
+masked, secrets redacted — never plaintext.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import threading
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from fapiao.audit.models import STAFF_LOG, STAFF_LOG_ID, AuditHead, AuditLog, AuditNode, AuditRecord
+from fapiao.core import merkle
+from fapiao.core.audit_chain import audit_stamp, record_bytes, record_document
+from fapiao.core.canonical import utc_stamp
+from fapiao.core.errors import FapiaoError
+from fapiao.core.masking import masked_snapshot, scrub_text
+from fapiao.core.signing import make_head, sign_head
+from fapiao.ops import context as request_context
+
+log = logging.getLogger("fapiao.audit")
+
+MAX_NOTE = 2000
+_logs: dict[int | None, tuple[int, str]] = {}  # merchant id (None: staff) -> (log id, log name)
+_logs_lock = threading.Lock()
+
+
+# --- Who and what -------------------------------------------------------------------------------
+
+
+def display_name(user: Any) -> str:
+    """王开票 for Chinese names (family name first), 'Ann Lee' otherwise; the username when empty."""
+    last, first = (
+        (getattr(user, "last_name", "") or "").strip(),
+        (getattr(user, "first_name", "") or "").strip(),
+    )
+    if any("CJK" in unicodedata.name(char, "") for char in last + first):
+        name = last + first
+    else:
+        name = f"{first} {last}".strip()
+    return name or str(getattr(user, "username", ""))
+
+
+def actor_fields(actor: Any) -> dict[str, Any]:
+    if actor is None or not getattr(actor, "is_authenticated", False) or getattr(actor, "pk", None) is None:
+        return {"actor_id": None, "actor_username": "", "actor_name": "", "actor_role": ""}
+    return {
+        "actor_id": actor.pk,
+        "actor_username": str(actor.username)[:150],
+        "actor_name": scrub_text(display_name(actor))[:150],
+        "actor_role": str(getattr(actor, "role", "") or "")[:20],
+    }
+
+
+def target_fields(target: Any, target_type: str, target_id: str) -> dict[str, str]:
+    kind, ident, text = target_type, target_id, ""
+    if target is not None:
+        if isinstance(target, Model):
+            kind = kind or target._meta.label_lower
+            ident = ident or str(target.pk)
+        text = str(target)
+    return {
+        "target_type": str(kind)[:64],
+        "target_id": scrub_text(str(ident))[:64],
+        "target_repr": scrub_text(text)[:200],
+    }
+
+
+def _merchant_of(merchant: Any, target: Any, actor: Any) -> Any:
+    """The merchant whose log a record goes to: as given, else the target's, else a merchant user's own."""
+    if merchant is not None:
+        return merchant
+    target_merchant = getattr(target, "merchant", None) if isinstance(target, Model) else None
+    if target_merchant is not None and hasattr(target_merchant, "uscc"):
+        return target_merchant
+    if getattr(actor, "is_authenticated", False) and getattr(actor, "is_merchant_user", False):
+        return getattr(actor, "merchant", None)
+    return None
+
+
+def _document(log_name: str, row: AuditRecord) -> dict[str, Any]:
+    return record_document(
+        log=log_name,
+        at=audit_stamp(row.at),
+        actor=(
+            {
+                "id": row.actor_id,
+                "username": row.actor_username,
+                "name": row.actor_name,
+                "role": row.actor_role,
+            }
+            if row.actor_id is not None or row.actor_username
+            else None
+        ),
+        action=row.action,
+        target={"type": row.target_type, "id": row.target_id, "repr": row.target_repr},
+        request_id=row.request_id,
+        client=row.client_address,
+        before=row.before,
+        after=row.after,
+        note=row.note,
+    )
+
+
+def record_leaf(log_name: str, row: AuditRecord) -> bytes:
+    """The Merkle leaf hash of a stored (or about to be stored) record."""
+    return merkle.leaf_hash(record_bytes(_document(log_name, row)))
+
+
+def record_bytes_of(row: AuditRecord) -> bytes:
+    """The leaf bytes of a stored record (what its inclusion proof proves)."""
+    return record_bytes(_document(row.log.name, row))
+
+
+# --- Logs ---------------------------------------------------------------------------------------
+
+
+def _log_for(merchant: Any) -> tuple[int, str]:
+    key = merchant.pk if merchant is not None else None
+    with _logs_lock:
+        cached = _logs.get(key)
+    if cached is not None:
+        return cached
+    name = f"audit:{merchant.uscc}" if merchant is not None else STAFF_LOG
+    log_id = merchant.pk if merchant is not None else STAFF_LOG_ID
+    row, _created = AuditLog.objects.get_or_create(pk=log_id, defaults={"name": name, "merchant": merchant})
+    found = (row.pk, row.name)
+    with _logs_lock:
+        _logs[key] = found
+    return found
+
+
+def _forget_log(merchant: Any) -> None:
+    with _logs_lock:
+        _logs.pop(merchant.pk if merchant is not None else None, None)
+
+
+def _next_seq(log_id: int) -> int | None:
+    """Take the next index of a log, locking its row until commit; None when the row is gone."""
+    quote = connection.ops.quote_name
+    table, size, pk = quote(AuditLog._meta.db_table), quote("size"), quote("id")
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {size} = {size} + 1 WHERE {pk} = %s RETURNING {size}", [log_id])  # noqa: S608
+        found = cursor.fetchone()
+    return int(found[0]) - 1 if found else None
+
+
+# --- Raw SQL: the audit write path runs inside every invoice write, so it skips query building ----
+
+_RECORD_FIELDS = (
+    "log",
+    "seq",
+    "at",
+    "actor",
+    "actor_username",
+    "actor_name",
+    "actor_role",
+    "request_id",
+    "client_address",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "before",
+    "after",
+    "note",
+)
+
+
+def _q(name: str) -> str:
+    return str(connection.ops.quote_name(name))
+
+
+def _columns(model: type[Model], names: Iterable[str]) -> list[Any]:
+    return [model._meta.get_field(name) for name in names]
+
+
+def _insert(row: AuditRecord) -> int:
+    """INSERT one record (values prepared by their model fields, so both backends agree); its id."""
+    fields = _columns(AuditRecord, _RECORD_FIELDS)
+    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608  names from the model
+        _q(AuditRecord._meta.db_table),
+        ", ".join(_q(field.column) for field in fields),
+        ", ".join(["%s"] * len(fields)),
+        _q("id"),
+    )
+    values = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return int(cursor.fetchone()[0])
+
+
+def _log_sizes(log_ids: list[int]) -> list[tuple[int, int, int]]:
+    sql = "SELECT {}, {}, {} FROM {} WHERE {} IN ({})".format(  # noqa: S608
+        _q("id"),
+        _q("size"),
+        _q("sealed_size"),
+        _q(AuditLog._meta.db_table),
+        _q("id"),
+        ", ".join(["%s"] * len(log_ids)),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, log_ids)
+        return [(int(a), int(b), int(c)) for a, b, c in cursor.fetchall()]
+
+
+def _set_sealed(log_id: int, size: int) -> None:
+    sql = "UPDATE {} SET {} = %s WHERE {} = %s".format(  # noqa: S608
+        _q(AuditLog._meta.db_table), _q("sealed_size"), _q("id")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [size, log_id])
+
+
+def _insert_nodes(rows: list[tuple[int, int, int, bytes]]) -> None:
+    if not rows:
+        return
+    sql = "INSERT INTO {} ({}, {}, {}, {}) VALUES (%s, %s, %s, %s)".format(  # noqa: S608
+        _q(AuditNode._meta.db_table), _q("log_id"), _q("level"), _q("index"), _q("hash")
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _insert_head(head: AuditHead) -> None:
+    names = ("log", "size", "root", "at", "key_id", "signature", "created_at")
+    fields = _columns(AuditHead, names)
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        _q(AuditHead._meta.db_table),
+        ", ".join(_q(field.column) for field in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    values = [field.get_db_prep_save(getattr(head, field.attname), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+# --- Sealing: nodes and signed heads -------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Pending:
+    """What a unit of work appended but has not sealed: (log id, index) -> leaf hash, and log names.
+
+    Sealed once, just before the unit commits; the signed heads are witnessed after it commits.
+    """
+
+    unit: Any
+    leaves: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+
+    def seal(self) -> None:
+        heads = seal_logs(self.names, self.leaves)
+        self.leaves.clear()
+        self.names.clear()
+        if heads:
+            self.unit.after_commit.append(lambda: witness(heads))
+
+
+def fetch_nodes(log_id: int, wanted: Iterable[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+    """The stored node hashes for ``wanted``, in one query."""
+    keys = list(wanted)
+    if not keys:
+        return {}
+    levels = sorted({level for level, _ in keys})
+    indexes = sorted({index for _, index in keys})
+    sql = "SELECT {}, {}, {} FROM {} WHERE {} = %s AND {} IN ({}) AND {} IN ({})".format(  # noqa: S608
+        _q("level"),
+        _q("index"),
+        _q("hash"),
+        _q(AuditNode._meta.db_table),
+        _q("log_id"),
+        _q("level"),
+        ", ".join(["%s"] * len(levels)),
+        _q("index"),
+        ", ".join(["%s"] * len(indexes)),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [log_id, *levels, *indexes])
+        rows = cursor.fetchall()
+    found = {(int(level), int(index)): bytes(digest) for level, index, digest in rows}
+    return {key: found[key] for key in keys if key in found}
+
+
+def _leaves_from_rows(log_id: int, name: str, start: int, end: int) -> dict[int, bytes]:
+    rows = AuditRecord.objects.filter(log_id=log_id, seq__gte=start, seq__lt=end)
+    return {row.seq: record_leaf(name, row) for row in rows}
+
+
+def seal_logs(names: dict[int, str], leaves: dict[tuple[int, int], bytes]) -> list[dict[str, Any]]:
+    """Write the Merkle nodes of every unsealed record of these logs and one signed head each.
+
+    Reads the logs' sizes from the database, so records undone by a savepoint are not sealed.
+    Returns the signed heads, for the witness file.
+    """
+    from fapiao.ledger import keys
+
+    if not names:
+        return []
+    sizes = _log_sizes(list(names))
+    nodes: list[tuple[int, int, int, bytes]] = []
+    heads: list[AuditHead] = []
+    documents: list[dict[str, Any]] = []
+    key = None
+    now = timezone.now()
+    for log_id, size, sealed in sizes:
+        if size <= sealed:
+            continue
+        name = names[log_id]
+        got = {seq: leaves.get((log_id, seq)) for seq in range(sealed, size)}
+        if any(leaf is None for leaf in got.values()):
+            got.update(_leaves_from_rows(log_id, name, sealed, size))
+        known = fetch_nodes(log_id, merkle.root_needs(sealed))
+        for seq in range(sealed, size):
+            leaf = got.get(seq)
+            if leaf is None:
+                raise DatabaseError(f"audit record {name}/{seq} vanished before it was sealed")
+            created = merkle.append_nodes(seq, leaf, known.__getitem__)
+            known.update(created)
+            nodes.extend((log_id, level, index, digest) for (level, index), digest in created)
+        root = merkle.root_from(size, known)
+        _set_sealed(log_id, size)
+        if key is None:
+            try:
+                key = keys.signing_key()
+            except FapiaoError as error:  # the chain still holds; the next signed head covers these
+                log.error("audit head of %s not signed: %s", name, error)
+                continue
+        head = make_head(log=name, size=size, root=root, at=utc_stamp(now), key_id=key.key_id)
+        signature = sign_head(head, key)
+        heads.append(
+            AuditHead(
+                log_id=log_id,
+                size=size,
+                root=root,
+                at=head["at"],
+                key_id=key.key_id,
+                signature=signature,
+                created_at=now,
+            )
+        )
+        documents.append({"head": head, "signature": signature})
+    _insert_nodes(nodes)
+    for head_row in heads:
+        _insert_head(head_row)
+    return documents
+
+
+def witness_path() -> Path:
+    """Signed audit heads go beside the ledger's witness file, in ``audit-heads.jsonl``."""
+    return Path(settings.FAPIAO_WITNESS_FILE).with_name("audit-heads.jsonl")
+
+
+def witness(heads: list[dict[str, Any]]) -> None:
+    """Append signed audit heads to the audit witness file (one JSON line each).
+
+    Not fsynced: a head lost in a crash only makes the witness lag, which verify reports as a note.
+    """
+    if not heads:
+        return
+    try:
+        path = witness_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = "".join(json.dumps(h, ensure_ascii=False, sort_keys=True) + "\n" for h in heads).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError as error:  # the commit stands; verify will report the lag
+        log.warning("cannot append to the audit witness file: %s", error)
+
+
+# --- Recording ----------------------------------------------------------------------------------
+
+
+def _pending_of(unit: Any) -> Pending:
+    pending: Pending | None = unit.extras.get("audit")
+    if pending is None:
+        pending = unit.extras["audit"] = Pending(unit)
+    # A savepoint that failed drops the callbacks registered inside it: register again.
+    if not any(callback == pending.seal for callback in unit.before_commit):
+        unit.before_commit.append(pending.seal)
+    return pending
+
+
+def _append(merchant: Any, fields: dict[str, Any]) -> tuple[AuditRecord, int, str]:
+    log_id, name = _log_for(merchant)
+    seq = _next_seq(log_id)
+    if seq is None:  # the cached log row was rolled back with the transaction that made it
+        _forget_log(merchant)
+        log_id, name = _log_for(merchant)
+        seq = _next_seq(log_id)
+        if seq is None:
+            raise DatabaseError(f"audit log {name} disappeared")
+    row = AuditRecord(log_id=log_id, seq=seq, **fields)
+    row.pk = _insert(row)
+    return row, log_id, name
 
 
 def record(
@@ -19,10 +429,63 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     note: str = "",
-) -> None:
+) -> AuditRecord:
     """Record that ``actor`` did ``action`` to ``target`` (before/after snapshots, sensitive fields masked).
 
-    ``actor`` is a User or None (anonymous, e.g. a failed login); ``merchant`` selects the merchant's
-    audit log (None: the staff log).  Request id and client address come from the request context.
+    ``actor`` is a User or None (anonymous, e.g. a failed login; the system or the command line).
+    ``merchant`` selects the merchant's audit log; when None, the target's merchant or a merchant
+    user's own merchant, else the staff log.  Request id and client address come from the request
+    context.  Runs in the caller's transaction (and unit of work, when there is one).
     """
-    return None
+    from fapiao.ledger.uow import current_unit
+
+    merchant = _merchant_of(merchant, target, actor)
+    context = request_context.snapshot()
+    fields: dict[str, Any] = {
+        "at": timezone.now(),
+        **actor_fields(actor),
+        "request_id": context.request_id[:64],
+        "client_address": context.client_address[:100],
+        "action": str(action)[:64],
+        **target_fields(target, target_type, target_id),
+        "before": masked_snapshot(before) if before is not None else None,
+        "after": masked_snapshot(after) if after is not None else None,
+        "note": scrub_text(str(note))[:MAX_NOTE],
+    }
+    unit = current_unit()
+    if unit is not None:
+        row, log_id, name = _append(merchant, fields)
+        pending = _pending_of(unit)
+        pending.names[log_id] = name
+        pending.leaves[(log_id, row.seq)] = record_leaf(name, row)
+        return row
+    with transaction.atomic():
+        row, log_id, name = _append(merchant, fields)
+        heads = seal_logs({log_id: name}, {(log_id, row.seq): record_leaf(name, row)})
+    transaction.on_commit(lambda: witness(heads))
+    return row
+
+
+def record_quietly(**kwargs: Any) -> AuditRecord | None:
+    """:func:`record` for security events outside any change (401, 403): a database failure is logged,
+    never turned into a second error."""
+    try:
+        return record(**kwargs)
+    except DatabaseError as error:
+        log.warning("audit record %s not written: %s", kwargs.get("action"), error)
+        return None
+
+
+def record_refusal(request: Any, *, status: int, code: str) -> AuditRecord | None:
+    """Record a refused request: 401 (no or bad credentials) or 403 (not allowed), for the API and the UI."""
+    user = getattr(request, "user", None)
+    actor = user if getattr(user, "is_authenticated", False) else None
+    method, path = str(getattr(request, "method", "") or ""), str(getattr(request, "path", "") or "")
+    return record_quietly(
+        actor=actor,
+        action="access.unauthenticated" if status == 401 else "access.forbidden",
+        target_type="route",
+        target_id=path[:64],
+        note=f"{method} {path}"[:MAX_NOTE],
+        after={"status": status, "code": code, "method": method, "path": path[:500]},
+    )

@@ -8,11 +8,11 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, JsonResponse
 from ninja import Router
 
-from fapiao.web.requests import json_body
 from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.invoices import schemas, selectors, services
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
+from fapiao.web.requests import json_body
 
 router = Router(tags=["invoices"])
 ERRORS: dict[int, Any] = {
@@ -66,9 +66,17 @@ def search(request: HttpRequest) -> dict[str, Any]:
 
 @router.get("/{number}", response={200: schemas.InvoiceOut, **ERRORS}, summary="Fetch one invoice")
 def detail(request: HttpRequest, number: str, reveal: bool = False, merchant: str = "") -> JsonResponse:
+    """Sensitive buyer fields come masked; ``?reveal=true`` shows them in full, which needs the
+    permission to reveal (merchant clerks and admins) and is recorded in the audit trail."""
     invoice = selectors.invoice_get(user=request.user, number=number, merchant=merchant)  # type: ignore[arg-type]
-    body = invoice_representation(invoice, reveal=reveal and request.user.is_merchant_user)  # type: ignore[union-attr]
-    return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+    if reveal:
+        body = services.reveal_invoice(user=request.user, invoice=invoice)  # type: ignore[arg-type]
+    else:
+        body = invoice_representation(invoice)
+    response = JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+    if reveal:
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post(

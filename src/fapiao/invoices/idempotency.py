@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +14,7 @@ from django.utils import timezone
 from fapiao.accounts.models import User
 from fapiao.core.errors import ConflictError, InvalidValueError, _
 from fapiao.invoices.models import IdempotencyRecord
+from fapiao.ops.datakeys import keyring
 
 MAX_KEY_LENGTH = 255
 
@@ -41,8 +41,10 @@ class Replay:
 
 
 def request_fingerprint(path: str, payload: object) -> str:
+    """A keyed digest of the request: a plain hash of a body whose other fields the invoice row
+    shows would let anyone with a database copy guess a buyer's phone number by brute force."""
     raw = json.dumps({"path": path, "payload": payload}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return keyring().keyed_digest(raw.encode("utf-8", "surrogatepass"), purpose="idempotency")
 
 
 def check_key(key: str) -> str:
@@ -78,10 +80,18 @@ def claim(*, user: User, key: str, fingerprint: str) -> Replay | None:
         return _replay_of(record, fingerprint)
     now = timezone.now()
     expires = now + timedelta(hours=settings.FAPIAO_IDEMPOTENCY_TTL_HOURS)
-    stale = {"request_hash": fingerprint, "status": CLAIMED, "body": {}, "created_at": now, "expires_at": expires}
+    stale = {
+        "request_hash": fingerprint,
+        "status": CLAIMED,
+        "body": {},
+        "created_at": now,
+        "expires_at": expires,
+    }
     try:
         with transaction.atomic():
-            updated = IdempotencyRecord.objects.filter(user=user, merchant=user.merchant, key=key).update(**stale)
+            updated = IdempotencyRecord.objects.filter(user=user, merchant=user.merchant, key=key).update(
+                **stale
+            )
             if not updated:
                 IdempotencyRecord.objects.create(user=user, merchant=user.merchant, key=key, **stale)
     except IntegrityError:
@@ -94,6 +104,6 @@ def claim(*, user: User, key: str, fingerprint: str) -> Replay | None:
 
 def remember(*, user: User, key: str, fingerprint: str, status: int, body: dict[str, Any]) -> None:
     """Store the final answer of a claimed key (same transaction as the claim)."""
-    IdempotencyRecord.objects.filter(user=user, merchant=user.merchant, key=key, request_hash=fingerprint).update(
-        status=status, body=body
-    )
+    IdempotencyRecord.objects.filter(
+        user=user, merchant=user.merchant, key=key, request_hash=fingerprint
+    ).update(status=status, body=body)

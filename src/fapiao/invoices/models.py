@@ -3,9 +3,18 @@
 Money is integer fen (BigIntegerField).  Quantities and unit prices are stored as the
 canonical decimal strings that the ledger signs, so a row can always be turned back into
 exactly the document its entry holds.  Every unique key includes the merchant (Citus).
+
+Sensitive party data (DESIGN.md C8) is stored encrypted (``fapiao.invoices.sensitive``): the
+buyer's address, phone, bank, account, an individual's ID number and the seal salt, each an
+AES-GCM ciphertext bound to this merchant, table, field, the row's ``uid`` and the key version.
+``buyer_masked`` keeps the masked forms lists and exports show; ``buyer_tax_id_index`` is the
+keyed blind index an exact buyer tax ID search matches.  Organisations' tax IDs are public
+business identifiers and stay in ``buyer_tax_id``; an individual's never does.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -21,6 +30,7 @@ def choices(enum: type) -> list[tuple[str, str]]:
 
 class Invoice(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="invoices")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False)  # bound into the ciphertexts
     number = models.CharField(_("number"), max_length=32)
     kind = models.CharField(_("kind"), max_length=10, choices=choices(InvoiceKind))
     colour = models.CharField(_("colour"), max_length=4, choices=choices(Colour))
@@ -37,14 +47,19 @@ class Invoice(models.Model):
     seller_name = models.CharField(max_length=100)
     seller_tax_id = models.CharField(max_length=20)
     buyer_name = models.CharField(_("buyer"), max_length=100)
+    # An organisation's tax ID; "" for an individual, whose ID is only in buyer_tax_id_enc.
     buyer_tax_id = models.CharField(_("buyer tax ID"), max_length=20, blank=True)
     buyer_tax_id_kind = models.CharField(max_length=12, blank=True)
-    buyer_address = models.CharField(max_length=200, blank=True)
-    buyer_phone = models.CharField(max_length=30, blank=True)
-    buyer_bank = models.CharField(max_length=100, blank=True)
-    buyer_bank_account = models.CharField(max_length=50, blank=True)
+    buyer_tax_id_index = models.CharField(max_length=32, blank=True)  # blind index of any tax ID
+    buyer_tax_id_enc = models.BinaryField(null=True, blank=True)
+    buyer_address_enc = models.BinaryField(null=True, blank=True)
+    buyer_phone_enc = models.BinaryField(null=True, blank=True)
+    buyer_bank_enc = models.BinaryField(null=True, blank=True)
+    buyer_bank_account_enc = models.BinaryField(null=True, blank=True)
+    buyer_seal_salt_enc = models.BinaryField(null=True, blank=True)
+    buyer_masked = models.JSONField(default=dict, blank=True)  # field -> masked form, for display
+    data_key_version = models.PositiveIntegerField(null=True, blank=True)  # of every ciphertext above
     buyer_sealed = models.CharField(max_length=64, blank=True)
-    buyer_seal_salt = models.BinaryField(null=True, blank=True)
     total_amount = models.BigIntegerField(_("amount (fen)"))
     total_tax = models.BigIntegerField(_("tax (fen)"))
     total_with_tax = models.BigIntegerField(_("total with tax (fen)"))
@@ -62,10 +77,11 @@ class Invoice(models.Model):
         verbose_name_plural = _("invoices")
         constraints = [
             models.UniqueConstraint(fields=["merchant", "number"], name="invoice_unique_number"),
+            models.UniqueConstraint(fields=["merchant", "uid"], name="invoice_unique_uid"),
         ]
         indexes = [
             models.Index(fields=["merchant", "issued_on"], name="invoice_by_date"),
-            models.Index(fields=["merchant", "buyer_tax_id"], name="invoice_by_buyer_tax_id"),
+            models.Index(fields=["merchant", "buyer_tax_id_index"], name="invoice_by_buyer_index"),
             models.Index(fields=["merchant", "total_with_tax"], name="invoice_by_total"),
             models.Index(fields=["number"], name="invoice_by_number"),
         ]

@@ -1,36 +1,32 @@
-"""How an invoice looks to the outside: the API representation (DESIGN.md §6b)."""
+"""How an invoice looks to the outside: the API representation (DESIGN.md §6b), and its audit snapshot.
+
+Sensitive buyer fields are masked (``138****5678``) from the stored masked forms, without
+decrypting anything; only ``reveal=True`` — which callers allow only with the permission, and
+audit — decrypts them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fapiao.core.masking import mask
 from fapiao.core.money import format_money
 from fapiao.core.words import amount_in_words
 from fapiao.invoices.models import Invoice, InvoiceLine
+from fapiao.invoices.sensitive import masked_buyer, revealed_buyer
 
-
-def mask(value: str) -> str:
-    """Hide the middle of a sensitive value: 13812345678 → 138****5678."""
-    if not value:
-        return ""
-    if len(value) <= 4:
-        return "*" * len(value)
-    keep_head = 3 if len(value) >= 8 else 1
-    keep_tail = 4 if len(value) >= 8 else 1
-    return value[:keep_head] + "*" * (len(value) - keep_head - keep_tail) + value[-keep_tail:]
+__all__ = [
+    "audit_snapshot",
+    "buyer_representation",
+    "invoice_representation",
+    "line_representation",
+    "mask",
+    "summary_representation",
+]
 
 
 def buyer_representation(invoice: Invoice, *, reveal: bool) -> dict[str, Any]:
-    individual = invoice.buyer_tax_id_kind == "resident_id"
-    show = (lambda v: v) if reveal else mask
-    return {
-        "name": invoice.buyer_name,
-        "tax_id": show(invoice.buyer_tax_id) if individual else (invoice.buyer_tax_id or None),
-        "address": show(invoice.buyer_address),
-        "phone": show(invoice.buyer_phone),
-        "bank": show(invoice.buyer_bank),
-        "bank_account": show(invoice.buyer_bank_account),
-    }
+    return revealed_buyer(invoice) if reveal else masked_buyer(invoice)
 
 
 def line_representation(line: InvoiceLine) -> dict[str, Any]:
@@ -78,6 +74,29 @@ def invoice_representation(
         "confirmation_no": invoice.confirmation_no or None,
         "remark": invoice.remark,
         "receipt": receipt,
+    }
+
+
+def audit_snapshot(invoice: Invoice, *, lines: int) -> dict[str, Any]:
+    """What the audit trail keeps of an invoice: masked, and its lines only counted — the ledger
+    entry it points at (``ledger_index``) holds them, signed."""
+    original_number = invoice.original.number if invoice.original_id and invoice.original else None
+    return {
+        "number": invoice.number,
+        "kind": invoice.kind,
+        "colour": invoice.colour,
+        "state": invoice.state,
+        "origin": invoice.origin,
+        "issued_on": invoice.issued_on.isoformat(),
+        "buyer": masked_buyer(invoice),
+        "total_amount": format_money(invoice.total_amount),
+        "total_tax": format_money(invoice.total_tax),
+        "total_with_tax": format_money(invoice.total_with_tax),
+        "lines": lines,
+        "original_number": original_number,
+        "confirmation_no": invoice.confirmation_no or None,
+        "ledger_index": invoice.ledger_seq,
+        "version": invoice.version,
     }
 
 

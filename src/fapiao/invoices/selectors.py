@@ -15,6 +15,7 @@ from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, 
 from fapiao.core.identifiers import parse_invoice_identity
 from fapiao.core.money import parse_money
 from fapiao.invoices.models import Invoice
+from fapiao.invoices.sensitive import tax_id_index
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -96,8 +97,10 @@ def invoice_list(*, user: User, filters: InvoiceFilters) -> QuerySet[Invoice]:
     if filters.date_to:
         queryset = queryset.filter(issued_on__lte=filters.date_to)
     if filters.buyer:
+        # The name contains the text, or the text is exactly the buyer's tax ID: matched through
+        # its keyed blind index, since an individual's ID is stored only encrypted.
         queryset = queryset.filter(
-            Q(buyer_name__icontains=filters.buyer) | Q(buyer_tax_id=filters.buyer.upper())
+            Q(buyer_name__icontains=filters.buyer) | Q(buyer_tax_id_index=tax_id_index(filters.buyer))
         )
     if filters.amount_min is not None:
         queryset = queryset.filter(total_with_tax__gte=filters.amount_min)

@@ -1,8 +1,12 @@
 """Invoice writes: issue and red-letter.  Each runs in one durable unit of work together with
-its number allocation, its ledger entry and its idempotency record."""
+its number allocation, its ledger entry, its audit record and its idempotency record.
+
+Sensitive buyer fields are encrypted before the row is written (``fapiao.invoices.sensitive``);
+the plaintext lives only in this request's memory."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,10 +17,10 @@ from django.utils import timezone
 
 from fapiao.accounts.models import Merchant, User
 from fapiao.accounts.permissions import Action, require
+from fapiao.audit.services import record
 from fapiao.core.canonical import new_salt, seal
 from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, InvoiceState, Origin
 from fapiao.core.errors import NotFoundError, _
-from fapiao.core.identifiers import TaxId, TaxIdKind
 from fapiao.core.invoice import (
     Buyer,
     InvoiceDraft,
@@ -33,7 +37,8 @@ from fapiao.core.tax import rate_by_code
 from fapiao.invoices import idempotency
 from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.numbering import allocate_number
-from fapiao.invoices.presenters import invoice_representation
+from fapiao.invoices.presenters import audit_snapshot, invoice_representation
+from fapiao.invoices.sensitive import buyer_columns, reveal_buyer, revealed_fields, seal_salt
 from fapiao.ledger.services import append_entry
 from fapiao.ledger.uow import PendingEntry, UnitOfWork, write
 
@@ -91,7 +96,9 @@ def _idempotent(
         return WriteResult(status=replay.status, body=replay.body, replayed=True)
 
     def store(result: WriteResult) -> None:
-        idempotency.remember(user=user, key=key, fingerprint=fingerprint, status=result.status, body=result.body)
+        idempotency.remember(
+            user=user, key=key, fingerprint=fingerprint, status=result.status, body=result.body
+        )
 
     result = _run_work(unit, work, on_final=store)
     unit.claims[claim] = (fingerprint, result)
@@ -107,7 +114,9 @@ def _run_work(
     result = WriteResult(status=201, body={}, invoice=invoice)
 
     def finalise() -> None:
-        result.body = invoice_representation(invoice, lines=lines, receipt=pending.receipt if pending else None)
+        result.body = invoice_representation(
+            invoice, lines=lines, receipt=pending.receipt if pending else None
+        )
         if on_final is not None:
             on_final(result)
 
@@ -123,15 +132,23 @@ def _seal_buyer(draft: InvoiceDraft) -> tuple[str | None, bytes | None]:
     return seal(fields, salt), salt
 
 
+def _buyer_data(merchant: Merchant, buyer: Buyer, salt: bytes | None) -> dict[str, Any]:
+    """A new row's uid and its buyer columns, encrypted for that row."""
+    uid = uuid.uuid4()
+    return {"uid": uid, **buyer_columns(merchant_id=merchant.pk, uid=uid, buyer=buyer, salt=salt)}
+
+
 def _create_invoice(
     *,
     merchant: Merchant,
     user: User,
     draft_lines: tuple[Line, ...],
     base: dict[str, Any],
+    buyer_data: dict[str, Any],
 ) -> tuple[Invoice, list[InvoiceLine]]:
     invoice = Invoice.objects.create(
         merchant=merchant,
+        **buyer_data,
         total_amount=sum(line.amount for line in draft_lines),
         total_tax=sum(line.tax for line in draft_lines),
         total_with_tax=sum(line.amount + line.tax for line in draft_lines),
@@ -161,19 +178,16 @@ def _create_invoice(
     return invoice, lines
 
 
-def document_for(invoice: Invoice, lines: list[InvoiceLine] | tuple[Line, ...]) -> dict[str, Any]:
-    """The invoice as the ledger signs it."""
-    tax_id = (
-        TaxId(invoice.buyer_tax_id, TaxIdKind(invoice.buyer_tax_id_kind)) if invoice.buyer_tax_id else None
-    )
-    buyer = Buyer(
-        name=invoice.buyer_name,
-        tax_id=tax_id,
-        address=invoice.buyer_address,
-        phone=invoice.buyer_phone,
-        bank=invoice.buyer_bank,
-        bank_account=invoice.buyer_bank_account,
-    )
+def document_for(
+    invoice: Invoice, lines: list[InvoiceLine] | tuple[Line, ...], *, buyer: Buyer | None = None
+) -> dict[str, Any]:
+    """The invoice as the ledger signs it.
+
+    The buyer's sensitive fields are decrypted unless the caller already holds them (``buyer``);
+    a tampered ciphertext raises :class:`fapiao.core.fieldcrypt.DecryptionError`.
+    """
+    if buyer is None:
+        buyer = reveal_buyer(invoice)
     return invoice_document(
         number=invoice.number,
         kind=InvoiceKind(invoice.kind),
@@ -215,6 +229,7 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     fingerprint = idempotency.request_fingerprint("issue", payload)
     sealed, salt = _seal_buyer(draft)
+    buyer_data = _buyer_data(merchant, draft.buyer, salt)  # encrypted here, outside the writer thread
 
     def run(unit: UnitOfWork) -> WriteResult:
         def work() -> tuple[Invoice, list[InvoiceLine], PendingEntry | None]:
@@ -237,29 +252,29 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
                     "issued_at": now,
                     "seller_name": merchant.name,
                     "seller_tax_id": merchant.uscc,
-                    "buyer_name": buyer.name,
-                    "buyer_tax_id": buyer.tax_id.value if buyer.tax_id else "",
-                    "buyer_tax_id_kind": buyer.tax_id.kind if buyer.tax_id else "",
-                    "buyer_address": buyer.address,
-                    "buyer_phone": buyer.phone,
-                    "buyer_bank": buyer.bank,
-                    "buyer_bank_account": buyer.bank_account,
                     "buyer_sealed": sealed or "",
-                    "buyer_seal_salt": salt,
                     "remark": draft.remark,
                 },
+                buyer_data=buyer_data,
             )
-            if not settings.FAPIAO_LEDGER_ENABLED:  # benchmarks only
-                return invoice, lines, None
-            pending = append_entry(
-                unit,
+            pending = None
+            if settings.FAPIAO_LEDGER_ENABLED:  # off in benchmarks only
+                pending = append_entry(
+                    unit,
+                    merchant=merchant,
+                    kind=EntryKind.ISSUE,
+                    invoice=document_for(invoice, draft.lines, buyer=buyer),
+                    at=now,
+                )
+                Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
+                invoice.ledger_seq = pending.seq
+            record(
+                actor=user,
+                action="invoice.issue",
+                target=invoice,
                 merchant=merchant,
-                kind=EntryKind.ISSUE,
-                invoice=document_for(invoice, draft.lines),
-                at=now,
+                after=audit_snapshot(invoice, lines=len(lines)),
             )
-            Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
-            invoice.ledger_seq = pending.seq
             return invoice, lines, pending
 
         return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)
@@ -300,8 +315,10 @@ def red_letter_invoice(
             if original is None:
                 raise InvoiceNotFoundError(_("No such invoice."))
             original_lines = [core_line(line, original) for line in original.lines.all()]
+            before = audit_snapshot(original, lines=len(original_lines))
             already = red_lettered_so_far(original)
             red_lines = red_letter_lines(original_lines, already, request)
+            buyer = reveal_buyer(original)
             now = timezone.now()
             on = timezone.localdate(now)
             red_number = allocate_number(merchant=merchant, on=on)
@@ -320,19 +337,13 @@ def red_letter_invoice(
                     "issued_at": now,
                     "seller_name": original.seller_name,
                     "seller_tax_id": original.seller_tax_id,
-                    "buyer_name": original.buyer_name,
-                    "buyer_tax_id": original.buyer_tax_id,
-                    "buyer_tax_id_kind": original.buyer_tax_id_kind,
-                    "buyer_address": original.buyer_address,
-                    "buyer_phone": original.buyer_phone,
-                    "buyer_bank": original.buyer_bank,
-                    "buyer_bank_account": original.buyer_bank_account,
                     "buyer_sealed": original.buyer_sealed,
-                    "buyer_seal_salt": original.buyer_seal_salt,
                     "original": original,
                     "confirmation_no": request.confirmation_no or "",
                     "remark": original.remark,
                 },
+                # Re-encrypted for the red row: each ciphertext is bound to its own row.
+                buyer_data=_buyer_data(merchant, buyer, seal_salt(original)),
             )
             after = red_lettered_so_far(original)
             new_state = state_after(original_lines, after)
@@ -341,14 +352,41 @@ def red_letter_invoice(
                 unit,
                 merchant=merchant,
                 kind=EntryKind.RED_LETTER,
-                invoice=document_for(invoice, red_lines),
+                invoice=document_for(invoice, red_lines, buyer=buyer),
                 ref=None,
                 at=now,
             )
             Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
             invoice.ledger_seq = pending.seq
+            original.state, original.version = new_state, original.version + 1
+            record(
+                actor=user,
+                action="invoice.red_letter",
+                target=original,
+                merchant=merchant,
+                before=before,
+                after={
+                    **audit_snapshot(original, lines=len(original_lines)),
+                    "red_letter": audit_snapshot(invoice, lines=len(lines)),
+                },
+            )
             return invoice, lines, pending
 
         return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)
 
     return write(run)
+
+
+def reveal_invoice(*, user: User, invoice: Invoice) -> dict[str, Any]:
+    """The invoice with its sensitive buyer fields in plaintext: needs the permission to reveal, and
+    the reveal is recorded (committed) before anything is shown."""
+    require(user, Action.REVEAL_SENSITIVE)
+    body = invoice_representation(invoice, reveal=True)
+    record(
+        actor=user,
+        action="invoice.reveal",
+        target=invoice,
+        merchant=invoice.merchant,
+        after={"fields": revealed_fields(invoice)},
+    )
+    return body

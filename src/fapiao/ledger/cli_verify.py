@@ -62,7 +62,8 @@ def add_arguments(parser: CommandParser) -> None:
     parser.add_argument(
         "--deep",
         action="store_true",
-        help="also check every head's signature, every entry's canonical form and every stored node",
+        help="also check every head's signature, every entry's canonical form, the kind/ref lookup "
+        "columns and every stored Merkle node",
     )
     parser.add_argument("--json", action="store_true", help="print the machine-readable report")
     parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the summary")

@@ -15,8 +15,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -138,7 +137,7 @@ def _sqlite_write_lock() -> Iterator[None]:
     seconds with two gunicorn workers.  With it the waiting writer wakes as soon as the other
     commits.  The kernel releases the lock when its process dies, SIGKILL included.
     """
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
         yield
         return
     fd = os.open(f"{connection.settings_dict['NAME']}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -65,12 +65,20 @@ class StaleIncidentError(ConflictError):
 def record_incident_event(event: str, incident: IntegrityIncident, *, by: User | None = None) -> None:
     """Record one incident event (``opened``, ``acknowledged``, ``resolved``).
 
-    THE AUDIT HOOK: called inside the transaction of every incident transition.  The audit
-    trail issue makes this also write an append-only audit record in that same transaction
-    (e.g. ``fapiao.audit.services.record(actor=by, action="incident." + event,
-    target=incident, after=incident_document(incident))``).  Until then it emits one
-    structured log line after the commit.
+    THE AUDIT HOOK: called inside the transaction of every incident transition.  It writes an
+    append-only audit record (``incident.<event>``) in that same transaction — to the merchant's
+    audit log when the incident names a merchant, else the staff log — and one structured log
+    line after the commit.
     """
+    from fapiao.audit.services import record
+
+    record(
+        actor=by,
+        action=f"incident.{event}",
+        target=incident,
+        merchant=incident.merchant,
+        after=incident_document(incident),
+    )
     payload = {"event": f"integrity_incident.{event}", **incident_document(incident)}
     payload["actor"] = by.username if by is not None else "system"
     level = logging.ERROR if event == "opened" else logging.WARNING

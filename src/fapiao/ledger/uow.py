@@ -9,18 +9,23 @@ its result, so an acknowledgement always follows a durable commit.
 
 With ``FAPIAO_WRITE_BATCHING`` on (the server), :func:`write` hands the function to the
 process's group-commit writer (``fapiao.ledger.groupcommit``), which runs many callers'
-functions in one transaction, each in its own savepoint.
+functions in one transaction, each in its own savepoint.  The function runs with the calling
+request's id and client address (:mod:`fapiao.ops.context`) and with :func:`current_unit`
+returning its unit, so code deep inside it (the audit trail) can join the same commit.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
+
+from fapiao.ops import context as request_context
 
 T = TypeVar("T")
 
@@ -46,6 +51,8 @@ class UnitOfWork:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     # Idempotency keys claimed in this unit: (user id, key) → (fingerprint, result).
     claims: dict[Any, Any] = field(default_factory=dict)
+    # State other modules keep for the length of the unit (e.g. the audit trail's pending records).
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -72,11 +79,27 @@ class UnitOfWork:
             callback()
 
 
+_current: ContextVar[UnitOfWork | None] = ContextVar("fapiao_unit_of_work", default=None)
+
+
+def current_unit() -> UnitOfWork | None:
+    """The unit of work whose function is running in this thread, if any."""
+    return _current.get()
+
+
+def _in_unit(fn: Callable[[UnitOfWork], T], unit: UnitOfWork) -> T:
+    token = _current.set(unit)
+    try:
+        return fn(unit)
+    finally:
+        _current.reset(token)
+
+
 def run_unit(fn: Callable[[UnitOfWork], T]) -> T:
     """Run ``fn`` in its own transaction, now, in this thread."""
     unit = UnitOfWork()
     with transaction.atomic():
-        result = fn(unit)
+        result = _in_unit(fn, unit)
         unit.finish()
     for callback in unit.after_commit:
         callback()
@@ -88,5 +111,11 @@ def write(fn: Callable[[UnitOfWork], T]) -> T:
     if getattr(settings, "FAPIAO_WRITE_BATCHING", False):
         from fapiao.ledger.groupcommit import writer
 
-        return writer().submit(fn)
+        caller = request_context.snapshot()
+
+        def job(unit: UnitOfWork) -> T:
+            with request_context.bound(caller):
+                return _in_unit(fn, unit)
+
+        return writer().submit(job)
     return run_unit(fn)

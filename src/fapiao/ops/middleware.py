@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
-from fapiao.ops.context import reset_request_id, set_request_id
+from fapiao.ops.context import RequestContext, bound
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+def _address(text: str) -> str:
+    """A normalised IP address, or "" when ``text`` is not one."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return ""
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's IP address: ``REMOTE_ADDR``, or behind ``FAPIAO_TRUSTED_PROXY_HOPS`` proxies the
+    address that many hops back in ``X-Forwarded-For`` (each proxy appends the address it saw)."""
+    remote = _address(request.META.get("REMOTE_ADDR", ""))
+    hops = getattr(settings, "FAPIAO_TRUSTED_PROXY_HOPS", 0)
+    if hops <= 0:
+        return remote
+    forwarded = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) < hops:
+        return remote
+    return _address(forwarded[-hops]) or remote
+
+
 class RequestIdMiddleware:
+    """Gives every request an id (``X-Request-Id``) and records the client's address, for logs and
+    the audit trail."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
@@ -22,17 +48,15 @@ class RequestIdMiddleware:
         supplied = request.headers.get("X-Request-Id", "")
         request_id = supplied if REQUEST_ID_PATTERN.match(supplied) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
-        token = set_request_id(request_id)
-        try:
+        with bound(RequestContext(request_id, client_address(request))):
             response = self.get_response(request)
-        finally:
-            reset_request_id(token)
         response["X-Request-Id"] = request_id
         return response
 
 
 class DatabaseOutageMiddleware:
-    """Turns a database failure outside the API into a 503 page or problem document."""
+    """Turns a database failure outside the API into a 503: a problem document under ``/api/``,
+    the "service unavailable" page everywhere else; both with ``Retry-After``."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -45,4 +69,8 @@ class DatabaseOutageMiddleware:
             return None
         from fapiao.web.problems import database_unavailable
 
-        return database_unavailable(request, exception)
+        if request.path.startswith("/api/"):
+            return database_unavailable(request, exception)
+        from fapiao.web.views.errors import database_unavailable_page
+
+        return database_unavailable_page(request, exception)

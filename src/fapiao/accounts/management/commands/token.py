@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from fapiao.accounts.cli import command_error
 from fapiao.accounts.models import ApiToken, User
 from fapiao.accounts.services import TOKEN_PREFIX, create_token, revoke_token, token_digest
 from fapiao.core.errors import FapiaoError
@@ -41,14 +42,15 @@ class Command(BaseCommand):
                     user=user, scope=options["scope"], name=options["name"], days=options["days"]
                 )
             except FapiaoError as error:
-                raise CommandError(error.render()) from None
+                raise command_error(error) from None
             self.stdout.write(plaintext)
         else:
             for token in user.api_tokens.order_by("created_at"):
                 state = "revoked" if token.revoked_at else "active"
+                used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
                 self.stdout.write(
                     f"{token.public_id}  {token.prefix}…  {token.scope:<5}  {token.name}  "
-                    f"expires {token.expires_at:%Y-%m-%d}  {state}"
+                    f"expires {token.expires_at:%Y-%m-%d}  last used {used}  {state}"
                 )
 
     def _revoke(self, token_id: str) -> None:

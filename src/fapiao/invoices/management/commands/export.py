@@ -31,7 +31,13 @@ class Command(BaseCommand):
             filters = selectors.parse_filters(
                 {"date_from": options["date_from"], "date_to": options["date_to"]}
             )
-            count = export_invoices(selectors.invoice_list(user=user, filters=filters), out)
+            queryset = selectors.invoice_list(user=user, filters=filters)
+            count = export_invoices(
+                queryset,
+                out,
+                actor=user,
+                filters={"date_from": options["date_from"], "date_to": options["date_to"]},
+            )
         except FapiaoError as error:
             raise CommandError(error.render()) from None
         self.stdout.write(f"{count} invoices → {out}")

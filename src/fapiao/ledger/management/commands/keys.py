@@ -1,4 +1,4 @@
-"""``fapiao keys list | rotate | compromised KEY_ID --since TIME | export-public FILE``.
+"""``fapiao keys list | rotate | compromised KEY_ID --since TIME | export-public FILE | rotate-data``.
 
 Key custody (DESIGN.md §6): private keys live in ``FAPIAO_KEYS_DIR`` (``<key_id>.pem``, 0600)
 or in ``FAPIAO_SIGNING_KEY_FILE``, never in the database; ``keys.json`` beside them is the
@@ -10,6 +10,11 @@ compromised key signed: the head keeps its log, size, root and time and gets the
 the old ``{key_id, signature}`` is kept in ``TreeHead.previous_signatures``; the re-signed
 heads are appended to the witness file.  Heads whose root the stored log no longer
 reproduces are *not* re-signed (that would vouch for a forgery) and are listed instead.
+
+``rotate-data`` adds a new data key (``fapiao.ops.datakeys``) and re-encrypts every invoice's
+sensitive buyer fields with it, ``--batch-size`` rows per transaction; an interrupted run is
+finished by running it again (it resumes instead of adding yet another key).  Rotations and
+compromise declarations are recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from fapiao.accounts.models import Merchant
+from fapiao.audit.services import record as audit_record
 from fapiao.core import merkle
 from fapiao.core.canonical import utc_stamp
 from fapiao.core.errors import FapiaoError
@@ -172,6 +178,14 @@ class Command(BaseCommand):
         )
         export = sub.add_parser("export-public", help="write the public-key registry JSON (for --public-key)")
         export.add_argument("file", help="where to write it; - for standard output")
+        data = sub.add_parser(
+            "rotate-data",
+            help="add a new data key and re-encrypt sensitive party data with it, in resumable batches",
+        )
+        data.add_argument("--batch-size", type=int, default=500, help="rows re-encrypted per transaction")
+        data.add_argument(
+            "--resume", action="store_true", help="only finish an earlier rotation; never add a key"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -182,6 +196,8 @@ class Command(BaseCommand):
                 self._rotate()
             elif action == "compromised":
                 self._compromised(options["key_id"], options["since"], dry_run=options["dry_run"])
+            elif action == "rotate-data":
+                self._rotate_data(batch_size=options["batch_size"], resume=options["resume"])
             else:
                 self._export(options["file"])
         except FapiaoError as error:
@@ -261,6 +277,7 @@ class Command(BaseCommand):
     def _rotate(self) -> SigningKey:
         self._refuse_when_configured()
         key = keys.rotate()
+        audit_record(actor=None, action="keys.rotate", target_type="signing_key", target_id=key.key_id)
         self.stdout.write(
             gettext(
                 "New signing key {key_id} is current; earlier keys stay in {registry} (retired) so old "
@@ -316,6 +333,13 @@ class Command(BaseCommand):
         if must_rotate:
             current = self._rotate()
         keys.mark_compromised(key_id, since)
+        audit_record(
+            actor=None,
+            action="keys.compromised",
+            target_type="signing_key",
+            target_id=key_id,
+            after={"compromised_since": stamp, "current": current.key_id},
+        )
         self.stdout.write(
             gettext("Key {key_id} is marked compromised since {since} (Beijing {beijing}).").format(
                 key_id=key_id, since=stamp, beijing=_beijing(stamp)
@@ -369,3 +393,62 @@ class Command(BaseCommand):
                 "fapiao receipt verify receipt.json --public-key {path}"
             ).format(count=len(registry), path=path)
         )
+
+    # --- rotate-data -------------------------------------------------------------------------
+
+    def _rotate_data(self, *, batch_size: int, resume: bool) -> None:
+        from fapiao.invoices.sensitive import RotationProgress, rotate_invoices, rows_to_rotate
+        from fapiao.ops import datakeys
+
+        if not 1 <= batch_size <= 100_000:
+            raise CommandError(gettext("--batch-size must be between 1 and 100000."))
+        current = datakeys.keyring().current
+        left = rows_to_rotate(current)
+        resumed = bool(left) or resume
+        if left:
+            self.stdout.write(
+                gettext("Resuming: {count} rows are not yet under data key version {version}.").format(
+                    count=left, version=current
+                )
+            )
+        elif resume:
+            self.stdout.write(
+                gettext("Nothing to resume: every row is under data key version {version}.").format(
+                    version=current
+                )
+            )
+        else:
+            current = datakeys.add_version()
+            self.stdout.write(
+                gettext("Data key version {version} is current; re-encrypting with it.").format(
+                    version=current
+                )
+            )
+
+        def progress(step: RotationProgress) -> None:
+            self.stderr.write(
+                gettext("re-encrypted {done} rows, {remaining} to go (version {version})").format(
+                    done=step.done, remaining=step.remaining, version=step.version
+                )
+            )
+
+        rotated = rotate_invoices(batch_size=batch_size, progress=progress)
+        audit_record(
+            actor=None,
+            action="keys.rotate_data",
+            target_type="data_key",
+            target_id=str(current),
+            after={"version": current, "rows": rotated, "resumed": resumed},
+        )
+        self.stdout.write(
+            gettext("Done: {count} rows re-encrypted; every row is under data key version {version}.").format(
+                count=rotated, version=current
+            )
+        )
+        if not datakeys.from_environment():
+            self.stdout.write(
+                gettext(
+                    "Back up {path} now, apart from the database backups; keep every old version in it "
+                    "(runbook: Data keys: backup and rotation)."
+                ).format(path=datakeys.key_file())
+            )

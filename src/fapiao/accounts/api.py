@@ -1,0 +1,333 @@
+"""/api/v1/accounts — users, merchants, number segments and the caller's own API tokens.
+
+Thin handlers: parse, call a selector or service (which authorise and scope), render.  Secrets
+(one-time passwords, new tokens) appear in exactly one response and are stored nowhere; that is
+why these POSTs do not take an ``Idempotency-Key`` (a stored replay would keep the secret).
+Retrying a create is safe anyway: usernames, USCCs and segment ranges are unique.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router, Schema
+from ninja.responses import Status
+from pydantic import ConfigDict, Field
+
+from fapiao.accounts import onboarding, selectors, services
+from fapiao.accounts.models import ApiToken, Merchant, NumberSegment, User
+from fapiao.invoices.schemas import Problem
+
+router = Router(tags=["accounts"])
+ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}
+
+
+class Body(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserIn(Body):
+    username: str = Field(max_length=150)
+    role: str
+    merchant: str | None = Field(default=None, description="USCC; merchant admins may leave it out")
+    last_name: str = Field(default="", max_length=150)
+    first_name: str = Field(default="", max_length=150)
+    email: str = Field(default="", max_length=254)
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    role: str
+    merchant: str | None
+    last_name: str
+    first_name: str
+    email: str
+    is_active: bool
+    must_change_password: bool
+    locked: bool
+    last_login: datetime | None
+    date_joined: datetime
+
+
+class UserList(Schema):
+    items: list[UserOut]
+
+
+class UserWithPassword(Schema):
+    user: UserOut
+    one_time_password: str = Field(description="shown once; the user must change it at first sign-in")
+
+
+class Unlocked(Schema):
+    user: UserOut
+    attempts_cleared: int
+
+
+class MerchantIn(Body):
+    uscc: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    address: str = Field(default="", max_length=400)
+    phone: str = Field(default="", max_length=60)
+
+
+class SegmentIn(Body):
+    year: int = Field(description="calendar year, e.g. 2026")
+    first_serial: int
+    last_serial: int
+    channel: int = 0
+    province: str | None = Field(default=None, description="two digits; default FAPIAO_PROVINCE_CODE")
+
+
+class SegmentOut(Schema):
+    year: int
+    province: str
+    channel: int
+    first_serial: int
+    last_serial: int
+    next_serial: int
+    remaining: int
+
+
+class MerchantOut(Schema):
+    uscc: str
+    name: str
+    address: str
+    phone: str
+    is_active: bool
+    segments: list[SegmentOut]
+
+
+class MerchantList(Schema):
+    items: list[MerchantOut]
+
+
+class TokenIn(Body):
+    name: str = Field(max_length=200)
+    scope: str = "read"
+    days: int = services.DEFAULT_TOKEN_DAYS
+
+
+class TokenOut(Schema):
+    id: str
+    name: str
+    scope: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenList(Schema):
+    items: list[TokenOut]
+
+
+class NewToken(TokenOut):
+    token: str = Field(description="shown once; only a keyed digest is stored")
+
+
+def user_out(user: User, locked: set[str] | None = None) -> dict[str, Any]:
+    if locked is None:
+        locked = selectors.locked_usernames([user.username])
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "role": user.role,
+        "merchant": user.merchant.uscc if user.merchant_id and user.merchant else None,
+        "last_name": user.last_name,
+        "first_name": user.first_name,
+        "email": user.email,
+        "is_active": user.is_active,
+        "must_change_password": user.must_change_password,
+        "locked": user.username in locked,
+        "last_login": user.last_login,
+        "date_joined": user.date_joined,
+    }
+
+
+def segment_out(segment: NumberSegment) -> dict[str, Any]:
+    return {
+        "year": 2000 + segment.year,
+        "province": segment.province,
+        "channel": segment.channel,
+        "first_serial": segment.first_serial,
+        "last_serial": segment.last_serial,
+        "next_serial": segment.next_serial,
+        "remaining": segment.remaining,
+    }
+
+
+def merchant_out(merchant: Merchant) -> dict[str, Any]:
+    return {
+        "uscc": merchant.uscc,
+        "name": merchant.name,
+        "address": merchant.address,
+        "phone": merchant.phone,
+        "is_active": merchant.is_active,
+        "segments": [segment_out(segment) for segment in selectors.segments_of(merchant)],
+    }
+
+
+def token_out(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": str(token.public_id),
+        "name": token.name,
+        "scope": token.scope,
+        "prefix": token.prefix,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "last_used_at": token.last_used_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+def _actor(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+@router.get("/users", response={200: UserList, **ERRORS}, summary="Users the caller may see")
+def list_users(request: HttpRequest, merchant: str = "", role: str = "") -> dict[str, Any]:
+    users = list(selectors.user_list(user=_actor(request), merchant=merchant, role=role))
+    locked = selectors.locked_usernames([user.username for user in users])
+    return {"items": [user_out(user, locked) for user in users]}
+
+
+@router.post("/users", response={201: UserWithPassword, **ERRORS}, summary="Invite a user")
+def invite_user(request: HttpRequest, body: UserIn) -> Status[dict[str, Any]]:
+    actor = _actor(request)
+    merchant = selectors.merchant_get(user=actor, uscc=body.merchant) if body.merchant else None
+    user, password = services.invite_user(
+        actor=actor,
+        username=body.username,
+        role=body.role,
+        merchant=merchant,
+        last_name=body.last_name,
+        first_name=body.first_name,
+        email=body.email,
+    )
+    return Status(201, {"user": user_out(user, set()), "one_time_password": password})
+
+
+@router.get("/users/{user_id}", response={200: UserOut, **ERRORS}, summary="One user")
+def get_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
+    return user_out(selectors.user_get(user=_actor(request), user_id=user_id))
+
+
+@router.post("/users/{user_id}/disable", response={200: UserOut, **ERRORS}, summary="Disable a user")
+def disable_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
+    actor = _actor(request)
+    target = selectors.user_get(user=actor, user_id=user_id)
+    return user_out(services.set_user_active(actor=actor, target=target, active=False))
+
+
+@router.post("/users/{user_id}/enable", response={200: UserOut, **ERRORS}, summary="Enable a user")
+def enable_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
+    actor = _actor(request)
+    target = selectors.user_get(user=actor, user_id=user_id)
+    return user_out(services.set_user_active(actor=actor, target=target, active=True))
+
+
+@router.post(
+    "/users/{user_id}/reset-password",
+    response={200: UserWithPassword, **ERRORS},
+    summary="Give a user a new one-time password (their tokens are revoked)",
+)
+def reset_password(request: HttpRequest, user_id: int) -> dict[str, Any]:
+    actor = _actor(request)
+    target = selectors.user_get(user=actor, user_id=user_id)
+    password = services.reset_password(actor=actor, target=target)
+    target.refresh_from_db()
+    return {"user": user_out(target), "one_time_password": password}
+
+
+@router.post(
+    "/users/{user_id}/unlock", response={200: Unlocked, **ERRORS}, summary="Unlock a locked-out user"
+)
+def unlock_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
+    actor = _actor(request)
+    target = selectors.user_get(user=actor, user_id=user_id)
+    cleared = services.unlock_user(actor=actor, target=target)
+    return {"user": user_out(target), "attempts_cleared": cleared}
+
+
+# --- merchants and number segments --------------------------------------------------------------
+
+
+@router.get("/merchants", response={200: MerchantList, **ERRORS}, summary="Merchants (staff)")
+def list_merchants(request: HttpRequest) -> dict[str, Any]:
+    return {"items": [merchant_out(m) for m in selectors.merchant_list(user=_actor(request))]}
+
+
+@router.post("/merchants", response={201: MerchantOut, **ERRORS}, summary="Create a merchant")
+def create_merchant(request: HttpRequest, body: MerchantIn) -> Status[dict[str, Any]]:
+    merchant = onboarding.create_merchant(
+        actor=_actor(request), uscc=body.uscc, name=body.name, address=body.address, phone=body.phone
+    )
+    return Status(201, merchant_out(merchant))
+
+
+@router.get(
+    "/merchants/{uscc}", response={200: MerchantOut, **ERRORS}, summary="One merchant and its segments"
+)
+def get_merchant(request: HttpRequest, uscc: str) -> dict[str, Any]:
+    return merchant_out(selectors.merchant_get(user=_actor(request), uscc=uscc))
+
+
+@router.post(
+    "/merchants/{uscc}/segments",
+    response={201: SegmentOut, **ERRORS},
+    summary="Allocate a number segment (never overlapping another merchant's)",
+)
+def allocate_segment(request: HttpRequest, uscc: str, body: SegmentIn) -> Status[dict[str, Any]]:
+    actor = _actor(request)
+    merchant = selectors.merchant_get(user=actor, uscc=uscc)
+    segment = onboarding.allocate_segment(
+        actor=actor,
+        merchant=merchant,
+        year=body.year,
+        first_serial=body.first_serial,
+        last_serial=body.last_serial,
+        channel=body.channel,
+        province=body.province,
+    )
+    return Status(201, segment_out(segment))
+
+
+# --- the caller's own API tokens ------------------------------------------------------------------
+
+
+@router.get("/tokens", response={200: TokenList, **ERRORS}, summary="Your API tokens")
+def list_tokens(request: HttpRequest) -> dict[str, Any]:
+    return {"items": [token_out(token) for token in selectors.own_tokens(user=_actor(request))]}
+
+
+@router.post(
+    "/tokens",
+    response={201: NewToken, **ERRORS},
+    summary="Create an API token (signed-in sessions only; the token is shown once)",
+)
+def create_token(request: HttpRequest, body: TokenIn) -> Status[dict[str, Any]]:
+    actor = _actor(request)
+    token, plaintext = services.create_token(
+        user=actor,
+        scope=body.scope,
+        name=body.name,
+        days=body.days,
+        actor=actor,
+        actor_token=getattr(request, "api_token", None),
+    )
+    return Status(201, {**token_out(token), "token": plaintext})
+
+
+@router.delete("/tokens/{token_id}", response={204: None, **ERRORS}, summary="Revoke one of your tokens")
+def revoke_token(request: HttpRequest, token_id: str) -> HttpResponse:
+    actor = _actor(request)
+    token = selectors.own_token_get(user=actor, public_id=token_id)
+    services.revoke_token(token=token, actor=actor)
+    return HttpResponse(status=204)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from fapiao.accounts import selectors, services
+from fapiao.accounts.choices import Role
+from fapiao.accounts.cli import acting_user, add_user_argument, command_error, user_named
+from fapiao.core.errors import FapiaoError
+
+
+class Command(BaseCommand):
+    help = (
+        "Manage users as --user: list, invite (prints a one-time password), disable, enable, "
+        "reset-password; `users bootstrap USERNAME` creates the first operator."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        listing = sub.add_parser("list", help="the users you may see")
+        listing.add_argument("--merchant", default="", help="only this merchant's users (USCC; staff only)")
+        listing.add_argument("--role", default="", choices=["", *[role.value for role in Role]])
+        invite = sub.add_parser("invite", help="create a user and print their one-time password")
+        invite.add_argument("username")
+        invite.add_argument("--role", required=True, choices=[role.value for role in Role])
+        invite.add_argument("--merchant", default="", help="USCC (merchant admins: their own by default)")
+        invite.add_argument("--last-name", default="")
+        invite.add_argument("--first-name", default="")
+        invite.add_argument("--email", default="")
+        acting = [listing, invite]
+        for name, text in (
+            ("disable", "disable a user (they cannot sign in; their tokens are refused)"),
+            ("enable", "enable a disabled user"),
+            ("reset-password", "print a new one-time password; the user's API tokens are revoked"),
+        ):
+            child = sub.add_parser(name, help=text)
+            child.add_argument("username")
+            acting.append(child)
+        for child in acting:
+            add_user_argument(child)
+        bootstrap = sub.add_parser("bootstrap", help="create the first operator (only while there is none)")
+        bootstrap.add_argument("username")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        try:
+            if action == "bootstrap":
+                user, password = services.bootstrap_operator(username=options["username"])
+                self._print_password(user.username, password)
+                return
+            actor = acting_user(options["user"])
+            if action == "list":
+                self._list(actor, options["merchant"], options["role"])
+            elif action == "invite":
+                merchant = (
+                    selectors.merchant_get(user=actor, uscc=options["merchant"])
+                    if options["merchant"]
+                    else None
+                )
+                user, password = services.invite_user(
+                    actor=actor,
+                    username=options["username"],
+                    role=options["role"],
+                    merchant=merchant,
+                    last_name=options["last_name"],
+                    first_name=options["first_name"],
+                    email=options["email"],
+                )
+                self._print_password(user.username, password)
+            elif action in {"disable", "enable"}:
+                target = user_named(actor, options["username"])
+                services.set_user_active(actor=actor, target=target, active=action == "enable")
+                self.stdout.write(f"{target.username}: {'enabled' if action == 'enable' else 'disabled'}")
+            else:
+                target = user_named(actor, options["username"])
+                self._print_password(target.username, services.reset_password(actor=actor, target=target))
+        except FapiaoError as error:
+            raise command_error(error) from None
+
+    def _list(self, actor: Any, merchant: str, role: str) -> None:
+        users = list(selectors.user_list(user=actor, merchant=merchant, role=role))
+        locked = selectors.locked_usernames([user.username for user in users])
+        for user in users:
+            state = "active" if user.is_active else "disabled"
+            if user.username in locked:
+                state += ",locked"
+            if user.must_change_password:
+                state += ",one-time-password"
+            uscc = user.merchant.uscc if user.merchant else "-"
+            self.stdout.write(f"{user.pk:>6}  {user.username:<20} {user.role:<15} {uscc:<18}  {state}")
+
+    def _print_password(self, username: str, password: str) -> None:
+        self.stdout.write(f"{username}: one-time password (shown once; changed at first sign-in):")
+        self.stdout.write(password)

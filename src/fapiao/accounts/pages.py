@@ -1,0 +1,213 @@
+"""Account pages: one's own API tokens, and the users a merchant admin or an operator manages.
+
+The same selectors and services as ``/api/v1/accounts`` (so the same permission table and the same
+merchant scoping).  A secret — a new token, a one-time password — is shown on exactly one page,
+which is never cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods, require_POST
+
+from fapiao.accounts import selectors, services
+from fapiao.accounts.choices import MERCHANT_ROLES, STAFF_ROLES, Role
+from fapiao.accounts.models import User
+from fapiao.accounts.permissions import Action, RoleForbiddenError, may
+from fapiao.core.errors import FapiaoError, ValidationFailed, _
+from fapiao.web.forms import FormState, posted
+from fapiao.web.views.errors import friendly
+
+ROLE_LABELS = {
+    Role.CLERK: _("Clerk"),
+    Role.MERCHANT_ADMIN: _("Merchant administrator"),
+    Role.SUPPORT: _("Support agent"),
+    Role.REVIEWER: _("Reviewer"),
+    Role.AUDITOR: _("Auditor"),
+    Role.OPERATOR: _("Operator"),
+}
+TOKEN_FIELDS = ("name", "scope", "days")
+INVITE_FIELDS = ("username", "role", "merchant", "last_name", "first_name", "email")
+USER_ACTIONS = ("disable", "enable", "reset-password", "unlock")
+
+
+def _actor(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _secret_page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    response = render(request, "accounts/secret.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@friendly
+def tokens(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    form = FormState(data={"name": "", "scope": "read", "days": str(services.DEFAULT_TOKEN_DAYS)})
+    if request.method == "POST":
+        form.data = posted(request.POST, TOKEN_FIELDS)
+        try:
+            days = int(form.data["days"] or "0")
+        except ValueError:
+            days = 0
+        try:
+            token, plaintext = services.create_token(
+                user=actor, scope=form.data["scope"], name=form.data["name"], days=days, actor=actor
+            )
+        except FapiaoError as failure:
+            form.add_failure(failure, lambda field: field)
+        else:
+            return _secret_page(
+                request,
+                {
+                    "title": gettext(_("Your new API token")),
+                    "secret": plaintext,
+                    "explanation": gettext(
+                        _(
+                            "Copy it now: it is shown only this once. Send it as "
+                            "'Authorization: Bearer <token>'. It expires on {date}."
+                        )
+                    ).format(date=f"{token.expires_at:%Y-%m-%d}"),
+                    "back": "accounts:tokens",
+                },
+            )
+    context = {
+        "rows": selectors.own_tokens(user=actor),
+        "now": timezone.now(),
+        "form": form,
+        "summary": form.summary({"name": gettext(_("Name")), "scope": gettext(_("Scope")), "days": ""}),
+        "max_days": services.MAX_TOKEN_DAYS,
+    }
+    return render(request, "accounts/tokens.html", context)
+
+
+@login_required
+@require_POST
+@friendly
+def revoke_token(request: HttpRequest, token_id: str) -> HttpResponse:
+    actor = _actor(request)
+    token = selectors.own_token_get(user=actor, public_id=token_id)
+    services.revoke_token(token=token, actor=actor)
+    messages.success(request, gettext(_("Token “{name}” was revoked.")).format(name=token.name))
+    return redirect("accounts:tokens")
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+def _invitable_roles(actor: User) -> list[Role]:
+    if may(actor, Action.MANAGE_MERCHANT_USERS):
+        return [Role.CLERK, Role.MERCHANT_ADMIN]
+    roles: list[Role] = []
+    if may(actor, Action.MANAGE_MERCHANTS):
+        roles.append(Role.MERCHANT_ADMIN)
+    if may(actor, Action.MANAGE_STAFF):
+        roles += [role for role in Role if role in STAFF_ROLES]
+    return roles
+
+
+def _invite(request: HttpRequest, actor: User, form: FormState) -> HttpResponse | None:
+    form.data = posted(request.POST, INVITE_FIELDS)
+    uscc = form.data["merchant"].strip()
+    try:
+        merchant = selectors.merchant_get(user=actor, uscc=uscc) if uscc else None
+        user, password = services.invite_user(
+            actor=actor,
+            username=form.data["username"],
+            role=form.data["role"],
+            merchant=merchant,
+            last_name=form.data["last_name"],
+            first_name=form.data["first_name"],
+            email=form.data["email"],
+        )
+    except selectors.MerchantNotFoundError as failure:
+        form.add("merchant", failure.render(gettext))
+        return None
+    except services.UsernameTakenError as failure:
+        form.add("username", failure.render(gettext))
+        return None
+    except ValidationFailed as failure:
+        form.add_failure(failure, lambda field: field)
+        return None
+    return _one_time_password_page(request, user, password)
+
+
+def _one_time_password_page(request: HttpRequest, user: User, password: str) -> HttpResponse:
+    return _secret_page(
+        request,
+        {
+            "title": gettext(_("One-time password for {username}")).format(username=user.username),
+            "secret": password,
+            "explanation": gettext(
+                _(
+                    "Give it to {username} in person or by phone, never by e-mail. It is shown only this "
+                    "once; they must choose their own password when they first sign in."
+                )
+            ).format(username=user.username),
+            "back": "accounts:users",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@friendly
+def users(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    rows = list(selectors.user_list(user=actor))
+    roles = _invitable_roles(actor)
+    form = FormState(data={"role": roles[0].value if roles else ""})
+    if request.method == "POST":
+        if not roles:
+            raise RoleForbiddenError()
+        answer = _invite(request, actor, form)
+        if answer is not None:
+            return answer
+    locked = selectors.locked_usernames([user.username for user in rows])
+    context = {
+        "rows": [
+            {"user": user, "role": gettext(ROLE_LABELS[Role(user.role)]), "locked": user.username in locked}
+            for user in rows
+        ],
+        "form": form,
+        "summary": form.summary({name: "" for name in INVITE_FIELDS}),
+        "role_choices": [(role.value, gettext(ROLE_LABELS[role])) for role in roles],
+        "needs_merchant": bool(roles) and not actor.is_merchant_user,
+        "merchant_roles": [role.value for role in MERCHANT_ROLES],
+        "may_unlock": may(actor, Action.UNLOCK_USERS),
+        "may_manage": bool(roles),
+    }
+    return render(request, "accounts/users.html", context)
+
+
+@login_required
+@require_POST
+@friendly
+def user_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse:
+    assert action in USER_ACTIONS  # fixed by the URL configuration
+    actor = _actor(request)
+    target = selectors.user_get(user=actor, user_id=user_id)
+    if action == "reset-password":
+        return _one_time_password_page(request, target, services.reset_password(actor=actor, target=target))
+    if action == "unlock":
+        services.unlock_user(actor=actor, target=target)
+        done = _("{username} was unlocked.")
+    else:
+        services.set_user_active(actor=actor, target=target, active=action == "enable")
+        done = _("{username} was enabled.") if action == "enable" else _("{username} was disabled.")
+    messages.success(request, gettext(done).format(username=target.username))
+    return redirect("accounts:users")

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CatalogueConfig(AppConfig):
+    """Entry aids (DESIGN.md C1): the buyer address book, the product catalogue, batch issuing."""
+
+    name = "fapiao.catalogue"
+    label = "catalogue"
+    verbose_name = _("Address book and catalogue")

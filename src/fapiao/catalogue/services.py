@@ -1,0 +1,299 @@
+"""Writes to the address book and the product catalogue, scoped to the acting user's merchant.
+
+Values are checked with the same rules and messages as an invoice (``fapiao.core``), so an
+entry that saves here also issues.  Every change leaves an audit record.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fapiao.accounts.models import Merchant, User
+from fapiao.accounts.permissions import Action, require
+from fapiao.audit import services as audit
+from fapiao.catalogue.models import Buyer, Product
+from fapiao.core.entry import normalise_text, number_text, rate_code
+from fapiao.core.errors import FieldError, InvalidValueError, NotFoundError, ValidationFailed, _
+from fapiao.core.identifiers import validate_tax_code, validate_tax_id
+from fapiao.core.invoice import LIMITS
+from fapiao.core.money import format_decimal, parse_decimal
+from fapiao.invoices.presenters import mask
+
+
+class CatalogueEntryNotFoundError(NotFoundError):
+    """No such entry in your address book or catalogue."""
+
+    code = "catalogue_entry_not_found"
+
+
+@dataclass(frozen=True)
+class BuyerInput:
+    name: str
+    tax_id: str = ""
+    address: str = ""
+    phone: str = ""
+    bank: str = ""
+    bank_account: str = ""
+
+
+BUYER_FIELDS = ("name", "tax_id", "address", "phone", "bank", "bank_account")
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    name: str
+    tax_rate: str
+    tax_code: str = ""
+    spec: str = ""
+    unit: str = ""
+    unit_price: str = ""
+    price_includes_tax: bool = False
+
+
+def merchant_of(user: User) -> Merchant:
+    """The merchant whose entry aids ``user`` works with (only those who issue have them)."""
+    require(user, Action.ISSUE_INVOICE)
+    if user.merchant is None:
+        raise CatalogueEntryNotFoundError()
+    return user.merchant
+
+
+def clean_text(errors: list[FieldError], name: str, value: str, limit: int, *, required: bool = False) -> str:
+    text = value.strip()
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        errors.append(FieldError(name, "bad_character", _("Remove control characters such as tabs.")))
+    elif required and not text:
+        errors.append(FieldError(name, "blank", _("This field cannot be blank.")))
+    elif len(text) > limit:
+        errors.append(FieldError(name, "too_long", _("Use at most {max} characters."), {"max": limit}))
+    return text
+
+
+def check_buyer(data: BuyerInput) -> dict[str, str]:
+    """The entry's fields, cleaned; :class:`ValidationFailed` lists every problem."""
+    errors: list[FieldError] = []
+    fields = {
+        "name": clean_text(errors, "name", data.name, LIMITS.buyer_name, required=True),
+        "address": clean_text(errors, "address", data.address, LIMITS.address),
+        "phone": clean_text(errors, "phone", data.phone, LIMITS.phone),
+        "bank": clean_text(errors, "bank", data.bank, LIMITS.bank),
+        "bank_account": clean_text(errors, "bank_account", data.bank_account, LIMITS.bank_account),
+        "tax_id": "",
+        "tax_id_kind": "",
+    }
+    tax_id = "".join(normalise_text(data.tax_id).split()).upper()
+    if tax_id:
+        try:
+            parsed = validate_tax_id(tax_id)
+        except InvalidValueError as error:
+            errors.append(error.at("tax_id"))
+        else:
+            fields["tax_id"], fields["tax_id_kind"] = parsed.value, parsed.kind.value
+    if errors:
+        raise ValidationFailed(errors)
+    return fields
+
+
+def check_product(data: ProductInput) -> dict[str, Any]:
+    errors: list[FieldError] = []
+    fields: dict[str, Any] = {
+        "name": clean_text(errors, "name", data.name, LIMITS.line_name, required=True),
+        "spec": clean_text(errors, "spec", data.spec, LIMITS.spec),
+        "unit": clean_text(errors, "unit", data.unit, LIMITS.unit),
+        "price_includes_tax": data.price_includes_tax,
+        "tax_code": "",
+        "unit_price": "",
+        "tax_rate": "",
+    }
+    code = "".join(normalise_text(data.tax_code).split())
+    if code:
+        try:
+            fields["tax_code"] = validate_tax_code(code)
+        except InvalidValueError as error:
+            errors.append(error.at("tax_code"))
+    if data.unit_price.strip():
+        try:
+            fields["unit_price"] = format_decimal(parse_decimal(number_text(data.unit_price)))
+        except InvalidValueError as error:
+            errors.append(error.at("unit_price"))
+    if not data.tax_rate.strip():
+        errors.append(FieldError("tax_rate", "required", _("This field is required.")))
+    else:
+        try:
+            fields["tax_rate"] = rate_code(data.tax_rate, timezone.localdate())
+        except InvalidValueError as error:
+            errors.append(error.at("tax_rate"))
+    if errors:
+        raise ValidationFailed(errors)
+    return fields
+
+
+def buyer_snapshot(buyer: Buyer) -> dict[str, str]:
+    """An audit snapshot: sensitive fields masked (DESIGN.md §8)."""
+    personal = buyer.tax_id_kind == "resident_id"
+    return {
+        "name": buyer.name,
+        "tax_id": mask(buyer.tax_id) if personal else buyer.tax_id,
+        "address": mask(buyer.address),
+        "phone": mask(buyer.phone),
+        "bank": mask(buyer.bank),
+        "bank_account": mask(buyer.bank_account),
+    }
+
+
+def product_snapshot(product: Product) -> dict[str, Any]:
+    fields = ("name", "tax_code", "spec", "unit", "unit_price", "price_includes_tax", "tax_rate")
+    return {name: getattr(product, name) for name in fields}
+
+
+def _duplicate(field: str) -> ValidationFailed:
+    message = {
+        "name": _("Your address book already has an entry with this name."),
+        "tax_id": _("Your address book already has an entry with this taxpayer number."),
+        "product": _("Your catalogue already has this item with this specification."),
+    }[field]
+    return ValidationFailed([FieldError("name" if field == "product" else field, "duplicate", message)])
+
+
+def _buyer_duplicates(merchant: Merchant, fields: dict[str, str], exclude: int | None) -> None:
+    others = Buyer.objects.filter(merchant=merchant).exclude(pk=exclude)
+    if others.filter(name=fields["name"]).exists():
+        raise _duplicate("name")
+    if fields["tax_id"] and others.filter(tax_id=fields["tax_id"]).exists():
+        raise _duplicate("tax_id")
+
+
+def save_buyer(*, user: User, data: BuyerInput, buyer_id: int | None = None) -> Buyer:
+    """Create an address-book entry, or change entry ``buyer_id``."""
+    merchant = merchant_of(user)
+    fields = check_buyer(data)
+    try:
+        with transaction.atomic():
+            _buyer_duplicates(merchant, fields, buyer_id)
+            if buyer_id is None:
+                buyer = Buyer.objects.create(merchant=merchant, **fields)
+                audit.record(
+                    actor=user,
+                    action="catalogue.buyer.create",
+                    target=buyer,
+                    merchant=merchant,
+                    after=buyer_snapshot(buyer),
+                )
+                return buyer
+            buyer = _locked(Buyer, merchant, buyer_id)
+            before = buyer_snapshot(buyer)
+            for name, value in fields.items():
+                setattr(buyer, name, value)
+            buyer.save()
+            audit.record(
+                actor=user,
+                action="catalogue.buyer.update",
+                target=buyer,
+                merchant=merchant,
+                before=before,
+                after=buyer_snapshot(buyer),
+            )
+            return buyer
+    except IntegrityError:  # a concurrent save took the name or number first
+        raise _duplicate("name") from None
+
+
+def remember_buyer(*, user: User, buyer: dict[str, Any]) -> Buyer | None:
+    """Add an invoice's buyer to the address book unless an entry with its name or number exists."""
+    merchant = merchant_of(user)
+    data = BuyerInput(**{name: str(buyer.get(name) or "") for name in BUYER_FIELDS})
+    fields = check_buyer(data)
+    existing = Buyer.objects.filter(merchant=merchant, name=fields["name"]).first()
+    if existing is None and fields["tax_id"]:
+        existing = Buyer.objects.filter(merchant=merchant, tax_id=fields["tax_id"]).first()
+    if existing is not None:
+        return None
+    try:
+        return save_buyer(user=user, data=data)
+    except ValidationFailed:
+        return None
+
+
+def record_reveal(*, user: User, buyer: Buyer) -> None:
+    """Someone is shown an entry's sensitive fields in full (to change them, or to fill an invoice)."""
+    merchant = merchant_of(user)
+    require(user, Action.REVEAL_SENSITIVE)
+    if buyer.merchant_id != merchant.pk:
+        raise CatalogueEntryNotFoundError()
+    audit.record(actor=user, action="catalogue.buyer.reveal", target=buyer, merchant=merchant)
+
+
+def delete_buyer(*, user: User, buyer_id: int) -> None:
+    merchant = merchant_of(user)
+    with transaction.atomic():
+        buyer = _locked(Buyer, merchant, buyer_id)
+        audit.record(
+            actor=user,
+            action="catalogue.buyer.delete",
+            target=buyer,
+            merchant=merchant,
+            before=buyer_snapshot(buyer),
+        )
+        buyer.delete()
+
+
+def save_product(*, user: User, data: ProductInput, product_id: int | None = None) -> Product:
+    merchant = merchant_of(user)
+    fields = check_product(data)
+    try:
+        with transaction.atomic():
+            others = Product.objects.filter(merchant=merchant).exclude(pk=product_id)
+            if others.filter(name=fields["name"], spec=fields["spec"]).exists():
+                raise _duplicate("product")
+            if product_id is None:
+                product = Product.objects.create(merchant=merchant, **fields)
+                audit.record(
+                    actor=user,
+                    action="catalogue.product.create",
+                    target=product,
+                    merchant=merchant,
+                    after=product_snapshot(product),
+                )
+                return product
+            product = _locked(Product, merchant, product_id)
+            before = product_snapshot(product)
+            for name, value in fields.items():
+                setattr(product, name, value)
+            product.save()
+            audit.record(
+                actor=user,
+                action="catalogue.product.update",
+                target=product,
+                merchant=merchant,
+                before=before,
+                after=product_snapshot(product),
+            )
+            return product
+    except IntegrityError:
+        raise _duplicate("product") from None
+
+
+def delete_product(*, user: User, product_id: int) -> None:
+    merchant = merchant_of(user)
+    with transaction.atomic():
+        product = _locked(Product, merchant, product_id)
+        audit.record(
+            actor=user,
+            action="catalogue.product.delete",
+            target=product,
+            merchant=merchant,
+            before=product_snapshot(product),
+        )
+        product.delete()
+
+
+def _locked(model: type[Any], merchant: Merchant, pk: int) -> Any:
+    found = model.objects.select_for_update().filter(merchant=merchant, pk=pk).first()
+    if found is None:
+        raise CatalogueEntryNotFoundError(_("No such entry in your address book or catalogue."))
+    return found

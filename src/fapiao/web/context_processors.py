@@ -1,0 +1,28 @@
+"""What every page's base template needs: the menu, the demo flag, the operators' incident banner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from fapiao.web.navigation import links_for
+
+
+def _incident_banner(request: HttpRequest) -> str | None:
+    try:
+        from fapiao.ledger.incidents import banner_for
+    except ImportError:  # the ledger app may not offer it
+        return None
+    return banner_for(getattr(request, "user", None))
+
+
+def site(request: HttpRequest) -> dict[str, Any]:
+    """Lazy values: a page that never shows the menu never queries for it."""
+    return {
+        "demo_mode": settings.DEMO,
+        "nav_links": SimpleLazyObject(lambda: links_for(request)),
+        "incident_banner": SimpleLazyObject(lambda: _incident_banner(request) or ""),
+    }

@@ -1,0 +1,73 @@
+"""The menu, built from the permission table: each user sees what their role may do.
+
+Later apps add their pages by appending a :class:`NavItem` to :data:`ITEMS` (e.g. in their
+``AppConfig.ready``); nothing checks roles here, only ``may(user, action)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from fapiao.accounts.models import User
+from fapiao.accounts.permissions import Action, may
+
+
+@dataclass(frozen=True)
+class NavItem:
+    url_name: str
+    label: Promise | str
+    action: Action | None = None  # None: every signed-in user
+    staff_label: Promise | str | None = None  # wording for staff, who see every merchant
+    when: Callable[[User], bool] | None = None
+
+    def visible_to(self, user: User) -> bool:
+        if self.action is not None and not may(user, self.action):
+            return False
+        return self.when(user) if self.when else True
+
+
+ITEMS: list[NavItem] = [
+    NavItem("web:home", _("Home")),
+    NavItem("web:invoices", _("My invoices"), Action.READ_INVOICES, staff_label=_("Invoices")),
+    NavItem("web:issue", _("Issue an invoice"), Action.ISSUE_INVOICE),
+    NavItem("web:batch", _("Batch issuing"), Action.ISSUE_INVOICE),
+    NavItem("web:buyers", _("Address book"), Action.ISSUE_INVOICE),
+    NavItem("web:products", _("Product catalogue"), Action.ISSUE_INVOICE),
+    NavItem("web:totals", _("Monthly totals"), Action.EXPORT_INVOICES),
+    NavItem("ledger:verify", _("Verify the ledger"), Action.VERIFY_LEDGER),
+    NavItem("admin:index", _("Administration"), Action.MANAGE_MERCHANTS, when=lambda user: user.is_staff),
+]
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    label: str
+    current: bool
+
+
+def links_for(request: HttpRequest) -> list[Link]:
+    """The menu of the signed-in user, the current page marked."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    found: list[Link] = []
+    for item in ITEMS:
+        if not item.visible_to(user):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        text = item.staff_label if item.staff_label and not user.is_merchant_user else item.label
+        current = request.path == url if url == "/" else request.path.startswith(url)
+        found.append(Link(url, str(text), current))
+    # Only the most specific match is current (/invoices/ vs /invoices/batch/).
+    best = max((link for link in found if link.current), key=lambda link: len(link.url), default=None)
+    return [Link(link.url, link.label, link is best) for link in found]

@@ -1,0 +1,80 @@
+// Fapiao Vault: small behaviours, wired by data-attributes (no inline script: CSP script-src 'self').
+// Money is never computed here: live totals come from the server (htmx).
+(function () {
+  "use strict";
+
+  // A catalogue entry picked for a line fills that line's inputs.
+  function fillLine(select) {
+    var option = select.options[select.selectedIndex];
+    var line = select.closest("[data-line]");
+    if (!option || !option.value || !line) {
+      return;
+    }
+    var prefix = select.name.replace(/product$/, "");
+    var fields = {
+      name: option.dataset.name,
+      tax_code: option.dataset.taxCode,
+      spec: option.dataset.spec,
+      unit: option.dataset.unit,
+      unit_price: option.dataset.unitPrice,
+      tax_rate: option.dataset.taxRate
+    };
+    Object.keys(fields).forEach(function (key) {
+      var input = line.querySelector('[name="' + prefix + key + '"]');
+      if (input && fields[key] !== undefined && (key !== "unit_price" || fields[key] !== "")) {
+        input.value = fields[key];
+      }
+    });
+    var inclusive = line.querySelector('[name="' + prefix + 'inclusive"]');
+    if (inclusive) {
+      inclusive.checked = option.dataset.inclusive === "on";
+    }
+    var quantity = line.querySelector('[name="' + prefix + 'quantity"]');
+    if (quantity && !quantity.value) {
+      quantity.focus();
+    }
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target && target.matches && target.matches("select[data-product-select]")) {
+      fillLine(target);
+    }
+  });
+
+  // Print buttons.
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target && target.closest && target.closest("[data-print]")) {
+      window.print();
+    }
+  });
+
+  // A confirmation form is sent once, even on a double click (the server's idempotency key
+  // makes a second send harmless too).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form || !form.matches || !form.matches("form[data-submit-once]")) {
+      return;
+    }
+    if (form.dataset.sent === "yes") {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sent = "yes";
+  });
+
+  // Move focus to the error summary, so screen readers announce it and keyboards start there.
+  function focusSummary() {
+    var summary = document.querySelector("[data-focus-on-load]");
+    if (summary) {
+      summary.focus();
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", focusSummary);
+  } else {
+    focusSummary();
+  }
+})();

@@ -1,0 +1,44 @@
+"""Template filters for reading invoices: ``{{ fen|yuan }}``, ``{{ "0.06"|rate }}``, ``{{ state|label:"state" }}``."""
+
+from __future__ import annotations
+
+from django import template
+
+from fapiao.core.words import amount_in_words
+from fapiao.web import labels
+
+register = template.Library()
+
+
+@register.filter
+def yuan(fen: int | None) -> str:
+    return labels.yuan(fen)
+
+
+@register.filter
+def amount(value: str) -> str:
+    """A decimal string (``"1060.00"``) grouped for reading: ``1,060.00``."""
+    return labels.decimal_text(str(value)) if value not in (None, "") else ""
+
+
+@register.filter
+def rate(code: str) -> str:
+    return labels.rate_label(str(code))
+
+
+@register.filter
+def label(value: str, table: str) -> str:
+    return labels.label(table, str(value))
+
+
+@register.filter
+def in_words(fen: int) -> str:
+    return amount_in_words(int(fen))
+
+
+@register.filter
+def get(mapping: object, key: object) -> object:
+    """``{{ errors|get:name }}``: a dict lookup with a computed key."""
+    if isinstance(mapping, dict):
+        return mapping.get(key)
+    return None

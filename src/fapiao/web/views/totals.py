@@ -1,0 +1,132 @@
+"""Totals per month × rate (the figures for the VAT return), on screen and as CSV/XLSX."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from fapiao.accounts.permissions import Action, require
+from fapiao.audit import services as audit
+from fapiao.core.choices import Direction
+from fapiao.core.entry import normalise_text
+from fapiao.core.errors import _
+from fapiao.core.money import format_money
+from fapiao.formats.tabular import write_table
+from fapiao.invoices.totals import TotalsRow, totals_by_month_and_rate
+from fapiao.web import labels
+from fapiao.web.forms import FormState
+from fapiao.web.views import acting_user
+from fapiao.web.views.errors import friendly
+from fapiao.web.views.invoices import EXPORT_TYPES
+
+HEADER = [
+    "月份 month",
+    "税率 tax_rate",
+    "发票种类 kind",
+    "发票张数 invoices",
+    "金额 amount",
+    "税额 tax",
+    "价税合计 total_with_tax",
+]
+
+
+def _date(state: FormState, name: str, default: date | None) -> date | None:
+    raw = normalise_text(state.data.get(name, ""))
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        state.add(name, str(_("Use a date like 2026-11-28.")))
+        return None
+
+
+def _months(rows: list[TotalsRow]) -> list[dict[str, Any]]:
+    """Rows grouped by month, with the month's sums."""
+    months: dict[date, dict[str, Any]] = {}
+    for row in rows:
+        month = months.setdefault(row.month, {"month": row.month, "rows": [], "amount": 0, "tax": 0})
+        month["rows"].append(row)
+        month["amount"] += row.amount
+        month["tax"] += row.tax
+    for month in months.values():
+        month["total"] = month["amount"] + month["tax"]
+    return list(months.values())
+
+
+@login_required
+@require_GET
+@friendly
+def totals(request: HttpRequest) -> HttpResponse:
+    user = acting_user(request)
+    require(user, Action.EXPORT_INVOICES)
+    today = timezone.localdate()
+    names = ("date_from", "date_to", "direction", "merchant")
+    state = FormState(data={name: request.GET.get(name, "") for name in names})
+    date_from = _date(state, "date_from", today.replace(month=1, day=1))
+    date_to = _date(state, "date_to", today)
+    direction = state.data["direction"] if state.data["direction"] in {d.value for d in Direction} else "out"
+    merchant = normalise_text(state.data["merchant"])
+    needs_merchant = not user.is_merchant_user and not merchant
+    rows: list[TotalsRow] = []
+    if not state.invalid and not needs_merchant:
+        rows = totals_by_month_and_rate(
+            user=user, date_from=date_from, date_to=date_to, direction=direction, merchant=merchant
+        )
+    kind = request.GET.get("format", "")
+    if kind in EXPORT_TYPES and not state.invalid and not needs_merchant:
+        return _export(request, rows, kind)
+    context = {
+        "form": state,
+        "date_from": date_from,
+        "date_to": date_to,
+        "direction": direction,
+        "direction_choices": labels.choices("direction"),
+        "months": _months(rows),
+        "grand": {
+            "amount": sum(r.amount for r in rows),
+            "tax": sum(r.tax for r in rows),
+            "total": sum(r.total_with_tax for r in rows),
+        },
+        "needs_merchant": needs_merchant,
+        "is_staff_view": not user.is_merchant_user,
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "web/totals.html", context)
+
+
+def _export(request: HttpRequest, rows: list[TotalsRow], kind: str) -> HttpResponse:
+    user = acting_user(request)
+    lines = [
+        [
+            row.month.strftime("%Y-%m"),
+            row.tax_rate,
+            row.kind,
+            row.invoices,
+            format_money(row.amount),
+            format_money(row.tax),
+            format_money(row.total_with_tax),
+        ]
+        for row in rows
+    ]
+    with tempfile.TemporaryDirectory(prefix="fapiao-totals-") as folder:
+        path = Path(folder) / f"totals.{kind}"
+        write_table(path, HEADER, lines, title="按月按税率汇总 totals")
+        data = path.read_bytes()
+    audit.record(
+        actor=user,
+        action="invoices.totals_export",
+        merchant=user.merchant,
+        after={"format": kind, "rows": len(lines), "filters": request.GET.dict()},
+    )
+    response = HttpResponse(data, content_type=EXPORT_TYPES[kind])
+    response["Content-Disposition"] = f'attachment; filename="totals-{timezone.localdate():%Y%m%d}.{kind}"'
+    return response
