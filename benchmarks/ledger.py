@@ -346,35 +346,6 @@ def time_proofs(leaves: list[bytes], count: int, rng: random.Random) -> dict[str
     }
 
 
-def time_exact_pair_proofs(count: int, rng: random.Random) -> dict[str, float]:
-    """For comparison: proofs from a query naming exactly the (level, index) pairs a proof needs
-    (``services.fetch_nodes`` filters ``level IN (...) AND index IN (...)``, ~10x the rows at 1M)."""
-    from django.db.models import Q
-
-    from fapiao.accounts.models import Merchant
-    from fapiao.core import merkle
-    from fapiao.ledger.models import LogNode, TreeHead
-
-    merchant = Merchant.objects.get(uscc=USCC)
-    size = TreeHead.objects.filter(merchant=merchant).order_by("-size").values_list("size", flat=True)[0]
-    times = []
-    for _ in range(count):
-        index = rng.randrange(size)
-        started = time.perf_counter()
-        wanted = merkle.inclusion_needs(index, size)
-        by_level: dict[int, list[int]] = {}
-        for level, position in wanted:
-            by_level.setdefault(level, []).append(position)
-        match = Q()
-        for level, positions in by_level.items():
-            match |= Q(level=level, index__in=positions)
-        rows = LogNode.objects.filter(match, merchant=merchant).values_list("level", "index", "hash")
-        nodes = {(level, position): bytes(digest) for level, position, digest in rows}
-        merkle.inclusion_proof(index, size, nodes)
-        times.append((time.perf_counter() - started) * 1000)
-    return {"p50": percentile(times, 50), "p99": percentile(times, 99)}
-
-
 def time_issuance(count: int) -> dict[str, dict[str, float]]:
     """Issue ``count`` invoices with the ledger on and ``count`` with it off, interleaved in blocks."""
     from django.conf import settings
@@ -511,11 +482,6 @@ def main() -> int:
             f"P5 inclusion proof at {args.entries:,}: generation p50 {proofs['generate_p50']:.3f} ms, "
             f"p99 {proofs['generate_p99']:.3f} ms; generation + verification p50 {proofs['p50']:.3f} ms, "
             f"p99 {proofs['p99']:.3f} ms (target p99 <= 2 ms: {'met' if proofs['p99'] <= 2 else 'NOT met'})"
-        )
-        exact = time_exact_pair_proofs(args.proofs, rng)
-        print(
-            f"   for comparison, generation from an exact (level, index) query: p50 {exact['p50']:.3f} ms,"
-            f" p99 {exact['p99']:.3f} ms"
         )
         del bodies, leaves
 

@@ -14,6 +14,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import APIKeyHeader, SessionAuth
 from ninja.utils import check_csrf
 
+from fapiao.accounts import second_factor
 from fapiao.accounts.models import User
 from fapiao.accounts.services import TokenInvalidError, authenticate_token
 from fapiao.audit.services import record_refusal
@@ -63,6 +64,12 @@ class PasswordChangeRequiredError(PermissionDeniedError):
     code = "password_change_required"
 
 
+class SecondFactorRequiredError(PermissionDeniedError):
+    """Enter your two-step sign-in code on the website first."""
+
+    code = "second_factor_required"
+
+
 class Session(SessionAuth):
     """The browser's session, with Django's CSRF check on unsafe methods.
 
@@ -82,6 +89,8 @@ class Session(SessionAuth):
             return None
         if user.must_change_password:
             raise PasswordChangeRequiredError()
+        if second_factor.required(user) and not second_factor.session_passed(request):
+            raise SecondFactorRequiredError()
         return user
 
 

@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "fapiao.accounts.middleware.PasswordChangeRequiredMiddleware",
+    "fapiao.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "fapiao.ops.middleware.DatabaseOutageMiddleware",
@@ -146,6 +147,9 @@ def database_config(url: str) -> dict[str, Any]:
         config["TEST"] = (
             {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("FAPIAO_TEST_SQLITE_FILE", False) else {}
         )
+        # Reuse connections across requests: opening one re-runs the PRAGMAs above.
+        config["CONN_MAX_AGE"] = env_int("FAPIAO_CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
     elif config["ENGINE"] == "django.db.backends.postgresql":
         config["OPTIONS"] = {
             "options": "-c synchronous_commit=on",
@@ -193,6 +197,8 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "fapiao.accounts.views.locked_out"
 AXES_ENABLE_ADMIN = False  # unlocking is an audited service (`fapiao unlock`), not an admin delete
+# Operators must sign in with a second factor (TOTP) outside demo mode; other staff may opt in.
+FAPIAO_OPERATOR_TOTP = env_bool("FAPIAO_OPERATOR_TOTP", not DEMO)
 
 # --- Language and time: zh-Hans first, UTC in storage, Asia/Shanghai on screen --------------
 LANGUAGE_CODE = "zh-hans"

@@ -30,15 +30,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 #: Words that may appear untranslated on a zh-Hans page: formats, protocols, product names.
-ALLOWED_WORDS = frozenset({"csv", "xlsx", "pdf", "api", "json", "xml", "ofd", "uscc", "htmx", "mb", "python"})
+ALLOWED_WORDS = frozenset(
+    {"csv", "xlsx", "pdf", "api", "json", "xml", "ofd", "uscc", "htmx", "mb", "python", "merkle", "ed25519"}
+)
 WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z'’-]+(?![A-Za-z0-9_])")
 
 # Text a person reads or hears: visible text nodes (and options of closed selects), screen-reader
-# only text, labels in attributes.  Code (<code>, <pre>) and text marked lang="en" (the English
-# switch) are not translatable prose.
+# only text, labels in attributes.  Code (<code>, <pre>), text marked lang="en" (the English
+# switch) and translate="no" (data such as usernames and file names) are not translatable prose.
 VISIBLE_TEXT_JS = """
 () => {
-  const skipped = 'script, style, noscript, template, code, pre, kbd, samp, [lang="en"]';
+  const skipped = 'script, style, noscript, template, code, pre, kbd, samp, [lang="en"], [translate="no"]';
   const parts = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
@@ -78,11 +80,13 @@ class Pilot:
 
     def __post_init__(self) -> None:
         self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(f"page error on {self.page.url}: {error}"))
+        self.page.on(
+            "pageerror", lambda error: self.problems.append(f"page error on {self.page.url}: {error}")
+        )
         self.page.on("response", self._response)
 
     def _console(self, message: Any) -> None:
-        if os.environ.get("FAPIAO_E2E_TRACE"):
+        if os.environ.get("FAPIAO_BROWSER_TRACE"):
             print("console", message.type, self.page.url, message.text[:80])
         if message.type in ("error", "warning") and not self._expected(message.text):
             where = message.location.get("url", "") if message.location else ""
@@ -101,7 +105,7 @@ class Pilot:
     def shot(self, label: str, *, chinese: bool = True) -> Path:
         """A full-page screenshot of the page as it is now, after checking its text."""
         self.page.wait_for_load_state("networkidle")
-        if os.environ.get("FAPIAO_E2E_TRACE"):
+        if os.environ.get("FAPIAO_BROWSER_TRACE"):
             print("shot", label)
         if chinese:
             words = english_words(self.page.evaluate(VISIBLE_TEXT_JS))

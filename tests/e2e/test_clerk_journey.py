@@ -163,7 +163,20 @@ def batch_file(template: Path) -> Path:
     workbook = load_workbook(template)
     sheet = workbook.worksheets[0]
     rows: list[list[Any]] = [
-        [BUYER, BUYER_TAX_ID, "普通发票", PRODUCT, "3040201000000000000", "", "项", "1", "1,000.00", "否", "6%", ""],
+        [
+            BUYER,
+            BUYER_TAX_ID,
+            "普通发票",
+            PRODUCT,
+            "3040201000000000000",
+            "",
+            "项",
+            "1",
+            "1,000.00",
+            "否",
+            "6%",
+            "",
+        ],
         ["北京第二客户有限公司", "", "", "*现代服务*咨询费", "", "", "次", "2", "１０６", "是", "6%", "批量"],
         ["北京第三客户有限公司", "", "专用发票", "*现代服务*设计费", "", "", "", "1", "100", "", "7%", ""],
         ["北京第四客户有限公司", "", "", "*现代服务*培训费", "", "", "", "3", "50", "", "免税", ""],
@@ -268,4 +281,3 @@ def test_invoice_unreadable_without_sign_in(pilot_for: Any) -> None:
     assert "/login/" in pilot.page.url
     pilot.shot("login-redirect")
     pilot.assert_clean()
-

@@ -163,7 +163,8 @@ class World:
 
 
 @pytest.fixture
-def world(demo: dict[str, User]) -> World:
+def world(demo: dict[str, User], settings: Any) -> World:
+    settings.FAPIAO_OPERATOR_TOTP = False  # the second factor has its own tests (test_second_factor.py)
     invoices = {
         "own": issue_invoice(user=demo["clerk"], payload=copy.deepcopy(VALID_INVOICE)).body["number"],
         "other": issue_invoice(user=demo["clerk2"], payload=copy.deepcopy(VALID_INVOICE)).body["number"],

@@ -15,7 +15,12 @@ pytestmark = pytest.mark.django_db
 
 
 def table_counts() -> dict[str, int]:
-    return {model._meta.label: model.objects.count() for model in apps.get_models()}
+    """Rows per table, the audit trail aside: a refused request changes nothing but leaves a record."""
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_models()
+        if model._meta.app_label != "audit"
+    }
 
 
 @pytest.fixture
@@ -205,8 +210,12 @@ def test_missing_token_is_401(db, valid_invoice):
 def test_unknown_token_is_401(demo, valid_invoice):
     from django.test import Client
 
+    from fapiao.audit.models import AuditRecord
+
     client = Client(headers={"Authorization": "Bearer fpv_not-a-real-token"})
     before = table_counts()
     response = post(client, "/api/v1/invoices", valid_invoice)
     assert problem(response, 401)["type"].endswith("invalid_token")
     assert table_counts() == before
+    refused = AuditRecord.objects.get(action="access.unauthenticated")
+    assert refused.after["code"] == "invalid_token" and refused.after["method"] == "POST"

@@ -42,6 +42,10 @@ DISTRIBUTED_BY_MERCHANT = {
     "ledger.LogEntry",
     "ledger.LogNode",
     "ledger.TreeHead",
+    "catalogue.Buyer",
+    "catalogue.Product",
+    "catalogue.Batch",
+    "catalogue.BatchRow",
 }
 REFERENCE = {
     "accounts.Merchant",

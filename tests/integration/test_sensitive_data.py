@@ -234,6 +234,7 @@ def test_the_key_file_is_0600_and_refused_when_others_can_read_it(client_for, va
     assert document["format"] == "fapiao-data-keys/1" and document["current"] == 1
     os.chmod(path, 0o644)
     os.utime(path, ns=(1, 1))  # a new stat signature: the cached keyring is dropped
+    datakeys.forget_cached()
     with pytest.raises(datakeys.DataKeyError):
         datakeys.keyring()
 

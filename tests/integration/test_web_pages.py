@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from fapiao.catalogue.models import Batch, BatchRow, Buyer, Product
@@ -79,7 +80,9 @@ def test_issue_review_confirm_and_detail(clerk: Client) -> None:
     assert "1000.00" in html and "壹仟零陆拾圆整" in html  # what will be stored, and in words
     token = token_of(html)
     first = clerk.post("/invoices/new/", {**form(), "action": "confirm", "form_token": token})
-    second = clerk.post("/invoices/new/", {**form(), "action": "confirm", "form_token": token})  # double click
+    second = clerk.post(
+        "/invoices/new/", {**form(), "action": "confirm", "form_token": token}
+    )  # double click
     assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"]
     assert Invoice.objects.count() == 1
@@ -143,8 +146,13 @@ def test_search_full_width_export_and_empty(clerk: Client) -> None:
     wide = full_width(invoice.number)
     found = clerk.get("/invoices/", {"number": wide}).content.decode()
     assert invoice.number in found and "1 张" in found
-    assert invoice.number in clerk.get("/invoices/", {"buyer": full_width("91110000MA01XKQ2TQ")}).content.decode()
-    assert invoice.number in clerk.get("/invoices/", {"amount_min": "1,000", "sort": "-total"}).content.decode()
+    assert (
+        invoice.number
+        in clerk.get("/invoices/", {"buyer": full_width("91110000MA01XKQ2TQ")}).content.decode()
+    )
+    assert (
+        invoice.number in clerk.get("/invoices/", {"amount_min": "1,000", "sort": "-total"}).content.decode()
+    )
     none = clerk.get("/invoices/", {"amount_min": "999999"}).content.decode()
     assert "没有符合" in none
     bad = clerk.get("/invoices/", {"date_from": "yesterday"}).content.decode()
@@ -175,10 +183,18 @@ def test_red_letter_one_line(clerk: Client) -> None:
     assert 'name="qty-2"' in page
     too_much = clerk.post(f"/invoices/{blue.number}/red-letter/", {"mode": "lines", "qty-2": "3"})
     assert 'id="f-qty-2-error"' in too_much.content.decode()
-    review = clerk.post(f"/invoices/{blue.number}/red-letter/", {"mode": "lines", "qty-2": "1", "confirmation_no": "ABC-1"})
+    review = clerk.post(
+        f"/invoices/{blue.number}/red-letter/", {"mode": "lines", "qty-2": "1", "confirmation_no": "ABC-1"}
+    )
     html = review.content.decode()
     token = token_of(html)
-    body = {"mode": "lines", "qty-2": "1", "confirmation_no": "ABC-1", "action": "confirm", "form_token": token}
+    body = {
+        "mode": "lines",
+        "qty-2": "1",
+        "confirmation_no": "ABC-1",
+        "action": "confirm",
+        "form_token": token,
+    }
     first = clerk.post(f"/invoices/{blue.number}/red-letter/", body)
     again = clerk.post(f"/invoices/{blue.number}/red-letter/", body)
     assert first.status_code == again.status_code == 302 and first["Location"] == again["Location"]
@@ -213,15 +229,28 @@ def test_staff_cannot_issue(demo: dict[str, Any]) -> None:
 def test_address_book_and_catalogue(clerk: Client) -> None:
     bad = clerk.post("/address-book/new/", {"name": "", "tax_id": "123"}).content.decode()
     assert 'id="f-name-error"' in bad and 'id="f-tax_id-error"' in bad
-    saved = clerk.post("/address-book/new/", {"name": "北京客户", "tax_id": "91110000MA01XKQ2TQ", "phone": "13812345678"})
+    saved = clerk.post(
+        "/address-book/new/", {"name": "北京客户", "tax_id": "91110000MA01XKQ2TQ", "phone": "13812345678"}
+    )
     assert saved.status_code == 302
     listing = clerk.get("/address-book/").content.decode()
     assert "北京客户" in listing and "138****5678" in listing and "13812345678" not in listing
     duplicate = clerk.post("/address-book/new/", {"name": "北京客户"}).content.decode()
     assert 'id="f-name-error"' in duplicate
     buyer = Buyer.objects.get()
+    with connection.cursor() as cursor:  # stored encrypted: no plaintext phone in the row
+        cursor.execute("SELECT * FROM catalogue_buyer")
+        assert "13812345678" not in repr(cursor.fetchall())
+    found = clerk.get("/address-book/", {"q": full_width("91110000MA01XKQ2TQ")}).content.decode()
+    assert "北京客户" in found  # exact search by taxpayer number, through the blind index
     filled = clerk.get("/invoices/new/buyer/", {"buyer_id": str(buyer.pk)}).content.decode()
-    assert 'value="北京客户"' in filled
+    assert 'value="北京客户"' in filled and 'value="13812345678"' in filled  # an audited reveal
+    edit = clerk.get(f"/address-book/{buyer.pk}/").content.decode()
+    assert 'value="13812345678"' in edit  # shown in full to change it (an audited reveal)
+    changed = clerk.post(f"/address-book/{buyer.pk}/", {"name": "北京客户", "phone": "13900001111"})
+    assert changed.status_code == 302
+    assert "139****1111" in clerk.get("/address-book/").content.decode()
+    assert 'value="13900001111"' in clerk.get(f"/address-book/{buyer.pk}/").content.decode()
     assert clerk.post(f"/address-book/{buyer.pk}/delete/").status_code == 302
     assert not Buyer.objects.exists()
 
@@ -255,7 +284,20 @@ def batch_csv(rows: list[list[str]]) -> bytes:
 
 
 def test_batch_preview_then_issue(clerk: Client) -> None:
-    good = ["北京买方贸易有限公司", "91110000MA01XKQ2TQ", "", "*信息技术服务*软件开发", "", "", "项", "1", "100", "", "6%", ""]
+    good = [
+        "北京买方贸易有限公司",
+        "91110000MA01XKQ2TQ",
+        "",
+        "*信息技术服务*软件开发",
+        "",
+        "",
+        "项",
+        "1",
+        "100",
+        "",
+        "6%",
+        "",
+    ]
     bad = ["北京买方贸易有限公司", "", "专用发票", "咨询", "", "", "", "0", "100", "", "7%", ""]
     data = batch_csv([good, bad, good])
     upload = io.BytesIO(data)
@@ -293,7 +335,17 @@ def test_batch_rejects_a_useless_file(clerk: Client) -> None:
 
 
 def test_totals_per_month_and_rate(clerk: Client) -> None:
-    confirm(clerk, form(**{"lines-1-name": "咨询", "lines-1-quantity": "1", "lines-1-unit_price": "100", "lines-1-tax_rate": "0.13"}))
+    confirm(
+        clerk,
+        form(
+            **{
+                "lines-1-name": "咨询",
+                "lines-1-quantity": "1",
+                "lines-1-unit_price": "100",
+                "lines-1-tax_rate": "0.13",
+            }
+        ),
+    )
     page = clerk.get("/totals/").content.decode()
     assert "¥1,000.00" in page and "¥100.00" in page and "13%" in page
     export = clerk.get("/totals/", {"format": "csv"}).content.decode("utf-8-sig")

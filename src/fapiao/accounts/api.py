@@ -16,7 +16,7 @@ from ninja import Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
-from fapiao.accounts import onboarding, selectors, services
+from fapiao.accounts import onboarding, second_factor, selectors, services, tokens
 from fapiao.accounts.models import ApiToken, Merchant, NumberSegment, User
 from fapiao.invoices.schemas import Problem
 
@@ -48,6 +48,7 @@ class UserOut(Schema):
     is_active: bool
     must_change_password: bool
     locked: bool
+    second_factor: bool
     last_login: datetime | None
     date_joined: datetime
 
@@ -107,7 +108,7 @@ class MerchantList(Schema):
 class TokenIn(Body):
     name: str = Field(max_length=200)
     scope: str = "read"
-    days: int = services.DEFAULT_TOKEN_DAYS
+    days: int = tokens.DEFAULT_TOKEN_DAYS
 
 
 class TokenOut(Schema):
@@ -143,6 +144,7 @@ def user_out(user: User, locked: set[str] | None = None) -> dict[str, Any]:
         "is_active": user.is_active,
         "must_change_password": user.must_change_password,
         "locked": user.username in locked,
+        "second_factor": user.totp_confirmed_at is not None,
         "last_login": user.last_login,
         "date_joined": user.date_joined,
     }
@@ -256,6 +258,18 @@ def unlock_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
     return {"user": user_out(target), "attempts_cleared": cleared}
 
 
+@router.post(
+    "/users/{user_id}/reset-second-factor",
+    response={200: UserOut, **ERRORS},
+    summary="Clear a staff member's lost second factor (operators)",
+)
+def reset_second_factor(request: HttpRequest, user_id: int) -> dict[str, Any]:
+    actor = _actor(request)
+    target = selectors.user_get(user=actor, user_id=user_id)
+    second_factor.reset(actor=actor, target=target)
+    return user_out(target)
+
+
 # --- merchants and number segments --------------------------------------------------------------
 
 
@@ -314,7 +328,7 @@ def list_tokens(request: HttpRequest) -> dict[str, Any]:
 )
 def create_token(request: HttpRequest, body: TokenIn) -> Status[dict[str, Any]]:
     actor = _actor(request)
-    token, plaintext = services.create_token(
+    token, plaintext = tokens.create_token(
         user=actor,
         scope=body.scope,
         name=body.name,
@@ -329,5 +343,5 @@ def create_token(request: HttpRequest, body: TokenIn) -> Status[dict[str, Any]]:
 def revoke_token(request: HttpRequest, token_id: str) -> HttpResponse:
     actor = _actor(request)
     token = selectors.own_token_get(user=actor, public_id=token_id)
-    services.revoke_token(token=token, actor=actor)
+    tokens.revoke_token(token=token, actor=actor)
     return HttpResponse(status=204)

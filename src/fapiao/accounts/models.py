@@ -50,6 +50,11 @@ class User(AbstractUser):
     )
     # Set with a one-time password (invitation, reset); cleared when the user picks their own.
     must_change_password = models.BooleanField(_("must change password"), default=False)
+    # Staff's second factor (TOTP, RFC 6238): the secret is encrypted with the data keys, which never
+    # live in the database; the last accepted time step stops a code from being used twice.
+    totp_secret = models.BinaryField(null=True, blank=True, editable=False)
+    totp_confirmed_at = models.DateTimeField(_("second factor set up at"), null=True, blank=True)
+    totp_last_step = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("user")

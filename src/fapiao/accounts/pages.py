@@ -18,25 +18,19 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fapiao.accounts import selectors, services
+from fapiao.accounts import second_factor, selectors, services
+from fapiao.accounts import tokens as api_tokens
 from fapiao.accounts.choices import MERCHANT_ROLES, STAFF_ROLES, Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, may
 from fapiao.core.errors import FapiaoError, ValidationFailed, _
 from fapiao.web.forms import FormState, posted
+from fapiao.web.labels import ROLES as ROLE_LABELS
 from fapiao.web.views.errors import friendly
 
-ROLE_LABELS = {
-    Role.CLERK: _("Clerk"),
-    Role.MERCHANT_ADMIN: _("Merchant administrator"),
-    Role.SUPPORT: _("Support agent"),
-    Role.REVIEWER: _("Reviewer"),
-    Role.AUDITOR: _("Auditor"),
-    Role.OPERATOR: _("Operator"),
-}
 TOKEN_FIELDS = ("name", "scope", "days")
 INVITE_FIELDS = ("username", "role", "merchant", "last_name", "first_name", "email")
-USER_ACTIONS = ("disable", "enable", "reset-password", "unlock")
+USER_ACTIONS = ("disable", "enable", "reset-password", "unlock", "reset-second-factor")
 
 
 def _actor(request: HttpRequest) -> User:
@@ -57,7 +51,7 @@ def _secret_page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
 @friendly
 def tokens(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
-    form = FormState(data={"name": "", "scope": "read", "days": str(services.DEFAULT_TOKEN_DAYS)})
+    form = FormState(data={"name": "", "scope": "read", "days": str(api_tokens.DEFAULT_TOKEN_DAYS)})
     if request.method == "POST":
         form.data = posted(request.POST, TOKEN_FIELDS)
         try:
@@ -65,7 +59,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
         except ValueError:
             days = 0
         try:
-            token, plaintext = services.create_token(
+            token, plaintext = api_tokens.create_token(
                 user=actor, scope=form.data["scope"], name=form.data["name"], days=days, actor=actor
             )
         except FapiaoError as failure:
@@ -77,20 +71,19 @@ def tokens(request: HttpRequest) -> HttpResponse:
                     "title": gettext(_("Your new API token")),
                     "secret": plaintext,
                     "explanation": gettext(
-                        _(
-                            "Copy it now: it is shown only this once. Send it as "
-                            "'Authorization: Bearer <token>'. It expires on {date}."
-                        )
+                        _("Copy it now: it is shown only this once. It expires on {date}.")
                     ).format(date=f"{token.expires_at:%Y-%m-%d}"),
+                    "usage": f"Authorization: Bearer {plaintext}",
                     "back": "accounts:tokens",
                 },
             )
     context = {
+        "offer_second_factor": actor.role in STAFF_ROLES and not second_factor.is_set_up(actor),
         "rows": selectors.own_tokens(user=actor),
         "now": timezone.now(),
         "form": form,
         "summary": form.summary({"name": gettext(_("Name")), "scope": gettext(_("Scope")), "days": ""}),
-        "max_days": services.MAX_TOKEN_DAYS,
+        "max_days": api_tokens.MAX_TOKEN_DAYS,
     }
     return render(request, "accounts/tokens.html", context)
 
@@ -101,7 +94,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 def revoke_token(request: HttpRequest, token_id: str) -> HttpResponse:
     actor = _actor(request)
     token = selectors.own_token_get(user=actor, public_id=token_id)
-    services.revoke_token(token=token, actor=actor)
+    api_tokens.revoke_token(token=token, actor=actor)
     messages.success(request, gettext(_("Token “{name}” was revoked.")).format(name=token.name))
     return redirect("accounts:tokens")
 
@@ -180,15 +173,20 @@ def users(request: HttpRequest) -> HttpResponse:
     locked = selectors.locked_usernames([user.username for user in rows])
     context = {
         "rows": [
-            {"user": user, "role": gettext(ROLE_LABELS[Role(user.role)]), "locked": user.username in locked}
+            {
+                "user": user,
+                "role": str(ROLE_LABELS.get(user.role, user.role)),
+                "locked": user.username in locked,
+            }
             for user in rows
         ],
         "form": form,
         "summary": form.summary({name: "" for name in INVITE_FIELDS}),
-        "role_choices": [(role.value, gettext(ROLE_LABELS[role])) for role in roles],
+        "role_choices": [(role.value, str(ROLE_LABELS[role.value])) for role in roles],
         "needs_merchant": bool(roles) and not actor.is_merchant_user,
         "merchant_roles": [role.value for role in MERCHANT_ROLES],
         "may_unlock": may(actor, Action.UNLOCK_USERS),
+        "may_manage_staff": may(actor, Action.MANAGE_STAFF),
         "may_manage": bool(roles),
     }
     return render(request, "accounts/users.html", context)
@@ -206,6 +204,9 @@ def user_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse
     if action == "unlock":
         services.unlock_user(actor=actor, target=target)
         done = _("{username} was unlocked.")
+    elif action == "reset-second-factor":
+        second_factor.reset(actor=actor, target=target)
+        done = _("{username} sets up two-step sign-in again at the next sign-in.")
     else:
         services.set_user_active(actor=actor, target=target, active=action == "enable")
         done = _("{username} was enabled.") if action == "enable" else _("{username} was disabled.")

@@ -1,4 +1,5 @@
-"""Writes for accounts: users (invite, disable, enable, reset password, unlock) and API tokens.
+"""Writes for accounts: users (invite, disable, enable, reset password, unlock); API tokens are in
+``fapiao.accounts.tokens`` (re-exported here for the callers that import them from this module).
 
 Who manages whom: a merchant admin manages their own merchant's users; an operator manages staff
 and merchants' administrators (a new merchant needs its first admin), never a merchant's clerks.
@@ -9,42 +10,40 @@ Every write runs in one transaction with its audit record.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from fapiao.accounts.choices import MERCHANT_ROLES, Role
 from fapiao.accounts.models import ApiToken, Merchant, User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, require
+
+# Token services lived here first; API, CLI and tests import them from this module too.
+from fapiao.accounts.tokens import (
+    DEFAULT_TOKEN_DAYS,
+    MAX_TOKEN_DAYS,
+    TOKEN_PREFIX,
+    TokenInvalidError,
+    TokenNeedsSessionError,
+    authenticate_token,
+    create_token,
+    revoke_token,
+    token_digest,
+)
 from fapiao.audit.services import record
-from fapiao.core.choices import TokenScope
 from fapiao.core.errors import (
     ConflictError,
-    FapiaoError,
     FieldError,
     PermissionDeniedError,
     ValidationFailed,
     _,
 )
 
-TOKEN_PREFIX = "fpv_"  # noqa: S105  a public prefix, not a secret
-DEFAULT_TOKEN_DAYS = 90
-MAX_TOKEN_DAYS = 366
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 # One-time passwords are read aloud or typed from a screen: no 0/O, 1/l/I.
 ONE_TIME_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 ONE_TIME_GROUPS = 4
-
-
-class TokenInvalidError(FapiaoError):
-    """The API token is missing, unknown, expired or revoked."""
-
-    status = 401
-    code = "invalid_token"
 
 
 class UsernameTakenError(ConflictError):
@@ -57,12 +56,6 @@ class OwnAccountError(PermissionDeniedError):
     """You cannot do this to your own account; ask another administrator."""
 
     code = "own_account"
-
-
-class TokenNeedsSessionError(PermissionDeniedError):
-    """Create API tokens while signed in on the website, not with another token."""
-
-    code = "token_needs_session"
 
 
 class OperatorsManageAdminsOnlyError(RoleForbiddenError):
@@ -285,110 +278,25 @@ def unlock_user(*, actor: User, target: User) -> int:
     return int(cleared)
 
 
-# --- API tokens -----------------------------------------------------------------------------
-
-
-def token_digest(token: str) -> str:
-    """Keyed HMAC-SHA256 of a token: fast per request, useless without the server's secret."""
-    return salted_hmac("fapiao.api-token", token, algorithm="sha256").hexdigest()
-
-
-def token_snapshot(token: ApiToken) -> dict[str, object]:
-    return {
-        "id": str(token.public_id),
-        "user": token.user.username,
-        "name": token.name,
-        "scope": token.scope,
-        "prefix": token.prefix,
-        "expires_at": token.expires_at.isoformat(),
-        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
-    }
-
-
-def create_token(
-    *,
-    user: User,
-    scope: str,
-    name: str = "cli",
-    days: int = DEFAULT_TOKEN_DAYS,
-    actor: User | None = None,
-    actor_token: ApiToken | None = None,
-) -> tuple[ApiToken, str]:
-    """Create a token for ``user`` and return it with its plaintext, which is never stored.
-
-    ``actor`` is who asked (the user themselves on the API and the website; None on the server's
-    command line).  A token never mints another (``actor_token``): a stolen token must not be able
-    to outlive its own revocation.
-    """
-    if actor_token is not None:
-        raise TokenNeedsSessionError()
-    errors: list[FieldError] = []
-    try:
-        scope = TokenScope(scope)
-    except ValueError:
-        errors.append(FieldError("scope", "bad_scope", _("Scope must be read or write.")))
-    if not isinstance(days, int) or not 1 <= days <= MAX_TOKEN_DAYS:
-        errors.append(
-            FieldError(
-                "days", "bad_expiry", _("A token lives between 1 and {most} days."), {"most": MAX_TOKEN_DAYS}
-            )
-        )
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        errors.append(FieldError("name", "bad_name", _("Give the token a name of 1–100 characters.")))
-    if errors:
-        raise ValidationFailed(errors)
-    if actor is not None:
-        require(actor, Action.MANAGE_OWN_TOKENS)
-    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with transaction.atomic():
-        token = ApiToken.objects.create(
-            user=user,
-            name=name,
-            scope=scope,
-            digest=token_digest(plaintext),
-            prefix=plaintext[:12],
-            expires_at=timezone.now() + timedelta(days=days),
-        )
-        record(
-            actor=actor,
-            action="token.create",
-            target=token,
-            merchant=user.merchant,
-            after=token_snapshot(token),
-        )
-    return token, plaintext
-
-
-def authenticate_token(plaintext: str) -> ApiToken:
-    """The live token for ``plaintext``, recording its use at most once a minute."""
-    now = timezone.now()
-    token = (
-        ApiToken.objects.select_related("user", "user__merchant")
-        .filter(digest=token_digest(plaintext), revoked_at__isnull=True, expires_at__gt=now)
-        .first()
-    )
-    if token is None or not token.user.is_active:
-        raise TokenInvalidError()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
-
-
-def revoke_token(*, token: ApiToken, actor: User | None = None) -> None:
-    """Revoke ``token`` (idempotent).  ``actor`` None: the server's command line."""
-    with transaction.atomic():
-        before = token_snapshot(token)
-        changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
-        if changed:
-            token.refresh_from_db(fields=["revoked_at"])
-            record(
-                actor=actor,
-                action="token.revoke",
-                target=token,
-                merchant=token.user.merchant,
-                before=before,
-                after=token_snapshot(token),
-            )
+__all__ = [
+    "DEFAULT_TOKEN_DAYS",
+    "MAX_TOKEN_DAYS",
+    "TOKEN_PREFIX",
+    "OperatorExistsError",
+    "OperatorsManageAdminsOnlyError",
+    "OwnAccountError",
+    "TokenInvalidError",
+    "TokenNeedsSessionError",
+    "UsernameTakenError",
+    "authenticate_token",
+    "bootstrap_operator",
+    "check_may_manage",
+    "create_token",
+    "invite_user",
+    "one_time_password",
+    "reset_password",
+    "revoke_token",
+    "set_user_active",
+    "token_digest",
+    "unlock_user",
+]

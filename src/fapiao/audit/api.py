@@ -91,11 +91,13 @@ def logs(request: HttpRequest) -> dict[str, Any]:
     response={200: dict[str, Any], **ERRORS},
     summary="Prove one audit record's inclusion",
 )
-def proof(request: HttpRequest, log: str, index: int) -> dict[str, Any]:
-    """``log`` is a USCC or ``staff``.  Answers the record's leaf bytes, the latest signed head
-    and the RFC 9162 inclusion proof, like a ledger receipt."""
+def proof(request: HttpRequest, log: str, index: int | None = None) -> dict[str, Any]:
+    """``log`` is a USCC or ``staff``; ``index`` the record's index.  Answers the record's leaf
+    bytes, the latest signed head and the RFC 9162 inclusion proof, like a ledger receipt."""
     name = "audit:staff" if log.lower() == "staff" else f"audit:{log.upper()}"
     audit_log = selectors.audit_logs(user=request.user).filter(name=name).first()  # type: ignore[arg-type]
+    if index is None or index < 0:
+        raise ValidationFailed([FieldError("index", "required", _("Give the record's index, from 0."))])
     row = (
         AuditRecord.objects.filter(log=audit_log, seq=index).select_related("log").first()
         if isinstance(audit_log, AuditLog)

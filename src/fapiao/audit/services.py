@@ -14,6 +14,7 @@ masked, secrets redacted — never plaintext.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -157,16 +158,13 @@ def _forget_log(merchant: Any) -> None:
 
 def _next_seq(log_id: int) -> int | None:
     """Take the next index of a log, locking its row until commit; None when the row is gone."""
-    quote = connection.ops.quote_name
-    table, size, pk = quote(AuditLog._meta.db_table), quote("size"), quote("id")
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET {size} = {size} + 1 WHERE {pk} = %s RETURNING {size}", [log_id])  # noqa: S608
-        found = cursor.fetchone()
-    return int(found[0]) - 1 if found else None
+    found = _execute("next_seq", [log_id])
+    return int(found[0][0]) - 1 if found else None
 
 
 # --- Raw SQL: the audit write path runs inside every invoice write, so it skips query building ----
 
+_HEAD_FIELDS = ("log", "size", "root", "at", "key_id", "signature", "created_at")
 _RECORD_FIELDS = (
     "log",
     "seq",
@@ -191,68 +189,82 @@ def _q(name: str) -> str:
     return str(connection.ops.quote_name(name))
 
 
-def _columns(model: type[Model], names: Iterable[str]) -> list[Any]:
+@functools.cache
+def _fields(model: type[Model], names: tuple[str, ...]) -> list[Any]:
     return [model._meta.get_field(name) for name in names]
 
 
-def _insert(row: AuditRecord) -> int:
-    """INSERT one record (values prepared by their model fields, so both backends agree); its id."""
-    fields = _columns(AuditRecord, _RECORD_FIELDS)
-    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608  names from the model
-        _q(AuditRecord._meta.db_table),
-        ", ".join(_q(field.column) for field in fields),
-        ", ".join(["%s"] * len(fields)),
-        _q("id"),
-    )
-    values = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    """This module's SQL with quoted names, built once per database vendor (quoting differs)."""
+    del vendor  # only the cache key
+    log, node, head, record = (_q(m._meta.db_table) for m in (AuditLog, AuditNode, AuditHead, AuditRecord))
+    record_fields = _fields(AuditRecord, _RECORD_FIELDS)
+    head_fields = _fields(AuditHead, _HEAD_FIELDS)
+    size, pk, level, index = _q("size"), _q("id"), _q("level"), _q("index")
+    return {  # names come from the models, never from input
+        "insert_record": "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608
+            record, ", ".join(_q(f.column) for f in record_fields), ", ".join(["%s"] * len(record_fields)), pk
+        ),
+        "insert_head": "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+            head, ", ".join(_q(f.column) for f in head_fields), ", ".join(["%s"] * len(head_fields))
+        ),
+        "insert_node": f"INSERT INTO {node} ({_q('log_id')}, {level}, {index}, {_q('hash')}) "  # noqa: S608
+        "VALUES (%s, %s, %s, %s)",
+        "next_seq": f"UPDATE {log} SET {size} = {size} + 1 WHERE {pk} = %s RETURNING {size}",  # noqa: S608
+        "set_sealed": f"UPDATE {log} SET {_q('sealed_size')} = %s WHERE {pk} = %s",  # noqa: S608
+        "sizes": f"SELECT {pk}, {size}, {_q('sealed_size')} FROM {log} WHERE {pk} IN ({{}})",  # noqa: S608
+        "nodes": f"SELECT {level}, {index}, {_q('hash')} FROM {node} "  # noqa: S608
+        f"WHERE {_q('log_id')} = %s AND {level} IN ({{}}) AND {index} IN ({{}})",
+    }
+
+
+def _sql(name: str) -> str:
+    return _statements(connection.vendor)[name]
+
+
+def _execute(statement: str, params: Any) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        return int(cursor.fetchone()[0])
+        cursor.execute(_sql(statement), params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def _insert(row: AuditRecord) -> int:
+    """INSERT one record; its id.  Values are adapted as the ORM would (text and integers as they are)."""
+    ops = connection.ops
+    values: list[Any] = []
+    for name in _RECORD_FIELDS:
+        value = getattr(row, "log_id" if name == "log" else "actor_id" if name == "actor" else name)
+        if name == "at":
+            value = ops.adapt_datetimefield_value(value)
+        elif name in ("before", "after") and value is not None:
+            value = ops.adapt_json_value(value, None)
+        values.append(value)
+    return int(_execute("insert_record", values)[0][0])
 
 
 def _log_sizes(log_ids: list[int]) -> list[tuple[int, int, int]]:
-    sql = "SELECT {}, {}, {} FROM {} WHERE {} IN ({})".format(  # noqa: S608
-        _q("id"),
-        _q("size"),
-        _q("sealed_size"),
-        _q(AuditLog._meta.db_table),
-        _q("id"),
-        ", ".join(["%s"] * len(log_ids)),
-    )
+    sql = _sql("sizes").format(", ".join(["%s"] * len(log_ids)))
     with connection.cursor() as cursor:
         cursor.execute(sql, log_ids)
         return [(int(a), int(b), int(c)) for a, b, c in cursor.fetchall()]
 
 
 def _set_sealed(log_id: int, size: int) -> None:
-    sql = "UPDATE {} SET {} = %s WHERE {} = %s".format(  # noqa: S608
-        _q(AuditLog._meta.db_table), _q("sealed_size"), _q("id")
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [size, log_id])
+    _execute("set_sealed", [size, log_id])
 
 
 def _insert_nodes(rows: list[tuple[int, int, int, bytes]]) -> None:
-    if not rows:
-        return
-    sql = "INSERT INTO {} ({}, {}, {}, {}) VALUES (%s, %s, %s, %s)".format(  # noqa: S608
-        _q(AuditNode._meta.db_table), _q("log_id"), _q("level"), _q("index"), _q("hash")
-    )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(_sql("insert_node"), rows)
 
 
 def _insert_head(head: AuditHead) -> None:
-    names = ("log", "size", "root", "at", "key_id", "signature", "created_at")
-    fields = _columns(AuditHead, names)
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-        _q(AuditHead._meta.db_table),
-        ", ".join(_q(field.column) for field in fields),
-        ", ".join(["%s"] * len(fields)),
+    fields = _fields(AuditHead, _HEAD_FIELDS)
+    _execute(
+        "insert_head", [field.get_db_prep_save(getattr(head, field.attname), connection) for field in fields]
     )
-    values = [field.get_db_prep_save(getattr(head, field.attname), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
 
 
 # --- Sealing: nodes and signed heads -------------------------------------------------------------
@@ -284,17 +296,7 @@ def fetch_nodes(log_id: int, wanted: Iterable[merkle.NodeKey]) -> dict[merkle.No
         return {}
     levels = sorted({level for level, _ in keys})
     indexes = sorted({index for _, index in keys})
-    sql = "SELECT {}, {}, {} FROM {} WHERE {} = %s AND {} IN ({}) AND {} IN ({})".format(  # noqa: S608
-        _q("level"),
-        _q("index"),
-        _q("hash"),
-        _q(AuditNode._meta.db_table),
-        _q("log_id"),
-        _q("level"),
-        ", ".join(["%s"] * len(levels)),
-        _q("index"),
-        ", ".join(["%s"] * len(indexes)),
-    )
+    sql = _sql("nodes").format(", ".join(["%s"] * len(levels)), ", ".join(["%s"] * len(indexes)))
     with connection.cursor() as cursor:
         cursor.execute(sql, [log_id, *levels, *indexes])
         rows = cursor.fetchall()

@@ -2,7 +2,7 @@
 
 Every row belongs to one merchant and every unique key includes the merchant (DESIGN.md §9).
 A buyer's address, phone, bank and account (and an individual's ID number) are sensitive
-party data (DESIGN.md C8): they are shown masked in lists, like on invoices.
+party data (DESIGN.md C8): stored encrypted and shown masked, like on invoices.
 """
 
 from __future__ import annotations
@@ -18,16 +18,26 @@ from fapiao.accounts.models import Merchant
 
 
 class Buyer(models.Model):
-    """An entry of the merchant's buyer address book (购买方地址簿)."""
+    """An entry of the merchant's buyer address book (购买方地址簿).
+
+    Sensitive fields are stored encrypted (:mod:`fapiao.catalogue.sensitive`); ``masked`` holds
+    their masked forms for lists, ``tax_id_index`` the blind index of any tax ID.
+    """
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False)  # bound into the ciphertexts
     name = models.CharField(_("buyer name"), max_length=100)
+    # An organisation's tax ID; "" for an individual, whose ID is only in tax_id_enc.
     tax_id = models.CharField(_("taxpayer number"), max_length=20, blank=True)
     tax_id_kind = models.CharField(max_length=12, blank=True)
-    address = models.CharField(_("address"), max_length=200, blank=True)
-    phone = models.CharField(_("phone"), max_length=30, blank=True)
-    bank = models.CharField(_("bank"), max_length=100, blank=True)
-    bank_account = models.CharField(_("bank account"), max_length=50, blank=True)
+    tax_id_index = models.CharField(max_length=32, blank=True)
+    tax_id_enc = models.BinaryField(null=True, blank=True)
+    address_enc = models.BinaryField(null=True, blank=True)
+    phone_enc = models.BinaryField(null=True, blank=True)
+    bank_enc = models.BinaryField(null=True, blank=True)
+    bank_account_enc = models.BinaryField(null=True, blank=True)
+    masked = models.JSONField(default=dict, blank=True)
+    data_key_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -38,10 +48,11 @@ class Buyer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["merchant", "name"], name="catalogue_buyer_unique_name"),
             models.UniqueConstraint(
-                fields=["merchant", "tax_id"],
-                condition=~Q(tax_id=""),
+                fields=["merchant", "tax_id_index"],
+                condition=~Q(tax_id_index=""),
                 name="catalogue_buyer_unique_tax_id",
             ),
+            models.UniqueConstraint(fields=["merchant", "uid"], name="catalogue_buyer_unique_uid"),
         ]
 
     def __str__(self) -> str:

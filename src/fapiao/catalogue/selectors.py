@@ -11,6 +11,7 @@ from fapiao.catalogue.models import Batch, BatchRow, Buyer, Product
 from fapiao.catalogue.services import CatalogueEntryNotFoundError, merchant_of
 from fapiao.core.entry import normalise_text
 from fapiao.core.errors import _
+from fapiao.invoices.sensitive import tax_id_index
 
 
 def buyer_list(*, user: User, query: str = "") -> QuerySet[Buyer]:
@@ -18,7 +19,7 @@ def buyer_list(*, user: User, query: str = "") -> QuerySet[Buyer]:
     buyers = Buyer.objects.filter(merchant=merchant)
     text = normalise_text(query)
     if text:
-        buyers = buyers.filter(Q(name__icontains=text) | Q(tax_id="".join(text.split()).upper()))
+        buyers = buyers.filter(Q(name__icontains=text) | Q(tax_id_index=tax_id_index(text)))
     return buyers.order_by("name", "pk")
 
 

@@ -7,8 +7,9 @@ entry that saves here also issues.  Every change leaves an audit record.
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,13 +17,14 @@ from django.utils import timezone
 from fapiao.accounts.models import Merchant, User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit import services as audit
+from fapiao.catalogue import sensitive
 from fapiao.catalogue.models import Buyer, Product
 from fapiao.core.entry import normalise_text, number_text, rate_code
 from fapiao.core.errors import FieldError, InvalidValueError, NotFoundError, ValidationFailed, _
 from fapiao.core.identifiers import validate_tax_code, validate_tax_id
 from fapiao.core.invoice import LIMITS
 from fapiao.core.money import format_decimal, parse_decimal
-from fapiao.invoices.presenters import mask
+from fapiao.invoices.sensitive import tax_id_index
 
 
 class CatalogueEntryNotFoundError(NotFoundError):
@@ -134,16 +136,8 @@ def check_product(data: ProductInput) -> dict[str, Any]:
 
 
 def buyer_snapshot(buyer: Buyer) -> dict[str, str]:
-    """An audit snapshot: sensitive fields masked (DESIGN.md §8)."""
-    personal = buyer.tax_id_kind == "resident_id"
-    return {
-        "name": buyer.name,
-        "tax_id": mask(buyer.tax_id) if personal else buyer.tax_id,
-        "address": mask(buyer.address),
-        "phone": mask(buyer.phone),
-        "bank": mask(buyer.bank),
-        "bank_account": mask(buyer.bank_account),
-    }
+    """An audit snapshot: sensitive fields masked (DESIGN.md §8), nothing decrypted."""
+    return sensitive.masked(buyer)
 
 
 def product_snapshot(product: Product) -> dict[str, Any]:
@@ -161,10 +155,10 @@ def _duplicate(field: str) -> ValidationFailed:
 
 
 def _buyer_duplicates(merchant: Merchant, fields: dict[str, str], exclude: int | None) -> None:
-    others = Buyer.objects.filter(merchant=merchant).exclude(pk=exclude)
+    others = Buyer.objects.filter(merchant=merchant).exclude(pk=exclude or 0)
     if others.filter(name=fields["name"]).exists():
         raise _duplicate("name")
-    if fields["tax_id"] and others.filter(tax_id=fields["tax_id"]).exists():
+    if fields["tax_id"] and others.filter(tax_id_index=tax_id_index(fields["tax_id"])).exists():
         raise _duplicate("tax_id")
 
 
@@ -176,7 +170,12 @@ def save_buyer(*, user: User, data: BuyerInput, buyer_id: int | None = None) -> 
         with transaction.atomic():
             _buyer_duplicates(merchant, fields, buyer_id)
             if buyer_id is None:
-                buyer = Buyer.objects.create(merchant=merchant, **fields)
+                uid = uuid.uuid4()
+                buyer = Buyer.objects.create(
+                    merchant=merchant,
+                    uid=uid,
+                    **sensitive.columns(merchant_id=merchant.pk, uid=uid, fields=fields),
+                )
                 audit.record(
                     actor=user,
                     action="catalogue.buyer.create",
@@ -185,20 +184,22 @@ def save_buyer(*, user: User, data: BuyerInput, buyer_id: int | None = None) -> 
                     after=buyer_snapshot(buyer),
                 )
                 return buyer
-            buyer = _locked(Buyer, merchant, buyer_id)
-            before = buyer_snapshot(buyer)
-            for name, value in fields.items():
-                setattr(buyer, name, value)
-            buyer.save()
+            entry = _locked(Buyer, merchant, buyer_id)
+            before = buyer_snapshot(entry)
+            for name, value in sensitive.columns(
+                merchant_id=merchant.pk, uid=entry.uid, fields=fields
+            ).items():
+                setattr(entry, name, value)
+            entry.save()
             audit.record(
                 actor=user,
                 action="catalogue.buyer.update",
-                target=buyer,
+                target=entry,
                 merchant=merchant,
                 before=before,
-                after=buyer_snapshot(buyer),
+                after=buyer_snapshot(entry),
             )
-            return buyer
+            return entry
     except IntegrityError:  # a concurrent save took the name or number first
         raise _duplicate("name") from None
 
@@ -208,10 +209,10 @@ def remember_buyer(*, user: User, buyer: dict[str, Any]) -> Buyer | None:
     merchant = merchant_of(user)
     data = BuyerInput(**{name: str(buyer.get(name) or "") for name in BUYER_FIELDS})
     fields = check_buyer(data)
-    existing = Buyer.objects.filter(merchant=merchant, name=fields["name"]).first()
-    if existing is None and fields["tax_id"]:
-        existing = Buyer.objects.filter(merchant=merchant, tax_id=fields["tax_id"]).first()
-    if existing is not None:
+    entries = Buyer.objects.filter(merchant=merchant)
+    if entries.filter(name=fields["name"]).exists() or (
+        fields["tax_id"] and entries.filter(tax_id_index=tax_id_index(fields["tax_id"])).exists()
+    ):
         return None
     try:
         return save_buyer(user=user, data=data)
@@ -219,13 +220,21 @@ def remember_buyer(*, user: User, buyer: dict[str, Any]) -> Buyer | None:
         return None
 
 
-def record_reveal(*, user: User, buyer: Buyer) -> None:
-    """Someone is shown an entry's sensitive fields in full (to change them, or to fill an invoice)."""
+def reveal_buyer(*, user: User, buyer_id: int) -> dict[str, str]:
+    """An entry's fields in plaintext (to change it, or to fill an invoice): audited."""
     merchant = merchant_of(user)
     require(user, Action.REVEAL_SENSITIVE)
-    if buyer.merchant_id != merchant.pk:
-        raise CatalogueEntryNotFoundError()
-    audit.record(actor=user, action="catalogue.buyer.reveal", target=buyer, merchant=merchant)
+    buyer = Buyer.objects.filter(merchant=merchant, pk=buyer_id).first()
+    if buyer is None:
+        raise CatalogueEntryNotFoundError(_("No such entry in your address book or catalogue."))
+    audit.record(
+        actor=user,
+        action="catalogue.buyer.reveal",
+        target=buyer,
+        merchant=merchant,
+        after={"fields": sorted(buyer.masked or {})},
+    )
+    return sensitive.revealed(buyer)
 
 
 def delete_buyer(*, user: User, buyer_id: int) -> None:
@@ -247,7 +256,7 @@ def save_product(*, user: User, data: ProductInput, product_id: int | None = Non
     fields = check_product(data)
     try:
         with transaction.atomic():
-            others = Product.objects.filter(merchant=merchant).exclude(pk=product_id)
+            others = Product.objects.filter(merchant=merchant).exclude(pk=product_id or 0)
             if others.filter(name=fields["name"], spec=fields["spec"]).exists():
                 raise _duplicate("product")
             if product_id is None:
@@ -260,20 +269,20 @@ def save_product(*, user: User, data: ProductInput, product_id: int | None = Non
                     after=product_snapshot(product),
                 )
                 return product
-            product = _locked(Product, merchant, product_id)
-            before = product_snapshot(product)
+            changed = _locked(Product, merchant, product_id)
+            before = product_snapshot(changed)
             for name, value in fields.items():
-                setattr(product, name, value)
-            product.save()
+                setattr(changed, name, value)
+            changed.save()
             audit.record(
                 actor=user,
                 action="catalogue.product.update",
-                target=product,
+                target=changed,
                 merchant=merchant,
                 before=before,
-                after=product_snapshot(product),
+                after=product_snapshot(changed),
             )
-            return product
+            return changed
     except IntegrityError:
         raise _duplicate("product") from None
 
@@ -292,7 +301,10 @@ def delete_product(*, user: User, product_id: int) -> None:
         product.delete()
 
 
-def _locked(model: type[Any], merchant: Merchant, pk: int) -> Any:
+Entry = TypeVar("Entry", Buyer, Product)
+
+
+def _locked(model: type[Entry], merchant: Merchant, pk: int) -> Entry:
     found = model.objects.select_for_update().filter(merchant=merchant, pk=pk).first()
     if found is None:
         raise CatalogueEntryNotFoundError(_("No such entry in your address book or catalogue."))

@@ -95,7 +95,9 @@ def rate_code(value: str, on: date) -> str:
 def _rate_error(on: date) -> InvalidValueError:
     """The rates in force, as a clerk writes them (6%, 免税), not as API codes."""
     allowed = ", ".join(rate_label(rate) for rate in rates_in_force(on))
-    return InvalidValueError(_("Write the tax rate as one of: {allowed}."), code="unsupported_rate", allowed=allowed)
+    return InvalidValueError(
+        _("Write the tax rate as one of: {allowed}."), code="unsupported_rate", allowed=allowed
+    )
 
 
 def exclusive_unit_price(inclusive: Decimal, rate: Rate) -> Decimal:

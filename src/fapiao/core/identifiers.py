@@ -48,8 +48,13 @@ _HYPHENS = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
 
 
 def _text(value: object, what: str) -> str:
+    """``value`` as trimmed upper-case text; ``what`` names it in the exception's params only."""
     if not isinstance(value, str):
-        raise InvalidValueError(_("Enter the {what} as a string."), code="not_a_string", what=what)
+        raise InvalidValueError(
+            _("Enter this value as text (in quotes), not as a number or a list."),
+            code="not_a_string",
+            what=what,
+        )
     return value.strip().upper()
 
 

@@ -47,6 +47,8 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
 _CARD = re.compile(r"(?<![0-9])[0-9]{16,19}(?![0-9])")
+_DIGIT_RUN = re.compile(r"[0-9]{11}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def mask(value: str) -> str:
@@ -91,11 +93,11 @@ def scrub_text(text: str) -> str:
     """
     if not text:
         return text
-    if not text.isascii():
+    if not text.isascii() and _SURROGATE.search(text):
         text = text.encode("utf-8", "replace").decode("utf-8")
     if "\x00" in text:  # PostgreSQL stores no NUL in text or JSON
         text = text.replace("\x00", "\ufffd")
-    if len(text) < 11 or not any(c.isdigit() for c in text):
+    if len(text) < 11 or not _DIGIT_RUN.search(text):  # every pattern has 11 digits in a row
         return text
     text = _RESIDENT_ID.sub(_mask_resident_id, text)
     text = _MOBILE.sub(lambda m: mask(m.group(0)), text)
@@ -103,7 +105,8 @@ def scrub_text(text: str) -> str:
 
 
 def _key_text(key: object) -> str:
-    return scrub_text(key if isinstance(key, str) else str(key))
+    text = key if isinstance(key, str) else str(key)
+    return text if len(text) < 11 else scrub_text(text)
 
 
 def _masked_mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:

@@ -10,9 +10,10 @@ so a row that passes here is issued as it was previewed.  Nothing here touches t
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -64,8 +65,10 @@ EXAMPLE = [
     "6%",
     "",
 ]
-KINDS = {"": "ordinary", "普通发票": "ordinary", "普票": "ordinary", "ordinary": "ordinary",
-         "专用发票": "special", "增值税专用发票": "special", "专票": "special", "special": "special"}  # fmt: skip
+KINDS = {
+    **dict.fromkeys(("", "普通发票", "普票", "ordinary"), "ordinary"),
+    **dict.fromkeys(("专用发票", "增值税专用发票", "专票", "special"), "special"),
+}
 YES = {"是", "含税", "y", "yes", "true", "1"}
 NO = {"", "否", "不含税", "n", "no", "false", "0"}
 # Where the API's field paths land in the spreadsheet.
@@ -94,7 +97,7 @@ class RowProblem:
     row: int
     field: str
     message: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def render(self, translate: Any = None) -> str:
         text = translate(self.message) if translate else self.message
@@ -113,34 +116,46 @@ class BatchRecord:
 
 def read_batch(data: bytes, filename: str, *, on: date) -> tuple[list[BatchRecord], list[RowProblem]]:
     """Read and check every row of an uploaded batch file for invoices dated ``on``."""
-    if len(data) > MAX_BYTES:
-        return [], [RowProblem(0, "", _("The file is larger than {max} MB."), {"max": MAX_BYTES // 2**20})]
-    suffix = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
-    if suffix not in {"csv", "xlsx"}:
-        return [], [RowProblem(0, "", _("Upload the template as an .xlsx or .csv file."))]
-    try:
-        rows = list(_xlsx_rows(data) if suffix == "xlsx" else _csv_rows(data))
-    except Exception:  # noqa: BLE001  any unreadable file is one problem, never a traceback
-        return [], [RowProblem(0, "", _("The file cannot be read as {kind}."), {"kind": suffix.upper()})]
-    if not rows:
-        return [], [RowProblem(0, "", _("The file is empty."))]
-    positions, problem = _header(rows[0])
+    data_rows, positions, problem = _data_rows(data, filename)
     if problem is not None:
         return [], [problem]
     records: list[BatchRecord] = []
     problems: list[RowProblem] = []
-    data_rows = [(number, cells) for number, cells in enumerate(rows[1:], start=2) if any(_filled(cells))]
-    if len(data_rows) > MAX_ROWS:
-        return [], [RowProblem(0, "", _("Put at most {max} rows in one file."), {"max": MAX_ROWS})]
-    if not data_rows:
-        return [], [RowProblem(0, "", _("The file has a header but no rows to issue."))]
     for number, cells in data_rows:
-        record, row_problems = _read_row(number, {key: cells[i] if i < len(cells) else None
-                                                  for key, i in positions.items()}, on)  # fmt: skip
+        values = {key: cells[index] if index < len(cells) else None for key, index in positions.items()}
+        record, row_problems = _read_row(number, values, on)
         if record is not None:
             records.append(record)
         problems.extend(row_problems)
     return records, problems
+
+
+Rows = list[tuple[int, Sequence[object]]]
+
+
+def _data_rows(data: bytes, filename: str) -> tuple[Rows, dict[str, int], RowProblem | None]:
+    """The non-blank data rows (with their spreadsheet row numbers) and the column positions, or
+    the one problem that makes the whole file unusable."""
+    if len(data) > MAX_BYTES:
+        return [], {}, RowProblem(0, "", _("The file is larger than {max} MB."), {"max": MAX_BYTES // 2**20})
+    suffix = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
+    if suffix not in {"csv", "xlsx"}:
+        return [], {}, RowProblem(0, "", _("Upload the template as an .xlsx or .csv file."))
+    try:
+        rows = list(_xlsx_rows(data) if suffix == "xlsx" else _csv_rows(data))
+    except Exception:  # any unreadable file is one problem, never a traceback
+        return [], {}, RowProblem(0, "", _("The file cannot be read as {kind}."), {"kind": suffix.upper()})
+    if not rows:
+        return [], {}, RowProblem(0, "", _("The file is empty."))
+    positions, problem = _header(rows[0])
+    data_rows: Rows = [
+        (number, cells) for number, cells in enumerate(rows[1:], start=2) if any(_filled(cells))
+    ]
+    if problem is None and len(data_rows) > MAX_ROWS:
+        problem = RowProblem(0, "", _("Put at most {max} rows in one file."), {"max": MAX_ROWS})
+    if problem is None and not data_rows:
+        problem = RowProblem(0, "", _("The file has a header but no rows to issue."))
+    return data_rows, positions, problem
 
 
 def _filled(cells: Sequence[object]) -> Iterator[bool]:
@@ -200,12 +215,8 @@ def _cell_text(value: object, column: str) -> str:
         return "是" if value else "否"
     if isinstance(value, float):
         if value.is_integer() and abs(value) >= FLOAT_SAFE:
-            raise InvalidValueError(
-                _(
-                    "This long number was stored as a spreadsheet number and lost digits; format the column as text."
-                ),
-                code="lost_digits",
-            )
+            message = _("This long number lost digits as a spreadsheet number; format the column as text.")
+            raise InvalidValueError(message, code="lost_digits")
         if value.is_integer():
             return str(int(value))
         return format(Decimal(repr(value)), "f")
@@ -246,10 +257,10 @@ def _read_row(number: int, cells: dict[str, object], on: date) -> tuple[BatchRec
         draft = parse_invoice_request(payload, on=on)
     except ValidationFailed as failed:
         taken = {p.field for p in problems}
-        for error in failed.errors:
-            column = PATH_TO_COLUMN.get(error.field, "")
-            if column not in taken or column == "":
-                problem(column, error)
+        for found in failed.errors:
+            at = PATH_TO_COLUMN.get(found.field, "")
+            if at not in taken or at == "":
+                problem(at, found)
         return None, problems
     if problems:
         return None, problems
@@ -289,41 +300,3 @@ def _numbers(text: dict[str, str], on: date, problem: Any) -> dict[str, str]:
             return found
         found["unit_price"] = format(exclusive_unit_price(price, resolve_rate(found["tax_rate"], on)), "f")
     return found
-
-
-def write_template(kind: str) -> bytes:
-    """The downloadable template: the header row (and, in XLSX, a second sheet with an example)."""
-    if kind == "csv":
-        buffer = io.StringIO()
-        csv.writer(buffer).writerow(HEADER)
-        return buffer.getvalue().encode("utf-8-sig")
-    from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "发票 invoices"
-    sheet.append(HEADER)
-    for index, column in enumerate(COLUMNS, start=1):
-        letter = get_column_letter(index)
-        sheet.column_dimensions[letter].width = 22
-        if column.text:  # a column style: cells typed later are text, and none is created now
-            sheet.column_dimensions[letter].number_format = "@"
-    example = workbook.create_sheet("示例 example")
-    example.append(HEADER)
-    example.append(EXAMPLE)
-    notes = [
-        "每行开具一张发票（一行项目）。第一个工作表的第 1 行是表头，请勿修改。",
-        "必填：购买方名称、项目名称、数量、单价、税率。",
-        "发票种类：普通发票 或 专用发票（留空为普通发票）。专用发票必须填写购买方纳税人识别号。",
-        "金额可写 1,000.00、1000 或 １０００；税率可写 6%、0.06、免税、不征税。",
-        "单价含税：是 / 否（留空为否）。含税单价按 单价 ÷（1 + 税率）换算，四舍五入保留 8 位小数。",
-        "纳税人识别号和税收分类编码请按文本填写，以免表格软件丢失位数。",
-    ]
-    example.append([])
-    for note in notes:
-        example.append([note])
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()

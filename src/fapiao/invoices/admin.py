@@ -18,13 +18,17 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_display = ("number", "merchant", "colour", "state", "origin", "issued_on", "total_with_tax")
     list_filter = ("colour", "state", "origin")
     search_fields = ("number",)
-    # Sensitive buyer fields stay out of the admin entirely.
+    # Sensitive buyer fields stay out of the admin entirely: their ciphertexts, the blind index and
+    # the uid they are bound to (the masked forms in buyer_masked are what lists show anyway).
     exclude = (
-        "buyer_tax_id",
-        "buyer_address",
-        "buyer_phone",
-        "buyer_bank",
-        "buyer_bank_account",
-        "buyer_seal_salt",
+        "uid",
+        "buyer_tax_id_index",
+        "buyer_tax_id_enc",
+        "buyer_address_enc",
+        "buyer_phone_enc",
+        "buyer_bank_enc",
+        "buyer_bank_account_enc",
+        "buyer_seal_salt_enc",
+        "data_key_version",
     )
     inlines = (InvoiceLineInline,)

@@ -6,3 +6,9 @@ class InvoicesConfig(AppConfig):
     name = "fapiao.invoices"
     label = "invoices"
     verbose_name = _("Invoices")
+
+    def ready(self) -> None:
+        from fapiao.invoices import sensitive
+        from fapiao.ops.datakeys import Rotation, register_rotation
+
+        register_rotation(Rotation("invoices", sensitive.rows_to_rotate, sensitive.rotate_for_command))

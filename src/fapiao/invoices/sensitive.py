@@ -200,3 +200,8 @@ def rotate_invoices(
         if progress is not None:
             progress(RotationProgress(ring.current, done, remaining))
     return done
+
+
+def rotate_for_command(batch_size: int, progress: Callable[[int, int], None]) -> int:
+    """:func:`rotate_invoices` as a :class:`fapiao.ops.datakeys.Rotation` calls it."""
+    return rotate_invoices(batch_size=batch_size, progress=lambda step: progress(step.done, step.remaining))

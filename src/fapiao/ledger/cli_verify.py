@@ -91,7 +91,7 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(render_text(report, language))
     if not report.ok:
         raise CommandError(
-            label("FAILED: {errors} problems found.", language, errors=report.errors), returncode=1
+            label("FAILED: {errors} problems found.", language, errors=f"{report.errors:,}"), returncode=1
         )
 
 
@@ -140,9 +140,11 @@ def render_text(report: VerifyReport, language: str) -> str:
     for log in report.logs:
         lines.extend(_log_lines(log, language))
     if report.ok:
-        lines.append(label("PASSED: the ledger is intact ({infos} notes).", language, infos=report.infos))
+        lines.append(
+            label("PASSED: the ledger is intact ({infos} notes).", language, infos=f"{report.infos:,}")
+        )
     else:
-        lines.append(label("FAILED: {errors} problems found.", language, errors=report.errors))
+        lines.append(label("FAILED: {errors} problems found.", language, errors=f"{report.errors:,}"))
     return "\n".join(lines)
 
 
@@ -167,7 +169,8 @@ def _log_lines(log: LogReport, language: str) -> list[str]:
         lines.append("  " + label("No problems found.", language))
         return lines
     lines.append(
-        "  " + label("{errors} errors, {infos} notes:", language, errors=log.errors, infos=log.infos)
+        "  "
+        + label("{errors} errors, {infos} notes:", language, errors=f"{log.errors:,}", infos=f"{log.infos:,}")
     )
     for finding in log.findings:
         lines.append(_finding_line(finding.severity, str(finding.code), finding_message(finding, language)))

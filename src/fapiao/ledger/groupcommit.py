@@ -15,12 +15,13 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, OperationalError, close_old_connections, connection, transaction
 
 from fapiao.core.errors import UnavailableError
 from fapiao.ledger.uow import UnitOfWork
@@ -142,10 +143,27 @@ def _sqlite_write_lock() -> Iterator[None]:
         return
     fd = os.open(f"{connection.settings_dict['NAME']}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _flock_within(fd, settings.SQLITE_BUSY_TIMEOUT_MS / 1000)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _flock_within(fd: int, seconds: float) -> None:
+    """Take the lock, waiting at most ``seconds`` (like SQLite's busy timeout), polling every 1 ms.
+
+    A writer stuck in another process must not hang this one forever: past the timeout the
+    batch fails as "database is locked" and its callers get 503 + Retry-After.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OperationalError("database is locked (another writer holds the writer lock)") from None
+            time.sleep(0.001)
 
 
 _writer: GroupCommitWriter | None = None

@@ -9,8 +9,9 @@ The key document (``fapiao-data-keys/1``)::
 
 comes from ``FAPIAO_DATA_KEYS`` (the document itself, for a mounted secret) or else from
 ``$FAPIAO_KEYS_DIR/data-keys.json`` (mode 0600), generated on first use.  The file is re-read when
-it changes, so ``fapiao keys rotate-data`` takes effect in running servers at once.  Every
-version ever used stays in the document: rows and backups encrypted with it need it.
+it changes (checked at most once a second), so ``fapiao keys rotate-data`` reaches running
+servers within a second.  Every version ever used stays in the document: rows and backups
+encrypted with it need it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import secrets
 import stat
 import tempfile
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +42,10 @@ FORMAT = "fapiao-data-keys/1"
 FILE_NAME = "data-keys.json"
 ENV_NAME = "FAPIAO_DATA_KEYS"
 
+RECHECK_SECONDS = 1.0  # a rotation reaches running servers within this long
 _lock = threading.Lock()
 _cache: dict[str, tuple[Any, Keyring]] = {}
+_checked: dict[str, float] = {}  # key file -> when its stat was last compared
 
 
 class DataKeyError(FapiaoError):
@@ -183,6 +189,12 @@ def keyring() -> Keyring:
             _cache[ENV_NAME] = (text, ring)
         return ring
     path = key_file()
+    now = time.monotonic()
+    with _lock:
+        checked = _checked.get(str(path))
+        cached = _cache.get(str(path))
+        if cached and checked is not None and now - checked < RECHECK_SECONDS:
+            return cached[1]
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -192,11 +204,19 @@ def keyring() -> Keyring:
     with _lock:
         cached = _cache.get(str(path))
         if cached and cached[0] == version:
+            _checked[str(path)] = now
             return cached[1]
     ring = parse(_read_file(path))
     with _lock:
         _cache[str(path)] = (version, ring)
+        _checked[str(path)] = now
     return ring
+
+
+def forget_cached() -> None:
+    """Re-read the key file on the next use (after this process changed it, or in tests)."""
+    with _lock:
+        _checked.clear()
 
 
 def add_version() -> int:
@@ -216,4 +236,30 @@ def add_version() -> int:
         current["keys"].append(_new_key_entry(version))
         current["current"] = version
         _write_file(path, current)
+    forget_cached()
     return version
+
+
+# --- Re-encryption after a rotation ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """How one table's encrypted rows are re-encrypted by ``fapiao keys rotate-data``.
+
+    ``remaining(version)`` counts rows not yet under ``version``; ``rotate(batch_size, progress)``
+    re-encrypts them under the current key in resumable batches and returns how many it did;
+    ``progress(done, remaining)`` is called after each batch.
+    """
+
+    name: str
+    remaining: Callable[[int], int]
+    rotate: Callable[[int, Callable[[int, int], None]], int]
+
+
+ROTATIONS: dict[str, Rotation] = {}
+
+
+def register_rotation(rotation: Rotation) -> None:
+    """Called from an app's ``AppConfig.ready`` for each table holding data-key ciphertexts."""
+    ROTATIONS[rotation.name] = rotation

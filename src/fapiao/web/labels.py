@@ -65,7 +65,7 @@ def rate_label(code: str) -> str:
     """``"0.06"`` → 6%; ``"0.03"`` → 3%（征收率）; ``"exempt"`` → 免税."""
     try:
         rate = rate_by_code(code)
-    except Exception:  # noqa: BLE001  a code this version does not know is shown as stored
+    except Exception:
         return code
     if rate.kind is RateKind.EXEMPT:
         return gettext("Tax exempt")

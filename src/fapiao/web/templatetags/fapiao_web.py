@@ -1,4 +1,7 @@
-"""Template filters for reading invoices: ``{{ fen|yuan }}``, ``{{ "0.06"|rate }}``, ``{{ state|label:"state" }}``."""
+"""Template filters for reading invoices.
+
+``{{ fen|yuan }}``, ``{{ "0.06"|rate }}``, ``{{ state|label:"state" }}``, ``{{ fen|in_words }}``.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ by itself (htmx); without, a button does.  Repeating a step is harmless (one
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -21,7 +22,8 @@ from fapiao.catalogue import batches
 from fapiao.catalogue import selectors as catalogue
 from fapiao.catalogue.models import Batch, BatchRow, BatchState, RowStatus
 from fapiao.core.errors import ValidationFailed, _
-from fapiao.formats.batch import COLUMNS, MAX_BYTES, MAX_ROWS, write_template
+from fapiao.formats.batch import COLUMNS, MAX_BYTES, MAX_ROWS
+from fapiao.formats.batch_template import write_template
 from fapiao.web.forms import FormState
 from fapiao.web.views import acting_user
 from fapiao.web.views.errors import friendly
@@ -78,10 +80,8 @@ def _problems(row: BatchRow) -> list[dict[str, str]]:
     for problem in row.problems:
         text = gettext(str(problem.get("message", "")))
         params = problem.get("params") or {}
-        try:
+        with contextlib.suppress(KeyError, IndexError):
             text = text.format(**params) if params else text
-        except (KeyError, IndexError):
-            pass
         found.append({"column": columns.get(str(problem.get("field", "")), ""), "message": text})
     return found
 

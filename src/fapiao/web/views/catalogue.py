@@ -13,10 +13,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from fapiao.catalogue import selectors, services
+from fapiao.catalogue import selectors, sensitive, services
 from fapiao.catalogue.models import Buyer, Product
 from fapiao.core.errors import ValidationFailed, _
-from fapiao.invoices.presenters import mask
 from fapiao.web.forms import FormState, posted
 from fapiao.web.views import acting_user
 from fapiao.web.views.errors import friendly
@@ -48,16 +47,7 @@ def _translated(labels: dict[str, str]) -> dict[str, str]:
 
 
 def _masked(buyer: Buyer) -> dict[str, Any]:
-    personal = buyer.tax_id_kind == "resident_id"
-    return {
-        "id": buyer.pk,
-        "name": buyer.name,
-        "tax_id": mask(buyer.tax_id) if personal else buyer.tax_id,
-        "address": mask(buyer.address),
-        "phone": mask(buyer.phone),
-        "bank": buyer.bank,
-        "bank_account": mask(buyer.bank_account),
-    }
+    return {"id": buyer.pk, **sensitive.masked(buyer)}
 
 
 @login_required
@@ -105,10 +95,9 @@ def buyer_edit(request: HttpRequest, buyer_id: int | None = None) -> HttpRespons
     services.merchant_of(user)  # only those who issue have an address book (403 for the others)
     initial: dict[str, str] = dict.fromkeys(BUYER_FIELDS, "")
     if buyer_id is not None:
-        buyer = selectors.buyer_get(user=user, buyer_id=buyer_id)
-        initial = {name: getattr(buyer, name) for name in BUYER_FIELDS}
+        selectors.buyer_get(user=user, buyer_id=buyer_id)  # another merchant's entry: 404
         if request.method == "GET":
-            services.record_reveal(user=user, buyer=buyer)
+            initial = services.reveal_buyer(user=user, buyer_id=buyer_id)
 
     def save(data: dict[str, str]) -> Any:
         values = services.BuyerInput(**{name: data.get(name, "") for name in BUYER_FIELDS})

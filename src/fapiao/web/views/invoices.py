@@ -69,7 +69,7 @@ def _sort_links(request: HttpRequest, current: str) -> dict[str, dict[str, str]]
     for key in SORTS:
         ascending = current == key
         descending = current == "-" + key
-        target = ("-" + key) if ascending or not descending and key in ("issued_on", "total") else key
+        target = ("-" + key) if ascending or (not descending and key in ("issued_on", "total")) else key
         query = request.GET.copy()
         query["sort"] = target
         query.pop("page", None)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.catalogue import selectors as catalogue
-from fapiao.catalogue.services import record_reveal, remember_buyer
+from fapiao.catalogue.services import remember_buyer, reveal_buyer
 from fapiao.core.errors import FapiaoError, ValidationFailed, _
 from fapiao.core.tax import rates_in_force
 from fapiao.core.words import amount_in_words
@@ -84,12 +84,11 @@ def _fill_buyer(user: User, form: IssueForm) -> None:
     if not buyer_id.isdigit() or form.state.data.get("buyer_name", "").strip():
         return
     try:
-        buyer = catalogue.buyer_get(user=user, buyer_id=int(buyer_id))
+        values = reveal_buyer(user=user, buyer_id=int(buyer_id))
     except FapiaoError:
         return
-    record_reveal(user=user, buyer=buyer)
     for name in BUYER_FIELDS:
-        form.state.data[f"buyer_{name}"] = getattr(buyer, name)
+        form.state.data[f"buyer_{name}"] = values.get(name, "")
 
 
 def _context(user: User, form: IssueForm, **extra: Any) -> dict[str, Any]:
@@ -133,9 +132,8 @@ def issue(request: HttpRequest) -> HttpResponse:
     _fill_products(user, form)
     _fill_buyer(user, form)
     if action in ("add_line", "edit") or remove:
-        if action == "add_line" or remove:
-            check(form, on=timezone.localdate())
-            form.state.errors.clear()  # only the figures; errors wait for "review"
+        check(form, on=timezone.localdate())
+        form.state.errors.clear()  # only the figures; errors wait for "review"
         return render(request, "web/invoices/issue.html", _context(user, form))
     check(form, on=timezone.localdate())
     if form.state.invalid or form.draft is None:
@@ -180,9 +178,9 @@ def _issue(request: HttpRequest, user: User, form: IssueForm) -> HttpResponse:
         )
     else:
         messages.success(request, gettext("Invoice {number} has been issued.").format(number=number))
-        if form.state.data.get("save_buyer") == "on" and form.payload:
-            if remember_buyer(user=user, buyer=form.payload["buyer"]) is not None:
-                messages.info(request, gettext("The buyer was added to your address book."))
+        wanted = form.state.data.get("save_buyer") == "on" and form.payload
+        if wanted and remember_buyer(user=user, buyer=form.payload["buyer"]) is not None:  # type: ignore[index]
+            messages.info(request, gettext("The buyer was added to your address book."))
     return redirect("web:invoice", number)
 
 
@@ -209,9 +207,8 @@ def issue_buyer(request: HttpRequest) -> HttpResponse:
     values = {f"buyer_{name}": "" for name in BUYER_FIELDS}
     buyer_id = request.GET.get("buyer_id", "")
     if buyer_id.isdigit():
-        buyer = catalogue.buyer_get(user=user, buyer_id=int(buyer_id))
-        record_reveal(user=user, buyer=buyer)
-        values = {f"buyer_{name}": getattr(buyer, name) for name in BUYER_FIELDS}
+        revealed = reveal_buyer(user=user, buyer_id=int(buyer_id))
+        values = {f"buyer_{name}": revealed.get(name, "") for name in BUYER_FIELDS}
     values["buyer_id"] = buyer_id
     form = empty_form()
     form.state.data.update(values)

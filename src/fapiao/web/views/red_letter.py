@@ -119,7 +119,15 @@ def red_letter(request: HttpRequest, number: str) -> HttpResponse:
     if state.invalid:
         return render(request, "web/invoices/red_letter.html", _with_fields(context, show_errors=True))
     if request.POST.get("action") == "confirm":
-        return _write(request, user, invoice, payload, order, context, red_lines)
+        return _write(
+            request,
+            user=user,
+            invoice=invoice,
+            payload=payload,
+            order=order,
+            context=context,
+            red_lines=red_lines,
+        )
     return render(request, "web/invoices/red_letter_confirm.html", _confirm(context, red_lines, new_token()))
 
 
@@ -150,6 +158,7 @@ def _confirm(context: dict[str, Any], red_lines: tuple[Line, ...], token: str) -
 
 def _write(
     request: HttpRequest,
+    *,
     user: User,
     invoice: Invoice,
     payload: dict[str, Any],

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fapiao.accounts.cli import command_error
 from fapiao.accounts.models import ApiToken, User
-from fapiao.accounts.services import TOKEN_PREFIX, create_token, revoke_token, token_digest
+from fapiao.accounts.tokens import TOKEN_PREFIX, create_token, revoke_token, token_digest
 from fapiao.core.errors import FapiaoError
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from fapiao.accounts import selectors, services
+from fapiao.accounts import second_factor, selectors, services
 from fapiao.accounts.choices import Role
 from fapiao.accounts.cli import acting_user, add_user_argument, command_error, user_named
 from fapiao.core.errors import FapiaoError
@@ -33,6 +33,7 @@ class Command(BaseCommand):
             ("disable", "disable a user (they cannot sign in; their tokens are refused)"),
             ("enable", "enable a disabled user"),
             ("reset-password", "print a new one-time password; the user's API tokens are revoked"),
+            ("reset-second-factor", "clear a staff member's lost second factor (operators)"),
         ):
             child = sub.add_parser(name, help=text)
             child.add_argument("username")
@@ -72,6 +73,10 @@ class Command(BaseCommand):
                 target = user_named(actor, options["username"])
                 services.set_user_active(actor=actor, target=target, active=action == "enable")
                 self.stdout.write(f"{target.username}: {'enabled' if action == 'enable' else 'disabled'}")
+            elif action == "reset-second-factor":
+                target = user_named(actor, options["username"])
+                second_factor.reset(actor=actor, target=target)
+                self.stdout.write(f"{target.username}: sets up a second factor again at the next sign-in")
             else:
                 target = user_named(actor, options["username"])
                 self._print_password(target.username, services.reset_password(actor=actor, target=target))

@@ -397,13 +397,13 @@ class Command(BaseCommand):
     # --- rotate-data -------------------------------------------------------------------------
 
     def _rotate_data(self, *, batch_size: int, resume: bool) -> None:
-        from fapiao.invoices.sensitive import RotationProgress, rotate_invoices, rows_to_rotate
         from fapiao.ops import datakeys
 
         if not 1 <= batch_size <= 100_000:
             raise CommandError(gettext("--batch-size must be between 1 and 100000."))
+        rotations = list(datakeys.ROTATIONS.values())
         current = datakeys.keyring().current
-        left = rows_to_rotate(current)
+        left = sum(rotation.remaining(current) for rotation in rotations)
         resumed = bool(left) or resume
         if left:
             self.stdout.write(
@@ -424,15 +424,17 @@ class Command(BaseCommand):
                     version=current
                 )
             )
+        rotated = 0
+        for rotation in rotations:
 
-        def progress(step: RotationProgress) -> None:
-            self.stderr.write(
-                gettext("re-encrypted {done} rows, {remaining} to go (version {version})").format(
-                    done=step.done, remaining=step.remaining, version=step.version
+            def progress(done: int, remaining: int, version: int = current) -> None:
+                self.stderr.write(
+                    gettext("re-encrypted {done} rows, {remaining} to go (version {version})").format(
+                        done=done, remaining=remaining, version=version
+                    )
                 )
-            )
 
-        rotated = rotate_invoices(batch_size=batch_size, progress=progress)
+            rotated += rotation.rotate(batch_size, progress)
         audit_record(
             actor=None,
             action="keys.rotate_data",
