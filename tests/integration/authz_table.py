@@ -15,6 +15,9 @@ A row is ``(method, route, role, scope, expected)``:
   ``other`` clerk2's.  Staff see every merchant, so for them own and other are just two merchants.
 * ``expected`` is an HTTP status, or ``"login"`` for a redirect to the sign-in page.
 
+API writes send a valid body, so only authorisation decides.  Page forms are posted empty: a role
+that may use the form sees it again with its errors (200), one that may not gets 403/404/login.
+
 There are no wildcard rows: each outcome is written once, here.  When a route is added, add its
 rows (7 roles × its scopes); when the rules change, change the rows and say why in the commit.
 """

@@ -16,7 +16,8 @@ from django.db import connection
 from django.test import Client
 
 from fapiao.audit.models import STAFF_LOG, AppendOnlyError, AuditHead, AuditLog, AuditNode, AuditRecord
-from fapiao.audit.services import record, witness_path
+from fapiao.audit.services import record
+from fapiao.audit.store import record_leaf, witness_path
 from fapiao.audit.verify import verify_audit
 from fapiao.core import merkle
 from fapiao.core.signing import b64decode_strict, verify_head
@@ -260,8 +261,6 @@ def test_a_forged_record_beyond_the_size_is_named(staff_log):
 def test_a_rewritten_record_with_rewritten_leaf_breaks_the_signed_heads(staff_log):
     raw("UPDATE {table} SET action = 'test.rewritten' WHERE log_id = %s AND seq = 4", [staff_log.pk])
     row = AuditRecord.objects.get(log=staff_log, seq=4)
-    from fapiao.audit.services import record_leaf
-
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {connection.ops.quote_name(AuditNode._meta.db_table)} SET hash = %s "  # noqa: S608  our own table name

@@ -3,7 +3,8 @@
 Routes are discovered, not listed: the JSON API's from django-ninja (with their HTTP methods),
 pages from Django's resolver.  The expected outcomes live in ``authz_table.py``, one per row.
 Each row runs in its own rolled-back transaction, so a successful write (a new user, a revoked
-token, an issued invoice) does not leak into the next row.
+token, an issued invoice) does not leak into the next row.  Every successful answer to a merchant
+user is also searched for the other merchant's data (its USCC, name, user, invoice number).
 """
 
 from __future__ import annotations
@@ -278,6 +279,15 @@ def perform(client: Client, method: str, url: str, query: dict[str, Any], body: 
     return getattr(client, method.lower())(url, query)
 
 
+MERCHANT_PLAYERS = {"clerk", "merchant_admin"}
+
+
+def leak_markers(world: World) -> list[str]:
+    """What merchant 1's users must never see in a successful answer: merchant 2's data."""
+    other = world.targets["other"]  # clerk2
+    return [M2, other.merchant.name, other.username, world.invoices["other"]]  # type: ignore[union-attr]
+
+
 def outcome_matches(response: HttpResponse, expected: int | str) -> bool:
     if expected == "login":
         location = response.get("Location", "")
@@ -308,4 +318,8 @@ def test_matrix(world: World, method: str, path: str):
             transaction.set_rollback(True)
         if not outcome_matches(response, expected):
             failures.append(f"  {role:<15} {scope:<6} expected {expected}, got {describe(response)}")
+        elif role in MERCHANT_PLAYERS and response.status_code == 200:
+            leaked = [marker for marker in leak_markers(world) if marker.encode() in response.content]
+            if leaked:
+                failures.append(f"  {role:<15} {scope:<6} shows the other merchant's {leaked}")
     assert not failures, f"{method} {path}:\n" + "\n".join(failures)

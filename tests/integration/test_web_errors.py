@@ -77,3 +77,55 @@ def test_server_error_page(clerk: Client, monkeypatch: pytest.MonkeyPatch) -> No
     assert response.status_code == 500
     html = response.content.decode()
     assert "您可以" in html and "a bug" not in html
+
+
+def test_banners(demo: dict[str, Any], settings: Any) -> None:
+    from fapiao.core.choices import IncidentKind
+    from fapiao.ledger.incidents import open_incident
+
+    settings.DEMO = True
+    operator, clerk = Client(), Client()
+    operator.force_login(demo["operator"])
+    clerk.force_login(demo["clerk"])
+    assert "演示环境" in clerk.get("/").content.decode()
+    assert "banner-incident" not in operator.get("/").content.decode()
+    open_incident(kind=IncidentKind.RECEIPT_NOT_PROVEN, merchant=None, identity={"test": 1}, details={})
+    assert "banner-incident" in operator.get("/").content.decode()  # operators see open incidents
+    assert "banner-incident" not in clerk.get("/").content.decode()
+    settings.DEMO = False
+    assert "演示环境" not in clerk.get("/").content.decode()
+
+
+def test_password_change_page(demo: dict[str, Any]) -> None:
+    from fapiao.accounts.demo import demo_password
+
+    user = demo["clerk"]
+    user.must_change_password = True
+    user.save(update_fields=["must_change_password"])
+    client = Client()
+    client.force_login(user)
+    assert client.get("/invoices/")["Location"].startswith("/password/")  # a one-time password first
+    refused = client.post("/password/", {"old_password": "wrong", "new_password1": "x", "new_password2": "y"})
+    assert 'id="error-summary"' in refused.content.decode()
+    new = "Ein-neues-Passwort-2026"
+    changed = client.post(
+        "/password/", {"old_password": demo_password()[0], "new_password1": new, "new_password2": new}
+    )
+    assert changed.status_code == 302 and changed["Location"] == "/password/done/"
+    user.refresh_from_db()
+    assert user.check_password(new) and not user.must_change_password
+    assert client.get("/invoices/").status_code == 200  # still signed in, free to work
+
+
+def test_sign_in_and_out(demo: dict[str, Any]) -> None:
+    from fapiao.accounts.demo import demo_password
+
+    client = Client()
+    page = client.get("/login/").content.decode()
+    assert "登录" in page and 'autocomplete="current-password"' in page
+    wrong = client.post("/login/", {"username": "clerk", "password": "nope"})
+    assert wrong.status_code == 200 and 'id="error-summary"' in wrong.content.decode()
+    signed_in = client.post("/login/", {"username": "clerk", "password": demo_password()[0]})
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/"
+    assert client.post("/logout/")["Location"] == "/login/"
+    assert client.get("/invoices/").status_code == 302

@@ -8,182 +8,34 @@ Retrying a create is safe anyway: usernames, USCCs and segment ranges are unique
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Schema
+from ninja import Router
 from ninja.responses import Status
-from pydantic import ConfigDict, Field
 
 from fapiao.accounts import onboarding, second_factor, selectors, services, tokens
-from fapiao.accounts.models import ApiToken, Merchant, NumberSegment, User
+from fapiao.accounts.models import User
+from fapiao.accounts.presenters import merchant_out, segment_out, token_out, user_out
+from fapiao.accounts.schemas import (
+    MerchantIn,
+    MerchantList,
+    MerchantOut,
+    NewToken,
+    SegmentIn,
+    SegmentOut,
+    TokenIn,
+    TokenList,
+    Unlocked,
+    UserIn,
+    UserList,
+    UserOut,
+    UserWithPassword,
+)
 from fapiao.invoices.schemas import Problem
 
 router = Router(tags=["accounts"])
 ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}
-
-
-class Body(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
-class UserIn(Body):
-    username: str = Field(max_length=150)
-    role: str
-    merchant: str | None = Field(default=None, description="USCC; merchant admins may leave it out")
-    last_name: str = Field(default="", max_length=150)
-    first_name: str = Field(default="", max_length=150)
-    email: str = Field(default="", max_length=254)
-
-
-class UserOut(Schema):
-    id: int
-    username: str
-    role: str
-    merchant: str | None
-    last_name: str
-    first_name: str
-    email: str
-    is_active: bool
-    must_change_password: bool
-    locked: bool
-    second_factor: bool
-    last_login: datetime | None
-    date_joined: datetime
-
-
-class UserList(Schema):
-    items: list[UserOut]
-
-
-class UserWithPassword(Schema):
-    user: UserOut
-    one_time_password: str = Field(description="shown once; the user must change it at first sign-in")
-
-
-class Unlocked(Schema):
-    user: UserOut
-    attempts_cleared: int
-
-
-class MerchantIn(Body):
-    uscc: str = Field(max_length=40)
-    name: str = Field(max_length=200)
-    address: str = Field(default="", max_length=400)
-    phone: str = Field(default="", max_length=60)
-
-
-class SegmentIn(Body):
-    year: int = Field(description="calendar year, e.g. 2026")
-    first_serial: int
-    last_serial: int
-    channel: int = 0
-    province: str | None = Field(default=None, description="two digits; default FAPIAO_PROVINCE_CODE")
-
-
-class SegmentOut(Schema):
-    year: int
-    province: str
-    channel: int
-    first_serial: int
-    last_serial: int
-    next_serial: int
-    remaining: int
-
-
-class MerchantOut(Schema):
-    uscc: str
-    name: str
-    address: str
-    phone: str
-    is_active: bool
-    segments: list[SegmentOut]
-
-
-class MerchantList(Schema):
-    items: list[MerchantOut]
-
-
-class TokenIn(Body):
-    name: str = Field(max_length=200)
-    scope: str = "read"
-    days: int = tokens.DEFAULT_TOKEN_DAYS
-
-
-class TokenOut(Schema):
-    id: str
-    name: str
-    scope: str
-    prefix: str
-    created_at: datetime
-    expires_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-
-class TokenList(Schema):
-    items: list[TokenOut]
-
-
-class NewToken(TokenOut):
-    token: str = Field(description="shown once; only a keyed digest is stored")
-
-
-def user_out(user: User, locked: set[str] | None = None) -> dict[str, Any]:
-    if locked is None:
-        locked = selectors.locked_usernames([user.username])
-    return {
-        "id": user.pk,
-        "username": user.username,
-        "role": user.role,
-        "merchant": user.merchant.uscc if user.merchant_id and user.merchant else None,
-        "last_name": user.last_name,
-        "first_name": user.first_name,
-        "email": user.email,
-        "is_active": user.is_active,
-        "must_change_password": user.must_change_password,
-        "locked": user.username in locked,
-        "second_factor": user.totp_confirmed_at is not None,
-        "last_login": user.last_login,
-        "date_joined": user.date_joined,
-    }
-
-
-def segment_out(segment: NumberSegment) -> dict[str, Any]:
-    return {
-        "year": 2000 + segment.year,
-        "province": segment.province,
-        "channel": segment.channel,
-        "first_serial": segment.first_serial,
-        "last_serial": segment.last_serial,
-        "next_serial": segment.next_serial,
-        "remaining": segment.remaining,
-    }
-
-
-def merchant_out(merchant: Merchant) -> dict[str, Any]:
-    return {
-        "uscc": merchant.uscc,
-        "name": merchant.name,
-        "address": merchant.address,
-        "phone": merchant.phone,
-        "is_active": merchant.is_active,
-        "segments": [segment_out(segment) for segment in selectors.segments_of(merchant)],
-    }
-
-
-def token_out(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": str(token.public_id),
-        "name": token.name,
-        "scope": token.scope,
-        "prefix": token.prefix,
-        "created_at": token.created_at,
-        "expires_at": token.expires_at,
-        "last_used_at": token.last_used_at,
-        "revoked_at": token.revoked_at,
-    }
 
 
 def _actor(request: HttpRequest) -> User:

@@ -13,7 +13,7 @@ from ninja import Router
 
 from fapiao.audit import selectors
 from fapiao.audit.models import AuditHead, AuditLog, AuditRecord
-from fapiao.audit.services import fetch_nodes, record_bytes_of
+from fapiao.audit.store import fetch_nodes, record_bytes_of
 from fapiao.core import merkle
 from fapiao.core.errors import FieldError, NotFoundError, ValidationFailed, _
 from fapiao.invoices.schemas import Problem

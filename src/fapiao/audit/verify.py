@@ -18,7 +18,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from fapiao.audit.models import AuditHead, AuditLog, AuditNode, AuditRecord
-from fapiao.audit.services import record_leaf, witness_path
+from fapiao.audit.store import record_leaf, witness_path
 from fapiao.core.audit_chain import AuditChecker, AuditFinding
 from fapiao.core.errors import NotFoundError, _
 from fapiao.core.ledger_check import HeadRow, WitnessLog

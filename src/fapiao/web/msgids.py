@@ -27,7 +27,8 @@ def _import_everything() -> None:
 
 
 def _subclasses(cls: type) -> set[type]:
-    found = set()
+    found: set[type] = set()
+    sub: type
     for sub in cls.__subclasses__():
         found.add(sub)
         found |= _subclasses(sub)

@@ -6,8 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from fapiao.accounts import onboarding, selectors
-from fapiao.accounts.api import merchant_out
 from fapiao.accounts.cli import acting_user, add_user_argument, command_error
+from fapiao.accounts.presenters import merchant_out
 from fapiao.core.errors import FapiaoError
 
 
