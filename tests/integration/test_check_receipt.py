@@ -53,7 +53,7 @@ def check(path: Path, *extra: str) -> tuple[int, str, str]:
     cli_check_receipt.add_arguments(parser)
     options = vars(parser.parse_args([str(path), "--lang", "en", *extra]))
     out, err = io.StringIO(), io.StringIO()
-    code = cli_check_receipt.run(options, out, err)
+    code = cli_check_receipt.check(options, out, err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -255,3 +255,18 @@ def test_incident_services_check_state_version_and_role(fixture_keys, demo):
         incidents.resolve(incident_id=incident.pk + 100, by=operator, note="ok")
     incidents.resolve(incident_id=incident.pk, by=operator, note="ok", version=2)
     assert incidents.open_incident_count() == 0
+
+
+def test_ledger_check_receipt_is_a_subcommand_of_ledger(client_for, valid_invoice, tmp_path):
+    body = (
+        client_for("clerk")
+        .post("/api/v1/invoices", data=json.dumps(valid_invoice), content_type="application/json")
+        .json()
+    )
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(body["receipt"]), encoding="utf-8")
+    call_command("ledger", "check-receipt", str(path))  # proven: returns without SystemExit
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(SystemExit) as raised:
+        call_command("ledger", "check-receipt", str(path))
+    assert raised.value.code == 1

@@ -1,7 +1,7 @@
 """``fapiao ledger check-receipt RECEIPT.json [--json] [--lang zh|en]``.
 
 Does the current log still prove a receipt a merchant presents?  Wired into the ``ledger``
-management command as a subcommand: ``add_arguments(subparser)`` then ``run(options, stdout)``.
+management command as a subcommand: ``add_arguments(subparser)`` then ``run(command, options)``.
 
 Exit status: 0 proven; 1 the receipt itself is invalid (forged, damaged, unknown or
 compromised key) — nothing is opened; 2 usage (the file cannot be read); 3 the receipt is
@@ -25,6 +25,7 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_NOT_PROVEN = 3
 MAX_RECEIPT_BYTES = 1024 * 1024
+HELP = "does the current log still prove a receipt a merchant presents?"
 
 
 def add_arguments(parser: Any) -> None:
@@ -37,7 +38,14 @@ def _write(stream: Any, text: str) -> None:
     stream.write(text if text.endswith("\n") else text + "\n")
 
 
-def run(options: dict[str, Any], stdout: TextIO | Any, stderr: TextIO | Any = None) -> int:
+def run(command: Any, options: dict[str, Any]) -> None:
+    """The ``ledger`` command's entry point: exit with :func:`check`'s status."""
+    status = check(options, command.stdout, command.stderr)
+    if status:
+        raise SystemExit(status)
+
+
+def check(options: dict[str, Any], stdout: TextIO | Any, stderr: TextIO | Any = None) -> int:
     """Check the receipt, open an incident when a valid one is not proven; return the exit status."""
     stderr = stderr if stderr is not None else sys.stderr
     lang = options.get("lang") or "zh"

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 SUBCOMMANDS: dict[str, str] = {
     "verify": "fapiao.ledger.cli_verify",
+    "check-receipt": "fapiao.ledger.cli_check_receipt",
 }
 
 
