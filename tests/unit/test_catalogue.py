@@ -452,13 +452,6 @@ def error_default_messages() -> dict[str, str]:
     }
 
 
-@pytest.mark.xfail(
-    reason="Known gap, needs a source change: error classes' docstring default messages (e.g. "
-    "ValidationFailed's 'The request has errors; nothing was saved.', the detail of every 422) "
-    "are not marked for translation, so makemessages never sees them and they are shown in English.",
-    raises=AssertionError,
-    strict=False,
-)
 def test_error_default_messages_are_in_the_catalogue() -> None:
     catalogue = {key(message)[0] for message in entries()}
     missing = sorted(
@@ -466,6 +459,6 @@ def test_error_default_messages_are_in_the_catalogue() -> None:
     )
     assert not missing, (
         "These default error messages (class docstrings) are not in the catalogue, so users see "
-        "them in English.  Mark them for translation in the code (e.g. pass _('…') when raising, "
-        "or list them with gettext_noop), then regenerate:\n  " + "\n  ".join(missing)
+        "them in English.  Run `fapiao error_msgids`, then makemessages and translate:\n  "
+        + "\n  ".join(missing)
     )
