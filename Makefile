@@ -43,12 +43,12 @@ typecheck: install-dev
 test-sqlite: install-dev
 	$(BIN)/pytest
 
-# The integration tests again on PostgreSQL.  Under CI (CI=true) a missing server fails the
+# The integration tests and the tamper tests again on PostgreSQL.  Under CI (CI=true) a missing server fails the
 # run; on a laptop without one the pass is skipped with a message.
 test-postgres: install-dev
 	@status=0; $(BIN)/python tests/postgres_gate.py "$(PG_TEST_URL)" || status=$$?; \
 	if [ $$status -eq 0 ]; then \
-		FAPIAO_DATABASE_URL="$(PG_TEST_URL)" FAPIAO_TEST_BACKEND=postgres $(BIN)/pytest tests/integration; \
+		FAPIAO_DATABASE_URL="$(PG_TEST_URL)" FAPIAO_TEST_BACKEND=postgres $(BIN)/pytest tests/integration tests/faults/test_tamper.py; \
 	elif [ $$status -ne 1 ]; then exit $$status; fi
 
 test: lint typecheck test-sqlite test-postgres
