@@ -51,7 +51,10 @@ def test_one_batch_one_head_and_one_invoice_per_key(demo, valid_invoice, batchin
     release, blocker = hold_writer(batching)
     clerk = demo["clerk"]
     with ThreadPoolExecutor(max_workers=6) as pool:
-        futures = [pool.submit(issue_in_thread, clerk, valid_invoice, key) for key in ["a", "a", "b", None, None, "a"]]
+        futures = [
+            pool.submit(issue_in_thread, clerk, valid_invoice, key)
+            for key in ["a", "a", "b", None, None, "a"]
+        ]
         while batching.jobs.qsize() < 6:
             threading.Event().wait(0.01)
         release.set()

@@ -96,7 +96,8 @@ def test_valid_message(registry: KeyRegistry, capsys: pytest.CaptureFixture[str]
     verdict = verify_receipt((FIXTURES / "valid.json").read_bytes(), registry)
     assert verdict.message_zh == (
         "该发票是日志第 1 条，已被大小为 3 的签名树头包含。"
-        "（条目序号从 0 起计。）发票号码 26110100000000000002，签名树头时间 2026-11-27T01:00:10Z（北京时间 2026-11-27 09:00:10）。"
+        "（条目序号从 0 起计。）发票号码 26110100000000000002，"
+        "签名树头时间 2026-11-27T01:00:10Z（北京时间 2026-11-27 09:00:10）。"
     )
     assert verdict.message_en.startswith(
         "This invoice is entry 1 (counting from 0) of the log, included in the signed tree head of size 3. "

@@ -8,109 +8,197 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Batch',
+            name="Batch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('filename', models.CharField(max_length=200)),
-                ('file_sha256', models.CharField(max_length=64)),
-                ('state', models.CharField(choices=[('preview', 'Checked, not yet issued'), ('issuing', 'Issuing'), ('done', 'Done')], default='preview', max_length=10)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("filename", models.CharField(max_length=200)),
+                ("file_sha256", models.CharField(max_length=64)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("preview", "Checked, not yet issued"),
+                            ("issuing", "Issuing"),
+                            ("done", "Done"),
+                        ],
+                        default="preview",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.merchant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='BatchRow',
+            name="BatchRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row_no', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('ready', 'Ready to issue'), ('bad', 'Rejected'), ('issued', 'Issued'), ('failed', 'Not issued')], max_length=10)),
-                ('buyer_name', models.CharField(blank=True, max_length=100)),
-                ('total_with_tax', models.BigIntegerField(blank=True, null=True)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('problems', models.JSONField(blank=True, default=list)),
-                ('invoice_number', models.CharField(blank=True, max_length=32)),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='rows', to='catalogue.batch')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("row_no", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("ready", "Ready to issue"),
+                            ("bad", "Rejected"),
+                            ("issued", "Issued"),
+                            ("failed", "Not issued"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("buyer_name", models.CharField(blank=True, max_length=100)),
+                ("total_with_tax", models.BigIntegerField(blank=True, null=True)),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                ("problems", models.JSONField(blank=True, default=list)),
+                ("invoice_number", models.CharField(blank=True, max_length=32)),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="rows", to="catalogue.batch"
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.merchant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['row_no'],
+                "ordering": ["row_no"],
             },
         ),
         migrations.CreateModel(
-            name='Buyer',
+            name="Buyer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='buyer name')),
-                ('tax_id', models.CharField(blank=True, max_length=20, verbose_name='taxpayer number')),
-                ('tax_id_kind', models.CharField(blank=True, max_length=12)),
-                ('address', models.CharField(blank=True, max_length=200, verbose_name='address')),
-                ('phone', models.CharField(blank=True, max_length=30, verbose_name='phone')),
-                ('bank', models.CharField(blank=True, max_length=100, verbose_name='bank')),
-                ('bank_account', models.CharField(blank=True, max_length=50, verbose_name='bank account')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="buyer name")),
+                ("tax_id", models.CharField(blank=True, max_length=20, verbose_name="taxpayer number")),
+                ("tax_id_kind", models.CharField(blank=True, max_length=12)),
+                ("address", models.CharField(blank=True, max_length=200, verbose_name="address")),
+                ("phone", models.CharField(blank=True, max_length=30, verbose_name="phone")),
+                ("bank", models.CharField(blank=True, max_length=100, verbose_name="bank")),
+                ("bank_account", models.CharField(blank=True, max_length=50, verbose_name="bank account")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.merchant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'address book entry',
-                'verbose_name_plural': 'address book',
-                'ordering': ['name', 'pk'],
+                "verbose_name": "address book entry",
+                "verbose_name_plural": "address book",
+                "ordering": ["name", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='item name')),
-                ('tax_code', models.CharField(blank=True, max_length=19, verbose_name='tax classification code')),
-                ('spec', models.CharField(blank=True, max_length=40, verbose_name='specification')),
-                ('unit', models.CharField(blank=True, max_length=40, verbose_name='unit')),
-                ('unit_price', models.CharField(blank=True, max_length=40, verbose_name='unit price')),
-                ('price_includes_tax', models.BooleanField(default=False, verbose_name='price includes tax')),
-                ('tax_rate', models.CharField(max_length=12, verbose_name='tax rate')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="item name")),
+                (
+                    "tax_code",
+                    models.CharField(blank=True, max_length=19, verbose_name="tax classification code"),
+                ),
+                ("spec", models.CharField(blank=True, max_length=40, verbose_name="specification")),
+                ("unit", models.CharField(blank=True, max_length=40, verbose_name="unit")),
+                ("unit_price", models.CharField(blank=True, max_length=40, verbose_name="unit price")),
+                ("price_includes_tax", models.BooleanField(default=False, verbose_name="price includes tax")),
+                ("tax_rate", models.CharField(max_length=12, verbose_name="tax rate")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.merchant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'product',
-                'verbose_name_plural': 'product catalogue',
-                'ordering': ['name', 'spec', 'pk'],
+                "verbose_name": "product",
+                "verbose_name_plural": "product catalogue",
+                "ordering": ["name", "spec", "pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='batch',
-            constraint=models.UniqueConstraint(fields=('merchant', 'public_id'), name='catalogue_batch_unique_id'),
+            model_name="batch",
+            constraint=models.UniqueConstraint(
+                fields=("merchant", "public_id"), name="catalogue_batch_unique_id"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='batchrow',
-            constraint=models.UniqueConstraint(fields=('merchant', 'batch', 'row_no'), name='catalogue_batchrow_unique_no'),
+            model_name="batchrow",
+            constraint=models.UniqueConstraint(
+                fields=("merchant", "batch", "row_no"), name="catalogue_batchrow_unique_no"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='buyer',
-            constraint=models.UniqueConstraint(fields=('merchant', 'name'), name='catalogue_buyer_unique_name'),
+            model_name="buyer",
+            constraint=models.UniqueConstraint(
+                fields=("merchant", "name"), name="catalogue_buyer_unique_name"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='buyer',
-            constraint=models.UniqueConstraint(condition=models.Q(('tax_id', ''), _negated=True), fields=('merchant', 'tax_id'), name='catalogue_buyer_unique_tax_id'),
+            model_name="buyer",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("tax_id", ""), _negated=True),
+                fields=("merchant", "tax_id"),
+                name="catalogue_buyer_unique_tax_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.UniqueConstraint(fields=('merchant', 'name', 'spec'), name='catalogue_product_unique_name'),
+            model_name="product",
+            constraint=models.UniqueConstraint(
+                fields=("merchant", "name", "spec"), name="catalogue_product_unique_name"
+            ),
         ),
     ]
