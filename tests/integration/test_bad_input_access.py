@@ -26,6 +26,19 @@ TRACE_APPS = {"axes", "audit", "sessions"}
 M2 = "91110105MA01EFGH56"
 
 
+def audit_actions_after(mark: int) -> list[str]:
+    """The audit actions recorded after record id ``mark``: every refusal must leave one."""
+    from fapiao.audit.models import AuditRecord
+
+    return list(AuditRecord.objects.filter(pk__gt=mark).order_by("pk").values_list("action", flat=True))
+
+
+def audit_mark() -> int:
+    from fapiao.audit.models import AuditRecord
+
+    return AuditRecord.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
 def table_counts() -> dict[str, int]:
     return {
         model._meta.label: model.objects.count()
@@ -55,34 +68,40 @@ def test_wrong_password_shows_the_form_again_with_a_message_and_signs_nobody_in(
     demo["operator"].set_password("the right passphrase")
     demo["operator"].save()
     before = table_counts()
+    mark = audit_mark()
     browser = Client()
     response = browser.post(resolve_url(settings.LOGIN_URL), {"username": "operator", "password": "wrong"})
     assert response.status_code == 200
     assert has_chinese(response.content.decode())  # Django's own zh-Hans message beside the form
     assert "_auth_user_id" not in browser.session
     assert table_counts() == before
+    assert "auth.login_failed" in audit_actions_after(mark)
 
 
 def test_expired_token_is_401(demo, valid_invoice):
     token, plaintext = create_token(user=demo["clerk"], scope="write", days=1)
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     before = table_counts()
+    mark = audit_mark()
     response = post(
         Client(headers={"Authorization": f"Bearer {plaintext}"}), "/api/v1/invoices", valid_invoice
     )
     problem(response, 401, "invalid_token")
     assert table_counts() == before
+    assert "access.unauthenticated" in audit_actions_after(mark)
 
 
 def test_revoked_token_is_401(demo, valid_invoice):
     token, plaintext = create_token(user=demo["clerk"], scope="write")
     revoke_token(token=token)
     before = table_counts()
+    mark = audit_mark()
     response = post(
         Client(headers={"Authorization": f"Bearer {plaintext}"}), "/api/v1/invoices", valid_invoice
     )
     problem(response, 401, "invalid_token")
     assert table_counts() == before
+    assert "access.unauthenticated" in audit_actions_after(mark)
 
 
 def test_a_disabled_users_token_is_401(demo, client_for):
@@ -102,27 +121,32 @@ def test_missing_csrf_token_on_the_api_is_403(demo, valid_invoice):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(demo["madmin"])
     before = table_counts()
+    mark = audit_mark()
     body = problem(
         post(browser, "/api/v1/accounts/users", {"username": "x1", "role": "clerk"}), 403, "csrf_failed"
     )
     assert has_chinese(body["title"])
     problem(post(browser, "/api/v1/invoices", valid_invoice), 403, "csrf_failed")
     assert table_counts() == before
+    assert "access.forbidden" in audit_actions_after(mark)
 
 
 def test_missing_csrf_token_on_a_page_is_403(demo):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(demo["operator"])
     before = table_counts()
+    mark = audit_mark()
     response = browser.post("/ledger/verify/", {"merchant": ""})
     assert response.status_code == 403
     assert response["Content-Type"].startswith("text/html")
     assert table_counts() == before
+    assert "access.forbidden" in audit_actions_after(mark)
 
 
 def test_a_forbidden_action_is_403_with_the_reason(client_for, demo):
     clerk, auditor, operator = client_for("clerk"), client_for("auditor"), client_for("operator")
     before = table_counts()
+    mark = audit_mark()
     body = problem(
         post(clerk, "/api/v1/accounts/users", {"username": "x2", "role": "clerk"}), 403, "role_forbidden"
     )
@@ -132,6 +156,7 @@ def test_a_forbidden_action_is_403_with_the_reason(client_for, demo):
     problem(disable, 403, "operators_manage_admins_only")
     assert table_counts() == before
     assert User.objects.get(username="clerk").is_active
+    assert "access.forbidden" in audit_actions_after(mark)
 
 
 def test_another_merchants_objects_are_404(client_for, demo):

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.utils.translation import gettext
 
+from fapiao.audit.services import record_refusal
 from fapiao.core.errors import _
 from fapiao.web import problems
 
@@ -53,6 +54,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             "Go back, reload the page and submit it again."
         )
     )
+    record_refusal(request, status=403, code="csrf_failed")
     if _is_api(request):
         return problems.problem(403, code="csrf_failed", detail=detail)
     return render(request, "accounts/csrf_failure.html", {"detail": detail}, status=403)
