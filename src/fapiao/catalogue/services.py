@@ -238,17 +238,9 @@ def reveal_buyer(*, user: User, buyer_id: int) -> dict[str, str]:
 
 
 def delete_buyer(*, user: User, buyer_id: int) -> None:
-    merchant = merchant_of(user)
-    with transaction.atomic():
-        buyer = _locked(Buyer, merchant, buyer_id)
-        audit.record(
-            actor=user,
-            action="catalogue.buyer.delete",
-            target=buyer,
-            merchant=merchant,
-            before=buyer_snapshot(buyer),
-        )
-        buyer.delete()
+    _delete_entry(
+        user=user, model=Buyer, entry_id=buyer_id, action="catalogue.buyer.delete", snapshot=buyer_snapshot
+    )
 
 
 def save_product(*, user: User, data: ProductInput, product_id: int | None = None) -> Product:
@@ -288,17 +280,22 @@ def save_product(*, user: User, data: ProductInput, product_id: int | None = Non
 
 
 def delete_product(*, user: User, product_id: int) -> None:
+    _delete_entry(
+        user=user,
+        model=Product,
+        entry_id=product_id,
+        action="catalogue.product.delete",
+        snapshot=product_snapshot,
+    )
+
+
+def _delete_entry(*, user: User, model: Any, entry_id: int, action: str, snapshot: Any) -> None:
+    """Remove an address-book or catalogue entry (entry aids, not records), audited with its last state."""
     merchant = merchant_of(user)
     with transaction.atomic():
-        product = _locked(Product, merchant, product_id)
-        audit.record(
-            actor=user,
-            action="catalogue.product.delete",
-            target=product,
-            merchant=merchant,
-            before=product_snapshot(product),
-        )
-        product.delete()
+        entry = _locked(model, merchant, entry_id)
+        audit.record(actor=user, action=action, target=entry, merchant=merchant, before=snapshot(entry))
+        entry.delete()
 
 
 Entry = TypeVar("Entry", Buyer, Product)
