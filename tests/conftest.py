@@ -48,6 +48,7 @@ def _isolated_files(settings: Any, state_dir: Path) -> None:
     settings.KEYS_DIR = state_dir / "keys"
     settings.FAPIAO_WITNESS_FILE = state_dir / "witness" / "heads.jsonl"
     settings.MEDIA_ROOT = state_dir / "media"
+    settings.FAPIAO_EVIDENCE_DIR = state_dir / "evidence"
     # Argon2 is asserted in its own test; elsewhere a fast hasher keeps the suite quick.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

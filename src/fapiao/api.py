@@ -155,11 +155,13 @@ def register_routers() -> None:
     from fapiao.audit.api import router as audit_router
     from fapiao.invoices.api import router as invoices_router
     from fapiao.ledger.api import router as ledger_router
+    from fapiao.recovery.api import router as cases_router
 
     api.add_router("/accounts", accounts_router)
     api.add_router("/audit", audit_router)
     api.add_router("/invoices", invoices_router)
     api.add_router("/ledger", ledger_router)
+    api.add_router("/cases", cases_router)
 
 
 register_routers()

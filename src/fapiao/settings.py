@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "fapiao.ledger",
     "fapiao.ops",
     "fapiao.catalogue",  # entry aids: address book, product catalogue, batch issuing
+    "fapiao.recovery",  # recovery cases (补救申请), DESIGN.md §7
     "fapiao.web",
 ]
 
@@ -271,6 +272,42 @@ FAPIAO_SIGNING_KEY_FILE = env("FAPIAO_SIGNING_KEY_FILE") or None
 FAPIAO_DATA_KEYS = env("FAPIAO_DATA_KEYS") or None
 # Behind N reverse proxies the client's address is the N-th last X-Forwarded-For entry (0: none).
 FAPIAO_TRUSTED_PROXY_HOPS = env_int("FAPIAO_TRUSTED_PROXY_HOPS", 0)
+
+# Recovery cases (DESIGN.md §7).  Evidence files are stored content-addressed under
+# FAPIAO_EVIDENCE_DIR (behind Django's storage API, so object storage can replace it).
+FAPIAO_EVIDENCE_DIR = Path(env("FAPIAO_EVIDENCE_DIR", str(VAR_DIR / "evidence"))).resolve()
+FAPIAO_EVIDENCE_MAX_FILE_MB = env_int("FAPIAO_EVIDENCE_MAX_FILE_MB", 20)
+FAPIAO_EVIDENCE_MAX_CASE_MB = env_int("FAPIAO_EVIDENCE_MAX_CASE_MB", 100)
+# Approving a case whose claimed total (fen) is strictly above this needs a second reviewer; -1: never.
+FAPIAO_SECOND_REVIEW_ABOVE_FEN = env_int("FAPIAO_SECOND_REVIEW_ABOVE_FEN", 10_000_000)
+FAPIAO_CASE_REOPEN_DAYS = env_int("FAPIAO_CASE_REOPEN_DAYS", 30)
+FAPIAO_CASE_CLAIM_MINUTES = env_int("FAPIAO_CASE_CLAIM_MINUTES", 120)
+# How long a case may stay in each state before it is overdue, in hours ("state=hours,…").
+FAPIAO_CASE_DUE_HOURS = {
+    state: int(hours)
+    for state, _sep, hours in (
+        item.strip().partition("=")
+        for item in env(
+            "FAPIAO_CASE_DUE_HOURS",
+            "submitted=24,in_review=72,needs_info=168,awaiting_second=48,approved=24",
+        ).split(",")
+        if item.strip()
+    )
+}
+FAPIAO_PUBLIC_URL = env("FAPIAO_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+FAPIAO_MAIL_FROM = env("FAPIAO_MAIL_FROM", "fapiao-vault@localhost")
+DEFAULT_FROM_EMAIL = FAPIAO_MAIL_FROM
+# Without an SMTP host, mail is written as files under var/mail (the demo reads them there).
+EMAIL_HOST = env("FAPIAO_SMTP_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("FAPIAO_SMTP_PORT", 587)
+    EMAIL_HOST_USER = env("FAPIAO_SMTP_USER", "")
+    EMAIL_HOST_PASSWORD = env("FAPIAO_SMTP_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("FAPIAO_SMTP_TLS", True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 FAPIAO_DEMO_PASSWORD_DEFAULT = "fapiao-demo-2026"  # noqa: S105  demo users only, printed on start
 
 NINJA_PAGINATION_PER_PAGE = 50

@@ -11,6 +11,7 @@ urlpatterns = [
     path("ledger/", include("fapiao.ledger.urls")),
     path("audit/", include("fapiao.audit.urls")),
     path("accounts/", include("fapiao.accounts.urls")),
+    path("cases/", include("fapiao.recovery.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("fapiao.web.urls")),

@@ -73,10 +73,16 @@ def load_demo() -> DemoSummary:
                     "first_name": first,
                     "is_staff": role == Role.OPERATOR,
                     "is_superuser": role == Role.OPERATOR,
+                    "email": f"{username}@example.com",
+                    "is_lead": username == "reviewer",  # assigns recovery cases
                 },
             )
             if created or not user.check_password(password):
                 user.set_password(password)
                 user.save(update_fields=["password"])
+            if not user.email:  # demo users from before notifications existed
+                user.email = f"{username}@example.com"
+                user.is_lead = username == "reviewer"
+                user.save(update_fields=["email", "is_lead"])
             listed.append((username, role.value, merchants[home].name if home else "—"))
     return DemoSummary(password=password, password_from_environment=from_env, users=listed)

@@ -55,6 +55,8 @@ class User(AbstractUser):
     totp_secret = models.BinaryField(null=True, blank=True, editable=False)
     totp_confirmed_at = models.DateTimeField(_("second factor set up at"), null=True, blank=True)
     totp_last_step = models.BigIntegerField(null=True, blank=True, editable=False)
+    # A lead reviewer assigns recovery cases to reviewers.
+    is_lead = models.BooleanField(_("lead reviewer"), default=False)
 
     class Meta:
         verbose_name = _("user")

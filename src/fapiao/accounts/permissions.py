@@ -38,6 +38,12 @@ class Action(StrEnum):
     MANAGE_STAFF = "manage_staff"
     UNLOCK_USERS = "unlock_users"
     MANAGE_OWN_TOKENS = "manage_own_tokens"
+    OPEN_CASES = "open_cases"
+    READ_CASES = "read_cases"
+    MESSAGE_CASES = "message_cases"
+    ADD_EVIDENCE = "add_evidence"
+    REVIEW_CASES = "review_cases"
+    ASSIGN_CASES = "assign_cases"
 
 
 ALLOWED: dict[Action, frozenset[Role]] = {
@@ -62,6 +68,16 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANAGE_STAFF: frozenset({Role.OPERATOR}),
     Action.UNLOCK_USERS: frozenset({Role.OPERATOR}),
     Action.MANAGE_OWN_TOKENS: frozenset(Role),
+    # Recovery cases (DESIGN.md §7).  What a role may do to a case in a given state is the
+    # core's state machine (fapiao.core.cases); these say who may touch cases at all.
+    Action.OPEN_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
+    Action.READ_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.SUPPORT, Role.REVIEWER, Role.AUDITOR}),
+    Action.MESSAGE_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.SUPPORT, Role.REVIEWER}),
+    # Support registers e-mailed and mailed-in evidence on the merchant's behalf.
+    Action.ADD_EVIDENCE: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.SUPPORT}),
+    Action.REVIEW_CASES: frozenset({Role.REVIEWER}),
+    # Assigning a case to a reviewer: a lead reviewer (User.is_lead) only; checked in the service.
+    Action.ASSIGN_CASES: frozenset({Role.REVIEWER}),
 }
 
 

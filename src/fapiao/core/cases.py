@@ -45,7 +45,7 @@ class CaseAction(StrEnum):
     SUBMIT = "submit"  # merchant submits a draft
     REQUEST_INFO = "request_info"  # support or reviewer asks for more: in_review → needs_info
     ANSWER = "answer"  # merchant adds evidence or a message: needs_info → in_review
-    CLAIM = "claim"  # a reviewer takes a submitted case: submitted → in_review
+    CLAIM = "claim"  # a reviewer takes a case: submitted → in_review; later states stay as they are
     APPROVE = "approve"
     REJECT = "reject"
     RESUBMIT = "resubmit"  # merchant edits a rejected case and submits it again
@@ -87,6 +87,13 @@ TABLE: Final[dict[tuple[CaseState, CaseAction], Transition]] = {
     (S.DRAFT, A.WITHDRAW): Transition(S.WITHDRAWN, MERCHANT),
     (S.SUBMITTED, A.CLAIM): Transition(S.IN_REVIEW, REVIEWERS),
     (S.SUBMITTED, A.WITHDRAW): Transition(S.WITHDRAWN, MERCHANT),
+    # Support often sees a new case first and asks for what is missing before a reviewer claims it.
+    (S.SUBMITTED, A.REQUEST_INFO): Transition(S.NEEDS_INFO, ASKERS),
+    # Claiming a case that is already under review only takes it over (an expired or released claim).
+    (S.IN_REVIEW, A.CLAIM): Transition(S.IN_REVIEW, REVIEWERS),
+    (S.NEEDS_INFO, A.CLAIM): Transition(S.NEEDS_INFO, REVIEWERS),
+    (S.AWAITING_SECOND, A.CLAIM): Transition(S.AWAITING_SECOND, REVIEWERS),
+    (S.APPROVED, A.CLAIM): Transition(S.APPROVED, REVIEWERS),
     (S.IN_REVIEW, A.REQUEST_INFO): Transition(S.NEEDS_INFO, ASKERS),
     (S.IN_REVIEW, A.APPROVE): Transition(S.APPROVED, REVIEWERS),
     (S.IN_REVIEW, A.REJECT): Transition(S.REJECTED, REVIEWERS),

@@ -40,6 +40,7 @@ ITEMS: list[NavItem] = [
     NavItem("web:buyers", _("Address book"), Action.ISSUE_INVOICE),
     NavItem("web:products", _("Product catalogue"), Action.ISSUE_INVOICE),
     NavItem("web:totals", _("Monthly totals"), Action.EXPORT_INVOICES),
+    NavItem("recovery:list", _("My applications"), Action.READ_CASES, staff_label=_("Recovery cases")),
     NavItem("ledger:verify", _("Verify the ledger"), Action.VERIFY_LEDGER),
     NavItem("admin:index", _("Administration"), Action.MANAGE_MERCHANTS, when=lambda user: user.is_staff),
 ]

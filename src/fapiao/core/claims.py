@@ -1,0 +1,124 @@
+"""Compare what a recovery case claims with what a piece of evidence shows (DESIGN.md §7).
+
+A claim and the fields read from evidence (an e-invoice XML file through
+``EInvoiceFields.as_mapping()``, a system receipt) are plain mappings with these keys:
+
+- ``number`` (str): the 20-digit number, or ``<代码>-<号码>`` for a legacy invoice;
+- ``issued_on`` (str, ISO date ``"2026-03-05"``; a :class:`~datetime.date` is accepted too);
+- ``buyer_name`` (str) and ``buyer_tax_id`` (str);
+- ``total_with_tax_fen``, ``total_amount_fen``, ``total_tax_fen`` (int, fen).
+
+Only a field present on both sides is compared: a missing key, ``None`` or an empty string
+means "not stated", which is neither agreement nor contradiction.  Text is compared the
+way people read it: NFKC (full-width letters, digits and brackets equal half-width ones),
+whitespace runs collapsed and dropped next to Chinese characters, case ignored; a tax id
+is compared upper-case without spaces.  A difference quotes both sides as written, with
+money shown in yuan.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+from fapiao.core.money import format_money
+
+#: The fields compared, in the order differences are listed.
+COMPARED_FIELDS: Final = (
+    "number",
+    "issued_on",
+    "buyer_name",
+    "buyer_tax_id",
+    "total_with_tax_fen",
+    "total_amount_fen",
+    "total_tax_fen",
+)
+
+_SPACES = re.compile(r"\s+")
+_SPACE_BESIDE_WIDE = re.compile(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])")
+
+
+@dataclass(frozen=True)
+class ClaimDifference:
+    """One field on which the evidence contradicts the claim; both values as a person reads them."""
+
+    field: str
+    claimed: str
+    found: str
+
+
+def compare_claim(claim: Mapping[str, object], found: Mapping[str, object]) -> list[ClaimDifference]:
+    """The fields on which ``found`` contradicts ``claim``; an empty list means no contradiction."""
+    differences: list[ClaimDifference] = []
+    for field in COMPARED_FIELDS:
+        claimed_value, found_value = claim.get(field), found.get(field)
+        if _absent(claimed_value) or _absent(found_value):
+            continue
+        key = _KEYS[field]
+        if key(claimed_value) != key(found_value):
+            differences.append(
+                ClaimDifference(field, _shown(field, claimed_value), _shown(field, found_value))
+            )
+    return differences
+
+
+def _absent(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: object) -> str:
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", str(value))).strip()
+
+
+def name_key(value: object) -> str:
+    """A name as compared: ``"北京 买方（朝阳）Co"`` and ``"北京买方(朝阳)co"`` are the same name."""
+    return _SPACE_BESIDE_WIDE.sub("", _text(value)).casefold()
+
+
+def tax_id_key(value: object) -> str:
+    return _SPACES.sub("", unicodedata.normalize("NFKC", str(value))).upper()
+
+
+def number_key(value: object) -> str:
+    return _SPACES.sub("", unicodedata.normalize("NFKC", str(value)))
+
+
+def date_key(value: object) -> str:
+    """ISO form; text that is not an ISO date is compared as written, so it still differs."""
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    text = number_key(value)
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        return text
+
+
+def fen_key(value: object) -> int | str:
+    """Fen as an int; a bool or other non-int is kept apart as text so it never equals money."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return f"not fen: {value!r}"
+
+
+def _shown(field: str, value: object) -> str:
+    if field.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
+        return format_money(value)
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    return str(value).strip()
+
+
+_KEYS: Final[Mapping[str, Callable[[object], object]]] = {
+    "number": number_key,
+    "issued_on": date_key,
+    "buyer_name": name_key,
+    "buyer_tax_id": tax_id_key,
+    "total_with_tax_fen": fen_key,
+    "total_amount_fen": fen_key,
+    "total_tax_fen": fen_key,
+}

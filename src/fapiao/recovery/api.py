@@ -1,0 +1,349 @@
+"""/api/v1/cases — recovery cases (DESIGN.md §6b, §7).  Thin handlers: parse, call, render.
+
+Every action is ``POST /cases/{case_id}/<action>`` with the case's ``version``; the answer is the
+case as it is now.  Errors are problem documents: 404 for a case the caller can't see, 403 for
+a role or four-eyes refusal, 409 for a stale version or an action the state doesn't allow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
+from ninja import Router
+
+from fapiao.accounts.models import User
+from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
+from fapiao.invoices.presenters import invoice_representation
+from fapiao.invoices.schemas import Problem, body_schema
+from fapiao.recovery import evidence as evidence_services
+from fapiao.recovery import remedies, review, schemas, selectors, services
+from fapiao.recovery.models import Case
+from fapiao.recovery.presenters import case_representation, case_summary, evidence_representation
+from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS, REQUEST_ITEMS
+from fapiao.recovery.receipt import submission_receipt_pdf
+from fapiao.recovery.storage import open_blob
+from fapiao.web.requests import json_body
+
+router = Router(tags=["cases"])
+ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}
+MAX_PAGE = 10_000
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+def _json(body: dict[str, Any], status: int = 200) -> JsonResponse:
+    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+def _case(request: HttpRequest, case: Case, status: int = 200) -> JsonResponse:
+    case.refresh_from_db()
+    return _json(case_representation(case, user=_user(request)), status)
+
+
+def _object(request: HttpRequest) -> dict[str, Any]:
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise ValidationFailed([FieldError("", "not_an_object", _("Send a JSON object."))])
+    return body
+
+
+def _version(body: dict[str, Any]) -> int:
+    value = body.get("version")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(
+            [FieldError("version", "required", _("Send the case's version as you last read it."))]
+        )
+    return value
+
+
+@router.post(
+    "",
+    response={201: schemas.CaseOut, **ERRORS},
+    openapi_extra=body_schema(schemas.CaseIn),
+    summary="Open a draft case",
+)
+def open_case(request: HttpRequest) -> JsonResponse:
+    case = services.open_case(user=_user(request), payload=json_body(request))
+    return _case(request, case, 201)
+
+
+@router.get("", response={200: schemas.CasePage, **ERRORS}, summary="List cases")
+def list_cases(request: HttpRequest) -> dict[str, Any]:
+    """Filters: ``state`` (comma-separated), ``merchant`` (USCC), ``overdue``, ``older_than_days``,
+    ``amount_min``/``amount_max``, ``assignee`` (``me``, ``none`` or a username), ``q``
+    (受理编号 or invoice number), ``unread`` (merchant messages no staff member has read)."""
+    user = _user(request)
+    filters = selectors.parse_filters(request.GET.dict())
+    page_text = request.GET.get("page", "1")
+    page_number = int(page_text) if page_text.isdigit() else 0
+    if not 1 <= page_number <= MAX_PAGE:
+        raise ValidationFailed([FieldError("page", "bad_page", _("Page must be a whole number from 1."))])
+    paginator = Paginator(selectors.case_list(user=user, filters=filters), selectors.PAGE_SIZE)
+    page = paginator.get_page(page_number) if page_number <= max(paginator.num_pages, 1) else []
+    return {
+        "items": [case_summary(case) for case in page],
+        "total": paginator.count,
+        "page": page_number,
+        "counts": selectors.state_counts(user=user),
+    }
+
+
+@router.get("/reasons", response={200: dict[str, Any], **ERRORS}, summary="Reason and request templates")
+def reasons(request: HttpRequest) -> dict[str, Any]:
+    def translated(templates: dict[str, str]) -> list[dict[str, str]]:
+        return [{"code": code, "text": gettext(text)} for code, text in templates.items()]
+
+    return {
+        "approve": translated(APPROVE_REASONS),
+        "reject": translated(REJECT_REASONS),
+        "request_items": translated(REQUEST_ITEMS),
+    }
+
+
+@router.get("/{case_id}", response={200: schemas.CaseOut, **ERRORS}, summary="Fetch one case")
+def detail(request: HttpRequest, case_id: str) -> JsonResponse:
+    return _case(request, selectors.case_get(user=_user(request), case_id=case_id))
+
+
+@router.patch(
+    "/{case_id}",
+    response={200: schemas.CaseOut, **ERRORS},
+    openapi_extra=body_schema(schemas.CaseIn),
+    summary="Edit the claim of a draft or rejected case",
+)
+def edit(request: HttpRequest, case_id: str) -> JsonResponse:
+    user = _user(request)
+    case = selectors.case_get(user=user, case_id=case_id)
+    body = _object(request)
+    version = _version(body)
+    claim = {key: value for key, value in body.items() if key != "version"}
+    return _case(request, services.update_claim(user=user, case=case, payload=claim, version=version))
+
+
+def _simple(name: str, action: Any, summary: str, schema: type = schemas.VersionIn) -> None:
+    def handler(request: HttpRequest, case_id: str) -> JsonResponse:
+        user = _user(request)
+        case = selectors.case_get(user=user, case_id=case_id)
+        body = _object(request)
+        return _case(request, action(user=user, case=case, body=body, version=_version(body)))
+
+    handler.__name__ = name.replace("-", "_")
+    router.post(
+        f"/{{case_id}}/{name}",
+        response={200: schemas.CaseOut, **ERRORS},
+        openapi_extra=body_schema(schema),
+        summary=summary,
+    )(handler)
+
+
+_simple(
+    "submit",
+    lambda user, case, body, version: services.submit_case(user=user, case=case, version=version),
+    "Submit a draft",
+)
+_simple(
+    "resubmit",
+    lambda user, case, body, version: services.resubmit_case(user=user, case=case, version=version),
+    "Submit a rejected case again",
+)
+_simple(
+    "confirm",
+    lambda user, case, body, version: services.confirm_case(user=user, case=case, version=version),
+    "Confirm the result and close the case",
+)
+_simple(
+    "reopen",
+    lambda user, case, body, version: services.reopen_case(
+        user=user, case=case, version=version, reason=body.get("reason") or ""
+    ),
+    "Reopen a resolved case within the window",
+    schemas.ReasonIn,
+)
+_simple(
+    "withdraw",
+    lambda user, case, body, version: services.withdraw_case(
+        user=user, case=case, version=version, reason=str(body.get("reason") or "")
+    ),
+    "Withdraw a case",
+    schemas.ReasonIn,
+)
+_simple(
+    "claim",
+    lambda user, case, body, version: review.claim_case(user=user, case=case, version=version),
+    "Claim a case for review",
+)
+_simple(
+    "request-info",
+    lambda user, case, body, version: services.request_info(
+        user=user, case=case, version=version, body=body.get("body"), items=body.get("items")
+    ),
+    "Ask the merchant for more (补正通知)",
+    schemas.RequestInfoIn,
+)
+_simple(
+    "approve",
+    lambda user, case, body, version: review.approve_case(
+        user=user, case=case, version=version, reason=body.get("reason"), template=body.get("reason_template")
+    ),
+    "Approve (or give the first of two approvals)",
+    schemas.DecisionIn,
+)
+_simple(
+    "reject",
+    lambda user, case, body, version: review.reject_case(
+        user=user, case=case, version=version, reason=body.get("reason"), template=body.get("reason_template")
+    ),
+    "Reject, with a reason",
+    schemas.DecisionIn,
+)
+
+
+@router.post(
+    "/{case_id}/release", response={200: schemas.CaseOut, **ERRORS}, summary="Give a claimed case back"
+)
+def release(request: HttpRequest, case_id: str) -> JsonResponse:
+    user = _user(request)
+    case = selectors.case_get(user=user, case_id=case_id)
+    return _case(request, review.release_case(user=user, case=case))
+
+
+@router.post(
+    "/{case_id}/assign",
+    response={200: schemas.CaseOut, **ERRORS},
+    openapi_extra=body_schema(schemas.AssignIn),
+    summary="Assign a case to a reviewer (lead reviewers)",
+)
+def assign(request: HttpRequest, case_id: str) -> JsonResponse:
+    user = _user(request)
+    case = selectors.case_get(user=user, case_id=case_id)
+    body = _object(request)
+    assignee = User.objects.filter(username=str(body.get("assignee") or "")).first()
+    if assignee is None:
+        raise ValidationFailed([review.AssigneeNotReviewerError().at("assignee")])
+    return _case(request, review.assign_case(user=user, case=case, assignee=assignee))
+
+
+@router.post(
+    "/{case_id}/resolve",
+    response={200: schemas.ResolveOut, **ERRORS},
+    openapi_extra=body_schema(schemas.ResolveIn),
+    summary="Restore or re-issue the invoice of an approved case",
+)
+def resolve(request: HttpRequest, case_id: str) -> JsonResponse:
+    user = _user(request)
+    case = selectors.case_get(user=user, case_id=case_id)
+    body = _object(request)
+    resolved, invoice, receipt = remedies.resolve_case(
+        user=user, case=case, version=_version(body), remedy=body.get("remedy"), invoice=body.get("invoice")
+    )
+    resolved.refresh_from_db()
+    return _json(
+        {
+            "case": case_representation(resolved, user=user),
+            "invoice": invoice_representation(invoice),
+            "receipt": receipt,
+        }
+    )
+
+
+@router.post(
+    "/{case_id}/messages",
+    response={201: dict[str, Any], **ERRORS},
+    openapi_extra=body_schema(schemas.MessageIn),
+    summary="Write a message on a case",
+)
+def message(request: HttpRequest, case_id: str) -> JsonResponse:
+    user = _user(request)
+    case = selectors.case_get(user=user, case_id=case_id)
+    body = _object(request)
+    services.post_message(
+        user=user, case=case, body=body.get("body"), on_behalf=body.get("on_behalf") is True
+    )
+    return _case(request, case, 201)
+
+
+@router.post(
+    "/{case_id}/evidence",
+    response={201: schemas.EvidenceOut, **ERRORS, 413: Problem},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file", "type"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "type": {
+                                "type": "string",
+                                "enum": [
+                                    "contract",
+                                    "bank_statement",
+                                    "stub_copy",
+                                    "e_invoice",
+                                    "system_receipt",
+                                    "email",
+                                    "other",
+                                ],
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    },
+    summary="Attach a file (multipart: file, type)",
+)
+def add_evidence(request: HttpRequest, case_id: str) -> JsonResponse:
+    user = _user(request)
+    case = selectors.case_get(user=user, case_id=case_id)
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ValidationFailed(
+            [FieldError("file", "required", _("Attach a file as the multipart field 'file'."))]
+        )
+    limit = evidence_services.max_file_bytes()
+    if upload.size is not None and upload.size > limit:
+        raise ValidationFailed(
+            [
+                InvalidValueError(
+                    _("The file is larger than {limit_mb} MB."),
+                    code="evidence_too_large",
+                    limit_mb=limit // evidence_services.MB,
+                ).at("file")
+            ]
+        )
+    evidence = evidence_services.add_evidence(
+        user=user, case=case, evidence_type=request.POST.get("type"), filename=upload.name, data=upload.read()
+    )
+    return _json(evidence_representation(evidence), 201)
+
+
+@router.get("/{case_id}/evidence/{evidence_id}", response={200: None, **ERRORS}, summary="Download a file")
+def download_evidence(request: HttpRequest, case_id: str, evidence_id: str) -> HttpResponse:
+    case = selectors.case_get(user=_user(request), case_id=case_id)
+    evidence = selectors.evidence_get(case=case, evidence_id=evidence_id)
+    response = HttpResponse(open_blob(evidence.sha256), content_type="application/octet-stream")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{_quote(evidence.filename)}"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@router.get("/{case_id}/receipt.pdf", response={200: None, **ERRORS}, summary="The submission receipt (PDF)")
+def receipt_pdf(request: HttpRequest, case_id: str) -> HttpResponse:
+    case = selectors.case_get(user=_user(request), case_id=case_id)
+    response = HttpResponse(submission_receipt_pdf(case), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{case.acceptance_no}.pdf"'
+    return response
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")

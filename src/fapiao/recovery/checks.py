@@ -1,0 +1,155 @@
+"""Automatic checks of evidence a machine can check: system receipts and e-invoice XML files.
+
+Results are stored on the evidence row as an English msgid plus parameters (shown translated)
+and as ``check_status``: verified, mismatch (authentic, but not what the claim says) or failed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+
+from fapiao.core.claims import compare_claim
+from fapiao.core.evidence import EvidenceType
+from fapiao.formats.einvoice_xml import read_einvoice_xml
+from fapiao.ledger.checks import check_and_report
+from fapiao.recovery.choices import CheckStatus
+from fapiao.recovery.models import Case, Evidence, SupersededNumber
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+RECEIPT_PROVEN = gettext_noop(
+    "Receipt valid: the invoice is entry {index} of the log, received by the system at {at}."
+)
+RECEIPT_OTHER_NUMBER = gettext_noop(
+    "The receipt is valid but for invoice {found}, not the claimed {claimed}."
+)
+RECEIPT_OTHER_LOG = gettext_noop("The receipt belongs to another merchant's log.")
+RECEIPT_NOT_PROVEN = gettext_noop(
+    "The receipt is validly signed but the log no longer proves it; integrity incident {incident} was opened."
+)
+RECEIPT_INVALID = gettext_noop("The receipt does not verify: {reason}")
+EINVOICE_MATCHES = gettext_noop("The e-invoice file matches the claim: {fields}.")
+EINVOICE_DIFFERS = gettext_noop("The e-invoice file differs from the claim in: {fields}.")
+EINVOICE_UNREADABLE = gettext_noop("The e-invoice file could not be read: {problems}")
+SUPERSEDED_SURFACED = gettext_noop(
+    "Invoice {number} was replaced by a re-issue and has surfaced: red-letter one of them."
+)
+
+
+def _set(evidence: Evidence, status: CheckStatus, message: str, **params: Any) -> None:
+    evidence.check_status = status
+    evidence.check_details = {**evidence.check_details, "message": message, "params": params}
+    evidence.check_summary = message.format(**params)[:500]
+
+
+def check_message(evidence: Evidence) -> str:
+    """The check's result in the active language ("" when nothing was checked)."""
+    details = evidence.check_details or {}
+    message = details.get("message")
+    if not message:
+        return ""
+    try:
+        return gettext(message).format(**details.get("params", {}))
+    except (KeyError, IndexError):
+        return gettext(message)
+
+
+def _beijing(at: str) -> str:
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return str(at)
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def surfaced(case: Case, number: str, how: str) -> bool:
+    """Flag a superseded number that evidence shows to exist after all (so it gets red-lettered)."""
+    flagged = SupersededNumber.objects.filter(
+        merchant_id=case.merchant_id, number=number, surfaced_at__isnull=True
+    )
+    return bool(flagged.update(surfaced_at=timezone.now(), surfaced_how=how[:200]))
+
+
+def check_receipt(evidence: Evidence, case: Case, data: bytes) -> None:
+    result = check_and_report(data)
+    if result.status == "invalid":
+        _set(evidence, CheckStatus.FAILED, RECEIPT_INVALID, reason=result.verdict.message("en"))
+        return
+    if result.details.get("log") != case.merchant.uscc:
+        _set(evidence, CheckStatus.MISMATCH, RECEIPT_OTHER_LOG)
+        return
+    if result.status == "not_proven":
+        incident = result.incident.pk if result.incident is not None else "?"
+        _set(evidence, CheckStatus.FAILED, RECEIPT_NOT_PROVEN, incident=incident)
+        evidence.check_details["incident"] = incident
+        return
+    entry = result.verdict.entry or {}
+    number = result.details.get("invoice_number") or ""
+    evidence.check_details["receipt"] = {"index": result.details["index"], "number": number}
+    if surfaced(case, number, f"system receipt on case {case.acceptance_no or case.uid}"):
+        evidence.check_details["surfaced"] = number
+    if number != case.claimed_number:
+        _set(evidence, CheckStatus.MISMATCH, RECEIPT_OTHER_NUMBER, found=number, claimed=case.claimed_number)
+        return
+    _set(
+        evidence,
+        CheckStatus.VERIFIED,
+        RECEIPT_PROVEN,
+        index=result.details["index"],
+        at=_beijing(entry.get("at", "")),
+    )
+
+
+def claim_mapping(case: Case) -> dict[str, Any]:
+    from fapiao.recovery.services import claimed_buyer_tax_id
+
+    claim: dict[str, Any] = {
+        "number": case.claimed_number,
+        "issued_on": case.claimed_issued_on.isoformat(),
+        "buyer_name": case.claimed_buyer_name,
+        "total_with_tax_fen": case.claimed_total_with_tax,
+    }
+    tax_id = claimed_buyer_tax_id(case)
+    if tax_id:
+        claim["buyer_tax_id"] = tax_id
+    if case.claimed_total_amount is not None:
+        claim["total_amount_fen"] = case.claimed_total_amount
+    if case.claimed_total_tax is not None:
+        claim["total_tax_fen"] = case.claimed_total_tax
+    return claim
+
+
+def check_einvoice(evidence: Evidence, case: Case, data: bytes) -> None:
+    fields, problems = read_einvoice_xml(data)
+    if fields is None:
+        text = "; ".join(p.render() for p in problems[:3])
+        _set(evidence, CheckStatus.FAILED, EINVOICE_UNREADABLE, problems=text)
+        return
+    found = fields.as_mapping() if hasattr(fields, "as_mapping") else dict(vars(fields))
+    differences = compare_claim(claim_mapping(case), found)
+    evidence.check_details["differences"] = [
+        {"field": d.field, "claimed": d.claimed, "found": d.found} for d in differences
+    ]
+    if differences:
+        _set(evidence, CheckStatus.MISMATCH, EINVOICE_DIFFERS, fields=", ".join(d.field for d in differences))
+        return
+    compared = [name for name in claim_mapping(case) if found.get(name) not in (None, "")]
+    _set(evidence, CheckStatus.VERIFIED, EINVOICE_MATCHES, fields=", ".join(compared))
+
+
+def run_check(evidence: Evidence, case: Case, data: bytes) -> None:
+    """Check the file if it is a kind we can check; leave it ``not_checked`` otherwise."""
+    if evidence.evidence_type == EvidenceType.SYSTEM_RECEIPT or evidence.content_kind == "json":
+        try:
+            json.loads(data)
+        except ValueError:
+            return
+        check_receipt(evidence, case, data)
+    elif evidence.content_kind == "xml":
+        check_einvoice(evidence, case, data)

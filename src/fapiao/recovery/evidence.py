@@ -1,0 +1,185 @@
+"""Evidence on a case: checked by content, stored by SHA-256, never deleted, checked automatically.
+
+A file is accepted only when its bytes are what its declared type allows (a PNG is not a system
+receipt, whatever its name says), it is not empty, and it fits the per-file and per-case limits.
+The bytes go to the content-addressed store before the row is written: a failed transaction
+leaves at most an unreferenced blob, never a row without its file.  A system receipt is verified
+(signature, and inclusion against the current log — a valid receipt the log no longer proves
+opens an integrity incident); an e-invoice XML is compared with the claim field by field.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import PurePosixPath, PureWindowsPath
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from fapiao.accounts.choices import Role
+from fapiao.accounts.models import User
+from fapiao.accounts.permissions import Action, require
+from fapiao.audit.services import record
+from fapiao.core.cases import CaseState
+from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
+from fapiao.core.evidence import EvidenceTooLargeError, EvidenceType
+from fapiao.formats.sniff import check_evidence
+from fapiao.recovery import notify
+from fapiao.recovery.checks import run_check
+from fapiao.recovery.choices import Channel
+from fapiao.recovery.models import Case, CaseMessage, Evidence
+from fapiao.recovery.storage import store_blob
+from fapiao.recovery.transitions import add_event, lock
+
+MB = 1024 * 1024
+FILENAME_MAX = 200
+OPEN_FOR_EVIDENCE = frozenset(
+    {
+        CaseState.DRAFT,
+        CaseState.SUBMITTED,
+        CaseState.IN_REVIEW,
+        CaseState.NEEDS_INFO,
+        CaseState.AWAITING_SECOND,
+        CaseState.REJECTED,
+    }
+)
+
+
+def max_file_bytes() -> int:
+    return int(settings.FAPIAO_EVIDENCE_MAX_FILE_MB) * MB
+
+
+def too_large_error(limit_mb: int) -> InvalidValueError:
+    """The refusal of a file over the per-file limit, before it is even read."""
+    return EvidenceTooLargeError(limit_mb=limit_mb)
+
+
+class CaseNotOpenForEvidenceError(ConflictError):
+    """Files can't be added to a case that is "{state}"."""
+
+    code = "case_not_open_for_evidence"
+
+
+class EvidenceDuplicateError(ConflictError):
+    """This file is already on the case, as "{filename}"."""
+
+    code = "evidence_duplicate"
+
+
+class CaseEvidenceFullError(InvalidValueError):
+    """The case's files would exceed {limit_mb} MB in total."""
+
+    code = "case_evidence_full"
+
+
+def clean_filename(name: object) -> str:
+    """The file's own name: no directories, no control characters, bounded; full-width kept."""
+    text = name if isinstance(name, str) else ""
+    text = PureWindowsPath(PurePosixPath(text).name).name
+    text = "".join(c for c in text if unicodedata.category(c)[0] != "C").strip()
+    if not text:
+        raise ValidationFailed(
+            [InvalidValueError(_("Give the file a name."), code="required").at("filename")]
+        )
+    if len(text) > FILENAME_MAX:
+        stem, dot, suffix = text.rpartition(".")
+        text = (
+            (stem[: FILENAME_MAX - len(suffix) - 1] + dot + suffix)
+            if dot and len(suffix) < 10
+            else text[:FILENAME_MAX]
+        )
+    return text
+
+
+def _evidence_type(value: object) -> EvidenceType:
+    try:
+        return EvidenceType(str(value))
+    except ValueError:
+        raise ValidationFailed(
+            [
+                InvalidValueError(
+                    _("Choose one of: {choices}."), code="invalid_choice", choices=", ".join(EvidenceType)
+                ).at("type")
+            ]
+        ) from None
+
+
+def add_evidence(
+    *,
+    user: User,
+    case: Case,
+    evidence_type: object,
+    filename: object,
+    data: bytes,
+    channel: Channel = Channel.ONLINE,
+    message: CaseMessage | None = None,
+) -> Evidence:
+    """Attach one file.  Staff (support) add files on the merchant's behalf: e-mailed or mailed in."""
+    require(user, Action.ADD_EVIDENCE)
+    kind_declared = _evidence_type(evidence_type)
+    name = clean_filename(filename)
+    try:
+        content_kind = check_evidence(
+            declared_type=kind_declared.value,
+            filename=name,
+            data=data,
+            max_bytes=max_file_bytes(),
+        )
+    except InvalidValueError as problem:
+        raise ValidationFailed([problem.at("file")]) from None
+    on_behalf = user.role not in (Role.CLERK, Role.MERCHANT_ADMIN)
+    sha256 = store_blob(data)
+    with transaction.atomic():
+        locked = lock(case, None)
+        if locked.state not in OPEN_FOR_EVIDENCE or (on_behalf and locked.state == CaseState.DRAFT):
+            raise CaseNotOpenForEvidenceError(state=locked.state)
+        same = Evidence.objects.filter(case=locked, sha256=sha256).first()
+        if same is not None:
+            raise EvidenceDuplicateError(filename=same.filename)
+        held = Evidence.objects.filter(case=locked).aggregate(total=Sum("size"))["total"] or 0
+        limit = settings.FAPIAO_EVIDENCE_MAX_CASE_MB
+        if held + len(data) > limit * MB:
+            raise ValidationFailed([CaseEvidenceFullError(limit_mb=limit).at("file")])
+        now = timezone.now()
+        evidence = Evidence(
+            merchant_id=locked.merchant_id,
+            case=locked,
+            evidence_type=kind_declared,
+            filename=name,
+            content_kind=content_kind,
+            size=len(data),
+            sha256=sha256,
+            channel=channel,
+            uploaded_by=user,
+            uploaded_at=now,
+            on_behalf=on_behalf,
+            message=message,
+        )
+        run_check(evidence, locked, data)
+        evidence.save()
+        details = {
+            "file": name,
+            "type": kind_declared.value,
+            "sha256": sha256,
+            "check": evidence.check_status,
+        }
+        add_event(
+            locked,
+            actor=user,
+            action="evidence",
+            before=locked.state,
+            after=locked.state,
+            details=details,
+            at=now,
+        )
+        record(actor=user, action="case.evidence", target=locked, merchant=locked.merchant, after=details)
+        if not on_behalf and locked.state == CaseState.NEEDS_INFO:
+            from fapiao.recovery.services import answer
+
+            answer(user=user, case=locked, note=_("Answered with a file."))
+        elif locked.state != CaseState.DRAFT:
+            people = notify.merchant_people(locked) if on_behalf else notify.staff_people(locked)
+            notify.notify(locked, "evidence", people, actor=user)
+    return evidence

@@ -1,0 +1,26 @@
+"""Reason templates a reviewer picks from (or writes their own), and 补正通知 item templates."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_noop
+
+REJECT_REASONS: dict[str, str] = {
+    "not_ours": gettext_noop("The invoice was not issued through this system."),
+    "evidence_insufficient": gettext_noop("The evidence does not establish the invoice's details."),
+    "claim_mismatch": gettext_noop("The evidence contradicts the claimed number, date, buyer or amount."),
+    "already_present": gettext_noop("The invoice is present in the system; no recovery is needed."),
+    "duplicate_case": gettext_noop("Another case already covers this invoice."),
+}
+APPROVE_REASONS: dict[str, str] = {
+    "receipt_verified": gettext_noop("The system receipt verifies and the ledger holds the invoice."),
+    "evidence_consistent": gettext_noop("Contract, payment and stub agree with the claim."),
+    "einvoice_matches": gettext_noop("The e-invoice file matches the claim field by field."),
+}
+REQUEST_ITEMS: dict[str, str] = {
+    "contract": gettext_noop("A copy of the contract"),
+    "bank_statement": gettext_noop("The bank statement showing the payment"),
+    "stub_copy": gettext_noop("A copy of the stub or the bookkeeping copy"),
+    "e_invoice": gettext_noop("The e-invoice file (XML, OFD or PDF)"),
+    "system_receipt": gettext_noop("The system receipt (JSON) you received when the invoice was issued"),
+    "clearer_scan": gettext_noop("A clearer scan of the document"),
+}

@@ -1,0 +1,240 @@
+"""The reviewer's side of a case: claim, release, assign, approve, reject.
+
+A reviewer *claims* a case before deciding it; the claim lasts ``FAPIAO_CASE_CLAIM_MINUTES`` and
+keeps other reviewers from deciding it meanwhile (a lead may reassign it).  Approving above
+``FAPIAO_SECOND_REVIEW_ABOVE_FEN`` hands the case to a second, different reviewer.  The
+four-eyes rule (nobody decides a case they opened, submitted or spoke for the merchant on) is
+the core's (:func:`fapiao.core.cases.decide`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from fapiao.accounts.choices import Role
+from fapiao.accounts.models import User
+from fapiao.accounts.permissions import Action, require
+from fapiao.audit.services import display_name, record
+from fapiao.core.cases import CLOSED_STATES, CaseAction, CaseState
+from fapiao.core.errors import ConflictError, InvalidValueError, PermissionDeniedError, ValidationFailed, _
+from fapiao.recovery import notify
+from fapiao.recovery.models import Case
+from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS
+from fapiao.recovery.transitions import add_event, lock, snapshot, transition
+
+
+class ClaimHeldError(ConflictError):
+    """{holder} is working on this case until {until}; ask a lead reviewer to reassign it."""
+
+    code = "claim_held"
+
+
+class NotLeadError(PermissionDeniedError):
+    """Only a lead reviewer may assign cases."""
+
+    code = "not_lead"
+
+
+class AssigneeNotReviewerError(InvalidValueError):
+    """Cases can only be assigned to an active reviewer."""
+
+    code = "assignee_not_reviewer"
+
+
+class NotClaimHolderError(ConflictError):
+    """You don't hold this case's claim."""
+
+    code = "not_claim_holder"
+
+
+def claim_minutes() -> timedelta:
+    return timedelta(minutes=settings.FAPIAO_CASE_CLAIM_MINUTES)
+
+
+def held_by_other(case: Case, user: User, now: datetime) -> bool:
+    return (
+        case.assignee_id is not None
+        and case.assignee_id != user.pk
+        and case.claim_expires_at is not None
+        and case.claim_expires_at > now
+    )
+
+
+def claim_check(user: User):  # type: ignore[no-untyped-def]
+    def check(locked: Case) -> None:
+        now = timezone.now()
+        if held_by_other(locked, user, now):
+            holder = display_name(locked.assignee) if locked.assignee else ""
+            until = timezone.localtime(locked.claim_expires_at).strftime("%H:%M")
+            raise ClaimHeldError(holder=holder, until=until)
+
+    return check
+
+
+def _take(user: User):  # type: ignore[no-untyped-def]
+    def apply(locked: Case, _target: CaseState, now: datetime) -> None:
+        locked.assignee = user
+        locked.claim_expires_at = now + claim_minutes()
+
+    return apply
+
+
+def claim_case(*, user: User, case: Case, version: int | None) -> Case:
+    require(user, Action.REVIEW_CASES)
+    with transaction.atomic():
+        step = transition(
+            case, CaseAction.CLAIM, actor=user, version=version, check=claim_check(user), apply=_take(user)
+        )
+        if step.before == CaseState.SUBMITTED:
+            notify.notify(step.case, "claim", notify.merchant_people(step.case), actor=user)
+    return step.case
+
+
+def release_case(*, user: User, case: Case) -> Case:
+    """Give the claim back so another reviewer can take the case."""
+    require(user, Action.REVIEW_CASES)
+    with transaction.atomic():
+        locked = lock(case, None)
+        if locked.assignee_id != user.pk and not user.is_lead:
+            raise NotClaimHolderError()
+        before = snapshot(locked)
+        locked.assignee = None
+        locked.claim_expires_at = None
+        locked.version += 1
+        locked.save()
+        add_event(locked, actor=user, action="release", before=locked.state, after=locked.state)
+        record(
+            actor=user,
+            action="case.release",
+            target=locked,
+            merchant=locked.merchant,
+            before=before,
+            after=snapshot(locked),
+        )
+    return locked
+
+
+def assign_case(*, user: User, case: Case, assignee: User) -> Case:
+    """A lead reviewer gives the case to a reviewer (replacing any claim)."""
+    require(user, Action.ASSIGN_CASES)
+    if not user.is_lead:
+        raise NotLeadError()
+    if assignee.role != Role.REVIEWER or not assignee.is_active:
+        raise ValidationFailed([AssigneeNotReviewerError().at("assignee")])
+    with transaction.atomic():
+        locked = lock(case, None)
+        if locked.state in CLOSED_STATES or locked.state == CaseState.DRAFT:
+            raise ConflictError(_("A case that is {state} can't be assigned."), state=locked.state)
+        before = snapshot(locked)
+        now = timezone.now()
+        locked.assignee = assignee
+        locked.claim_expires_at = now + claim_minutes()
+        locked.version += 1
+        locked.save()
+        add_event(
+            locked,
+            actor=user,
+            action="assign",
+            before=locked.state,
+            after=locked.state,
+            details={"assignee": assignee.username},
+            at=now,
+        )
+        record(
+            actor=user,
+            action="case.assign",
+            target=locked,
+            merchant=locked.merchant,
+            before=before,
+            after=snapshot(locked),
+        )
+        notify.notify(locked, "assign", [assignee], actor=user)
+    return locked
+
+
+def decision_reason(
+    reason: str | None, template: str | None, templates: dict[str, str], *, required: bool
+) -> str:
+    """A written reason, or the template's text (stored as English; shown translated)."""
+    text = (reason or "").strip()
+    if template:
+        if template not in templates:
+            raise ValidationFailed(
+                [
+                    InvalidValueError(
+                        _("Choose one of: {choices}."), code="invalid_choice", choices=", ".join(templates)
+                    ).at("reason_template")
+                ]
+            )
+        text = f"{templates[template]} {text}".strip()
+    if required and not text:
+        raise ValidationFailed([InvalidValueError(_("Give a reason."), code="required").at("reason")])
+    if len(text) > 2000:
+        raise ValidationFailed(
+            [InvalidValueError(_("Use at most {max} characters."), code="too_long", max=2000).at("reason")]
+        )
+    return text
+
+
+def approve_case(
+    *, user: User, case: Case, version: int | None, reason: str | None = None, template: str | None = None
+) -> Case:
+    require(user, Action.REVIEW_CASES)
+    text = decision_reason(reason, template, APPROVE_REASONS, required=False)
+    take = _take(user)
+
+    def apply(locked: Case, target: CaseState, now: datetime) -> None:
+        if target == CaseState.AWAITING_SECOND:
+            locked.first_approver = user
+            locked.assignee = None  # free for the second reviewer
+            locked.claim_expires_at = None
+        else:
+            if locked.first_approver_id is None:
+                locked.first_approver = user
+            else:
+                locked.second_approver = user
+            take(locked, target, now)
+        locked.decision_reason = text
+
+    with transaction.atomic():
+        step = transition(
+            case,
+            CaseAction.APPROVE,
+            actor=user,
+            version=version,
+            reason=text,
+            check=claim_check(user),
+            apply=apply,
+        )
+        if step.case.state == CaseState.AWAITING_SECOND:
+            notify.notify(step.case, "awaiting_second", notify.staff_people(step.case), actor=user)
+        else:
+            notify.notify(step.case, "approve", notify.merchant_people(step.case), actor=user)
+    return step.case
+
+
+def reject_case(
+    *, user: User, case: Case, version: int | None, reason: str | None = None, template: str | None = None
+) -> Case:
+    require(user, Action.REVIEW_CASES)
+    text = decision_reason(reason, template, REJECT_REASONS, required=True)
+
+    def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
+        locked.decision_reason = text
+
+    with transaction.atomic():
+        step = transition(
+            case,
+            CaseAction.REJECT,
+            actor=user,
+            version=version,
+            reason=text,
+            check=claim_check(user),
+            apply=apply,
+        )
+        notify.notify(step.case, "reject", notify.merchant_people(step.case), actor=user)
+    return step.case

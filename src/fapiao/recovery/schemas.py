@@ -1,0 +1,139 @@
+"""OpenAPI shapes of the case API.  Bodies are validated by the core and the services, which report
+every problem at once; these models document them, with examples."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+from fapiao.invoices.schemas import InvoiceIn
+
+
+class ClaimBuyerIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(examples=["北京买方贸易有限公司"])
+    tax_id: str | None = Field(None, examples=["91110000MA01XKQ2TQ"])
+
+
+class CaseIn(Schema):
+    """A draft case: the claimed invoice and what happened."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "number": "26112000100000000123",
+                "issued_on": "2026-11-03",
+                "buyer": {"name": "北京买方贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"},
+                "total_with_tax": "1060.00",
+                "narrative": "11月3日开具后上传中断，系统中查不到该发票。",
+            }
+        },
+    )
+    number: str = Field(description="20-digit number, or 代码-号码 for a legacy invoice.")
+    issued_on: str = Field(description="YYYY-MM-DD")
+    kind: Literal["ordinary", "special"] | None = None
+    buyer: ClaimBuyerIn
+    total_with_tax: str = Field(examples=["1060.00"])
+    total_amount: str | None = Field(None, examples=["1000.00"])
+    total_tax: str | None = Field(None, examples=["60.00"])
+    narrative: str = Field(description="What happened, up to 2,000 characters.")
+
+
+class VersionIn(Schema):
+    version: int = Field(description="The case's version as last read; a stale version is 409.")
+
+
+class ReasonIn(VersionIn):
+    reason: str | None = Field(None, description="Required to reopen; optional to withdraw.")
+
+
+class DecisionIn(VersionIn):
+    reason: str | None = None
+    reason_template: str | None = Field(
+        None, description="A template code (see GET /cases/reasons); its text is put before `reason`."
+    )
+
+
+class RequestInfoIn(VersionIn):
+    body: str = Field(examples=["请补充与买方签订的合同扫描件。"])
+    items: list[str] | None = Field(None, examples=[["合同扫描件", "银行回单"]])
+
+
+class MessageIn(Schema):
+    body: str
+    on_behalf: bool = Field(
+        False, description="Support only: records what the merchant said by phone or paper."
+    )
+
+
+class AssignIn(Schema):
+    assignee: str = Field(description="The reviewer's username.")
+
+
+class RestoreInvoiceIn(InvoiceIn):
+    issued_on: str = Field(description="The original invoice's date, YYYY-MM-DD.")
+    confirm: bool = Field(description="true: the reviewer checked every field against the evidence.")
+
+
+class ResolveIn(VersionIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "version": 7,
+                "remedy": "restore",
+                "invoice": {
+                    "issued_on": "2026-11-03",
+                    "confirm": True,
+                    "kind": "ordinary",
+                    "buyer": {"name": "北京买方贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"},
+                    "lines": [
+                        {
+                            "name": "*信息技术服务*软件开发",
+                            "quantity": "1",
+                            "unit_price": "1000.00",
+                            "tax_rate": "0.06",
+                        }
+                    ],
+                },
+            }
+        }
+    )
+    remedy: Literal["restore", "reissue"]
+    invoice: RestoreInvoiceIn | InvoiceIn = Field(
+        description=(
+            "restore: the original as confirmed (with issued_on and confirm); reissue: a new invoice body."
+        )
+    )
+
+
+class CaseOut(Schema):
+    model_config = ConfigDict(extra="allow")
+    case_id: str
+    acceptance_no: str | None
+    state: str
+    version: int
+
+
+class CasePage(Schema):
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    counts: dict[str, int]
+
+
+class EvidenceOut(Schema):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    type: str
+    filename: str
+    sha256: str
+    check: dict[str, Any]
+
+
+class ResolveOut(Schema):
+    case: dict[str, Any]
+    invoice: dict[str, Any]
+    receipt: dict[str, Any] | None

@@ -1,0 +1,218 @@
+"""Reads of recovery cases, always scoped to the acting user.
+
+Merchant users see their merchant's cases; support, reviewers and auditors see every
+merchant's submitted cases (never another merchant's drafts); operators see none — they run
+the system, not the cases.  Another merchant's case answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from fapiao.accounts.models import User
+from fapiao.accounts.permissions import Action, may
+from fapiao.core.cases import CaseState
+from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
+from fapiao.core.money import parse_money
+from fapiao.invoices.models import Invoice
+from fapiao.ledger.models import LogEntry
+from fapiao.recovery.models import Case, CaseMessage, Evidence, Notification
+from fapiao.recovery.transitions import CaseNotFoundError
+
+PAGE_SIZE = 50
+OPEN_STATES = frozenset(
+    {
+        CaseState.SUBMITTED,
+        CaseState.IN_REVIEW,
+        CaseState.NEEDS_INFO,
+        CaseState.AWAITING_SECOND,
+        CaseState.APPROVED,
+        CaseState.REJECTED,
+        CaseState.RESOLVED,
+    }
+)
+
+
+class EvidenceNotFoundError(CaseNotFoundError):
+    """No such file on this case."""
+
+    code = "evidence_not_found"
+
+
+def due_hours() -> dict[str, int]:
+    """How long each state may last before the case is overdue (``FAPIAO_CASE_DUE_HOURS``)."""
+    return dict(settings.FAPIAO_CASE_DUE_HOURS)
+
+
+def due_at(case: Case) -> datetime | None:
+    hours = due_hours().get(case.state)
+    return case.state_changed_at + timedelta(hours=hours) if hours else None
+
+
+def is_overdue(case: Case, now: datetime | None = None) -> bool:
+    due = due_at(case)
+    return due is not None and (now or timezone.now()) > due
+
+
+def cases_visible_to(user: User) -> QuerySet[Case]:
+    cases = Case.objects.select_related("merchant", "assignee", "resolved_invoice")
+    if not may(user, Action.READ_CASES):
+        return cases.none()
+    if user.is_merchant_user:
+        return cases.filter(merchant_id=user.merchant_id)
+    return cases.exclude(state=CaseState.DRAFT)
+
+
+def case_get(*, user: User, case_id: object) -> Case:
+    try:
+        uid = uuid.UUID(str(case_id))
+    except ValueError:
+        raise CaseNotFoundError() from None
+    case = cases_visible_to(user).filter(uid=uid).first()
+    if case is None:
+        raise CaseNotFoundError()
+    return case
+
+
+def evidence_get(*, case: Case, evidence_id: object) -> Evidence:
+    try:
+        uid = uuid.UUID(str(evidence_id))
+    except ValueError:
+        raise EvidenceNotFoundError() from None
+    evidence = Evidence.objects.filter(case=case, merchant_id=case.merchant_id, uid=uid).first()
+    if evidence is None:
+        raise EvidenceNotFoundError()
+    return evidence
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    states: tuple[str, ...] = ()
+    merchant: str = ""  # USCC
+    overdue: bool = False
+    older_than_days: int | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+    assignee: str = ""  # "me", "none" or a username
+    text: str = ""  # 受理编号 or invoice number
+    unread: bool = False  # merchant messages no staff member has read
+
+
+def parse_filters(params: dict[str, str]) -> CaseFilters:
+    errors: list[FieldError] = []
+    states = tuple(s for s in params.get("state", "").split(",") if s)
+    for state in states:
+        if state not in {member.value for member in CaseState}:
+            allowed = ", ".join(member.value for member in CaseState)
+            errors.append(
+                FieldError("state", "bad_choice", _("Choose one of: {allowed}."), {"allowed": allowed})
+            )
+    amounts: dict[str, int | None] = {}
+    for name in ("amount_min", "amount_max"):
+        raw = params.get(name, "").strip()
+        amounts[name] = None
+        try:
+            amounts[name] = parse_money(raw) if raw else None
+        except InvalidValueError as problem:
+            errors.append(problem.at(name))
+    older = params.get("older_than_days", "").strip()
+    if older and not older.isdigit():
+        errors.append(FieldError("older_than_days", "invalid", _("Enter a whole number of days.")))
+    if errors:
+        raise ValidationFailed(errors)
+    return CaseFilters(
+        states=states,
+        merchant=params.get("merchant", "").strip().upper(),
+        overdue=params.get("overdue", "") in ("1", "true", "yes"),
+        older_than_days=int(older) if older else None,
+        amount_min=amounts["amount_min"],
+        amount_max=amounts["amount_max"],
+        assignee=params.get("assignee", "").strip(),
+        text=params.get("q", "").strip(),
+        unread=params.get("unread", "") in ("1", "true", "yes"),
+    )
+
+
+def _overdue_q(now: datetime) -> Q:
+    q = Q(pk__in=[])
+    for state, hours in due_hours().items():
+        q |= Q(state=state, state_changed_at__lt=now - timedelta(hours=hours))
+    return q
+
+
+def case_list(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
+    cases = cases_visible_to(user)
+    now = timezone.now()
+    if filters.states:
+        cases = cases.filter(state__in=filters.states)
+    if filters.merchant:
+        cases = cases.filter(merchant__uscc=filters.merchant)
+    if filters.overdue:
+        cases = cases.filter(_overdue_q(now))
+    if filters.older_than_days is not None:
+        cases = cases.filter(submitted_at__lt=now - timedelta(days=filters.older_than_days))
+    if filters.amount_min is not None:
+        cases = cases.filter(claimed_total_with_tax__gte=filters.amount_min)
+    if filters.amount_max is not None:
+        cases = cases.filter(claimed_total_with_tax__lte=filters.amount_max)
+    if filters.assignee == "me":
+        cases = cases.filter(assignee=user)
+    elif filters.assignee == "none":
+        cases = cases.filter(Q(assignee__isnull=True) | Q(claim_expires_at__lt=now))
+    elif filters.assignee:
+        cases = cases.filter(assignee__username=filters.assignee)
+    if filters.text:
+        cases = cases.filter(Q(acceptance_no__iexact=filters.text) | Q(claimed_number=filters.text))
+    if filters.unread:
+        unread = CaseMessage.objects.filter(read_by_staff_at__isnull=True).values("case_id")
+        cases = cases.filter(pk__in=unread)
+    return cases.order_by("submitted_at", "opened_at")
+
+
+def state_counts(*, user: User) -> dict[str, int]:
+    rows = cases_visible_to(user).values("state").annotate(n=Count("pk"))
+    return {row["state"]: row["n"] for row in rows}
+
+
+def ledger_history(case: Case) -> list[dict[str, Any]]:
+    """Every ledger entry of the claimed number in the merchant's log."""
+    entries = LogEntry.objects.filter(merchant_id=case.merchant_id, invoice_number=case.claimed_number)
+    return [
+        {"index": e.seq, "kind": e.kind, "at": e.created_at, "ref": e.ref}
+        for e in entries.order_by("seq").only("seq", "kind", "created_at", "ref")
+    ]
+
+
+def similar_invoices(case: Case, *, limit: int = 10) -> list[Invoice]:
+    """The merchant's invoices close to the claim: same amount, or same buyer, within 60 days."""
+    around: date = case.claimed_issued_on
+    window = Q(issued_on__gte=around - timedelta(days=60), issued_on__lte=around + timedelta(days=60))
+    match = Q(total_with_tax=case.claimed_total_with_tax) | Q(buyer_name=case.claimed_buyer_name)
+    found = Invoice.objects.filter(window & match, merchant_id=case.merchant_id)
+    ranked = sorted(
+        found[:200],
+        key=lambda i: (
+            i.total_with_tax != case.claimed_total_with_tax,
+            i.buyer_name != case.claimed_buyer_name,
+            abs((i.issued_on - around).days),
+        ),
+    )
+    return ranked[:limit]
+
+
+def notifications_for(user: User, *, unread_only: bool = False) -> QuerySet[Notification]:
+    rows = Notification.objects.filter(user=user).select_related("case")
+    if unread_only:
+        rows = rows.filter(read_at__isnull=True)
+    return rows.order_by("-created_at")
+
+
+def unread_count(user: User) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()

@@ -1,0 +1,57 @@
+"""Template filters of the recovery pages: ``{{ kind|evidence_type }}``, ``{{ state|case_state }}``,
+``{{ action|case_action }}``."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from fapiao.recovery.receipt import EVIDENCE_TYPES
+from fapiao.recovery.views.progress import state_label
+
+register = template.Library()
+
+ACTIONS = {
+    "open": _("opened the application"),
+    "edit": _("edited the application"),
+    "submit": _("submitted"),
+    "resubmit": _("submitted again"),
+    "evidence": _("added a file"),
+    "message": _("wrote a message"),
+    "request_info": _("asked for more information"),
+    "answer": _("answered"),
+    "claim": _("took the case"),
+    "release": _("gave the case back"),
+    "assign": _("assigned the case"),
+    "approve": _("approved"),
+    "reject": _("rejected"),
+    "resolve": _("resolved the case"),
+    "confirm": _("confirmed the result"),
+    "reopen": _("reopened the case"),
+    "withdraw": _("withdrew the application"),
+    "remind": _("sent a reminder"),
+}
+CHANNELS = {"online": _("Online"), "email": _("E-mail"), "mail_in": _("Mailed in (registered by support)")}
+
+
+@register.filter
+def evidence_type(value: str) -> str:
+    return gettext(EVIDENCE_TYPES.get(str(value), str(value)))
+
+
+@register.filter
+def case_state(value: str) -> str:
+    return state_label(str(value))
+
+
+@register.filter
+def case_action(value: str) -> str:
+    found = ACTIONS.get(str(value))
+    return str(found) if found is not None else str(value)
+
+
+@register.filter
+def channel(value: str) -> str:
+    found = CHANNELS.get(str(value))
+    return str(found) if found is not None else str(value)

@@ -1,0 +1,37 @@
+"""In-app notifications: the list, newest first; opening the list marks them read."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from fapiao.recovery import selectors
+from fapiao.recovery.notify import render as render_notification
+from fapiao.web.views import acting_user
+
+PAGE_SIZE = 30
+
+
+@login_required
+@require_GET
+def notification_list(request: HttpRequest) -> HttpResponse:
+    user = acting_user(request)
+    page = Paginator(selectors.notifications_for(user), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "text": render_notification(n),
+            "at": n.created_at,
+            "unread": n.read_at is None,
+            "url": reverse("recovery:case", args=[n.case.uid]) if n.case_id and n.case else None,
+        }
+        for n in page
+    ]
+    selectors.notifications_for(user, unread_only=True).filter(pk__in=[n.pk for n in page]).update(
+        read_at=timezone.now()
+    )
+    return render(request, "recovery/notifications.html", {"page": page, "rows": rows})
