@@ -11,8 +11,10 @@ and three things are measured in the same run, on the same database:
   same database (SQLite WAL + synchronous=FULL; PostgreSQL synchronous_commit=on).
 
 The load comes from other processes (``--clients`` keep-alive connections spread over
-``--processes`` processes); each figure is the median over ``--runs`` runs.  See
-benchmarks/README.md for what the figures mean.
+``--processes`` processes); each figure is the median over ``--runs`` runs.  Beside each HTTP
+figure the server's own CPU time per answered request is printed (all its processes, from
+/proc): on a shared machine it moves far less than the rates do, so it is the figure to
+compare two versions by.  See benchmarks/README.md for what the figures mean.
 
     .venv/bin/python benchmarks/issue_http.py --backend both --seconds 10 --runs 3
 """
@@ -25,6 +27,7 @@ import http.client
 import json
 import os
 import platform
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -41,7 +44,7 @@ REPO_ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO_ROOT)]
 
 from _load import LoadResult, Workload, percentile, run_load  # noqa: E402
-from tests.faults.server import LiveServer, postgres_reachable, throwaway_postgres  # noqa: E402
+from tests.faults.server import LiveServer, _group_members, postgres_reachable, throwaway_postgres  # noqa: E402
 
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 50.0
@@ -69,12 +72,18 @@ class Figure:
     rates: list[float] = field(default_factory=list)
     p50s: list[float] = field(default_factory=list)  # ms
     p99s: list[float] = field(default_factory=list)  # ms
+    cpus: list[float] = field(default_factory=list)  # server CPU ms per request
     notes: list[str] = field(default_factory=list)
 
-    def add(self, rate: float, latencies_s: list[float]) -> None:
+    def add(self, rate: float, latencies_s: list[float], cpu_ms: float = float("nan")) -> None:
         self.rates.append(rate)
         self.p50s.append(percentile(latencies_s, 50) * 1000)
         self.p99s.append(percentile(latencies_s, 99) * 1000)
+        self.cpus.append(cpu_ms)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus) if self.cpus else float("nan")
 
     @property
     def rate(self) -> float:
@@ -168,6 +177,44 @@ def raw_commit_loop(server: LiveServer, seconds: float) -> tuple[float, list[flo
     return len(latencies) / elapsed, latencies
 
 
+def server_cpu_seconds(server: LiveServer) -> float:
+    """CPU time (user + system) used so far by the server's processes (master and workers)."""
+    if server.process is None:
+        return float("nan")
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _group_members(server.process.pid):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured_load(
+    server: LiveServer, workload: Workload, args: argparse.Namespace
+) -> tuple[LoadResult, float, float]:
+    """Run one load; also the CPU milliseconds per answered request (warm-up included) of the
+    server's processes and of the load generator's (finished child processes)."""
+    before, clients_before = server_cpu_seconds(server), children_cpu_seconds()
+    result = run_load(
+        server.port, workload, clients=args.clients, seconds=args.seconds,
+        warmup=args.warmup, processes=args.processes,
+    )  # fmt: skip
+    used, clients_used = server_cpu_seconds(server) - before, children_cpu_seconds() - clients_before
+    answered = sum(result.statuses.values()) * (args.seconds + args.warmup) / args.seconds
+    if not answered:
+        return result, float("nan"), float("nan")
+    return result, used * 1000 / answered, clients_used * 1000 / answered
+
+
 # --- talking to the server ---------------------------------------------------------------------
 
 
@@ -216,7 +263,11 @@ def measure_backend(backend: str, args: argparse.Namespace) -> BackendReport | s
             database_url = stack.enter_context(throwaway_postgres("fapiao_bench", args.pg_admin_url))
         var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"fapiao-bench-{backend}-")))
         server = LiveServer(
-            var_dir / "var", database_url=database_url, workers=args.workers, threads=args.threads
+            var_dir / "var",
+            database_url=database_url,
+            workers=args.workers,
+            threads=args.threads,
+            env=dict(item.split("=", 1) for item in args.server_env),
         )
         stack.callback(server.stop)
         print(f"[{backend}] preparing {server.var_dir} …", file=sys.stderr)
@@ -235,21 +286,18 @@ def measure_backend(backend: str, args: argparse.Namespace) -> BackendReport | s
         read_load = Workload("GET", "/api/v1/invoices/{item}", read_token, items=numbers, expect=200)
         for run in range(1, args.runs + 1):
             invoices_before, heads_before = counts(server)
-            result = run_load(
-                server.port, write_load, clients=args.clients, seconds=args.seconds,
-                warmup=args.warmup, processes=args.processes,
-            )  # fmt: skip
+            result, cpu, client_cpu = measured_load(server, write_load, args)
             invoices_after, heads_after = counts(server)
-            write.add(result.rate, result.latencies)
+            write.add(result.rate, result.latencies, cpu)
             batch = (invoices_after - invoices_before) / max(1, heads_after - heads_before)
-            write.notes.append(f"run {run}: {describe(result)}; {batch:.1f} invoices per group commit")
+            write.notes.append(
+                f"run {run}: {describe(result)}; {batch:.1f} invoices per group commit; "
+                f"the load generator used {client_cpu:.2f} ms CPU per request"
+            )
             print(f"[{backend}] run {run} write {result.rate:8.1f}/s  {describe(result)}", file=sys.stderr)
 
-            result = run_load(
-                server.port, read_load, clients=args.clients, seconds=args.seconds,
-                warmup=args.warmup, processes=args.processes,
-            )  # fmt: skip
-            read.add(result.rate, result.latencies)
+            result, cpu, _client_cpu = measured_load(server, read_load, args)
+            read.add(result.rate, result.latencies, cpu)
             read.notes.append(f"run {run}: {describe(result)}")
             print(f"[{backend}] run {run} read  {result.rate:8.1f}/s  {describe(result)}", file=sys.stderr)
 
@@ -294,11 +342,8 @@ def measure_without_ledger(report: BackendReport, server: LiveServer, args: argp
         figure = report.figure("write-noledger", "POST /api/v1/invoices, FAPIAO_LEDGER_ENABLED=0")
         load = Workload("POST", "/api/v1/invoices", token, body=INVOICE, idempotency=True, expect=201)
         for run in range(1, args.runs + 1):
-            result = run_load(
-                server.port, load, clients=args.clients, seconds=args.seconds,
-                warmup=args.warmup, processes=args.processes,
-            )  # fmt: skip
-            figure.add(result.rate, result.latencies)
+            result, cpu, _client_cpu = measured_load(server, load, args)
+            figure.add(result.rate, result.latencies, cpu)
             figure.notes.append(f"run {run}: {describe(result)}")
             print(f"[{report.backend}] run {run} write, no ledger {result.rate:8.1f}/s", file=sys.stderr)
     finally:
@@ -340,12 +385,14 @@ def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
         f"machine: {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
         f"{platform.system()} {platform.release()}; {revision}",
         f"1-minute load average before the run: {args.load_before:.1f} (other work skews the figures)",
-        f"server: gunicorn gthread, {args.workers} workers × {args.threads} threads, FAPIAO_WRITE_BATCHING=1",
+        f"server: gunicorn gthread, {args.workers} workers × {args.threads} threads, FAPIAO_WRITE_BATCHING=1"
+        + "".join(f", {item}" for item in args.server_env),
         f"load: {args.clients} closed-loop keep-alive clients in {processes} processes, "
         f"{args.seconds:g} s measured after {args.warmup:g} s warm-up, median of {args.runs} run(s)",
+        "CPU ms: CPU time of all the server's processes per answered request (not the clients')",
         "",
-        f"{'backend':<9} {'measurement':<52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
-        "-" * 90,
+        f"{'backend':<9} {'measurement':<52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7}",
+        "-" * 98,
     ]
     for report in reports:
         if isinstance(report, str):
@@ -354,7 +401,8 @@ def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
         for figure in report.figures.values():
             out.append(
                 f"{report.backend:<9} {figure.label:<52} "
-                f"{figure.rate:9.1f} {figure.p50:8.1f} {figure.p99:8.1f}"
+                f"{figure.rate:9.1f} {figure.p50:8.1f} {figure.p99:8.1f} "
+                + (f"{figure.cpu:7.2f}" if figure.cpu == figure.cpu else f"{'-':>7}")  # NaN: not measured
             )
         figures = report.figures
         write, read, raw = figures["write"], figures["read"], figures["raw"]
@@ -400,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
         help="where throwaway PostgreSQL databases are created and dropped",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="NAME=VALUE",
+        help="an environment variable for the server (repeatable), e.g. FAPIAO_WRITE_BATCH_MAX=32",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.ledger == "off":
         args.ledger = "both"  # the ledger-on figures are the baseline the off figures compare to
@@ -413,7 +465,13 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     report.backend: {
-                        key: {"label": f.label, "rates": f.rates, "p50_ms": f.p50s, "p99_ms": f.p99s}
+                        key: {
+                            "label": f.label,
+                            "rates": f.rates,
+                            "p50_ms": f.p50s,
+                            "p99_ms": f.p99s,
+                            "server_cpu_ms": f.cpus,
+                        }
                         for key, f in report.figures.items()
                     }
                     for report in reports

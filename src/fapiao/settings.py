@@ -258,6 +258,8 @@ if PRODUCTION:
 # --- Fapiao Vault ----------------------------------------------------------------------------
 FAPIAO_PROVINCE_CODE = env("FAPIAO_PROVINCE_CODE", "11")  # Beijing
 FAPIAO_IDEMPOTENCY_TTL_HOURS = env_int("FAPIAO_IDEMPOTENCY_TTL_HOURS", 72)
+# How long each server process trusts an API token it has looked up (0: every request looks).
+FAPIAO_TOKEN_CACHE_SECONDS = env_int("FAPIAO_TOKEN_CACHE_SECONDS", 2)
 # Group commit: in the server, writes from concurrent requests share one transaction
 # (and one fsync).  Off in tests, where each test owns its transaction.
 FAPIAO_WRITE_BATCHING = env_bool("FAPIAO_WRITE_BATCHING", False)

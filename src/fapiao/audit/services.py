@@ -2,10 +2,11 @@
 
 ``record(...)`` writes in the caller's transaction, so a record commits with the change it
 describes or not at all.  Inside a unit of work (``fapiao.ledger.uow``: invoice writes, group
-commit) a record costs one ``UPDATE … RETURNING`` of its log's size and one ``INSERT``; the
-Merkle nodes of everything the unit appended and one signed head per touched log are written
-once, just before the commit.  Outside a unit (sign-ins, token changes, CLI commands) the record
-is sealed at once.  Signed heads are appended to the audit witness file after the commit.
+commit) a record costs one ``UPDATE … RETURNING`` of its log's size; its row joins the unit's
+one INSERT of records, and the Merkle nodes of everything the unit appended and one signed head
+per touched log are written once, just before the commit.  Outside a unit (sign-ins, token
+changes, CLI commands) the record is sealed at once.  Signed heads are appended to the audit
+witness file after the commit.
 
 The request id and the client's address come from :mod:`fapiao.ops.context`.  ``before`` and
 ``after`` are stored through :func:`fapiao.core.masking.masked_snapshot`: sensitive party data
@@ -124,7 +125,9 @@ def _pending_of(unit: Any) -> Pending:
     return pending
 
 
-def _append(merchant: Any, fields: dict[str, Any]) -> tuple[AuditRecord, int, str]:
+def _append(merchant: Any, fields: dict[str, Any], unit: Any = None) -> tuple[AuditRecord, int, str]:
+    """Take the log's next index (locking its row) and store the record: now, or with ``unit``
+    in the unit's one INSERT of records (its primary key is set then, before the commit)."""
     log_id, name = _log_for(merchant)
     seq = next_seq(log_id)
     if seq is None:  # the cached log row was rolled back with the transaction that made it
@@ -134,7 +137,10 @@ def _append(merchant: Any, fields: dict[str, Any]) -> tuple[AuditRecord, int, st
         if seq is None:
             raise DatabaseError(f"audit log {name} disappeared")
     row = AuditRecord(log_id=log_id, seq=seq, **fields)
-    row.pk = insert_record(row)
+    if unit is not None:
+        unit.defer(row)
+    else:
+        row.pk = insert_record(row)
     return row, log_id, name
 
 
@@ -174,7 +180,7 @@ def record(
     }
     unit = current_unit()
     if unit is not None:
-        row, log_id, name = _append(merchant, fields)
+        row, log_id, name = _append(merchant, fields, unit)
         pending = _pending_of(unit)
         pending.names[log_id] = name
         pending.leaves[(log_id, row.seq)] = record_leaf(name, row)

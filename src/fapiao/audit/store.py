@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.models import Model
 from django.utils import timezone
 
@@ -123,13 +123,20 @@ def _statements(vendor: str) -> dict[str, str]:
     }
 
 
+def _db() -> Any:
+    """The connection itself: every attribute read through the ``connection`` proxy costs a
+    thread-local look-up, and this runs once per record inside the group-commit writer."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def _sql(name: str) -> str:
-    return _statements(connection.vendor)[name]
+    return _statements(_db().vendor)[name]
 
 
 def _execute(statement: str, params: Any) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(statement), params)
+    db = _db()
+    with db.cursor() as cursor:
+        cursor.execute(_statements(db.vendor)[statement], params)
         return list(cursor.fetchall()) if cursor.description else []
 
 
@@ -186,6 +193,7 @@ class Pending:
     names: dict[int, str] = field(default_factory=dict)
 
     def seal(self) -> None:
+        self.unit.flush()  # the unit's deferred records, before anything reads them back
         heads = seal_logs(self.names, self.leaves)
         self.leaves.clear()
         self.names.clear()

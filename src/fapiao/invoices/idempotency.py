@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from fapiao.accounts.models import User
 from fapiao.core.errors import ConflictError, InvalidValueError, _
 from fapiao.invoices.models import IdempotencyRecord
+from fapiao.ledger.uow import UnitOfWork
 from fapiao.ops.datakeys import keyring
 
 MAX_KEY_LENGTH = 255
@@ -69,41 +71,82 @@ def _replay_of(record: IdempotencyRecord, fingerprint: str) -> Replay:
     return Replay(status=record.status, body=record.body)
 
 
-def claim(*, user: User, key: str, fingerprint: str) -> Replay | None:
-    """Claim ``key`` for this request inside the current transaction, or return its stored answer.
+_CLAIM_FIELDS = ("merchant", "user", "key", "request_hash", "status", "body", "created_at", "expires_at")
+
+
+@functools.cache
+def _field(name: str) -> Any:
+    return IdempotencyRecord._meta.get_field(name)
+
+
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    """The claim and remember statements, with quoted names (built once per vendor)."""
+    del vendor  # the cache key
+    quote = connection.ops.quote_name
+    table = quote(IdempotencyRecord._meta.db_table)
+    columns = [quote(str(_field(name).column)) for name in _CLAIM_FIELDS]
+    merchant, user, key, expires = (quote(c) for c in ("merchant_id", "user_id", "key", "expires_at"))
+    # Insert the claim; or take over an expired record of the same key (one statement, no
+    # savepoint).  A live record makes it return nothing; on PostgreSQL a record another
+    # transaction is still writing makes it wait for that transaction first.
+    claim = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
+        "ON CONFLICT ({target}) DO UPDATE SET "
+        + ", ".join(f"{column} = excluded.{column}" for column in columns[3:])
+        + f" WHERE {table}.{expires} <= excluded.{quote('created_at')} RETURNING {quote('id')}"
+    )
+    return {
+        "claim": claim.replace("{target}", f"{merchant}, {user}, {key}"),
+        # Staff have no merchant: their keys are unique per user (a partial unique index).
+        "claim_staff": claim.replace("{target}", f"{user}, {key}) WHERE ({merchant} IS NULL"),
+        "remember": f"UPDATE {table} SET {quote('status')} = %s, {quote('body')} = %s "  # noqa: S608
+        f"WHERE {quote('id')} = %s",
+    }
+
+
+def claim(*, user: User, key: str, fingerprint: str) -> Replay | int:
+    """Claim ``key`` for this request inside the current transaction (the record's id, for
+    :func:`remember`), or return its stored answer.
 
     A record still being written by another transaction makes this wait on the unique index
     (PostgreSQL) or on the write lock (SQLite); once that commits, its answer is replayed.
     """
-    record = _live(user, key)
-    if record is not None:
-        return _replay_of(record, fingerprint)
     now = timezone.now()
-    expires = now + timedelta(hours=settings.FAPIAO_IDEMPOTENCY_TTL_HOURS)
-    stale = {
-        "request_hash": fingerprint,
-        "status": CLAIMED,
-        "body": {},
-        "created_at": now,
-        "expires_at": expires,
-    }
-    try:
-        with transaction.atomic():
-            updated = IdempotencyRecord.objects.filter(user=user, merchant=user.merchant, key=key).update(
-                **stale
-            )
-            if not updated:
-                IdempotencyRecord.objects.create(user=user, merchant=user.merchant, key=key, **stale)
-    except IntegrityError:
-        record = _live(user, key)
-        if record is None:
-            raise IdempotencyInProgressError() from None
-        return _replay_of(record, fingerprint)
-    return None
+    wrapper = connections[DEFAULT_DB_ALIAS]  # not the proxy: every attribute through it costs a lookup
+    values = [
+        user.merchant_id,
+        user.pk,
+        key,
+        fingerprint,
+        CLAIMED,
+        _field("body").get_db_prep_save({}, wrapper),
+        _field("created_at").get_db_prep_save(now, wrapper),
+        _field("expires_at").get_db_prep_save(
+            now + timedelta(hours=settings.FAPIAO_IDEMPOTENCY_TTL_HOURS), wrapper
+        ),
+    ]
+    statement = _statements(connection.vendor)["claim" if user.merchant_id is not None else "claim_staff"]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        claimed = cursor.fetchone()
+    if claimed is not None:
+        return int(claimed[0])
+    found = _live(user, key)
+    if found is None:
+        raise IdempotencyInProgressError()
+    return _replay_of(found, fingerprint)
 
 
-def remember(*, user: User, key: str, fingerprint: str, status: int, body: dict[str, Any]) -> None:
-    """Store the final answer of a claimed key (same transaction as the claim)."""
-    IdempotencyRecord.objects.filter(
-        user=user, merchant=user.merchant, key=key, request_hash=fingerprint
-    ).update(status=status, body=body)
+def remember(*, record_id: int, status: int, body: dict[str, Any], unit: UnitOfWork | None = None) -> None:
+    """Store the final answer in the record :func:`claim` made (same transaction as the claim).
+
+    With ``unit`` the UPDATE joins the unit's other answers in one ``executemany`` at its flush.
+    """
+    body_value = _field("body").get_db_prep_save(body, connections[DEFAULT_DB_ALIAS])
+    sql = _statements(connection.vendor)["remember"]
+    if unit is not None:
+        unit.defer_sql(sql, (status, body_value, record_id))
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [status, body_value, record_id])

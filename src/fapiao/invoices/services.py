@@ -39,6 +39,7 @@ from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.numbering import allocate_number
 from fapiao.invoices.presenters import audit_snapshot, invoice_representation
 from fapiao.invoices.sensitive import buyer_columns, reveal_buyer, revealed_fields, seal_salt
+from fapiao.ledger import rows
 from fapiao.ledger.services import append_entry
 from fapiao.ledger.uow import PendingEntry, UnitOfWork, write
 
@@ -91,14 +92,12 @@ def _idempotent(
         twin = WriteResult(status=first.status, body={}, replayed=True)
         unit.before_commit.append(lambda: setattr(twin, "body", first.body))
         return twin
-    replay = idempotency.claim(user=user, key=key, fingerprint=fingerprint)
-    if replay is not None:
-        return WriteResult(status=replay.status, body=replay.body, replayed=True)
+    claimed = idempotency.claim(user=user, key=key, fingerprint=fingerprint)
+    if isinstance(claimed, idempotency.Replay):
+        return WriteResult(status=claimed.status, body=claimed.body, replayed=True)
 
     def store(result: WriteResult) -> None:
-        idempotency.remember(
-            user=user, key=key, fingerprint=fingerprint, status=result.status, body=result.body
-        )
+        idempotency.remember(record_id=claimed, status=result.status, body=result.body, unit=unit)
 
     result = _run_work(unit, work, on_final=store)
     unit.claims[claim] = (fingerprint, result)
@@ -138,15 +137,16 @@ def _buyer_data(merchant: Merchant, buyer: Buyer, salt: bytes | None) -> dict[st
     return {"uid": uid, **buyer_columns(merchant_id=merchant.pk, uid=uid, buyer=buyer, salt=salt)}
 
 
-def _create_invoice(
+def _new_invoice(
     *,
     merchant: Merchant,
     user: User,
     draft_lines: tuple[Line, ...],
     base: dict[str, Any],
     buyer_data: dict[str, Any],
-) -> tuple[Invoice, list[InvoiceLine]]:
-    invoice = Invoice.objects.create(
+) -> Invoice:
+    """The invoice row, not yet stored (its ledger entry may need its fields first)."""
+    return Invoice(
         merchant=merchant,
         **buyer_data,
         total_amount=sum(line.amount for line in draft_lines),
@@ -155,27 +155,50 @@ def _create_invoice(
         created_by=user,
         **base,
     )
-    lines = InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                merchant=merchant,
-                invoice=invoice,
-                no=line.no,
-                name=line.name,
-                tax_code=line.tax_code,
-                spec=line.spec,
-                unit=line.unit,
-                quantity=format_decimal(line.quantity),
-                unit_price=format_decimal(line.unit_price),
-                tax_rate=line.rate.code,
-                amount=line.amount,
-                tax=line.tax,
-                original_line_no=line.original_no,
-            )
-            for line in draft_lines
-        ]
+
+
+def _store_invoice(
+    invoice: Invoice, draft_lines: tuple[Line, ...], *, unit: UnitOfWork | None = None
+) -> list[InvoiceLine]:
+    """INSERT the invoice now and its lines now or, with ``unit``, with the unit's other lines."""
+    rows.insert([invoice])
+    lines = [
+        InvoiceLine(
+            merchant_id=invoice.merchant_id,
+            invoice=invoice,
+            no=line.no,
+            name=line.name,
+            tax_code=line.tax_code,
+            spec=line.spec,
+            unit=line.unit,
+            quantity=format_decimal(line.quantity),
+            unit_price=format_decimal(line.unit_price),
+            tax_rate=line.rate.code,
+            amount=line.amount,
+            tax=line.tax,
+            original_line_no=line.original_no,
+        )
+        for line in draft_lines
+    ]
+    if unit is not None:
+        unit.defer(*lines)
+    else:
+        rows.insert(lines)
+    return lines
+
+
+def _create_invoice(
+    *,
+    merchant: Merchant,
+    user: User,
+    draft_lines: tuple[Line, ...],
+    base: dict[str, Any],
+    buyer_data: dict[str, Any],
+) -> tuple[Invoice, list[InvoiceLine]]:
+    invoice = _new_invoice(
+        merchant=merchant, user=user, draft_lines=draft_lines, base=base, buyer_data=buyer_data
     )
-    return invoice, lines
+    return invoice, _store_invoice(invoice, draft_lines)
 
 
 def document_for(
@@ -236,8 +259,7 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
             now = timezone.now()
             on = timezone.localdate(now)
             number = allocate_number(merchant=merchant, on=on)
-            buyer = draft.buyer
-            invoice, lines = _create_invoice(
+            invoice = _new_invoice(
                 merchant=merchant,
                 user=user,
                 draft_lines=draft.lines,
@@ -259,15 +281,16 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
             )
             pending = None
             if settings.FAPIAO_LEDGER_ENABLED:  # off in benchmarks only
+                # The entry first, so that the row is stored once, with its ledger index.
                 pending = append_entry(
                     unit,
                     merchant=merchant,
                     kind=EntryKind.ISSUE,
-                    invoice=document_for(invoice, draft.lines, buyer=buyer),
+                    invoice=document_for(invoice, draft.lines, buyer=draft.buyer),
                     at=now,
                 )
-                Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
                 invoice.ledger_seq = pending.seq
+            lines = _store_invoice(invoice, draft.lines, unit=unit)
             record(
                 actor=user,
                 action="invoice.issue",
@@ -279,14 +302,15 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
 
         return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)
 
-    return write(run)
+    # Reads nothing another write defers: its own claim, the number segment, the log's last entry.
+    return write(run, deferrable=True)
 
 
 def red_lettered_so_far(original: Invoice) -> dict[int, tuple[Decimal, int, int]]:
     """Per original line: (quantity, amount, tax) already red-lettered, as positive values."""
     so_far: dict[int, tuple[Decimal, int, int]] = {}
-    rows = InvoiceLine.objects.filter(invoice__original=original, invoice__merchant_id=original.merchant_id)
-    for row in rows.values("original_line_no", "quantity", "amount", "tax"):
+    reds = InvoiceLine.objects.filter(invoice__original=original, invoice__merchant_id=original.merchant_id)
+    for row in reds.values("original_line_no", "quantity", "amount", "tax"):
         no = row["original_line_no"]
         if no is None:
             continue

@@ -45,6 +45,11 @@ class GroupCommitWriter:
         self.jobs.put((fn, future))
         return future.result()
 
+    def enqueue(self, fn: Callable[[UnitOfWork], Any]) -> None:
+        """Queue ``fn`` for the next batch without waiting for it (best-effort bookkeeping only:
+        its result and any failure are dropped)."""
+        self.jobs.put((fn, Future()))
+
     def stop(self) -> None:
         """Finish what is queued, close the database connection and end the thread."""
         self.jobs.put(STOP)
@@ -87,6 +92,8 @@ class GroupCommitWriter:
         try:
             with _sqlite_write_lock(), transaction.atomic():
                 for fn, future in batch:
+                    if not getattr(fn, "deferrable", False):
+                        unit.flush()  # it may read rows the jobs before it deferred
                     try:
                         with unit.savepoint():
                             outcomes.append((future, True, fn(unit)))
@@ -136,26 +143,45 @@ def _sqlite_write_lock() -> Iterator[None]:
     Without it the writer that loses the race for SQLite's write lock sleeps in SQLite's busy
     handler (1, 2, 5 … 100 ms steps) and often wakes long after the other committed: p99 of
     seconds with two gunicorn workers.  With it the waiting writer wakes as soon as the other
-    commits.  The kernel releases the lock when its process dies, SIGKILL included.
+    commits.  A second lock, the turnstile, makes the turns fair: a writer waiting for the lock
+    holds the turnstile, so the writer that just committed cannot take the lock straight back
+    (which left one process's requests waiting through several of the other's batches).  The
+    kernel releases both locks when its process dies, SIGKILL included.
     """
     if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
         yield
         return
-    fd = os.open(f"{connection.settings_dict['NAME']}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    name = connection.settings_dict["NAME"]
+    turnstile, lock = _lock_file(f"{name}.writer-turn"), _lock_file(f"{name}.writer-lock")
+    deadline = time.monotonic() + settings.SQLITE_BUSY_TIMEOUT_MS / 1000
+    _flock_until(turnstile, deadline)
     try:
-        _flock_within(fd, settings.SQLITE_BUSY_TIMEOUT_MS / 1000)
+        _flock_until(lock, deadline)
+    finally:
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+    try:
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _flock_within(fd: int, seconds: float) -> None:
-    """Take the lock, waiting at most ``seconds`` (like SQLite's busy timeout), polling every 1 ms.
+_lock_files: dict[str, int] = {}  # path -> descriptor; only the writer thread uses them
 
-    A writer stuck in another process must not hang this one forever: past the timeout the
+
+def _lock_file(path: str) -> int:
+    """The lock file's descriptor, kept open (opening it for every batch cost more than its flock)."""
+    fd = _lock_files.get(path)
+    if fd is None:
+        fd = _lock_files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return fd
+
+
+def _flock_until(fd: int, deadline: float) -> None:
+    """Take the lock, waiting until ``deadline`` at most (like SQLite's busy timeout), polling every 1 ms.
+
+    A writer stuck in another process must not hang this one forever: past the deadline the
     batch fails as "database is locked" and its callers get 503 + Retry-After.
     """
-    deadline = time.monotonic() + seconds
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

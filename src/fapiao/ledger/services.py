@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from fapiao.accounts.models import Merchant
@@ -21,7 +21,7 @@ from fapiao.core import merkle
 from fapiao.core.canonical import entry_bytes, utc_stamp
 from fapiao.core.receipt import build_receipt
 from fapiao.core.signing import make_head, sign_head
-from fapiao.ledger import keys
+from fapiao.ledger import keys, rows
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
 from fapiao.ledger.uow import PendingEntry, UnitOfWork
 
@@ -56,6 +56,42 @@ def fetch_nodes(merchant_id: int, wanted: list[merkle.NodeKey]) -> dict[merkle.N
     return {key: found[key] for key in wanted if key in found}
 
 
+def _log_base(merchant: Merchant) -> int:
+    """Lock ``merchant``'s log row (created on its first append) and return its stored size.
+
+    PostgreSQL: ``FOR UPDATE`` makes the writers of other processes wait for this commit;
+    SQLite: the transaction already holds the database's write lock.
+    """
+    table = connection.ops.quote_name(Log._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    select = f"SELECT size FROM {table} WHERE merchant_id = %s{lock}"  # noqa: S608  our names
+    with connection.cursor() as cursor:
+        cursor.execute(select, [merchant.pk])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                f"INSERT INTO {table} (merchant_id, size) VALUES (%s, 0) "  # noqa: S608  our names
+                "ON CONFLICT (merchant_id) DO NOTHING",
+                [merchant.pk],
+            )
+            cursor.execute(select, [merchant.pk])
+            row = cursor.fetchone()
+    return int(row[0])
+
+
+def _next_seq(unit: UnitOfWork, merchant: Merchant) -> int:
+    """The index the next entry of ``merchant``'s log gets in this unit.
+
+    After the unit's last pending entry of this log, if it has one; else the stored size, read
+    under the log's lock.  Pending entries are the truth because a failed caller's savepoint
+    removes its entries from the unit, and with them, on PostgreSQL, a lock it took first.
+    """
+    for entry in reversed(unit.entries):
+        if entry.merchant_id == merchant.pk:
+            return entry.seq + 1
+    return _log_base(merchant)
+
+
 def append_entry(
     unit: UnitOfWork,
     *,
@@ -65,31 +101,28 @@ def append_entry(
     ref: str | None = None,
     at: datetime | None = None,
 ) -> PendingEntry:
-    """Append one entry to ``merchant``'s log: O(log n) rows read and written."""
-    log, _ = Log.objects.select_for_update().get_or_create(merchant=merchant)
-    seq = log.size
+    """Append one entry to ``merchant``'s log; its row, nodes and head are written with the unit's.
+
+    The index follows the unit's pending entries of the same log.  The entry row is deferred
+    (:meth:`UnitOfWork.defer`: one INSERT for the unit's entries); :func:`seal_unit` writes the
+    nodes of all of them, the log's new size and the signed head, just before the commit.
+    """
+    seq = _next_seq(unit, merchant)
     moment = at or timezone.now()
     body = entry_bytes(log=merchant.uscc, seq=seq, kind=kind, at=moment, invoice=invoice, ref=ref)
     leaf = merkle.leaf_hash(body)
-    known = fetch_nodes(merchant.pk, merkle.append_needs(seq))
-    new_nodes = merkle.append_nodes(seq, leaf, known.__getitem__)
-    LogNode.objects.bulk_create(
-        [
-            LogNode(merchant=merchant, level=level, index=index, hash=digest)
-            for (level, index), digest in new_nodes
-        ]
+    unit.defer(
+        LogEntry(
+            merchant_id=merchant.pk,
+            seq=seq,
+            kind=kind,
+            invoice_number=str(invoice["number"]),
+            ref=ref or "",
+            body=body,
+            leaf_hash=leaf,
+            created_at=moment,
+        )
     )
-    LogEntry.objects.create(
-        merchant=merchant,
-        seq=seq,
-        kind=kind,
-        invoice_number=str(invoice["number"]),
-        ref=ref or "",
-        body=body,
-        leaf_hash=leaf,
-        created_at=moment,
-    )
-    Log.objects.filter(pk=log.pk).update(size=seq + 1)
     pending = PendingEntry(merchant_id=merchant.pk, log=merchant.uscc, seq=seq, body=body, leaf=leaf)
     unit.entries.append(pending)
     return pending
@@ -105,29 +138,60 @@ def head_document(head: TreeHead, log: str) -> dict[str, Any]:
     }
 
 
+def _grow(merchant_id: int, mine: list[PendingEntry]) -> tuple[int, dict[merkle.NodeKey, bytes]]:
+    """Write the Merkle nodes of ``mine`` (consecutive entries of one log) and the log's new size.
+
+    Returns the size and every node the unit's head and receipts need: the frontier read before
+    (one query), the nodes just created, and (one more query, rarely) any other proof node.
+    """
+    base = mine[0].seq
+    if [entry.seq for entry in mine] != list(range(base, base + len(mine))):
+        raise DatabaseError(f"ledger entries of merchant {merchant_id} are not consecutive")
+    size = base + len(mine)
+    known = fetch_nodes(merchant_id, merkle.root_needs(base))
+    created: list[tuple[int, int, int, bytes]] = []
+    for entry in mine:
+        for (level, index), digest in merkle.append_nodes(entry.seq, entry.leaf, known.__getitem__):
+            known[(level, index)] = digest
+            created.append((merchant_id, level, index, digest))
+    rows.insert_values(LogNode, ("merchant_id", "level", "index", "hash"), created)
+    table = connection.ops.quote_name(Log._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET size = %s WHERE merchant_id = %s", [size, merchant_id])  # noqa: S608
+    wanted = set(merkle.root_needs(size))
+    for entry in mine:
+        wanted.update(merkle.inclusion_needs(entry.seq, size))
+    missing = sorted(wanted.difference(known))
+    if missing:
+        known.update(fetch_nodes(merchant_id, missing))
+    return size, known
+
+
 def seal_unit(unit: UnitOfWork) -> None:
-    """Sign one head per touched log and build every pending entry's receipt."""
+    """Write the unit's Merkle nodes, sign one head per touched log, build every entry's receipt."""
     key = keys.signing_key()
     now = timezone.now()
-    logs: dict[int, str] = {entry.merchant_id: entry.log for entry in unit.entries}
-    for merchant_id, log_name in logs.items():
-        size = Log.objects.values_list("size", flat=True).get(merchant_id=merchant_id)
-        mine = [entry for entry in unit.entries if entry.merchant_id == merchant_id]
-        wanted = set(merkle.root_needs(size))
-        for entry in mine:
-            wanted.update(merkle.inclusion_needs(entry.seq, size))
-        nodes = fetch_nodes(merchant_id, sorted(wanted))
+    stamp = utc_stamp(now)
+    by_log: dict[int, list[PendingEntry]] = {}
+    for entry in unit.entries:
+        by_log.setdefault(entry.merchant_id, []).append(entry)
+    heads: list[TreeHead] = []
+    for merchant_id, mine in by_log.items():
+        log_name = mine[0].log
+        size, nodes = _grow(merchant_id, mine)
         root = merkle.root_from(size, nodes)
-        head = make_head(log=log_name, size=size, root=root, at=utc_stamp(now), key_id=key.key_id)
+        head = make_head(log=log_name, size=size, root=root, at=stamp, key_id=key.key_id)
         signature = sign_head(head, key)
-        TreeHead.objects.create(
-            merchant_id=merchant_id,
-            size=size,
-            root=root,
-            at=head["at"],
-            key_id=key.key_id,
-            signature=signature,
-            created_at=now,
+        heads.append(
+            TreeHead(
+                merchant_id=merchant_id,
+                size=size,
+                root=root,
+                at=head["at"],
+                key_id=key.key_id,
+                signature=signature,
+                created_at=now,
+            )
         )
         for entry in mine:
             proof = merkle.inclusion_proof(entry.seq, size, nodes)
@@ -135,6 +199,7 @@ def seal_unit(unit: UnitOfWork) -> None:
                 log=log_name, index=entry.seq, entry=entry.body, head=head, signature=signature, proof=proof
             )
         unit.heads.append({"head": head, "signature": signature})
+    rows.insert(heads, returning=False)
     witnessed = list(unit.heads)
     unit.after_commit.append(lambda: witness(witnessed))
 

@@ -12,18 +12,24 @@ process's group-commit writer (``fapiao.ledger.groupcommit``), which runs many c
 functions in one transaction, each in its own savepoint.  The function runs with the calling
 request's id and client address (:mod:`fapiao.ops.context`) and with :func:`current_unit`
 returning its unit, so code deep inside it (the audit trail) can join the same commit.
+
+A write may *defer* rows it only adds (:meth:`UnitOfWork.defer`): they are inserted in one
+statement per table for the whole unit, before the heads are signed.  A deferred row is not
+visible to queries until then, so the writer flushes them before any function that was not
+submitted with ``deferrable=True`` (one that promises not to read what others defer).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Model
 
 from fapiao.ops import context as request_context
 
@@ -53,30 +59,85 @@ class UnitOfWork:
     claims: dict[Any, Any] = field(default_factory=dict)
     # State other modules keep for the length of the unit (e.g. the audit trail's pending records).
     extras: dict[str, Any] = field(default_factory=dict)
+    # Rows inserted in bulk by flush(), per model, in the order they were deferred.
+    deferred: dict[type[Model], list[Model]] = field(default_factory=dict)
+    # Statements run in bulk by flush(): SQL -> parameter rows (executemany).
+    deferred_sql: dict[str, list[Sequence[Any]]] = field(default_factory=dict)
+
+    # How many savepoints deep the unit's own work runs; deeper, a caller's own savepoint could
+    # roll back without the unit knowing, so nothing is deferred there.
+    depth: int = 0
+
+    def _nested(self) -> bool:
+        return len(connection.savepoint_ids) > self.depth
+
+    def defer(self, *objs: Model) -> None:
+        """Insert ``objs`` when the unit is flushed (their primary keys are set then)."""
+        if self._nested():
+            from fapiao.ledger import rows
+
+            rows.insert(objs)
+            return
+        for obj in objs:
+            self.deferred.setdefault(type(obj), []).append(obj)
+
+    def defer_sql(self, sql: str, params: Sequence[Any]) -> None:
+        """Run ``sql`` with ``params`` when the unit is flushed (one executemany per statement)."""
+        if self._nested():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+            return
+        self.deferred_sql.setdefault(sql, []).append(params)
+
+    def flush(self) -> None:
+        """Insert the deferred rows and run the deferred statements, in the order they were first deferred."""
+        from fapiao.ledger import rows
+
+        deferred, self.deferred = self.deferred, {}
+        for objs in deferred.values():
+            rows.insert(objs)
+        statements, self.deferred_sql = self.deferred_sql, {}
+        if statements:
+            with connection.cursor() as cursor:
+                for sql, params in statements.items():
+                    cursor.executemany(sql, params)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
-        """Run one caller's work so that its failure undoes only its own writes."""
+        """Run one caller's work so that its failure undoes only its own writes (deferred ones too)."""
         mark = len(self.entries), len(self.before_commit), len(self.after_commit)
         claims = dict(self.claims)
+        deferred = {model: len(objs) for model, objs in self.deferred.items()}
+        deferred_sql = {sql: len(params) for sql, params in self.deferred_sql.items()}
+        depth = self.depth
         try:
             with transaction.atomic():
-                yield
+                self.depth = len(connection.savepoint_ids)
+                try:
+                    yield
+                finally:
+                    self.depth = depth
         except BaseException:
             del self.entries[mark[0] :]
             del self.before_commit[mark[1] :]
             del self.after_commit[mark[2] :]
             self.claims = claims
+            for model, objs in self.deferred.items():
+                del objs[deferred.get(model, 0) :]
+            for sql, params in self.deferred_sql.items():
+                del params[deferred_sql.get(sql, 0) :]
             raise
 
     def finish(self) -> None:
-        """Sign heads and build receipts; runs inside the transaction, before commit."""
+        """Store deferred rows, sign heads and build receipts; runs inside the transaction, before commit."""
+        self.flush()
         if self.entries:
             from fapiao.ledger.services import seal_unit
 
             seal_unit(self)
         for callback in self.before_commit:
             callback()
+        self.flush()  # what the callbacks deferred (e.g. idempotency answers, which need receipts)
 
 
 _current: ContextVar[UnitOfWork | None] = ContextVar("fapiao_unit_of_work", default=None)
@@ -99,6 +160,7 @@ def run_unit(fn: Callable[[UnitOfWork], T]) -> T:
     """Run ``fn`` in its own transaction, now, in this thread."""
     unit = UnitOfWork()
     with transaction.atomic():
+        unit.depth = len(connection.savepoint_ids)
         result = _in_unit(fn, unit)
         unit.finish()
     for callback in unit.after_commit:
@@ -106,8 +168,12 @@ def run_unit(fn: Callable[[UnitOfWork], T]) -> T:
     return result
 
 
-def write(fn: Callable[[UnitOfWork], T]) -> T:
-    """Run ``fn`` in a durable transaction and return its result once committed."""
+def write(fn: Callable[[UnitOfWork], T], *, deferrable: bool = False) -> T:
+    """Run ``fn`` in a durable transaction and return its result once committed.
+
+    ``deferrable``: ``fn`` reads nothing that another write in the same unit may have deferred
+    (:meth:`UnitOfWork.defer`), so the group-commit writer need not flush before it.
+    """
     if getattr(settings, "FAPIAO_WRITE_BATCHING", False):
         from fapiao.ledger.groupcommit import writer
 
@@ -117,5 +183,6 @@ def write(fn: Callable[[UnitOfWork], T]) -> T:
             with request_context.bound(caller):
                 return _in_unit(fn, unit)
 
+        job.deferrable = deferrable  # type: ignore[attr-defined]
         return writer().submit(job)
     return run_unit(fn)
