@@ -51,7 +51,7 @@ def test_verifier_in_a_clean_venv(tmp_path: Path) -> None:
             [python, "-m", "fapiao.core.receipt", "verify", str(FIXTURES / name), "--public-key", keys], env
         )
         assert forged.returncode == 1, forged.stdout + forged.stderr
-        assert code in forged.stdout and "收据无效" in forged.stdout
+        assert code in forged.stdout and "回执无效" in forged.stdout
         assert "Traceback" not in forged.stdout + forged.stderr
 
     pem = _run(

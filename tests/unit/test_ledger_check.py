@@ -34,6 +34,7 @@ from fapiao.core.ledger_check import (
     invoice_findings,
     parse_witness,
 )
+from fapiao.core.ledger_chunk import EntryTails, digest_chunk, subtree_spans
 from fapiao.core.signing import KeyRegistry, SigningKey, make_head, sign_head
 from fapiao.core.tax import resolve_rate
 
@@ -116,7 +117,10 @@ class FakeLog:
         deep: bool = False,
         fast: bool = True,
         nodes_in_fast: bool = True,
+        apart: bool = False,
     ) -> LogChecker:
+        """Feed the log chunk by chunk.  ``apart``: hash every chunk first, on its own and last
+        chunk first (as helper processes do), then apply the digests in order."""
         end = max(self.log_size, max(self.heads, default=0), max(self.entries, default=-1) + 1)
         checker = LogChecker(
             LOG,
@@ -127,6 +131,15 @@ class FakeLog:
             witness=witness if witness is not None else self.witness(),
             deep=deep,
         )
+        digests = {}
+        if apart:
+            for start in reversed(range(0, end, chunk)):
+                stop = min(start + chunk, end)
+                rows = [self.entries[s] for s in sorted(self.entries) if start <= s < stop]
+                heads = [self.heads[s] for s in sorted(self.heads) if start < s <= stop]
+                bodies, stored = [row[1] for row in rows], [row[2] for row in rows]
+                points = checker.points(start, stop, heads)
+                digests[start] = digest_chunk(EntryTails(LOG), start, stop, bodies, stored, points=points)
         for start in range(0, end, chunk):
             stop = min(start + chunk, end)
             rows = [self.entries[s] for s in sorted(self.entries) if start <= s < stop]
@@ -134,7 +147,12 @@ class FakeLog:
             heads = [self.heads[s] for s in sorted(self.heads) if start < s <= stop]
             bodies, stored = [row[1] for row in rows], [row[2] for row in rows]
             leaf_nodes = [nodes[i] for i in sorted(nodes)] if nodes_in_fast else None
-            if (
+            digest = digests.get(start)
+            if apart:
+                if digest is not None and checker.apply_chunk(digest, heads):
+                    self.fast_chunks += 1
+                    continue
+            elif (
                 fast
                 and len(rows) == stop - start
                 and checker.check_chunk(start, bodies, stored, leaf_nodes, heads)
@@ -497,6 +515,111 @@ def test_an_irregular_chunk_is_refused_without_side_effects(damage):
     before = summary(checker)
     assert checker.check_chunk(start, bodies, stored, nodes, heads) is False
     assert summary(checker) == before
+
+
+# --- Chunks hashed apart (helper processes), applied in order ------------------------------------
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 8, 13, 64, 100, 8191, 8192])
+def test_subtree_spans_are_the_aligned_perfect_subtrees_largest_first(count):
+    spans = subtree_spans(count)
+    offset = 0
+    for level, index in spans:
+        assert index << level == offset  # aligned, contiguous
+        offset += 1 << level
+    assert offset == count and [level for level, _ in spans] == sorted({lv for lv, _ in spans}, reverse=True)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4, 8, 16, 64])
+@pytest.mark.parametrize("size", [1, 7, 8, 20, 37, 64])
+def test_chunks_hashed_apart_and_out_of_order_agree_with_one_pass(size, chunk):
+    apart = FakeLog(size, head_every=3)
+    checker = apart.check(chunk=chunk, apart=True)
+    assert summary(checker) == summary(FakeLog(size, head_every=3).check(chunk=chunk, fast=False))
+    assert checker.findings.items == [] and apart.fast_chunks == -(-size // chunk)
+
+
+def _flip(log: FakeLog) -> None:
+    seq, body, leaf, kind, ref = log.entries[5]
+    log.entries[5] = (seq, body.replace(b'"100.00"', b'"100.01"', 1), leaf, kind, ref)
+
+
+def _rewrite(log: FakeLog) -> None:
+    body = log.entries[9][1].replace(b'"-100.00"', b'"-900.00"', 1)
+    log.entries[9] = (9, body, merkle.leaf_hash(body), "red_letter", "")
+    log.nodes[9] = merkle.leaf_hash(body)
+
+
+def _swap(log: FakeLog) -> None:
+    a, b = log.entries[10], log.entries[11]
+    log.entries[10], log.entries[11] = (10, *b[1:]), (11, *a[1:])
+
+
+def _head(log: FakeLog) -> None:
+    log.heads[12] = FakeLog.head(12, bytes(32))
+
+
+def _truncate(log: FakeLog) -> None:
+    for seq in (17, 18, 19):
+        del log.entries[seq], log.nodes[seq]
+
+
+def _delete(log: FakeLog) -> None:
+    del log.entries[6]
+
+
+@pytest.mark.parametrize("chunk", [2, 4, 8])
+@pytest.mark.parametrize("damage", [_flip, _rewrite, _swap, _head, _truncate, _delete])
+def test_a_broken_log_hashed_apart_gives_exactly_the_findings_of_one_pass(damage, chunk):
+    apart, serial = FakeLog(20), FakeLog(20)
+    damage(apart)
+    damage(serial)
+    found = apart.check(chunk=chunk, apart=True)
+    assert summary(found) == summary(serial.check(chunk=chunk, nodes_in_fast=False))
+    assert found.findings.items and apart.fast_chunks < -(-20 // chunk)
+
+
+def test_a_digest_is_refused_when_it_cannot_be_applied_here():
+    log = FakeLog(16, head_every=4)
+    tails = EntryTails(LOG)
+    bodies = [log.entries[s][1] for s in range(16)]
+    stored = [log.entries[s][2] for s in range(16)]
+    heads = [log.heads[4], log.heads[8]]
+
+    def fresh(deep: bool = False) -> LogChecker:
+        return LogChecker(LOG, end=16, log_size=16, head_size=16, keys=registry(), deep=deep)
+
+    whole = digest_chunk(tails, 0, 8, bodies[:8], stored[:8], points=[4, 8])
+    later = digest_chunk(tails, 8, 16, bodies[8:], stored[8:], points=[12, 16])
+    blind = digest_chunk(tails, 0, 8, bodies[:8], stored[:8])  # hashed without the head at 4
+    assert whole is not None and later is not None and blind is not None
+    for checker, digest in ((fresh(), later), (fresh(), blind), (fresh(deep=True), whole)):
+        before = summary(checker)
+        assert checker.apply_chunk(digest, heads) is False
+        assert summary(checker) == before
+    checker = fresh()
+    assert checker.apply_chunk(whole, heads) and checker.apply_chunk(later, [log.heads[12], log.heads[16]])
+    assert checker.tree.root() == log.tree.root(16) and checker.heads_checked == 4
+
+
+@pytest.mark.parametrize("damage", ["short", "misaligned", "null_leaf", "other_log", "wrong_seq"])
+def test_digest_chunk_returns_none_for_anything_irregular(damage):
+    log = FakeLog(8, head_every=8)
+    bodies = [log.entries[s][1] for s in range(8)]
+    stored: list[bytes | None] = [log.entries[s][2] for s in range(8)]
+    start, stop, tails = 0, 8, EntryTails(LOG)
+    assert digest_chunk(tails, start, stop, bodies, stored) is not None
+    if damage == "short":
+        del bodies[-1], stored[-1]
+    elif damage == "misaligned":
+        start, stop = 2, 10
+    elif damage == "null_leaf":
+        stored[3] = None
+    elif damage == "other_log":
+        tails = EntryTails("91110105MA01EFGH56")
+    elif damage == "wrong_seq":
+        start, stop = 8, 16
+    assert digest_chunk(tails, start, stop, bodies, stored) is None
 
 
 # --- Invoices -----------------------------------------------------------------------------------------

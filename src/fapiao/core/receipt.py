@@ -42,9 +42,9 @@ _BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 # code -> (zh, en) message templates for failures.
 _MESSAGES: dict[str, tuple[str, str]] = {
-    "malformed": ("收据文件格式不正确：{detail}。", "The receipt is malformed: {detail}."),
-    "bad_format": ("这不是 fapiao-receipt/1 格式的收据。", "This is not a fapiao-receipt/1 receipt."),
-    "bad_base64": ("收据中的 {field} 不是有效的 Base64 编码。", "The receipt's {field} is not valid base64."),
+    "malformed": ("回执文件格式不正确：{detail}。", "The receipt is malformed: {detail}."),
+    "bad_format": ("这不是 fapiao-receipt/1 格式的回执。", "This is not a fapiao-receipt/1 receipt."),
+    "bad_base64": ("回执中的 {field} 不是有效的 Base64 编码。", "The receipt's {field} is not valid base64."),
     "unknown_key": (
         "签名密钥 {key_id} 不在受信任的公钥中，无法确认该树头。",
         "Signing key {key_id} is not among the trusted public keys.",
@@ -54,15 +54,15 @@ _MESSAGES: dict[str, tuple[str, str]] = {
         "Signing key {key_id} is marked compromised since {since}; this head ({at}) is not trusted.",
     ),
     "bad_signature": (
-        "签名树头的签名无效，收据可能被篡改。",
+        "签名树头的签名无效，回执可能被篡改。",
         "The signed tree head's signature is invalid; the receipt may have been altered.",
     ),
     "log_mismatch": (
-        "收据、签名树头与条目所属的日志（商户）不一致：{detail}。",
+        "回执、签名树头与条目所属的日志（商户）不一致：{detail}。",
         "The receipt, its head and its entry name different logs (merchants): {detail}.",
     ),
     "seq_mismatch": (
-        "条目序号 {seq} 与收据中的位置 {index} 不符。",
+        "条目序号 {seq} 与回执中的位置 {index} 不符。",
         "The entry's seq {seq} does not match the receipt's index {index}.",
     ),
     "out_of_range": (
@@ -229,7 +229,7 @@ def _check(receipt: dict[str, Any], keys: KeyRegistry | Mapping[str, bytes], see
         raise _Reject(
             "log_mismatch",
             detail=(
-                f"收据 {receipt['log']}，树头 {head['log']}",
+                f"回执 {receipt['log']}，树头 {head['log']}",
                 f"receipt {receipt['log']}, head {head['log']}",
             ),
         )
@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None, *, keys: KeyRegistry | None = None) 
         data = Path(args.receipt).read_bytes()
     except OSError as exc:
         _print(
-            f"无法读取收据文件 {args.receipt}：{exc.strerror}"
+            f"无法读取回执文件 {args.receipt}：{exc.strerror}"
             if zh
             else f"Cannot read the receipt file {args.receipt}: {exc.strerror}",
             sys.stderr,
@@ -352,9 +352,9 @@ def main(argv: Sequence[str] | None = None, *, keys: KeyRegistry | None = None) 
     if args.json:
         _print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2), sys.stdout)
     elif verdict.ok:
-        _print(("收据有效：" if zh else "VALID: ") + verdict.message(args.lang), sys.stdout)
+        _print(("回执有效：" if zh else "VALID: ") + verdict.message(args.lang), sys.stdout)
     else:
-        label = f"收据无效（{verdict.code}）：" if zh else f"INVALID ({verdict.code}): "
+        label = f"回执无效（{verdict.code}）：" if zh else f"INVALID ({verdict.code}): "
         _print(label + verdict.message(args.lang), sys.stdout)
     return 0 if verdict.ok else 1
 

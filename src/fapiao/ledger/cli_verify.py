@@ -1,4 +1,4 @@
-"""``fapiao ledger verify [--merchant USCC] [--deep] [--json] [--lang zh|en]``.
+"""``fapiao ledger verify [--merchant USCC] [--deep] [--json] [--lang zh|en] [--workers N]``.
 
 Prints a summary per log (Chinese by default) or, with ``--json``, the machine-readable report
 (``fapiao-ledger-verify/1``).  Progress goes to stderr on big logs.  Exit status: 0 when nothing
@@ -70,6 +70,12 @@ def add_arguments(parser: CommandParser) -> None:
     parser.add_argument(
         "--max-findings", type=int, default=100, help="findings of each kind listed per log (all are counted)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="helper processes that hash long logs beside this one (default: one per further core; 0: none)",
+    )
 
 
 def run(command: BaseCommand, options: dict[str, Any]) -> None:
@@ -81,6 +87,7 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
             deep=options["deep"],
             progress=printer,
             cap=max(options["max_findings"], 1),
+            workers=options.get("workers"),
         )
     except UnknownMerchantError as error:
         message = error.render(lambda msgid: localize(msgid, "没有这个统一社会信用代码的商户。", language))

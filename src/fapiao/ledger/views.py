@@ -25,7 +25,8 @@ def verify_page(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {"merchant": merchant, "deep": deep, "report": None, "error": ""}
     if request.method == "POST":
         try:
-            report = verify_ledger(merchant=merchant or None, deep=deep)
+            # In the request's own process: a web worker does not start helper processes.
+            report = verify_ledger(merchant=merchant or None, deep=deep, workers=0)
         except UnknownMerchantError:
             context["error"] = _("No merchant has this unified social credit code.")
         else:
