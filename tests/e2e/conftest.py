@@ -31,7 +31,27 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 #: Words that may appear untranslated on a zh-Hans page: formats, protocols, product names.
 ALLOWED_WORDS = frozenset(
-    {"csv", "xlsx", "pdf", "api", "json", "xml", "ofd", "uscc", "htmx", "mb", "python", "merkle", "ed25519"}
+    {
+        "csv",
+        "xlsx",
+        "pdf",
+        "api",
+        "json",
+        "xml",
+        "ofd",
+        "uscc",
+        "htmx",
+        "mb",
+        "python",
+        "merkle",
+        "ed25519",
+        "eml",
+        "kb",
+        "sha",
+        "sha-",
+        "bj",
+        "bj-",
+    }
 )
 WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z'’-]+(?![A-Za-z0-9_])")
 
@@ -197,3 +217,9 @@ def pilot_for(browser: Any, e2e_server: Server) -> Iterator[Any]:
     yield make
     for context in contexts:
         context.close()
+
+
+def server_database(server: Server) -> Path:
+    """The e2e server's SQLite file (beside its gunicorn log, in its throwaway data directory), for
+    tests that must do what no page may: delete an invoice's row, as a crash would."""
+    return server.log_file.parent / "fapiao.sqlite3"

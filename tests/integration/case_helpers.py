@@ -59,7 +59,7 @@ def act(client: Any, case: dict[str, Any], action: str, expect: int = 200, **bod
     return response.json()
 
 
-def upload(client: Any, case: dict[str, Any], kind: str, name: str, data: bytes, expect: int = 201) -> Any:
+def upload(client: Any, case: dict[str, Any], kind: str, name: str, data: bytes, *, expect: int = 201) -> Any:
     handle = io.BytesIO(data)
     handle.name = name
     response = client.post(f"/api/v1/cases/{case['case_id']}/evidence", data={"type": kind, "file": handle})

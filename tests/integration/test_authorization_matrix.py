@@ -10,6 +10,7 @@ user is also searched for the other merchant's data (its USCC, name, user, invoi
 from __future__ import annotations
 
 import copy
+import io
 import json
 import re
 from collections import Counter, defaultdict
@@ -33,15 +34,28 @@ from fapiao.accounts.services import create_token
 from fapiao.catalogue import services as catalogue
 from fapiao.catalogue.models import Batch
 from fapiao.invoices.services import issue_invoice
+from fapiao.recovery import evidence as case_evidence
+from fapiao.recovery import services as case_services
 from tests.conftest import VALID_INVOICE
 from tests.integration.authz_table import EXCLUDED, PLAYERS, ROLES, ROWS
+from tests.integration.case_helpers import claim_for, pdf_named
 
 M1 = "91110108MA01ABCD84"  # the clerk's and madmin's merchant: "own"
 M2 = "91110105MA01EFGH56"  # clerk2's merchant: "other"
 NEW_USCC = "91110000MA01XKQ2TQ"
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 REGEX_GROUP = re.compile(r"\(\?P<(\w+)>([^)]*)\)")  # re_path: (?P<kind>csv|xlsx)
-MERCHANT_SCOPED_PARAMS = {"number", "log", "uscc", "token_id", "buyer_id", "product_id", "public_id"}
+MERCHANT_SCOPED_PARAMS = {
+    "number",
+    "log",
+    "uscc",
+    "token_id",
+    "buyer_id",
+    "product_id",
+    "public_id",
+    "case_id",
+    "evidence_id",
+}
 USER_PARAMS = {"user_id"}
 #: Routes whose body, not their path, names the object: the scope picks the body.
 BODY_SCOPES = {("POST", "/api/v1/accounts/users"): {"own", "other", "staff"}}
@@ -146,7 +160,8 @@ def test_every_route_has_each_role_and_scope_exactly_once():
 
 
 def test_outcomes_are_statuses_or_login():
-    allowed = {200, 201, 204, 302, 401, 403, 404, 405, 422, "login"}
+    # 409: the role may take the action, the object's state does not allow it now (a recovery case).
+    allowed = {200, 201, 204, 302, 401, 403, 404, 405, 409, 422, "login"}
     assert {row[4] for row in ROWS} <= allowed
 
 
@@ -161,6 +176,27 @@ class World:
     targets: dict[str, User]  # scope → a user to act on
     others_token: ApiToken  # clerk2's
     entries: dict[str, dict[str, str]]  # param → scope → id of a merchant's buyer, product, batch
+    cases: dict[str, CaseInWorld]  # scope → a submitted recovery case of that merchant
+
+
+@dataclass(frozen=True)
+class CaseInWorld:
+    case_id: str
+    evidence_id: str
+    version: int
+    claimed_number: str
+
+
+def submitted_case(clerk: User, serial: int) -> CaseInWorld:
+    """A case its merchant's clerk opened, gave one file and submitted."""
+    today = timezone.localdate()
+    number = f"{today.year % 100:02d}110{serial:015d}"
+    case = case_services.open_case(user=clerk, payload=claim_for(number, today.isoformat()))
+    evidence = case_evidence.add_evidence(
+        user=clerk, case=case, evidence_type="contract", filename="合同.pdf", data=pdf_named(number)
+    )
+    case = case_services.submit_case(user=clerk, case=case, version=case.version)
+    return CaseInWorld(str(case.uid), str(evidence.uid), case.version, number)
 
 
 @pytest.fixture
@@ -200,6 +236,10 @@ def world(demo: dict[str, User], settings: Any) -> World:
             for scope, user in owners.items()
         },
     }
+    cases = {
+        "own": submitted_case(demo["clerk"], 999_999_999_990_001),
+        "other": submitted_case(demo["clerk2"], 999_999_999_990_002),
+    }
     return World(
         users=users,
         tokens=tokens,
@@ -207,6 +247,7 @@ def world(demo: dict[str, User], settings: Any) -> World:
         targets={"own": target_clerk, "other": demo["clerk2"], "staff": target_staff},
         others_token=others_token,
         entries=entries,
+        cases=cases,
     )
 
 
@@ -224,13 +265,50 @@ def fill(path: str, role: str, scope: str, world: World) -> str:
             return str((own if scope == "own" else world.others_token).public_id)
         if name in world.entries:
             return world.entries[name][scope]
+        if name in {"case_id", "evidence_id", "action"}:  # action: of /cases/<case_id>/act/<action>/
+            return "claim" if name == "action" else str(getattr(world.cases[scope], name))
         raise AssertionError(f"teach test_authorization_matrix.fill how to fill <{name}> in {path}")
 
     concrete = REGEX_GROUP.sub(lambda match: match.group(2).split("|")[0], path)
     return PARAM.sub(value, concrete)
 
 
-def request_data(method: str, path: str, scope: str) -> tuple[dict[str, Any], object | None]:
+class Multipart(dict[str, Any]):
+    """A multipart form body (a file upload) rather than JSON."""
+
+
+def case_bodies(scope: str, world: World) -> dict[tuple[str, str], object]:
+    """Valid bodies of the case routes: the case's current version, and what each action needs."""
+    if scope not in world.cases:
+        return {
+            ("POST", "/api/v1/cases"): claim_for(
+                f"{timezone.localdate().year % 100:02d}110{999_999_999_990_003:015d}",
+                timezone.localdate().isoformat(),
+            )
+        }
+    case = world.cases[scope]
+    version = {"version": case.version}
+    restore = {"issued_on": timezone.localdate().isoformat(), "confirm": True, **VALID_INVOICE}
+    action = "/api/v1/cases/<case_id>/"
+    bodies: dict[tuple[str, str], object] = {
+        ("PATCH", "/api/v1/cases/<case_id>"): {
+            **version,
+            **claim_for(case.claimed_number, timezone.localdate().isoformat()),
+        },
+        ("POST", action + "reopen"): {**version, "reason": "恢复结果不对。"},
+        ("POST", action + "reject"): {**version, "reason": "证据不足。"},
+        ("POST", action + "request-info"): {**version, "body": "请补充合同。", "items": ["合同"]},
+        ("POST", action + "resolve"): {**version, "remedy": "restore", "invoice": restore},
+        ("POST", action + "assign"): {"assignee": "reviewer"},
+        ("POST", action + "messages"): {"body": "请问进度如何？"},
+        ("POST", action + "evidence"): Multipart(type="bank_statement", file=pdf_named("matrix upload")),
+    }
+    for name in ("submit", "resubmit", "confirm", "withdraw", "claim", "approve"):
+        bodies[("POST", action + name)] = version
+    return bodies
+
+
+def request_data(method: str, path: str, scope: str, world: World) -> tuple[dict[str, Any], object | None]:
     """The query and JSON body a row sends: valid, so only authorisation decides the outcome."""
     next_year = timezone.localdate().year + 1
     bodies: dict[tuple[str, str], object] = {
@@ -248,6 +326,7 @@ def request_data(method: str, path: str, scope: str) -> tuple[dict[str, Any], ob
             "other": {"username": "new-admin", "role": "merchant_admin", "merchant": M2},
             "staff": {"username": "new-support", "role": "support"},
         }.get(scope),
+        **case_bodies(scope, world),
     }
     queries: dict[tuple[str, str], dict[str, Any]] = {
         ("GET", "/api/v1/ledger/<log>/entries"): {"start": 0, "end": 1},
@@ -269,6 +348,12 @@ def clients(world: World) -> dict[str, tuple[Client, Client]]:
 
 
 def perform(client: Client, method: str, url: str, query: dict[str, Any], body: object | None) -> Any:
+    if isinstance(body, Multipart):
+        form = {key: io.BytesIO(value) if isinstance(value, bytes) else value for key, value in body.items()}
+        for key, value in form.items():
+            if isinstance(value, io.BytesIO):
+                value.name = f"{key}.pdf"
+        return client.post(url, data=form)
     if body is not None:
         return client.generic(
             method,
@@ -285,7 +370,16 @@ MERCHANT_PLAYERS = {"clerk", "merchant_admin"}
 def leak_markers(world: World) -> list[str]:
     """What merchant 1's users must never see in a successful answer: merchant 2's data."""
     other = world.targets["other"]  # clerk2
-    return [M2, other.merchant.name, other.username, world.invoices["other"]]  # type: ignore[union-attr]
+    case = world.cases["other"]
+    return [
+        M2,
+        other.merchant.name,  # type: ignore[union-attr]
+        other.username,
+        world.invoices["other"],
+        case.case_id,
+        case.evidence_id,
+        case.claimed_number,
+    ]
 
 
 def outcome_matches(response: HttpResponse, expected: int | str) -> bool:
@@ -311,7 +405,7 @@ def test_matrix(world: World, method: str, path: str):
     failures = []
     for role, scope, expected in rows_by_route()[(method, path)]:
         api_client, browser = by_role[role]
-        query, body = request_data(method, path, scope)
+        query, body = request_data(method, path, scope, world)
         url = fill(path, role, scope, world)
         with transaction.atomic():
             response = perform(api_client if path.startswith("/api/") else browser, method, url, query, body)

@@ -39,8 +39,11 @@ def _pdf_text(data: bytes) -> str:
         return "\n".join(page.extract_text() or "" for page in pdf.pages)
 
 
-def test_restore_journey(client_for, valid_invoice, settings):
+def test_restore_journey(client_for, valid_invoice, settings, tmp_path):
     settings.FAPIAO_SECOND_REVIEW_ABOVE_FEN = -1
+    settings.FAPIAO_WITNESS_FILE = (
+        tmp_path / "witness" / "heads.jsonl"
+    )  # verify compares with this test's heads
     clerk, support, reviewer = client_for("clerk"), client_for("support"), client_for("reviewer")
     issued = _issue(clerk, valid_invoice)
     number = issued["number"]
@@ -58,7 +61,7 @@ def test_restore_journey(client_for, valid_invoice, settings):
     contract = upload(clerk, case, "contract", "合同.pdf", pdf_named("contract"))
     checked = upload(clerk, case, "system_receipt", "receipt.json", receipt_file)
     assert checked["check"]["status"] == "verified", checked
-    #     assert "回执有效" in checked["check"]["message"] and "第 0 条" in checked["check"]["message"]  # TRANSLATE
+    assert "回执有效" in checked["check"]["message"] and "第 0 条" in checked["check"]["message"]
     case = act(clerk, fetch(clerk, case), "submit")
     assert case["state"] == "submitted"
     assert re.fullmatch(r"BJ-\d{4}-\d{6}", case["acceptance_no"])
@@ -99,15 +102,27 @@ def test_restore_journey(client_for, valid_invoice, settings):
     assert case["state"] == "confirmed"
 
     # The ledger holds issue + restore; the restored row agrees with it.
-    assert list(LogEntry.objects.filter(invoice_number=number).values_list("kind", flat=True)) == ["issue", "restore"]
+    assert list(LogEntry.objects.filter(invoice_number=number).values_list("kind", flat=True)) == [
+        "issue",
+        "restore",
+    ]
     assert Invoice.objects.get(number=number).total_with_tax == kept["total_with_tax"]
     report = verify_ledger()
     assert report.ok, [(f.code, f.params) for f in report.all_findings()]
 
     # Every step is in the audit trail, notified in the app and by mail.
     actions = set(AuditRecord.objects.filter(action__startswith="case.").values_list("action", flat=True))
-    assert {"case.open", "case.submit", "case.request_info", "case.answer", "case.claim", "case.approve",
-            "case.resolve", "case.confirm", "case.evidence"} <= actions
+    assert {
+        "case.open",
+        "case.submit",
+        "case.request_info",
+        "case.answer",
+        "case.claim",
+        "case.approve",
+        "case.resolve",
+        "case.confirm",
+        "case.evidence",
+    } <= actions
     assert AuditRecord.objects.filter(action="invoice.restore").exists()
     assert Notification.objects.filter(user__username="clerk", message__contains="resolved").exists()
     assert any(case["acceptance_no"] in m.subject for m in mail.outbox)

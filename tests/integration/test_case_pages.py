@@ -68,7 +68,9 @@ def test_merchant_applies_uploads_submits_and_downloads_the_receipt(demo, lost):
     response = clerk.post(f"/cases/{case.uid}/evidence/", {"type": "contract", "file": [contract]})
     assert response.status_code == 302
     response = clerk.post(
-        f"/cases/{case.uid}/evidence/", {"type": "bank_statement", "file": [statement]}, HTTP_ACCEPT="application/json"
+        f"/cases/{case.uid}/evidence/",
+        {"type": "bank_statement", "file": [statement]},
+        HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 201 and response.json()["added"] == ["回单.png"]
     assert Evidence.objects.filter(case=case).count() == 2
@@ -88,7 +90,11 @@ def test_bad_claim_is_shown_beside_its_fields_and_nothing_is_saved(demo, lost):
     response = clerk.post("/cases/new/", _claim(lost, number="12345", total_with_tax="abc", narrative=""))
     page = response.content.decode()
     assert response.status_code == 200
-    assert 'id="f-number-error"' in page and 'id="f-total_with_tax-error"' in page and 'id="f-narrative-error"' in page
+    assert (
+        'id="f-number-error"' in page
+        and 'id="f-total_with_tax-error"' in page
+        and 'id="f-narrative-error"' in page
+    )
     assert not Case.objects.exists()
 
 

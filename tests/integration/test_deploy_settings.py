@@ -46,6 +46,11 @@ DISTRIBUTED_BY_MERCHANT = {
     "catalogue.Product",
     "catalogue.Batch",
     "catalogue.BatchRow",
+    "recovery.Case",
+    "recovery.Evidence",
+    "recovery.CaseMessage",
+    "recovery.CaseEvent",
+    "recovery.SupersededNumber",
 }
 REFERENCE = {
     "accounts.Merchant",
@@ -54,6 +59,8 @@ REFERENCE = {
     "accounts.ApiToken",
     "invoices.IdempotencyRecord",
     "ledger.IntegrityIncident",
+    "recovery.AcceptanceCounter",  # the 受理编号 counter is one sequence for all merchants
+    "recovery.Notification",  # per user; staff notifications span merchants
 }
 # The audit trail's tables are distributed by their log, whose id is the merchant's id (the staff
 # log's is 0): co-located with the merchant's tables, and every unique key includes the log.

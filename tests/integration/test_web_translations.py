@@ -19,7 +19,27 @@ from django.test import Client
 import fapiao
 
 ALLOWED_WORDS = frozenset(
-    {"csv", "xlsx", "pdf", "api", "json", "xml", "ofd", "uscc", "htmx", "mb", "python", "merkle", "ed25519"}
+    {
+        "csv",
+        "xlsx",
+        "pdf",
+        "api",
+        "json",
+        "xml",
+        "ofd",
+        "uscc",
+        "htmx",
+        "mb",
+        "python",
+        "merkle",
+        "ed25519",
+        "eml",
+        "kb",
+        "sha",
+        "sha-",
+        "bj",
+        "bj-",
+    }
 )
 WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z'’-]+(?![A-Za-z0-9_])")
 SKIPPED = {"script", "style", "code", "pre", "kbd", "samp", "template", "noscript"}

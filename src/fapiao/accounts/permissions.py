@@ -71,7 +71,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # Recovery cases (DESIGN.md §7).  What a role may do to a case in a given state is the
     # core's state machine (fapiao.core.cases); these say who may touch cases at all.
     Action.OPEN_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
-    Action.READ_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.SUPPORT, Role.REVIEWER, Role.AUDITOR}),
+    Action.READ_CASES: frozenset(
+        {Role.CLERK, Role.MERCHANT_ADMIN, Role.SUPPORT, Role.REVIEWER, Role.AUDITOR}
+    ),
     Action.MESSAGE_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.SUPPORT, Role.REVIEWER}),
     # Support registers e-mailed and mailed-in evidence on the merchant's behalf.
     Action.ADD_EVIDENCE: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.SUPPORT}),

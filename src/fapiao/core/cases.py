@@ -98,7 +98,8 @@ TABLE: Final[dict[tuple[CaseState, CaseAction], Transition]] = {
     (S.IN_REVIEW, A.APPROVE): Transition(S.APPROVED, REVIEWERS),
     (S.IN_REVIEW, A.REJECT): Transition(S.REJECTED, REVIEWERS),
     (S.IN_REVIEW, A.WITHDRAW): Transition(S.WITHDRAWN, MERCHANT),
-    (S.NEEDS_INFO, A.ANSWER): Transition(S.IN_REVIEW, MERCHANT),
+    # The merchant answers; support too, when the answer came by e-mail or by post (on their behalf).
+    (S.NEEDS_INFO, A.ANSWER): Transition(S.IN_REVIEW, MERCHANT | {SUPPORT}),
     (S.NEEDS_INFO, A.WITHDRAW): Transition(S.WITHDRAWN, MERCHANT),
     (S.AWAITING_SECOND, A.APPROVE): Transition(S.APPROVED, REVIEWERS),
     (S.AWAITING_SECOND, A.REJECT): Transition(S.REJECTED, REVIEWERS),

@@ -133,24 +133,44 @@ class Problem(Schema):
     errors: list[dict[str, str]]
 
 
+def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` written in place of their ``$ref``s.
+
+    A body we parse ourselves is not a ninja model, so its nested models never reach the OpenAPI
+    document's components, and a ``#/components/schemas/…`` reference to them would dangle.
+    """
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            name = str(node.get("$ref", "")).rsplit("/", 1)[-1]
+            if name in definitions:
+                rest = {key: value for key, value in node.items() if key != "$ref"}
+                return resolve({**definitions[name], **rest})
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+IDEMPOTENCY_HEADER: dict[str, Any] = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "A retry with the same key and body returns the original result.",
+}
+
+
 def body_schema(model: type[Schema]) -> dict[str, Any]:
     """An ``openapi_extra`` documenting a JSON body we parse ourselves."""
     return {
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {
-                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
-                }
-            },
+            "content": {"application/json": {"schema": inline_schema(model.model_json_schema())}},
         },
-        "parameters": [
-            {
-                "in": "header",
-                "name": "Idempotency-Key",
-                "required": False,
-                "schema": {"type": "string", "maxLength": 255},
-                "description": "A retry with the same key and body returns the original result.",
-            }
-        ],
+        "parameters": [IDEMPOTENCY_HEADER],
     }

@@ -15,9 +15,10 @@ from django.utils.translation import gettext
 from ninja import Router
 
 from fapiao.accounts.models import User
-from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
+from fapiao.core.errors import FieldError, ValidationFailed, _
+from fapiao.core.evidence import EvidenceTooLargeError, megabytes
 from fapiao.invoices.presenters import invoice_representation
-from fapiao.invoices.schemas import Problem, body_schema
+from fapiao.invoices.schemas import Problem
 from fapiao.recovery import evidence as evidence_services
 from fapiao.recovery import remedies, review, schemas, selectors, services
 from fapiao.recovery.models import Case
@@ -64,11 +65,15 @@ def _version(body: dict[str, Any]) -> int:
 @router.post(
     "",
     response={201: schemas.CaseOut, **ERRORS},
-    openapi_extra=body_schema(schemas.CaseIn),
+    openapi_extra=schemas.request_body(schemas.CaseIn, idempotent=True),
     summary="Open a draft case",
 )
 def open_case(request: HttpRequest) -> JsonResponse:
-    case = services.open_case(user=_user(request), payload=json_body(request))
+    case = services.open_case(
+        user=_user(request),
+        payload=json_body(request),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
     return _case(request, case, 201)
 
 
@@ -113,7 +118,7 @@ def detail(request: HttpRequest, case_id: str) -> JsonResponse:
 @router.patch(
     "/{case_id}",
     response={200: schemas.CaseOut, **ERRORS},
-    openapi_extra=body_schema(schemas.CaseIn),
+    openapi_extra=schemas.request_body(schemas.CaseEditIn),
     summary="Edit the claim of a draft or rejected case",
 )
 def edit(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -136,7 +141,7 @@ def _simple(name: str, action: Any, summary: str, schema: type = schemas.Version
     router.post(
         f"/{{case_id}}/{name}",
         response={200: schemas.CaseOut, **ERRORS},
-        openapi_extra=body_schema(schema),
+        openapi_extra=schemas.request_body(schema),
         summary=summary,
     )(handler)
 
@@ -215,7 +220,7 @@ def release(request: HttpRequest, case_id: str) -> JsonResponse:
 @router.post(
     "/{case_id}/assign",
     response={200: schemas.CaseOut, **ERRORS},
-    openapi_extra=body_schema(schemas.AssignIn),
+    openapi_extra=schemas.request_body(schemas.AssignIn),
     summary="Assign a case to a reviewer (lead reviewers)",
 )
 def assign(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -231,7 +236,7 @@ def assign(request: HttpRequest, case_id: str) -> JsonResponse:
 @router.post(
     "/{case_id}/resolve",
     response={200: schemas.ResolveOut, **ERRORS},
-    openapi_extra=body_schema(schemas.ResolveIn),
+    openapi_extra=schemas.request_body(schemas.ResolveIn),
     summary="Restore or re-issue the invoice of an approved case",
 )
 def resolve(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -254,7 +259,7 @@ def resolve(request: HttpRequest, case_id: str) -> JsonResponse:
 @router.post(
     "/{case_id}/messages",
     response={201: dict[str, Any], **ERRORS},
-    openapi_extra=body_schema(schemas.MessageIn),
+    openapi_extra=schemas.request_body(schemas.MessageIn),
     summary="Write a message on a case",
 )
 def message(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -310,14 +315,8 @@ def add_evidence(request: HttpRequest, case_id: str) -> JsonResponse:
         )
     limit = evidence_services.max_file_bytes()
     if upload.size is not None and upload.size > limit:
-        raise ValidationFailed(
-            [
-                InvalidValueError(
-                    _("The file is larger than {limit_mb} MB."),
-                    code="evidence_too_large",
-                    limit_mb=limit // evidence_services.MB,
-                ).at("file")
-            ]
+        raise evidence_services.too_large(
+            EvidenceTooLargeError(limit_mb=megabytes(limit), filename=upload.name or "").at("file")
         )
     evidence = evidence_services.add_evidence(
         user=user, case=case, evidence_type=request.POST.get("type"), filename=upload.name, data=upload.read()

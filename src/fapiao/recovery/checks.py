@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import get_language, gettext, gettext_noop
 
 from fapiao.core.claims import compare_claim
 from fapiao.core.evidence import EvidenceType
@@ -54,10 +54,27 @@ def check_message(evidence: Evidence) -> str:
     message = details.get("message")
     if not message:
         return ""
+    params = dict(details.get("params", {}))
+    if isinstance(params.get("fields"), str):
+        names = [name for name in params["fields"].split(", ") if name]
+        separator = "、" if (get_language() or "").startswith("zh") else ", "
+        params["fields"] = separator.join(gettext(FIELD_LABELS.get(name, name)) for name in names)
     try:
-        return gettext(message).format(**details.get("params", {}))
+        return gettext(message).format(**params)
     except (KeyError, IndexError):
         return gettext(message)
+
+
+# The claim's fields as the e-invoice comparison names them, in the reader's words.
+FIELD_LABELS = {
+    "number": gettext_noop("invoice number"),
+    "issued_on": gettext_noop("invoice date"),
+    "buyer_name": gettext_noop("buyer"),
+    "buyer_tax_id": gettext_noop("buyer's taxpayer number"),
+    "total_with_tax_fen": gettext_noop("total with tax"),
+    "total_amount_fen": gettext_noop("amount without tax"),
+    "total_tax_fen": gettext_noop("tax"),
+}
 
 
 def _beijing(at: str) -> str:
@@ -69,11 +86,11 @@ def _beijing(at: str) -> str:
 
 
 def surfaced(case: Case, number: str, how: str) -> bool:
-    """Flag a superseded number that evidence shows to exist after all (so it gets red-lettered)."""
-    flagged = SupersededNumber.objects.filter(
-        merchant_id=case.merchant_id, number=number, surfaced_at__isnull=True
-    )
-    return bool(flagged.update(surfaced_at=timezone.now(), surfaced_how=how[:200]))
+    """Is ``number`` one a re-issue superseded?  Evidence shows it exists after all: flag it (the first
+    time) so one of the two invoices gets red-lettered, and say so every time it is shown again."""
+    superseded = SupersededNumber.objects.filter(merchant_id=case.merchant_id, number=number)
+    superseded.filter(surfaced_at__isnull=True).update(surfaced_at=timezone.now(), surfaced_how=how[:200])
+    return superseded.exists()
 
 
 def check_receipt(evidence: Evidence, case: Case, data: bytes) -> None:
@@ -92,18 +109,20 @@ def check_receipt(evidence: Evidence, case: Case, data: bytes) -> None:
     entry = result.verdict.entry or {}
     number = result.details.get("invoice_number") or ""
     evidence.check_details["receipt"] = {"index": result.details["index"], "number": number}
-    if surfaced(case, number, f"system receipt on case {case.acceptance_no or case.uid}"):
-        evidence.check_details["surfaced"] = number
     if number != case.claimed_number:
         _set(evidence, CheckStatus.MISMATCH, RECEIPT_OTHER_NUMBER, found=number, claimed=case.claimed_number)
-        return
-    _set(
-        evidence,
-        CheckStatus.VERIFIED,
-        RECEIPT_PROVEN,
-        index=result.details["index"],
-        at=_beijing(entry.get("at", "")),
-    )
+    else:
+        _set(
+            evidence,
+            CheckStatus.VERIFIED,
+            RECEIPT_PROVEN,
+            index=result.details["index"],
+            at=_beijing(entry.get("at", "")),
+        )
+    if surfaced(case, number, f"system receipt on case {case.acceptance_no or case.uid}"):
+        # The receipt's own verdict stays in the status; the message says what must happen now.
+        evidence.check_details["surfaced"] = number
+        _set(evidence, CheckStatus(evidence.check_status), SUPERSEDED_SURFACED, number=number)
 
 
 def claim_mapping(case: Case) -> dict[str, Any]:

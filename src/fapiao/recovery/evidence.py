@@ -10,6 +10,7 @@ opens an integrity incident); an e-invoice XML is compared with the claim field 
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -17,14 +18,15 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from fapiao.accounts.choices import Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import record
 from fapiao.core.cases import CaseState
-from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
-from fapiao.core.evidence import EvidenceTooLargeError, EvidenceType
+from fapiao.core.errors import ConflictError, FieldError, InvalidValueError, ValidationFailed, _
+from fapiao.core.evidence import EvidenceTooLargeError, EvidenceType, EvidenceTypeMismatchError
 from fapiao.formats.sniff import check_evidence
 from fapiao.recovery import notify
 from fapiao.recovery.checks import run_check
@@ -45,6 +47,16 @@ OPEN_FOR_EVIDENCE = frozenset(
         CaseState.REJECTED,
     }
 )
+
+
+def _readable(problem: EvidenceTypeMismatchError) -> EvidenceTypeMismatchError:
+    """The mismatch with its kind and type in the reader's words (``PNG``, 系统回执), not codes."""
+    from fapiao.recovery.receipt import evidence_type_label
+
+    params = dict(problem.params)
+    params["found"] = gettext(str(params.get("found", "")))
+    params["declared"] = evidence_type_label(str(params.get("declared", "")))
+    return EvidenceTypeMismatchError(**params)
 
 
 def max_file_bytes() -> int:
@@ -72,6 +84,17 @@ class CaseEvidenceFullError(InvalidValueError):
     """The case's files would exceed {limit_mb} MB in total."""
 
     code = "case_evidence_full"
+
+
+class EvidenceTooLargeFailed(ValidationFailed):
+    """The request has errors; nothing was saved."""
+
+    status = 413  # Content Too Large: the file, not its form, is what the server won't take
+    code = "evidence_too_large"
+
+
+def too_large(problem: FieldError) -> EvidenceTooLargeFailed:
+    return EvidenceTooLargeFailed([problem])
 
 
 def clean_filename(name: object) -> str:
@@ -106,6 +129,19 @@ def _evidence_type(value: object) -> EvidenceType:
         ) from None
 
 
+def _refuse(case: Case, *, on_behalf: bool, sha256: str, size: int) -> None:
+    """Why the case can't take this file now: closed to files, the same file already on it, or full."""
+    if case.state not in OPEN_FOR_EVIDENCE or (on_behalf and case.state == CaseState.DRAFT):
+        raise CaseNotOpenForEvidenceError(state=case.state)
+    same = Evidence.objects.filter(case=case, sha256=sha256).first()
+    if same is not None:
+        raise EvidenceDuplicateError(filename=same.filename)
+    held = Evidence.objects.filter(case=case).aggregate(total=Sum("size"))["total"] or 0
+    limit = settings.FAPIAO_EVIDENCE_MAX_CASE_MB
+    if held + size > limit * MB:
+        raise ValidationFailed([CaseEvidenceFullError(limit_mb=limit).at("file")])
+
+
 def add_evidence(
     *,
     user: User,
@@ -115,8 +151,12 @@ def add_evidence(
     data: bytes,
     channel: Channel = Channel.ONLINE,
     message: CaseMessage | None = None,
+    quiet: bool = False,
 ) -> Evidence:
-    """Attach one file.  Staff (support) add files on the merchant's behalf: e-mailed or mailed in."""
+    """Attach one file.  Staff (support) add files on the merchant's behalf: e-mailed or mailed in.
+
+    ``quiet``: the caller adds several files as one delivery and notifies once itself.
+    """
     require(user, Action.ADD_EVIDENCE)
     kind_declared = _evidence_type(evidence_type)
     name = clean_filename(filename)
@@ -127,21 +167,21 @@ def add_evidence(
             data=data,
             max_bytes=max_file_bytes(),
         )
+    except EvidenceTooLargeError as problem:
+        raise too_large(problem.at("file")) from None
+    except EvidenceTypeMismatchError as problem:
+        raise ValidationFailed([_readable(problem).at("file")]) from None
     except InvalidValueError as problem:
         raise ValidationFailed([problem.at("file")]) from None
     on_behalf = user.role not in (Role.CLERK, Role.MERCHANT_ADMIN)
-    sha256 = store_blob(data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    # Checked before the bytes are stored, so a refused file leaves nothing behind, and again
+    # under the lock, where it counts (a race between the two leaves at most an unused blob).
+    _refuse(case, on_behalf=on_behalf, sha256=sha256, size=len(data))
+    store_blob(data)
     with transaction.atomic():
         locked = lock(case, None)
-        if locked.state not in OPEN_FOR_EVIDENCE or (on_behalf and locked.state == CaseState.DRAFT):
-            raise CaseNotOpenForEvidenceError(state=locked.state)
-        same = Evidence.objects.filter(case=locked, sha256=sha256).first()
-        if same is not None:
-            raise EvidenceDuplicateError(filename=same.filename)
-        held = Evidence.objects.filter(case=locked).aggregate(total=Sum("size"))["total"] or 0
-        limit = settings.FAPIAO_EVIDENCE_MAX_CASE_MB
-        if held + len(data) > limit * MB:
-            raise ValidationFailed([CaseEvidenceFullError(limit_mb=limit).at("file")])
+        _refuse(locked, on_behalf=on_behalf, sha256=sha256, size=len(data))
         now = timezone.now()
         evidence = Evidence(
             merchant_id=locked.merchant_id,
@@ -179,7 +219,7 @@ def add_evidence(
             from fapiao.recovery.services import answer
 
             answer(user=user, case=locked, note=_("Answered with a file."))
-        elif locked.state != CaseState.DRAFT:
+        elif locked.state != CaseState.DRAFT and not quiet:
             people = notify.merchant_people(locked) if on_behalf else notify.staff_people(locked)
             notify.notify(locked, "evidence", people, actor=user)
     return evidence

@@ -67,6 +67,17 @@ def staff_people(case: Case, *, role: Role = Role.REVIEWER) -> list[User]:
     return list(people)
 
 
+def reviewers() -> list[User]:
+    """Every active reviewer: who may give a second approval (the first approver is the actor)."""
+    return list(User.objects.filter(role=Role.REVIEWER, is_active=True))
+
+
+def askers(case: Case) -> list[User]:
+    """Who asked for more on this case the last time (support or a reviewer): they wait for the answer."""
+    event = case.events.filter(action="request_info").order_by("-at", "-pk").select_related("actor").first()
+    return [event.actor] if event is not None and event.actor.is_active else []
+
+
 def notify(case: Case, event: str, recipients: Iterable[User], *, actor: User | None, **params: Any) -> None:
     """Write one notification per recipient (not the actor) and mail them after commit."""
     message = MESSAGES[event]
@@ -95,8 +106,9 @@ def notify(case: Case, event: str, recipients: Iterable[User], *, actor: User | 
 def _mail(addresses: list[str], message: str, params: dict[str, Any], url: str) -> None:
     with translation.override(settings.LANGUAGE_CODE):
         text = gettext(message).format(**params)
-        body = f"{text}\n\n{url}\n\n— {gettext('Fapiao Vault')}"
-        subject = f"[{gettext('Fapiao Vault')}] {text}"
+        product = gettext("Fapiao Vault")
+        body = f"{text}\n\n{url}\n\n— {product}"
+        subject = f"[{product}] {text}"
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, addresses, fail_silently=False)
     except Exception:

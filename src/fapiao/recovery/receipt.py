@@ -46,7 +46,7 @@ EVIDENCE_TYPES = {
     "stub_copy": gettext_noop("Stub or bookkeeping copy"),
     "e_invoice": gettext_noop("E-invoice file"),
     "system_receipt": gettext_noop("System receipt"),
-    "email": gettext_noop("E-mail"),
+    "email": gettext_noop("E-mail message"),
     "other": gettext_noop("Other"),
 }
 

@@ -54,7 +54,7 @@ class NumberSupersededError(ConflictError):
 
 
 class NumberNeverAllocatedError(ConflictError):
-    """Number {number} lies in this merchant's segment but was never handed out; it can't be restored."""
+    """Number {number} lies in this merchant's segment but was never handed out: no invoice has it."""
 
     code = "number_never_allocated"
 
@@ -120,6 +120,9 @@ def _reissue_checks(user: User) -> Any:
             raise InvoiceAlreadyPresentError(number=number)
         if LogEntry.objects.filter(merchant_id=locked.merchant_id, invoice_number=number).exists():
             raise OriginalEstablishedError(number=number)
+        # Not issued here, ever: the claim is wrong, and the re-issue could even be handed that number.
+        if _never_allocated(locked):
+            raise NumberNeverAllocatedError(number=number)
 
     return check
 

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from fapiao.accounts.choices import Role
 from fapiao.accounts.models import User
@@ -159,7 +160,8 @@ def assign_case(*, user: User, case: Case, assignee: User) -> Case:
 def decision_reason(
     reason: str | None, template: str | None, templates: dict[str, str], *, required: bool
 ) -> str:
-    """A written reason, or the template's text (stored as English; shown translated)."""
+    """A written reason, or the template's text — in the site's language (zh-Hans), which is the
+    language of the record the merchant reads — followed by what the reviewer wrote."""
     text = (reason or "").strip()
     if template:
         if template not in templates:
@@ -170,7 +172,9 @@ def decision_reason(
                     ).at("reason_template")
                 ]
             )
-        text = f"{templates[template]} {text}".strip()
+        with translation.override(settings.LANGUAGE_CODE):
+            chosen = gettext(templates[template])
+        text = f"{chosen} {text}".strip()
     if required and not text:
         raise ValidationFailed([InvalidValueError(_("Give a reason."), code="required").at("reason")])
     if len(text) > 2000:
@@ -211,7 +215,7 @@ def approve_case(
             apply=apply,
         )
         if step.case.state == CaseState.AWAITING_SECOND:
-            notify.notify(step.case, "awaiting_second", notify.staff_people(step.case), actor=user)
+            notify.notify(step.case, "awaiting_second", notify.reviewers(), actor=user)
         else:
             notify.notify(step.case, "approve", notify.merchant_people(step.case), actor=user)
     return step.case

@@ -8,7 +8,29 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-from fapiao.invoices.schemas import InvoiceIn
+from fapiao.invoices.schemas import IDEMPOTENCY_HEADER, InvoiceIn, inline_schema
+
+
+def request_body(model: type[Schema], *, idempotent: bool = False) -> dict[str, Any]:
+    """An ``openapi_extra`` documenting a JSON body the services parse, with the model's example
+    (and the ``Idempotency-Key`` header when the operation honours it)."""
+    schema = inline_schema(model.model_json_schema())
+    content: dict[str, Any] = {"schema": schema}
+    if "example" in schema:
+        content["example"] = schema["example"]
+    extra: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": content}}}
+    if idempotent:
+        extra["parameters"] = [IDEMPOTENCY_HEADER]
+    return extra
+
+
+CLAIM_EXAMPLE: dict[str, Any] = {
+    "number": "26112000100000000123",
+    "issued_on": "2026-11-03",
+    "buyer": {"name": "北京买方贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"},
+    "total_with_tax": "1060.00",
+    "narrative": "11月3日开具后上传中断，系统中查不到该发票。",
+}
 
 
 class ClaimBuyerIn(Schema):
@@ -22,15 +44,7 @@ class CaseIn(Schema):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "example": {
-                "number": "26112000100000000123",
-                "issued_on": "2026-11-03",
-                "buyer": {"name": "北京买方贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"},
-                "total_with_tax": "1060.00",
-                "narrative": "11月3日开具后上传中断，系统中查不到该发票。",
-            }
-        },
+        json_schema_extra={"example": CLAIM_EXAMPLE},
     )
     number: str = Field(description="20-digit number, or 代码-号码 for a legacy invoice.")
     issued_on: str = Field(description="YYYY-MM-DD")
@@ -40,6 +54,16 @@ class CaseIn(Schema):
     total_amount: str | None = Field(None, examples=["1000.00"])
     total_tax: str | None = Field(None, examples=["60.00"])
     narrative: str = Field(description="What happened, up to 2,000 characters.")
+
+
+class CaseEditIn(CaseIn):
+    """The whole claim again, with the version it edits (a draft or a rejected case)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"version": 4, **CLAIM_EXAMPLE, "total_with_tax": "1160.00"}},
+    )
+    version: int = Field(description="The case's version as last read; a stale version is 409.")
 
 
 class VersionIn(Schema):

@@ -66,7 +66,7 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
     if not may(user, Action.READ_CASES):
         return cases.none()
     if user.is_merchant_user:
-        return cases.filter(merchant_id=user.merchant_id)
+        return cases.filter(merchant=user.merchant)
     return cases.exclude(state=CaseState.DRAFT)
 
 
@@ -130,13 +130,13 @@ def parse_filters(params: dict[str, str]) -> CaseFilters:
     return CaseFilters(
         states=states,
         merchant=params.get("merchant", "").strip().upper(),
-        overdue=params.get("overdue", "") in ("1", "true", "yes"),
+        overdue=params.get("overdue", "") in ("1", "true", "yes", "on"),
         older_than_days=int(older) if older else None,
         amount_min=amounts["amount_min"],
         amount_max=amounts["amount_max"],
         assignee=params.get("assignee", "").strip(),
         text=params.get("q", "").strip(),
-        unread=params.get("unread", "") in ("1", "true", "yes"),
+        unread=params.get("unread", "") in ("1", "true", "yes", "on"),
     )
 
 

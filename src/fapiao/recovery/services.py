@@ -4,7 +4,8 @@ The reviewer's side (claim, assign, approve, reject) is :mod:`fapiao.recovery.re
 is :mod:`fapiao.recovery.evidence`, and the remedies (restore, re-issue) are
 :mod:`fapiao.recovery.remedies`.  Each function is one transaction; state changes go through
 :func:`fapiao.recovery.transitions.transition`.  The case passed in comes from a scoped
-selector, so a user never reaches another merchant's case.
+selector, so a user never reaches another merchant's case.  Each first asks whether the role may
+take the action at all (403 whatever the state), then the state machine whether it may now (409).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from fapiao.accounts.choices import Role
 from fapiao.accounts.models import User
@@ -25,6 +28,7 @@ from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFaile
 from fapiao.core.fieldcrypt import FieldContext
 from fapiao.core.identifiers import is_individual
 from fapiao.core.masking import mask
+from fapiao.invoices import idempotency
 from fapiao.ops.datakeys import keyring
 from fapiao.recovery import notify
 from fapiao.recovery.acceptance import next_acceptance_no
@@ -81,17 +85,33 @@ def claimed_buyer_tax_id(case: Case) -> str:
     return case.claimed_buyer_tax_id
 
 
-def open_case(*, user: User, payload: object) -> Case:
-    """A draft case for the user's merchant, with its claim checked field by field."""
+def open_case(*, user: User, payload: object, idempotency_key: str | None = None) -> Case:
+    """A draft case for the user's merchant, with its claim checked field by field.
+
+    With an ``Idempotency-Key`` a retried request returns the draft the first one opened
+    (the same key with a different claim is refused), so a clerk's double submit or a client's
+    retry after a lost answer never leaves two drafts.
+    """
     require(user, Action.OPEN_CASES)
+    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     claim = parse_claim(payload, today=timezone.localdate())
     now = timezone.now()
     with transaction.atomic():
+        record_id = None
+        if key is not None:
+            claimed = idempotency.claim(
+                user=user, key=key, fingerprint=idempotency.request_fingerprint("case:open", payload)
+            )
+            if isinstance(claimed, idempotency.Replay):
+                return Case.objects.get(merchant=user.merchant, uid=claimed.body["case"])
+            record_id = claimed
         case = Case(merchant=user.merchant, opened_by=user, opened_at=now, state_changed_at=now)
         _apply_claim(case, claim)
         case.save()
         add_event(case, actor=user, action="open", after=CaseState.DRAFT.value, at=now)
         record(actor=user, action="case.open", target=case, merchant=case.merchant, after=snapshot(case))
+        if record_id is not None:
+            idempotency.remember(record_id=record_id, status=201, body={"case": str(case.uid)})
     return case
 
 
@@ -123,6 +143,7 @@ def update_claim(*, user: User, case: Case, payload: object, version: int | None
 
 def submit_case(*, user: User, case: Case, version: int | None) -> Case:
     """Submit a draft: it gets its 受理编号 and goes to support and the reviewers."""
+    require(user, Action.OPEN_CASES)
 
     def apply(locked: Case, _target: CaseState, now: datetime) -> None:
         locked.acceptance_no = next_acceptance_no(now)
@@ -137,6 +158,7 @@ def submit_case(*, user: User, case: Case, version: int | None) -> Case:
 
 def resubmit_case(*, user: User, case: Case, version: int | None) -> Case:
     """Submit a rejected case again after editing it; earlier approvals and claims no longer count."""
+    require(user, Action.OPEN_CASES)
 
     def apply(locked: Case, _target: CaseState, now: datetime) -> None:
         locked.submitted_by = user
@@ -152,6 +174,8 @@ def resubmit_case(*, user: User, case: Case, version: int | None) -> Case:
 
 
 def withdraw_case(*, user: User, case: Case, version: int | None, reason: str = "") -> Case:
+    require(user, Action.OPEN_CASES)
+
     def apply(locked: Case, _target: CaseState, now: datetime) -> None:
         locked.closed_at = now
 
@@ -164,6 +188,7 @@ def withdraw_case(*, user: User, case: Case, version: int | None, reason: str = 
 
 def confirm_case(*, user: User, case: Case, version: int | None) -> Case:
     """The merchant checked the restored or re-issued invoice: the case is closed."""
+    require(user, Action.OPEN_CASES)
 
     def apply(locked: Case, _target: CaseState, now: datetime) -> None:
         locked.closed_at = now
@@ -176,9 +201,16 @@ def confirm_case(*, user: User, case: Case, version: int | None) -> Case:
 
 def reopen_case(*, user: User, case: Case, version: int | None, reason: str) -> Case:
     """The result is wrong: back to review, within the reopen window, with the reason."""
+    require(user, Action.OPEN_CASES)
     reason = _required_text(reason, "reason")
+
+    def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
+        # A new decision follows: the earlier approvals must not count towards it.
+        locked.first_approver = locked.second_approver = None
+        locked.decision_reason = ""
+
     with transaction.atomic():
-        step = transition(case, CaseAction.REOPEN, actor=user, version=version, reason=reason)
+        step = transition(case, CaseAction.REOPEN, actor=user, version=version, reason=reason, apply=apply)
         notify.notify(step.case, "reopen", notify.staff_people(step.case), actor=user)
     return step.case
 
@@ -263,14 +295,21 @@ def post_message(*, user: User, case: Case, body: object, on_behalf: bool = Fals
 
 
 def answer(*, user: User, case: Case, note: str) -> Case:
-    """needs_info → in_review: the merchant answered (inside the caller's transaction)."""
-    step = transition(case, CaseAction.ANSWER, actor=user, version=None, reason=note)
-    notify.notify(step.case, "answer", notify.staff_people(step.case), actor=user)
+    """needs_info → in_review: the merchant answered (inside the caller's transaction).
+
+    ``note`` is an English msgid, stored in the site's language: the timeline is a record.
+    """
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = gettext(note)
+    step = transition(case, CaseAction.ANSWER, actor=user, version=None, reason=reason)
+    people = notify.staff_people(step.case) + notify.askers(step.case)
+    notify.notify(step.case, "answer", people, actor=user)
     return step.case
 
 
 def request_info(*, user: User, case: Case, version: int | None, body: object, items: object = None) -> Case:
     """A 补正通知: ask the merchant for more, listing exactly what is missing."""
+    require(user, Action.MESSAGE_CASES)
     text = _required_text(body, "body", MESSAGE_MAX)
     wanted = _items(items)
     with transaction.atomic():

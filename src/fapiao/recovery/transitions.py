@@ -76,7 +76,7 @@ def snapshot(case: Case) -> dict[str, Any]:
         "claimed_total_with_tax": case.claimed_total_with_tax,
         "assignee": case.assignee_id,
         "remedy": case.remedy,
-        "resolved_invoice": case.resolved_invoice.number if case.resolved_invoice_id else None,
+        "resolved_invoice": case.resolved_invoice.number if case.resolved_invoice else None,
     }
 
 

@@ -41,6 +41,8 @@ ITEMS: list[NavItem] = [
     NavItem("web:products", _("Product catalogue"), Action.ISSUE_INVOICE),
     NavItem("web:totals", _("Monthly totals"), Action.EXPORT_INVOICES),
     NavItem("recovery:list", _("My applications"), Action.READ_CASES, staff_label=_("Recovery cases")),
+    NavItem("recovery:inbox", _("Inbox"), Action.MESSAGE_CASES, when=lambda user: not user.is_merchant_user),
+    NavItem("recovery:guide", _("Guide")),
     NavItem("ledger:verify", _("Verify the ledger"), Action.VERIFY_LEDGER),
     NavItem("admin:index", _("Administration"), Action.MANAGE_MERCHANTS, when=lambda user: user.is_staff),
 ]

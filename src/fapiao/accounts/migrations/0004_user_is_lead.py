@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_user_totp'),
+        ("accounts", "0003_user_totp"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='is_lead',
-            field=models.BooleanField(default=False, verbose_name='lead reviewer'),
+            model_name="user",
+            name="is_lead",
+            field=models.BooleanField(default=False, verbose_name="lead reviewer"),
         ),
     ]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from fapiao.recovery.receipt import EVIDENCE_TYPES
@@ -31,8 +31,14 @@ ACTIONS = {
     "reopen": _("reopened the case"),
     "withdraw": _("withdrew the application"),
     "remind": _("sent a reminder"),
+    "email": _("imported an e-mail"),
+    "mail_in": _("registered papers sent by post"),
 }
-CHANNELS = {"online": _("Online"), "email": _("E-mail"), "mail_in": _("Mailed in (registered by support)")}
+CHANNELS = {
+    "online": pgettext_lazy("channel", "Online"),
+    "email": pgettext_lazy("channel", "By e-mail"),
+    "mail_in": pgettext_lazy("channel", "Mailed in (registered by support)"),
+}
 
 
 @register.filter

@@ -88,12 +88,15 @@ def prefill(params: dict[str, str]) -> dict[str, str]:
 def _form_page(request: HttpRequest, form: FormState, case: Case | None) -> HttpResponse:
     context = {
         "form": form,
-        "summary": form.summary(LABELS),
+        "summary": form.summary({name: str(label) for name, label in LABELS.items()}),
         "labels": LABELS,
         "case": case,
         "steps": steps(case) if case else steps(Case(state="draft")),
-        "kind_choices": [("", gettext("Not sure")), ("ordinary", gettext("Ordinary invoice")),
-                         ("special", gettext("Special VAT invoice"))],  # fmt: skip
+        "kind_choices": [
+            ("", gettext("Not sure")),
+            ("ordinary", gettext("Ordinary invoice")),
+            ("special", gettext("Special VAT invoice")),
+        ],
     }
     return render(request, "recovery/apply.html", context)
 

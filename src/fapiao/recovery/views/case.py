@@ -21,14 +21,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, may, require
+from fapiao.audit.services import display_name
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import FapiaoError, ValidationFailed
 from fapiao.core.evidence import EvidenceType
 from fapiao.recovery import evidence as evidence_services
 from fapiao.recovery import review, selectors, services
-from fapiao.recovery.models import Case, CaseMessage
 from fapiao.recovery.checks import check_message
-from fapiao.audit.services import display_name
+from fapiao.recovery.models import Case, CaseMessage
 from fapiao.recovery.presenters import case_representation
 from fapiao.recovery.receipt import EVIDENCE_TYPES, submission_receipt_pdf
 from fapiao.recovery.storage import open_blob
@@ -84,7 +84,9 @@ def case_page_context(request: HttpRequest, case: Case, **extra: Any) -> dict[st
 
 
 def _message_rows(case: Case) -> list[CaseMessage]:
-    rows = list(case.messages.select_related("author").order_by("created_at", "pk"))
+    rows = list(
+        case.messages.select_related("author").prefetch_related("attachments").order_by("created_at", "pk")
+    )
     for row in rows:
         row.author_name = display_name(row.author)  # type: ignore[attr-defined]
     return rows
@@ -145,7 +147,11 @@ def case_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "merchant_view": user.is_merchant_user,
         "may_open": may(user, Action.OPEN_CASES),
-        "counts": [(state.value, state_label(state), counts.get(state, 0)) for state in CaseState if counts.get(state)],
+        "counts": [
+            (state.value, state_label(state), counts.get(state, 0))
+            for state in CaseState
+            if counts.get(state)
+        ],
         "state_choices": [("", gettext("All"))] + [(s.value, state_label(s)) for s in CaseState],
     }
     context.update(staff.list_context(request) if not user.is_merchant_user else {})
@@ -170,6 +176,7 @@ def upload_evidence(request: HttpRequest, case_id: str) -> HttpResponse:
     the answer is JSON, else the case page."""
     user = acting_user(request)
     case = selectors.case_get(user=user, case_id=case_id)
+    require(user, Action.ADD_EVIDENCE)
     files = request.FILES.getlist("file")
     kind = request.POST.get("type", "")
     form = FormState(data={"type": kind})
@@ -187,16 +194,22 @@ def upload_evidence(request: HttpRequest, case_id: str) -> HttpResponse:
                 )
             )
         except FapiaoError as failure:
+            if failure.status == 403:
+                raise
             form.add_failure(failure, lambda path: "file" if path in ("file", "filename", "") else path)
     wants_json = "application/json" in request.headers.get("Accept", "")
     if wants_json:
         status = 201 if added and not form.invalid else 422
         return JsonResponse(
-            {"added": [e.filename for e in added], "errors": form.errors}, status=status, json_dumps_params={"ensure_ascii": False}
+            {"added": [e.filename for e in added], "errors": form.errors},
+            status=status,
+            json_dumps_params={"ensure_ascii": False},
         )
     if form.invalid:
         return _render_case(request, case, upload_form=form)
-    messages.success(request, gettext("Uploaded: {files}.").format(files="、".join(e.filename for e in added)))
+    messages.success(
+        request, gettext("Uploaded: {files}.").format(files="、".join(e.filename for e in added))
+    )
     return redirect("recovery:case", case_id=case.uid)
 
 
@@ -240,6 +253,8 @@ def post_message(request: HttpRequest, case_id: str) -> HttpResponse:
             user=user, case=case, body=form.data["body"], on_behalf=request.POST.get("on_behalf") == "on"
         )
     except FapiaoError as failure:
+        if failure.status == 403:
+            raise
         form.add_failure(failure, lambda path: "body")
         return _render_case(request, case, message_form=form)
     messages.success(request, gettext("Message sent."))
@@ -258,8 +273,12 @@ def _run(action: str, user: User, case: Case, request: HttpRequest) -> Any:
         "reopen": lambda: services.reopen_case(user=user, case=case, version=version, reason=reason),
         "claim": lambda: review.claim_case(user=user, case=case, version=version),
         "release": lambda: review.release_case(user=user, case=case),
-        "approve": lambda: review.approve_case(user=user, case=case, version=version, reason=reason, template=template),
-        "reject": lambda: review.reject_case(user=user, case=case, version=version, reason=reason, template=template),
+        "approve": lambda: review.approve_case(
+            user=user, case=case, version=version, reason=reason, template=template
+        ),
+        "reject": lambda: review.reject_case(
+            user=user, case=case, version=version, reason=reason, template=template
+        ),
         "request-info": lambda: services.request_info(
             user=user, case=case, version=version, body=request.POST.get("body", ""),
             items=[item for item in request.POST.getlist("items") if item.strip()],
@@ -302,4 +321,3 @@ def act(request: HttpRequest, case_id: str, action: str) -> HttpResponse:
     if action == "submit":
         return redirect(f"{reverse('recovery:case', args=[case.uid])}?submitted=1")
     return redirect("recovery:case", case_id=case.uid)
-

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils.functional import Promise
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from fapiao.audit.services import display_name
@@ -37,16 +37,16 @@ CURRENT_STEP: dict[str, tuple[int, bool]] = {
 }
 
 STATE_LABELS: dict[str, Promise] = {
-    S.DRAFT: _("Draft"),
-    S.SUBMITTED: _("Submitted"),
-    S.IN_REVIEW: _("In review"),
-    S.NEEDS_INFO: _("Needs information"),
-    S.AWAITING_SECOND: _("Awaiting a second reviewer"),
-    S.APPROVED: _("Approved"),
-    S.REJECTED: _("Rejected"),
-    S.RESOLVED: _("Resolved"),
-    S.CONFIRMED: _("Confirmed"),
-    S.WITHDRAWN: _("Withdrawn"),
+    S.DRAFT: pgettext_lazy("case state", "Draft"),
+    S.SUBMITTED: pgettext_lazy("case state", "Submitted"),
+    S.IN_REVIEW: pgettext_lazy("case state", "In review"),
+    S.NEEDS_INFO: pgettext_lazy("case state", "Needs information"),
+    S.AWAITING_SECOND: pgettext_lazy("case state", "Awaiting a second reviewer"),
+    S.APPROVED: pgettext_lazy("case state", "Approved"),
+    S.REJECTED: pgettext_lazy("case state", "Rejected"),
+    S.RESOLVED: pgettext_lazy("case state", "Resolved"),
+    S.CONFIRMED: pgettext_lazy("case state", "Confirmed"),
+    S.WITHDRAWN: pgettext_lazy("case state", "Withdrawn"),
 }
 
 
@@ -85,13 +85,15 @@ class Waiting:
 
 def waiting_for(case: Case, *, merchant_view: bool) -> Waiting | None:
     """One sentence: what happens next and who must do it."""
-    state = case.state
+    state = CaseState(case.state)
     holder = display_name(case.assignee) if case.assignee_id and case.assignee else ""
     merchant_turn = {
         S.DRAFT: gettext("Add your evidence and submit the application."),
         S.NEEDS_INFO: gettext("Support asked for more: add what is listed below, or answer with a message."),
         S.REJECTED: gettext("The application was rejected: edit it and submit it again, or withdraw it."),
-        S.RESOLVED: gettext("Check the invoice in My invoices, then confirm — or reopen the case if it is wrong."),
+        S.RESOLVED: gettext(
+            "Check the invoice in My invoices, then confirm — or reopen the case if it is wrong."
+        ),
     }
     staff_turn = {
         S.SUBMITTED: gettext("Waiting for support and a reviewer to take up the case."),

@@ -1,0 +1,19 @@
+"""使用指南: the five steps of a recovery, and keeping and checking receipts.  Public pages."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from fapiao.recovery.views.progress import STEPS
+
+
+@require_GET
+def recovery_guide(request: HttpRequest) -> HttpResponse:
+    return render(request, "recovery/guide/recovery.html", {"step_labels": [str(step) for step in STEPS]})
+
+
+@require_GET
+def receipts_guide(request: HttpRequest) -> HttpResponse:
+    return render(request, "recovery/guide/receipts.html", {})
