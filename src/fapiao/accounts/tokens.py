@@ -180,7 +180,11 @@ def authenticate_token(plaintext: str) -> ApiToken:
     clock = time.monotonic()
     with _cache_lock:
         cached = _cache.get(digest)
-    if cached is not None and clock - cached[0] < settings.FAPIAO_TOKEN_CACHE_SECONDS and cached[1].expires_at > now:
+    if (
+        cached is not None
+        and clock - cached[0] < settings.FAPIAO_TOKEN_CACHE_SECONDS
+        and cached[1].expires_at > now
+    ):
         token = cached[1]
     else:
         found = _look_up(digest, now)
