@@ -46,6 +46,7 @@
     show();
   }
 
+  zone.classList.add("js-picker");  // the label stands in for the browser's own file button
   input.addEventListener("change", function () { picked = []; add(input.files); });
   ["dragenter", "dragover"].forEach(function (name) {
     zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
