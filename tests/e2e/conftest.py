@@ -23,37 +23,13 @@ from typing import Any
 import pytest
 
 from tests.integration.pg_cluster import Server, fapiao_command, gunicorn_server, server_env
+from tests.untranslated import english_words
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
-#: Words that may appear untranslated on a zh-Hans page: formats, protocols, product names.
-ALLOWED_WORDS = frozenset(
-    {
-        "csv",
-        "xlsx",
-        "pdf",
-        "api",
-        "json",
-        "xml",
-        "ofd",
-        "uscc",
-        "htmx",
-        "mb",
-        "python",
-        "merkle",
-        "ed25519",
-        "eml",
-        "kb",
-        "sha",
-        "sha-",
-        "bj",
-        "bj-",
-    }
-)
-WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z'’-]+(?![A-Za-z0-9_])")
 
 # Text a person reads or hears: visible text nodes (and options of closed selects), screen-reader
 # only text, labels in attributes.  Code (<code>, <pre>), text marked lang="en" (the English
@@ -81,10 +57,6 @@ VISIBLE_TEXT_JS = """
   return parts.join('\\n');
 }
 """
-
-
-def english_words(text: str) -> list[str]:
-    return sorted({word for word in WORD.findall(text) if word.lower() not in ALLOWED_WORDS})
 
 
 @dataclass

@@ -17,31 +17,8 @@ import pytest
 from django.test import Client
 
 import fapiao
+from tests.untranslated import english_words as words_of
 
-ALLOWED_WORDS = frozenset(
-    {
-        "csv",
-        "xlsx",
-        "pdf",
-        "api",
-        "json",
-        "xml",
-        "ofd",
-        "uscc",
-        "htmx",
-        "mb",
-        "python",
-        "merkle",
-        "ed25519",
-        "eml",
-        "kb",
-        "sha",
-        "sha-",
-        "bj",
-        "bj-",
-    }
-)
-WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z'’-]+(?![A-Za-z0-9_])")
 SKIPPED = {"script", "style", "code", "pre", "kbd", "samp", "template", "noscript"}
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 READ_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt")
@@ -82,8 +59,7 @@ class ReadableText(HTMLParser):
 def english_words(html: str) -> list[str]:
     reader = ReadableText()
     reader.feed(html)
-    text = " ".join(reader.parts)
-    return sorted({word for word in WORD.findall(text) if word.lower() not in ALLOWED_WORDS})
+    return words_of(" ".join(reader.parts))
 
 
 def test_the_reader_skips_code_and_english_markup() -> None:
