@@ -47,8 +47,10 @@ class GroupCommitWriter:
 
     def enqueue(self, fn: Callable[[UnitOfWork], Any]) -> None:
         """Queue ``fn`` for the next batch without waiting for it (best-effort bookkeeping only:
-        its result and any failure are dropped)."""
-        self.jobs.put((fn, Future()))
+        its result and any failure are dropped).  It runs after the batch's waited-for writes."""
+        future: Future[Any] = Future()
+        future.background = True  # type: ignore[attr-defined]
+        self.jobs.put((fn, future))
 
     def stop(self) -> None:
         """Finish what is queued, close the database connection and end the thread."""
@@ -86,6 +88,11 @@ class GroupCommitWriter:
                     future.set_exception(error)
 
     def _commit(self, batch: list[Job]) -> None:
+        # Bookkeeping (a token's last use) goes last.  Every batch then takes its row locks in
+        # the same order — number segment, log, audit log, then the token — so two server
+        # processes' batches can't deadlock on PostgreSQL (one holding the token row while it
+        # waits for the segment the other holds).
+        batch = sorted(batch, key=lambda job: getattr(job[1], "background", False))
         _refresh_connection()
         unit = UnitOfWork()
         outcomes: list[tuple[Future[Any], bool, Any]] = []
