@@ -15,6 +15,7 @@ import re
 import pdfplumber
 import pytest
 from django.core import mail
+from django.test import Client
 
 from fapiao.audit.models import AuditRecord
 from fapiao.core.receipt import verify_receipt
@@ -39,7 +40,7 @@ def _pdf_text(data: bytes) -> str:
         return "\n".join(page.extract_text() or "" for page in pdf.pages)
 
 
-def test_restore_journey(client_for, valid_invoice, settings, tmp_path):
+def test_restore_journey(client_for, demo, valid_invoice, settings, tmp_path):
     settings.FAPIAO_SECOND_REVIEW_ABOVE_FEN = -1
     settings.FAPIAO_WITNESS_FILE = (
         tmp_path / "witness" / "heads.jsonl"
@@ -98,6 +99,11 @@ def test_restore_journey(client_for, valid_invoice, settings, tmp_path):
     verdict = verify_receipt(fresh, keys.registry())
     assert verdict.ok, verdict.code
     assert verdict.entry["kind"] == "restore" and verdict.entry["ref"] == case["case_id"]
+    # The invoice page says where its receipt's entry came from.
+    browser = Client()
+    browser.force_login(demo["clerk"])
+    page = browser.get(f"/invoices/{number}/").content.decode()
+    assert "经补救申请恢复时" in page and "本发票开具时" not in page
     case = act(clerk, fetch(clerk, case), "confirm")
     assert case["state"] == "confirmed"
 
