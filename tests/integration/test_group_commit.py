@@ -12,32 +12,12 @@ from django.db import connection
 
 from fapiao.invoices.models import Invoice
 from fapiao.invoices.services import issue_invoice
-from fapiao.ledger import groupcommit
 from fapiao.ledger.models import TreeHead
+from tests.integration.group_commit_helpers import batching, hold_writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-@pytest.fixture
-def batching(settings: Any) -> Any:
-    settings.FAPIAO_WRITE_BATCHING = True
-    yield groupcommit.writer()
-    groupcommit.shutdown()
-
-
-def hold_writer(writer: groupcommit.GroupCommitWriter) -> tuple[threading.Event, threading.Thread]:
-    """Occupy the writer with a job that waits, so that what is submitted next forms one batch."""
-    release = threading.Event()
-    started = threading.Event()
-
-    def blocker(unit: Any) -> None:
-        started.set()
-        release.wait(10)
-
-    thread = threading.Thread(target=writer.submit, args=(blocker,))
-    thread.start()
-    assert started.wait(10)
-    return release, thread
+__all__ = ["batching"]  # the fixture, used by name
 
 
 def issue_in_thread(user: Any, payload: Any, key: str | None) -> Any:

@@ -28,29 +28,11 @@ from fapiao.ledger import groupcommit, keys
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
 from fapiao.ledger.services import append_entry
 from fapiao.ledger.uow import UnitOfWork, run_unit
+from tests.integration.group_commit_helpers import batching, hold_writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-@pytest.fixture
-def batching(settings: Any) -> Any:
-    settings.FAPIAO_WRITE_BATCHING = True
-    yield groupcommit.writer()
-    groupcommit.shutdown()
-
-
-def hold(writer: groupcommit.GroupCommitWriter) -> tuple[threading.Event, threading.Thread]:
-    """Keep the writer busy so that the jobs submitted next form one batch."""
-    release, started = threading.Event(), threading.Event()
-
-    def blocker(unit: Any) -> None:
-        started.set()
-        release.wait(10)
-
-    thread = threading.Thread(target=writer.submit, args=(blocker,))
-    thread.start()
-    assert started.wait(10)
-    return release, thread
+__all__ = ["batching"]  # the fixture, used by name
 
 
 def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -79,7 +61,7 @@ def assert_ledger_whole(merchant_id: int) -> None:
 def test_a_write_that_fails_after_deferring_rows_leaves_none_of_them(demo, valid_invoice, batching):
     clerk = demo["clerk"]
     merchant = clerk.merchant
-    release, blocker = hold(batching)
+    release, blocker = hold_writer(batching)
 
     def fails_late(unit: UnitOfWork) -> None:
         append_entry(unit, merchant=merchant, kind=EntryKind.ISSUE, invoice={"number": "doomed"})
@@ -114,7 +96,7 @@ def test_a_write_that_fails_after_deferring_rows_leaves_none_of_them(demo, valid
 
 def test_a_write_not_marked_deferrable_sees_the_rows_deferred_before_it(demo, valid_invoice, batching):
     clerk = demo["clerk"]
-    release, blocker = hold(batching)
+    release, blocker = hold_writer(batching)
 
     def count_rows(unit: UnitOfWork) -> tuple[int, int, int]:
         return LogEntry.objects.count(), InvoiceLine.objects.count(), AuditRecord.objects.count()
@@ -140,7 +122,7 @@ def test_bookkeeping_queued_first_still_runs_after_the_batchs_writes(demo, valid
     deadlock on PostgreSQL (seen in the P2 benchmark: "deadlock detected", 3 answers of 503)."""
     clerk = demo["clerk"]
     ran: list[str] = []
-    release, blocker = hold(batching)
+    release, blocker = hold_writer(batching)
 
     def bookkeeping(unit: UnitOfWork) -> None:
         ran.append("bookkeeping")

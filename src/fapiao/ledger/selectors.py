@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any
 
 from django.db import connection
@@ -41,7 +42,9 @@ def signed_head(merchant: Merchant) -> dict[str, Any]:
     return {"head": head_document(head, merchant.uscc), "signature": head.signature}
 
 
-def _head_sql() -> tuple[str, str]:
+@functools.cache
+def _head_sql(vendor: str) -> tuple[str, str]:
+    del vendor  # the cache key: names are quoted per database
     table = connection.ops.quote_name(TreeHead._meta.db_table)
     latest = f"SELECT MAX(size) FROM {table} WHERE merchant_id = %s"  # noqa: S608  our names
     exact = f"SELECT 1 FROM {table} WHERE merchant_id = %s AND size = %s"  # noqa: S608  our names
@@ -52,14 +55,14 @@ def _current_size(merchant: Merchant) -> int:
     """The size of the latest signed head (raw SQL: a proof's hot path, where the ORM's query
     building cost more than the query)."""
     with connection.cursor() as cursor:
-        cursor.execute(_head_sql()[0], [merchant.pk])
+        cursor.execute(_head_sql(connection.vendor)[0], [merchant.pk])
         row = cursor.fetchone()
     return int(row[0] or 0) if row else 0
 
 
 def _is_head_size(merchant: Merchant, size: int) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute(_head_sql()[1], [merchant.pk, size])
+        cursor.execute(_head_sql(connection.vendor)[1], [merchant.pk, size])
         return cursor.fetchone() is not None
 
 
