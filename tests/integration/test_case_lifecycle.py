@@ -594,6 +594,19 @@ def test_an_einvoice_file_that_contradicts_the_claim_is_a_mismatch(people):
     ).items()
 
 
+def test_an_einvoice_file_another_seller_issued_is_a_mismatch(people):
+    """Every claimed field matches, but the file's seller is not the merchant whose case it is."""
+    clerk = people["clerk"]
+    case = open_case(clerk, EINVOICE_CLAIM)
+    xml = (EINVOICES / "ordinary_utf8.xml").read_bytes().replace(b"91110108MA01ABCD84", b"91110105MA01EFGH56")
+    checked = upload(clerk, case, "e_invoice", "发票.xml", xml)
+    assert checked["check"]["status"] == "mismatch", checked
+    assert row(case).evidence.get().check_details["differences"] == [
+        {"field": "seller_tax_id", "claimed": "91110108MA01ABCD84", "found": "91110105MA01EFGH56"}
+    ]
+    assert checked["check"]["message"] == "电子发票文件与申请内容不一致的项目：销售方纳税人识别号。"
+
+
 def test_a_receipt_the_log_no_longer_proves_fails_and_opens_an_incident(people, valid_invoice):
     clerk = people["clerk"]
     number, kept, receipt = issue_and_lose(clerk, valid_invoice)

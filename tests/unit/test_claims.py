@@ -16,6 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "einvoice"
 CLAIM: dict[str, object] = {
     "number": "26112000000000012345",
     "issued_on": "2026-03-05",
+    "seller_tax_id": "91110108MA01ABCD84",
     "buyer_name": "北京买方贸易有限公司",
     "buyer_tax_id": "91110000MA01XKQ2TQ",
     "total_with_tax_fen": 139900,
@@ -101,6 +102,17 @@ def test_an_einvoice_file_matches_its_claim_and_catches_a_wrong_total() -> None:
         ClaimDifference("buyer_name", "北京买方贸易有限公司（朝阳分公司）", "北京买方贸易有限公司"),
         ClaimDifference("total_with_tax_fen", "1390.00", "1399.00"),
     ]
+
+
+def test_an_einvoice_file_from_another_seller_differs_even_when_everything_else_matches() -> None:
+    fields, _ = read_einvoice_xml((FIXTURES / "ordinary_utf8.xml").read_bytes())
+    assert fields is not None
+    other_merchant = dict(CLAIM, seller_tax_id="91110105MA01EFGH56")
+    assert compare_claim(other_merchant, fields.as_mapping()) == [
+        ClaimDifference("seller_tax_id", "91110105MA01EFGH56", "91110108MA01ABCD84")
+    ]
+    # The same number typed with a space and in lower case is the same taxpayer.
+    assert compare_claim(dict(CLAIM, seller_tax_id="91110108 ma01abcd84"), fields.as_mapping()) == []
 
 
 @given(claimed=st.integers(), found=st.integers())

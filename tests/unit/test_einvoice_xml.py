@@ -105,6 +105,7 @@ def test_as_mapping_leaves_out_what_was_not_found_and_gives_an_iso_date() -> Non
     assert fields.as_mapping() == {
         "number": "26112000000000012399",
         "issued_on": "2026-03-20",
+        "seller_tax_id": "91110108MA01ABCD84",
         "buyer_name": "张三",
         "total_with_tax_fen": -106000,
         "total_amount_fen": -100000,

@@ -5,6 +5,8 @@ A claim and the fields read from evidence (an e-invoice XML file through
 
 - ``number`` (str): the 20-digit number, or ``<代码>-<号码>`` for a legacy invoice;
 - ``issued_on`` (str, ISO date ``"2026-03-05"``; a :class:`~datetime.date` is accepted too);
+- ``seller_tax_id`` (str): the merchant whose invoice it is (a file another seller issued is not
+  this merchant's lost invoice, whatever else matches);
 - ``buyer_name`` (str) and ``buyer_tax_id`` (str);
 - ``total_with_tax_fen``, ``total_amount_fen``, ``total_tax_fen`` (int, fen).
 
@@ -31,6 +33,7 @@ from fapiao.core.money import format_money
 COMPARED_FIELDS: Final = (
     "number",
     "issued_on",
+    "seller_tax_id",
     "buyer_name",
     "buyer_tax_id",
     "total_with_tax_fen",
@@ -117,6 +120,7 @@ _KEYS: Final[Mapping[str, Callable[[object], object]]] = {
     "number": number_key,
     "issued_on": date_key,
     "buyer_name": name_key,
+    "seller_tax_id": tax_id_key,
     "buyer_tax_id": tax_id_key,
     "total_with_tax_fen": fen_key,
     "total_amount_fen": fen_key,

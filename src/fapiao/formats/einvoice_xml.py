@@ -58,7 +58,15 @@ OPTIONAL = frozenset({"buyer_tax_id", "quantity", "unit_price", "tax_rate", "tax
 
 _DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
 _CHINESE = frozenset({"gbk", "gb2312", "gb18030", "cp936"})  # read all as GB18030, their superset
-_CLAIMED = ("number", "buyer_name", "buyer_tax_id", "total_with_tax_fen", "total_amount_fen", "total_tax_fen")
+_CLAIMED = (
+    "number",
+    "seller_tax_id",
+    "buyer_name",
+    "buyer_tax_id",
+    "total_with_tax_fen",
+    "total_amount_fen",
+    "total_tax_fen",
+)
 _DATE = re.compile(r"(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})|(\d{2})(\d{2}))")
 
 

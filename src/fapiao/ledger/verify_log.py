@@ -26,9 +26,9 @@ from fapiao.core.signing import KeyRegistry
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
 from fapiao.ledger.verify_pool import MAX_WORKERS, Chunk, WorkerPool, default_workers, hashed_chunks
 
-CHUNK = 8192  # entries (and nodes) per query: a power of two, so whole chunks are perfect subtrees
-MIN_PARALLEL_CHUNKS = 8  # below this, starting helper processes costs more than they save
-HEAD_BATCH = 16  # chunks whose heads are read in one query
+CHUNK = 2048  # entries (and nodes) per query: a power of two, so whole chunks are perfect subtrees
+MIN_PARALLEL_CHUNKS = 32  # below this, starting helper processes costs more than they save
+HEAD_BATCH = 64  # chunks whose heads are read in one query
 
 
 def rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:

@@ -69,6 +69,7 @@ def check_message(evidence: Evidence) -> str:
 FIELD_LABELS = {
     "number": gettext_noop("invoice number"),
     "issued_on": gettext_noop("invoice date"),
+    "seller_tax_id": gettext_noop("seller's taxpayer number"),
     "buyer_name": gettext_noop("buyer"),
     "buyer_tax_id": gettext_noop("buyer's taxpayer number"),
     "total_with_tax_fen": gettext_noop("total with tax"),
@@ -131,6 +132,7 @@ def claim_mapping(case: Case) -> dict[str, Any]:
     claim: dict[str, Any] = {
         "number": case.claimed_number,
         "issued_on": case.claimed_issued_on.isoformat(),
+        "seller_tax_id": case.merchant.uscc,  # the case is this merchant's: so must the invoice be
         "buyer_name": case.claimed_buyer_name,
         "total_with_tax_fen": case.claimed_total_with_tax,
     }
