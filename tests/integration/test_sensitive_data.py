@@ -226,6 +226,89 @@ def test_rotate_data_re_encrypts_in_resumable_batches(client_for, valid_invoice,
     }
 
 
+def test_rotate_data_re_encrypts_the_address_book_too(demo, client_for, valid_invoice):
+    from fapiao.catalogue import services as catalogue
+    from fapiao.catalogue.models import Buyer
+
+    issue_to_person(client_for("clerk"), valid_invoice)
+    fields = {name: PERSON[name] for name in ("tax_id", "address", "phone", "bank", "bank_account")}
+    entry = catalogue.save_buyer(user=demo["clerk"], data=catalogue.BuyerInput(name=PERSON["name"], **fields))
+    before = Buyer.objects.get(pk=entry.pk)
+    assert before.data_key_version == 1
+
+    out = io.StringIO()
+    call_command("keys", "rotate-data", "--batch-size", "1", stdout=out, stderr=io.StringIO())
+    after = Buyer.objects.get(pk=entry.pk)
+    assert after.data_key_version == 2
+    assert key_version_of(bytes(after.address_enc)) == 2
+    assert bytes(after.address_enc) != bytes(before.address_enc)
+    assert catalogue.reveal_buyer(user=demo["clerk"], buyer_id=entry.pk) == {"name": PERSON["name"], **fields}
+    rotation = AuditRecord.objects.get(action="keys.rotate_data")
+    assert rotation.after == {"version": 2, "rows": 2, "resumed": False}  # the invoice and the entry
+    assert "已重新加密 2 行" in out.getvalue()
+
+
+def test_a_waiting_batch_row_keeps_an_id_number_only_encrypted(demo):
+    """A spreadsheet row is kept from preview until it is issued: its buyer's ID number is
+    never in the table in plaintext, survives a data-key rotation, and is issued intact."""
+    import csv
+
+    from fapiao.catalogue import batches
+    from fapiao.catalogue.models import BatchRow
+    from fapiao.formats.batch import EXAMPLE, HEADER
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerows([HEADER, ["张三", RESIDENT_ID, *EXAMPLE[2:]]])
+    batch = batches.create_batch(user=demo["clerk"], filename="个人.csv", data=out.getvalue().encode())
+    row = BatchRow.objects.get(batch=batch)
+    assert row.status == "ready" and row.data_key_version == 1 and row.payload == {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {BatchRow._meta.db_table}")  # noqa: S608
+        stored = repr(cursor.fetchall())
+    assert RESIDENT_ID not in stored
+
+    call_command("keys", "rotate-data", stdout=io.StringIO(), stderr=io.StringIO())
+    assert BatchRow.objects.get(pk=row.pk).data_key_version == 2
+
+    batches.issue_step(user=demo["clerk"], public_id=str(batch.public_id))
+    row = BatchRow.objects.get(pk=row.pk)
+    assert row.status == "issued" and row.payload_enc is None and row.data_key_version is None
+    invoice = Invoice.objects.get(number=row.invoice_number)
+    assert sensitive.reveal_buyer(invoice).tax_id.value == RESIDENT_ID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_encrypts_batch_rows_waiting_before_it(demo) -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    from fapiao.catalogue.models import BatchRow
+    from fapiao.catalogue.sensitive import opened_payload
+
+    before = [("catalogue", "0002_encrypt_address_book")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    batch = old_apps.get_model("catalogue", "Batch").objects.create(
+        merchant_id=demo["clerk"].merchant_id,
+        created_by_id=demo["clerk"].pk,
+        filename="旧.csv",
+        file_sha256="0" * 64,
+    )
+    payload = {"kind": "ordinary", "buyer": {"name": "张三", "tax_id": RESIDENT_ID}, "lines": []}
+    rows = old_apps.get_model("catalogue", "BatchRow").objects
+    rows.create(merchant_id=batch.merchant_id, batch=batch, row_no=2, status="ready", payload=payload)
+    rows.create(merchant_id=batch.merchant_id, batch=batch, row_no=3, status="issued", payload={})
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    waiting, issued = BatchRow.objects.order_by("row_no")
+    assert waiting.payload == {} and waiting.data_key_version == 1
+    assert opened_payload(waiting) == payload
+    assert issued.payload_enc is None and issued.data_key_version is None
+
+
 def test_the_key_file_is_0600_and_refused_when_others_can_read_it(client_for, valid_invoice, settings):
     issue_to_person(client_for("clerk"), valid_invoice)
     path = Path(settings.KEYS_DIR) / "data-keys.json"

@@ -8,3 +8,11 @@ class CatalogueConfig(AppConfig):
     name = "fapiao.catalogue"
     label = "catalogue"
     verbose_name = _("Address book and catalogue")
+
+    def ready(self) -> None:
+        from fapiao.catalogue import sensitive
+        from fapiao.ops.datakeys import Rotation, register_rotation
+
+        register_rotation(
+            Rotation("address book", sensitive.rows_to_rotate, sensitive.rotate_address_book_for_command)
+        )

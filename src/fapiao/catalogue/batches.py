@@ -17,6 +17,7 @@ from fapiao.accounts.models import User
 from fapiao.audit import services as audit
 from fapiao.catalogue.models import Batch, BatchRow, BatchState, RowStatus
 from fapiao.catalogue.selectors import batch_get, batch_rows
+from fapiao.catalogue.sensitive import opened_payload, sealed_payload
 from fapiao.catalogue.services import merchant_of
 from fapiao.core.errors import FapiaoError, FieldError, ValidationFailed, _
 from fapiao.formats.batch import read_batch
@@ -75,7 +76,9 @@ def create_batch(*, user: User, filename: str, data: bytes) -> Batch:
                 status=RowStatus.READY,
                 buyer_name=record.buyer_name,
                 total_with_tax=record.total_with_tax,
-                payload=record.payload,
+                **sealed_payload(
+                    merchant_id=merchant.pk, batch_id=batch.pk, row_no=record.row, payload=record.payload
+                ),
             )
             for record in records
         ]
@@ -111,18 +114,30 @@ def issue_step(*, user: User, public_id: str, limit: int = STEP_SIZE) -> tuple[B
     for row in list(batch_rows(batch).filter(status=RowStatus.READY)[:limit]):
         try:
             result = issue_invoice(
-                user=user, payload=row.payload, idempotency_key=f"batch-{batch.public_id}-{row.row_no}"
+                user=user,
+                payload=opened_payload(row),
+                idempotency_key=f"batch-{batch.public_id}-{row.row_no}",
             )
         except FapiaoError as error:
             failed = error.errors if isinstance(error, ValidationFailed) else []
             row.problems = [{"field": e.field, "message": e.message, "params": e.params} for e in failed] or [
                 {"field": "", "message": error.message, "params": error.params}
             ]
-            row.status, row.payload = RowStatus.FAILED, {}
+            row.status = RowStatus.FAILED
         else:
-            row.status, row.payload = RowStatus.ISSUED, {}
+            row.status = RowStatus.ISSUED
             row.invoice_number = str(result.body.get("number", ""))
-        row.save(update_fields=["status", "payload", "problems", "invoice_number"])
+        row.payload, row.payload_enc, row.data_key_version = {}, None, None
+        row.save(
+            update_fields=[
+                "status",
+                "payload",
+                "payload_enc",
+                "data_key_version",
+                "problems",
+                "invoice_number",
+            ]
+        )
     now = progress(batch)
     if now.done and batch.state != BatchState.DONE:
         Batch.objects.filter(pk=batch.pk).update(state=BatchState.DONE)

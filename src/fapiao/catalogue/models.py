@@ -125,8 +125,10 @@ class Batch(models.Model):
 class BatchRow(models.Model):
     """One spreadsheet row: one invoice.
 
-    ``payload`` is the API body to issue; it is emptied once the row is issued or has
-    failed, so buyer data does not linger outside the invoice.  ``problems`` holds the
+    ``payload_enc`` is the API body to issue, encrypted (:func:`fapiao.catalogue.sensitive.sealed_payload`:
+    it holds the buyer's address, bank account, an individual's ID number); it is dropped once the
+    row is issued or has failed, so buyer data does not linger outside the invoice.  ``payload``
+    is no longer written (rows from before 0003 were encrypted by that migration).  ``problems`` holds the
     reasons a row was rejected as ``{"field", "message", "params"}`` with English msgids,
     rendered in the reader's language.
     """
@@ -138,6 +140,8 @@ class BatchRow(models.Model):
     buyer_name = models.CharField(max_length=100, blank=True)
     total_with_tax = models.BigIntegerField(null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)
+    payload_enc = models.BinaryField(null=True, blank=True)
+    data_key_version = models.PositiveIntegerField(null=True, blank=True)
     problems = models.JSONField(default=list, blank=True)
     invoice_number = models.CharField(max_length=32, blank=True)
 

@@ -6,10 +6,15 @@ bound to ``(merchant id, "catalogue_buyer", <field>, row uid, key version)``.  W
 the name, an organisation's tax ID, the masked forms lists show, and the keyed blind index of
 the tax ID that finds duplicates and exact searches.  Plaintext exists only in memory: when an
 entry is saved, and when it is revealed (to change it, or to fill an invoice) — both audited.
+
+A batch row's invoice body (a spreadsheet row waiting to be issued, buyer details and all) is
+kept the same way: one ciphertext of its JSON, bound to ``(merchant id, "catalogue_batchrow",
+"payload", "<batch id>:<row>")``, dropped once the row is issued or has failed.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +27,7 @@ from fapiao.invoices.sensitive import tax_id_index
 from fapiao.ops.datakeys import keyring
 
 TABLE = "catalogue_buyer"
+BATCH_TABLE = "catalogue_batchrow"
 TEXT_FIELDS = ("address", "phone", "bank", "bank_account")
 SECRET_FIELDS = ("tax_id", *TEXT_FIELDS)  # tax_id: an individual's ID number only
 
@@ -75,31 +81,88 @@ def revealed(buyer: Any) -> dict[str, str]:
     return found
 
 
-def rotate_address_book(*, batch_size: int = 500, progress: Callable[[int, int], None] | None = None) -> int:
-    """Re-encrypt every entry not yet under the current data key; resumable (a batch per transaction).
+def rows_to_rotate(version: int) -> int:
+    """Address-book entries and batch rows holding ciphertexts not yet under data key ``version``."""
+    from fapiao.catalogue.models import BatchRow, Buyer
 
-    For ``fapiao keys rotate-data``, next to the invoices.  Returns how many entries changed.
-    """
-    from fapiao.catalogue.models import Buyer
+    return sum(
+        model.objects.filter(data_key_version__isnull=False).exclude(data_key_version=version).count()
+        for model in (Buyer, BatchRow)
+    )
+
+
+def rotate_address_book(*, batch_size: int = 500, progress: Callable[[int, int], None] | None = None) -> int:
+    """Re-encrypt every entry and every waiting batch row not yet under the current data key;
+    resumable (a batch per transaction).  For ``fapiao keys rotate-data``, next to the invoices.
+    Returns how many rows changed."""
+    from fapiao.catalogue.models import BatchRow, Buyer
 
     ring = keyring()
-    pending = Buyer.objects.filter(data_key_version__isnull=False).exclude(data_key_version=ring.current)
-    remaining = pending.count()
-    done, last_pk = 0, 0
-    while True:
-        with transaction.atomic():
-            batch = list(pending.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
-            if not batch:
-                break
-            for buyer in batch:
-                _reencrypt(buyer, ring)
-            Buyer.objects.bulk_update(batch, [*(f"{n}_enc" for n in SECRET_FIELDS), "data_key_version"])
-        last_pk = batch[-1].pk
-        done += len(batch)
-        remaining = max(remaining - len(batch), 0)
-        if progress is not None:
-            progress(done, remaining)
+    remaining = rows_to_rotate(ring.current)
+    done = 0
+    tables: list[tuple[Any, list[str], Callable[[Any, Keyring], None]]] = [
+        (Buyer, [*(f"{n}_enc" for n in SECRET_FIELDS), "data_key_version"], _reencrypt),
+        (BatchRow, ["payload_enc", "data_key_version"], _reencrypt_payload),
+    ]
+    for model, columns_, reencrypt in tables:
+        pending = model.objects.filter(data_key_version__isnull=False).exclude(data_key_version=ring.current)
+        last_pk = 0
+        while True:
+            with transaction.atomic():
+                batch = list(pending.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+                if not batch:
+                    break
+                for row in batch:
+                    reencrypt(row, ring)
+                model.objects.bulk_update(batch, columns_)
+            last_pk = batch[-1].pk
+            done += len(batch)
+            remaining = max(remaining - len(batch), 0)
+            if progress is not None:
+                progress(done, remaining)
     return done
+
+
+def rotate_address_book_for_command(batch_size: int, progress: Callable[[int, int], None]) -> int:
+    """:func:`rotate_address_book` as a :class:`fapiao.ops.datakeys.Rotation` calls it."""
+    return rotate_address_book(batch_size=batch_size, progress=progress)
+
+
+# --- batch rows: a spreadsheet row's API body waits encrypted until it is issued ---------------------
+
+
+def _payload_context(merchant_id: int, batch_id: int, row_no: int) -> FieldContext:
+    return FieldContext(
+        merchant_id=merchant_id, table=BATCH_TABLE, field="payload", row=f"{batch_id}:{row_no}"
+    )
+
+
+def sealed_payload(
+    *, merchant_id: int, batch_id: int, row_no: int, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """The columns that keep a batch row's invoice body (buyer address, ID number, …) until it is
+    issued: one ciphertext of its JSON, never the plaintext."""
+    ring = keyring()
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    context = _payload_context(merchant_id, batch_id, row_no)
+    return {"payload_enc": ring.encrypt(text, context), "data_key_version": ring.current}
+
+
+def opened_payload(row: Any) -> dict[str, Any]:
+    """A batch row's invoice body in plaintext, to issue it ({} once issued or failed)."""
+    if row.payload_enc is None:
+        return {}
+    text = keyring().decrypt_text(
+        row.payload_enc, _payload_context(row.merchant_id, row.batch_id, row.row_no)
+    )
+    payload: dict[str, Any] = json.loads(text)
+    return payload
+
+
+def _reencrypt_payload(row: Any, ring: Keyring) -> None:
+    context = _payload_context(row.merchant_id, row.batch_id, row.row_no)
+    row.payload_enc = ring.encrypt(ring.decrypt(row.payload_enc, context), context)
+    row.data_key_version = ring.current
 
 
 def _reencrypt(buyer: Any, ring: Keyring) -> None:
