@@ -196,7 +196,14 @@ def batch_issue(pilot: Pilot, folder: Path) -> list[str]:
         page.click("a[href$='template.xlsx']")
     template = folder / "template.xlsx"
     download.value.save_as(template)
-    page.set_input_files("#f-file", str(batch_file(template)))
+    # Our own button and "nothing chosen" in Chinese stand in for the browser's ("Choose File").
+    assert page.inner_text("#f-file ~ button.file-button") == "选择文件"
+    assert page.inner_text("#f-file-names") == "未选择文件"
+    box = page.locator("#f-file").bounding_box()
+    assert box is not None and box["width"] <= 1, box
+    sheet = batch_file(template)
+    page.set_input_files("#f-file", str(sheet))
+    assert page.inner_text("#f-file-names") == sheet.name
     page.click("button.primary[type=submit]")
     page.wait_for_selector("#bad-heading")
     # Row 4 of the sheet (the third data row): a special invoice without the buyer's number, 7%.

@@ -72,9 +72,44 @@
     }
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", focusSummary);
-  } else {
+  // A file input marked with data-choose shows our own button and the chosen names, in the
+  // page's language: the browser's own ("Choose Files", "No file chosen") speaks the browser's.
+  // The input stays in the form (and is what the label and a form post use), only out of sight.
+  function filePicker(input) {
+    var button = document.createElement("button");
+    var names = document.createElement("span");
+    var none = input.getAttribute("data-none") || "";
+    var separator = (document.documentElement.lang || "").indexOf("zh") === 0 ? "、" : ", ";
+    button.type = "button";
+    button.className = "file-button";
+    button.textContent = input.getAttribute("data-choose");
+    names.className = "file-names";
+    names.id = input.id + "-names";
+    names.textContent = none;
+    var label = document.querySelector('label[for="' + input.id + '"]');
+    if (label) {
+      button.setAttribute("aria-label", label.textContent.replace(/[\s*]+$/, "") + " · " + button.textContent);
+    }
+    button.setAttribute("aria-describedby", names.id);
+    input.classList.add("file-hidden");
+    input.tabIndex = -1;
+    input.insertAdjacentElement("afterend", names);
+    input.insertAdjacentElement("afterend", button);
+    button.addEventListener("click", function () { input.click(); });
+    input.addEventListener("change", function () {
+      var chosen = Array.prototype.map.call(input.files || [], function (file) { return file.name; });
+      names.textContent = chosen.length ? chosen.join(separator) : none;
+    });
+  }
+
+  function ready() {
     focusSummary();
+    Array.prototype.forEach.call(document.querySelectorAll("input[type=file][data-choose]"), filePicker);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();
