@@ -226,6 +226,18 @@ def test_staff_cannot_issue(demo: dict[str, Any]) -> None:
     assert "不允许" in response.content.decode() or "无权" in response.content.decode()
 
 
+def test_a_refused_page_is_in_the_audit_trail(demo: dict[str, Any]) -> None:
+    from fapiao.audit.models import AuditRecord
+
+    client = Client()
+    client.force_login(demo["auditor"])
+    assert client.post("/invoices/new/", {"kind": "ordinary"}).status_code == 403
+    (refused,) = AuditRecord.objects.filter(action="access.forbidden")
+    assert refused.actor_username == "auditor"
+    expected = {"status": 403, "code": "page_forbidden", "method": "POST", "path": "/invoices/new/"}
+    assert refused.after == expected
+
+
 def test_address_book_and_catalogue(clerk: Client) -> None:
     bad = clerk.post("/address-book/new/", {"name": "", "tax_id": "123"}).content.decode()
     assert 'id="f-name-error"' in bad and 'id="f-tax_id-error"' in bad

@@ -1,7 +1,7 @@
 """The audit trail pages for auditors: browse and filter, export (CSV/XLSX), verify.
 
 Views parse, authorise (the permission table), call a selector or service, and render.  A refusal
-is recorded in the audit trail before the 403 page is shown.
+is a 403 page, which records it in the audit trail (``fapiao.web.views.errors.permission_denied``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, may
 from fapiao.audit import selectors
 from fapiao.audit.exports import export_audit
-from fapiao.audit.services import record_refusal
 from fapiao.audit.verify import UnknownAuditLogError, report_lines, verify_audit
 from fapiao.core.errors import ValidationFailed, _
 
@@ -36,7 +35,6 @@ EXPORT_TYPES = {
 def _allowed(request: HttpRequest, action: Action) -> User:
     user: User = request.user  # type: ignore[assignment]
     if not may(user, action):
-        record_refusal(request, status=403, code="role_forbidden")
         raise PermissionDenied(gettext(_("Only auditors may read and export the audit trail.")))
     return user
 

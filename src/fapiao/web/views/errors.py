@@ -50,6 +50,10 @@ def page_not_found(request: HttpRequest, exception: BaseException | None = None)
 def permission_denied(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
     if is_api(request):
         return problems.problem(403, code="forbidden", detail=gettext(_("You are not allowed to do this.")))
+    # Every page refused is in the audit trail, as every refused API call is (DESIGN.md C8).
+    from fapiao.audit.services import record_refusal
+
+    record_refusal(request, status=403, code="page_forbidden")
     context = {"detail": _message(exception)}
     return render(request, "web/errors/403.html", context, status=403)
 
