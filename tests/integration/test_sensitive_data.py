@@ -309,6 +309,71 @@ def test_the_migration_encrypts_batch_rows_waiting_before_it(demo) -> None:
     assert issued.payload_enc is None and issued.data_key_version is None
 
 
+SOLE_TRADER = "11010519491231002X01"  # a 个体工商户's old number: its operator's ID number + 2 digits
+
+
+def issue_to_sole_trader(client: Any, valid_invoice: dict[str, Any]) -> str:
+    valid_invoice["kind"] = "special"  # a 个体工商户 may receive one, unlike an individual
+    valid_invoice["buyer"] = {"name": "北京市朝阳区张三便利店", "tax_id": SOLE_TRADER}
+    response = post(client, "/api/v1/invoices", valid_invoice)
+    assert response.status_code == 201, response.content
+    number: str = response.json()["number"]
+    return number
+
+
+def test_an_old_sole_trader_number_is_sealed_like_an_id_number(client_for, valid_invoice):
+    from fapiao.core.masking import mask
+    from fapiao.ledger.models import LogEntry
+
+    clerk = client_for("clerk")
+    number = issue_to_sole_trader(clerk, valid_invoice)
+    body = bytes(LogEntry.objects.get(invoice_number=number).body)
+    assert RESIDENT_ID.encode() not in body  # the operator's ID is nowhere in the permanent log
+    buyer = json.loads(body)["invoice"]["buyer"]
+    assert buyer["tax_id"] is None and len(buyer["sealed"]) == 64
+    assert RESIDENT_ID not in repr(raw_row(number))
+    assert clerk.get(f"/api/v1/invoices/{number}").json()["buyer"]["tax_id"] == mask(SOLE_TRADER)
+    assert clerk.get(f"/api/v1/invoices/{number}?reveal=true").json()["buyer"]["tax_id"] == SOLE_TRADER
+    assert verify_ledger().ok
+
+
+def test_the_address_book_keeps_an_old_sole_trader_number_encrypted(demo):
+    from fapiao.catalogue import services as catalogue
+    from fapiao.catalogue.models import Buyer
+    from fapiao.core.masking import mask
+
+    data = catalogue.BuyerInput(name="北京市朝阳区张三便利店", tax_id=SOLE_TRADER)
+    entry = Buyer.objects.get(pk=catalogue.save_buyer(user=demo["clerk"], data=data).pk)
+    assert entry.tax_id == "" and entry.tax_id_enc is not None
+    assert entry.masked["tax_id"] == mask(SOLE_TRADER)
+    assert catalogue.reveal_buyer(user=demo["clerk"], buyer_id=entry.pk)["tax_id"] == SOLE_TRADER
+
+
+def test_an_invoice_stored_before_such_numbers_were_sealed_still_verifies(
+    client_for, valid_invoice, monkeypatch
+):
+    """Rows keep the form they were stored in: the ledger can't be rewritten, so verify rebuilds
+    an old row's entry as it was written, with the number in the clear."""
+    from fapiao.core import invoice as core_invoice
+    from fapiao.core.identifiers import TaxIdKind
+    from fapiao.ledger.models import LogEntry
+
+    def old_rule(kind: TaxIdKind) -> bool:
+        return kind is TaxIdKind.RESIDENT_ID
+
+    monkeypatch.setattr(core_invoice, "holds_resident_id", old_rule)
+    monkeypatch.setattr(sensitive, "holds_resident_id", old_rule)
+    clerk = client_for("clerk")
+    number = issue_to_sole_trader(clerk, valid_invoice)
+    monkeypatch.undo()
+
+    buyer = json.loads(bytes(LogEntry.objects.get(invoice_number=number).body))["invoice"]["buyer"]
+    assert buyer["tax_id"] == SOLE_TRADER
+    assert clerk.get(f"/api/v1/invoices/{number}").json()["buyer"]["tax_id"] == SOLE_TRADER
+    report = verify_ledger()
+    assert report.ok, report.to_json("en")
+
+
 def test_the_key_file_is_0600_and_refused_when_others_can_read_it(client_for, valid_invoice, settings):
     issue_to_person(client_for("clerk"), valid_invoice)
     path = Path(settings.KEYS_DIR) / "data-keys.json"

@@ -13,6 +13,7 @@ from fapiao.core.identifiers import (
     TaxId,
     TaxIdKind,
     format_invoice_number,
+    holds_resident_id,
     is_individual,
     parse_invoice_identity,
     validate_invoice_number,
@@ -173,6 +174,20 @@ def test_legacy_numbers() -> None:
     assert validate_tax_id(body + org_code_oracle(body[6:])).kind is TaxIdKind.LEGACY15
     assert validate_tax_id("11010549123100201") == TaxId("11010549123100201", TaxIdKind.LEGACY17)
     assert validate_tax_id("11010519491231002X01") == TaxId("11010519491231002X01", TaxIdKind.LEGACY20)
+
+
+@pytest.mark.parametrize(
+    ("kind", "person", "holds_id"),
+    [
+        (TaxIdKind.USCC, False, False),
+        (TaxIdKind.LEGACY15, False, False),  # an organisation code
+        (TaxIdKind.LEGACY17, False, True),  # a 个体工商户: its operator's old 15-digit ID + 2 digits
+        (TaxIdKind.LEGACY20, False, True),  # … or 18-character ID + 2 digits
+        (TaxIdKind.RESIDENT_ID, True, True),
+    ],
+)
+def test_which_numbers_are_a_person_and_which_hold_a_persons_id(kind, person, holds_id) -> None:
+    assert (is_individual(kind), holds_resident_id(kind)) == (person, holds_id)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import transaction
 
 from fapiao.core.fieldcrypt import FieldContext, Keyring
+from fapiao.core.identifiers import TaxIdKind, holds_resident_id
 from fapiao.core.masking import mask
 from fapiao.invoices.sensitive import tax_id_index
 from fapiao.ops.datakeys import keyring
@@ -39,7 +40,8 @@ def _context(merchant_id: int, uid: uuid.UUID | str, name: str) -> FieldContext:
 def columns(*, merchant_id: int, uid: uuid.UUID, fields: dict[str, str]) -> dict[str, Any]:
     """The model columns for checked plaintext ``fields`` (name, tax_id, tax_id_kind, address, …)."""
     ring = keyring()
-    individual = fields.get("tax_id_kind") == "resident_id"
+    kind = fields.get("tax_id_kind", "")
+    individual = bool(kind) and holds_resident_id(TaxIdKind(kind))  # a person's ID number in it
     found: dict[str, Any] = {
         "name": fields["name"],
         "tax_id": "" if individual else fields.get("tax_id", ""),
@@ -63,7 +65,7 @@ def masked(buyer: Any) -> dict[str, str]:
     shown = dict(buyer.masked or {})
     return {
         "name": buyer.name,
-        "tax_id": shown.get("tax_id", "") if buyer.tax_id_kind == "resident_id" else buyer.tax_id,
+        "tax_id": shown.get("tax_id") or buyer.tax_id,
         **{name: shown.get(name, "") for name in TEXT_FIELDS},
     }
 

@@ -119,8 +119,16 @@ class TaxId:
 
 
 def is_individual(kind: TaxIdKind) -> bool:
-    """Whether the number identifies a natural person (so it is sealed, never in the ledger)."""
+    """Whether the number identifies a natural person (who cannot receive a special invoice)."""
     return kind is TaxIdKind.RESIDENT_ID
+
+
+def holds_resident_id(kind: TaxIdKind) -> bool:
+    """Whether the number contains a person's 居民身份证号码, so it is personal data: sealed,
+    never in the ledger, stored encrypted and shown masked.  Besides an individual's ID this is
+    the old 17- and 20-character number of a 个体工商户 (its operator's ID plus two digits),
+    which may still receive special invoices."""
+    return kind in (TaxIdKind.RESIDENT_ID, TaxIdKind.LEGACY17, TaxIdKind.LEGACY20)
 
 
 def _resident_id_problem(number: str) -> InvalidValueError | None:

@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 
 from fapiao.core.choices import Colour, Direction, InvoiceKind, InvoiceState
 from fapiao.core.errors import ConflictError, FieldError, InvalidValueError, ValidationFailed, _
-from fapiao.core.identifiers import TaxId, is_individual, validate_tax_code, validate_tax_id
+from fapiao.core.identifiers import (
+    TaxId,
+    holds_resident_id,
+    is_individual,
+    validate_tax_code,
+    validate_tax_id,
+)
 from fapiao.core.money import (
     MAX_MONEY_FEN,
     format_decimal,
@@ -507,10 +513,20 @@ def state_after(original_lines: Sequence[Line], already_after: Already) -> Invoi
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
-def sensitive_buyer_fields(buyer: Buyer) -> dict[str, str | None]:
-    """What ``buyer.sealed`` commits to: an individual's ID and every buyer's address, phone,
-    bank and account — none of them appear in a ledger entry.  ``{}`` when there is nothing."""
-    personal_id = buyer.tax_id.value if buyer.tax_id and is_individual(buyer.tax_id.kind) else None
+def tax_id_sealed(buyer: Buyer, seal_tax_id: bool | None = None) -> bool:
+    """Is the buyer's taxpayer number sealed rather than written in the entry?  By default when it
+    holds a person's ID number (:func:`~fapiao.core.identifiers.holds_resident_id`); an invoice
+    stored otherwise (an old 个体工商户 number from before such numbers were sealed) says so."""
+    if buyer.tax_id is None:
+        return False
+    return holds_resident_id(buyer.tax_id.kind) if seal_tax_id is None else seal_tax_id
+
+
+def sensitive_buyer_fields(buyer: Buyer, *, seal_tax_id: bool | None = None) -> dict[str, str | None]:
+    """What ``buyer.sealed`` commits to: a taxpayer number holding a person's ID and every buyer's
+    address, phone, bank and account — none of them appear in a ledger entry.  ``{}`` when there
+    is nothing.  ``seal_tax_id`` as for :func:`tax_id_sealed`."""
+    personal_id = buyer.tax_id.value if buyer.tax_id and tax_id_sealed(buyer, seal_tax_id) else None
     fields: dict[str, str | None] = {
         "address": buyer.address,
         "bank": buyer.bank,
@@ -553,19 +569,21 @@ def invoice_document(
     lines: Sequence[Line],
     original_number: str | None,
     remark: str,
+    seal_tax_id: bool | None = None,
 ) -> dict[str, Any]:
     """The ``invoice`` object of a ledger entry (DESIGN.md §6; receipt-example.json).
 
-    Money, quantities and rates are strings.  An individual's ID is never included
-    (``tax_id`` is null); ``sealed`` is the hex SHA-256 commitment to
-    :func:`sensitive_buyer_fields`, required whenever there is something to seal.
+    Money, quantities and rates are strings.  A taxpayer number holding a person's ID is never
+    included (``tax_id`` is null; ``seal_tax_id`` as for :func:`tax_id_sealed`); ``sealed`` is the
+    hex SHA-256 commitment to :func:`sensitive_buyer_fields`, required whenever there is something
+    to seal.
     Red lines add ``original_no``, the blue line they reverse.
     """
     if sealed is not None and not _SHA256_HEX.fullmatch(sealed):
         raise ValueError("sealed must be a lowercase hex SHA-256")
-    if sealed is None and sensitive_buyer_fields(buyer):
+    if sealed is None and sensitive_buyer_fields(buyer, seal_tax_id=seal_tax_id):
         raise ValueError("the buyer has sensitive fields: pass their sealed commitment")
-    public_id = buyer.tax_id.value if buyer.tax_id and not is_individual(buyer.tax_id.kind) else None
+    public_id = buyer.tax_id.value if buyer.tax_id and not tax_id_sealed(buyer, seal_tax_id) else None
     total_amount = sum(line.amount for line in lines)
     total_tax = sum(line.tax for line in lines)
     return {

@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 
 from fapiao.core.fieldcrypt import FieldContext, Keyring
-from fapiao.core.identifiers import TaxId, TaxIdKind, is_individual
+from fapiao.core.identifiers import TaxId, TaxIdKind, holds_resident_id
 from fapiao.core.invoice import Buyer
 from fapiao.core.masking import mask
 from fapiao.invoices.models import Invoice
@@ -60,7 +60,7 @@ def buyer_columns(*, merchant_id: int, uid: uuid.UUID, buyer: Buyer, salt: bytes
     """The Invoice columns holding ``buyer`` (and the seal salt): encrypted, masked, indexed."""
     ring = keyring()
     tax_id = buyer.tax_id
-    individual = tax_id is not None and is_individual(tax_id.kind)
+    individual = tax_id is not None and holds_resident_id(tax_id.kind)  # a person's ID in it
     masked: dict[str, str] = {}
     columns: dict[str, Any] = {
         "buyer_name": buyer.name,
@@ -115,10 +115,9 @@ def seal_salt(invoice: Invoice) -> bytes | None:
 def masked_buyer(invoice: Invoice) -> dict[str, Any]:
     """The buyer as lists, exports and unrevealed API answers show it: no decryption."""
     masked = invoice.buyer_masked or {}
-    individual = invoice.buyer_tax_id_kind == TaxIdKind.RESIDENT_ID
     return {
         "name": invoice.buyer_name,
-        "tax_id": masked.get("tax_id", "") if individual else (invoice.buyer_tax_id or None),
+        "tax_id": masked.get("tax_id") or invoice.buyer_tax_id or None,
         "address": masked.get("address", ""),
         "phone": masked.get("phone", ""),
         "bank": masked.get("bank", ""),

@@ -224,6 +224,7 @@ def document_for(
         lines=[core_line(line, invoice) if isinstance(line, InvoiceLine) else line for line in lines],
         original_number=invoice.original.number if invoice.original_id and invoice.original else None,
         remark=invoice.remark,
+        seal_tax_id=invoice.buyer_tax_id_enc is not None,  # as the row was stored (see tax_id_sealed)
     )
 
 

@@ -26,7 +26,7 @@ from fapiao.core.case_claim import Claim, parse_claim
 from fapiao.core.cases import CaseAction, CaseState
 from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
 from fapiao.core.fieldcrypt import FieldContext
-from fapiao.core.identifiers import is_individual
+from fapiao.core.identifiers import holds_resident_id
 from fapiao.core.masking import mask
 from fapiao.invoices import idempotency
 from fapiao.ops.datakeys import keyring
@@ -71,7 +71,7 @@ def _apply_claim(case: Case, claim: Claim) -> None:
     tax_id = claim.buyer_tax_id
     case.claimed_buyer_tax_id = case.claimed_buyer_tax_id_masked = ""
     case.claimed_buyer_tax_id_enc = None
-    if tax_id is not None and is_individual(tax_id.kind):
+    if tax_id is not None and holds_resident_id(tax_id.kind):
         case.claimed_buyer_tax_id_enc = keyring().encrypt(tax_id.value, _tax_id_context(case))
         case.claimed_buyer_tax_id_masked = mask(tax_id.value)
     elif tax_id is not None:
