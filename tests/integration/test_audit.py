@@ -221,8 +221,8 @@ def staff_log(demo: dict[str, Any], django_capture_on_commit_callbacks: Any) -> 
     return log
 
 
-def findings(log: str = "staff") -> list[tuple[str, int | None, dict[str, Any]]]:
-    report = verify_audit(log=log)
+def findings(log: str = "staff", *, deep: bool = False) -> list[tuple[str, int | None, dict[str, Any]]]:
+    report = verify_audit(log=log, deep=deep)
     return [(str(f.code), f.index, dict(f.params)) for f in report.findings() if f.is_error]
 
 
@@ -271,6 +271,29 @@ def test_a_rewritten_record_with_rewritten_leaf_breaks_the_signed_heads(staff_lo
     heads = sorted(params["size"] for code, _index, params in found if code == "head_root_mismatch")
     assert heads == [5, 6, 7, 8]  # every head from the rewritten record on
     assert {code for code, _index, _params in found} == {"head_root_mismatch", "witness_mismatch"}
+
+
+def node_sql(statement: str, params: list[Any]) -> None:
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(AuditNode._meta.db_table)
+        cursor.execute(statement.format(table=table), params)
+
+
+def test_deep_names_a_wrong_inner_node_and_only_it(staff_log):
+    """Records, leaves and heads still agree, so only --deep sees it; the node above it, built
+    from the original, is not named too."""
+    node_sql(
+        'UPDATE {table} SET hash = %s WHERE log_id = %s AND level = 1 AND "index" = 1',
+        [bytes(32), staff_log.pk],
+    )
+    assert findings() == []
+    assert findings(deep=True) == [("tree_node_wrong", None, {"level": 1, "node_index": 1})]
+
+
+def test_deep_names_a_missing_inner_node(staff_log):
+    node_sql('DELETE FROM {table} WHERE log_id = %s AND level = 2 AND "index" = 1', [staff_log.pk])
+    assert findings(deep=True) == [("tree_node_missing", None, {"level": 2, "node_index": 1})]
+    assert AuditNode.objects.filter(log=staff_log, level=3).count() == 1  # 3/0 was checked against 2/1's hash
 
 
 def test_a_truncated_log_is_caught_by_the_witness(staff_log):

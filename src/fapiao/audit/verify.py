@@ -114,7 +114,8 @@ def _log_name(wanted: str) -> str:
 def verify_audit(*, log: str | None = None, deep: bool = False) -> AuditReport:
     """Verify every audit log (or only ``log``: a USCC, "staff" or a full log name).
 
-    ``deep`` checks every head's signature, not only the latest's.
+    ``deep`` checks every head's signature, not only the latest's, and every stored Merkle node
+    above the leaves against its children (what the audit proofs are made of).
     """
     started = time.perf_counter()
     registry = keys.registry()
@@ -164,12 +165,31 @@ def _verify_log(log_id: int, witness: WitnessLog | None, registry: Any, deep: bo
             head_index += 1
         checker.check_range(start, stop, leaves, stored, chunk_heads)
     _resolve(checker, log_id)
+    if deep:
+        _check_nodes(checker, log_id, size)
     beyond = list(records.filter(seq__gte=end).order_by("seq").values_list("seq", flat=True)[:1000])
     checker.finish(beyond=beyond, latest_head_size=heads[-1].size if heads else 0)
     report = AuditLogReport(name, size, checker.records, checker.heads, checker.signatures)
     report.findings = checker.findings
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _check_nodes(checker: AuditChecker, log_id: int, size: int) -> None:
+    """``--deep``: every stored node above the leaves against its two stored children, level by level."""
+    nodes = AuditNode.objects.filter(log_id=log_id)
+    level = 1
+    while size >> level:
+        complete = size >> level
+        for start in range(0, complete, CHUNK):
+            stop = min(start + CHUNK, complete)
+            upper = nodes.filter(level=level, index__gte=start, index__lt=stop).values_list("index", "hash")
+            lower = nodes.filter(level=level - 1, index__gte=2 * start, index__lt=2 * stop)
+            children = {index: bytes(digest) for index, digest in lower.values_list("index", "hash")}
+            checker.check_nodes(
+                level, start, stop, {index: bytes(digest) for index, digest in upper}, children
+            )
+        level += 1
 
 
 def _resolve(checker: AuditChecker, log_id: int) -> None:

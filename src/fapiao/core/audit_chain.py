@@ -26,7 +26,7 @@ from typing import Any
 
 from fapiao.core.errors import _
 from fapiao.core.ledger_check import CompactRange, HeadRow, WitnessLog
-from fapiao.core.merkle import leaf_hash
+from fapiao.core.merkle import leaf_hash, node_hash
 from fapiao.core.signing import KeyRegistry, verify_head
 
 __all__ = [
@@ -111,6 +111,8 @@ class AuditCode(StrEnum):
     EDITED = "record_edited"
     MOVED = "record_moved"
     NODE_MISSING = "node_missing"
+    TREE_NODE_WRONG = "tree_node_wrong"
+    TREE_NODE_MISSING = "tree_node_missing"
     BEYOND_SIZE = "record_beyond_size"
     UNSIGNED = "records_unsigned"
     SIZE_MISMATCH = "log_size_mismatch"
@@ -144,6 +146,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     A.NODE_MISSING: (
         _("The leaf node of audit record {index} is missing, so the record cannot be checked."),
         "第 {index} 条审计记录的叶节点缺失，无法核对该记录。",
+    ),
+    A.TREE_NODE_WRONG: (
+        _("The stored Merkle node {level}/{node_index} is not the hash of its two children."),
+        "保存的默克尔节点 {level}/{node_index} 不等于其两个子节点的哈希：经过它的审计证明将无法通过。",
+    ),
+    A.TREE_NODE_MISSING: (
+        _("The stored Merkle node {level}/{node_index} is missing."),
+        "保存的默克尔节点 {level}/{node_index} 缺失：无法为其下的审计记录生成证明。",
     ),
     A.BEYOND_SIZE: (
         _("Audit record {index} lies beyond the log's size {size}: it was added outside the application."),
@@ -259,6 +269,7 @@ class AuditChecker:
         self._pos = 0
         self._roots: dict[int, bytes] = {}  # recomputed roots at the witness's sizes
         self._latest: HeadRow | None = None
+        self._fixed_nodes: dict[tuple[int, int], bytes] = {}  # (level, index) -> recomputed, where wrong
 
     def _add(self, code: AuditCode, index: int | None = None, **params: Any) -> None:
         self.findings.append(AuditFinding(code, self.log, index, params))
@@ -326,6 +337,29 @@ class AuditChecker:
             self._add(AuditCode.KEY_COMPROMISED, size=head.size, key_id=head.key_id, since=since)
         elif not verify_head(head.document(self.log), head.signature, record.public_raw):
             self._add(AuditCode.BAD_SIGNATURE, size=head.size)
+
+    def check_nodes(
+        self, level: int, start: int, stop: int, nodes: Mapping[int, bytes], children: Mapping[int, bytes]
+    ) -> None:
+        """``--deep``: stored nodes ``(level, start..stop-1)`` against their two stored children.
+
+        Called level by level from 1 up (the leaf nodes are checked against the records), so every
+        node an audit proof can use is tied to the leaf nodes.  A node found wrong or missing is
+        replaced by its recomputed hash for the level above, so only it is named.
+        """
+        fixed = self._fixed_nodes
+        for index in range(start, stop):
+            left = fixed.get((level - 1, 2 * index)) or children.get(2 * index)
+            right = fixed.get((level - 1, 2 * index + 1)) or children.get(2 * index + 1)
+            if left is None or right is None:
+                continue  # a missing leaf node is reported as such; higher up, one level down
+            expected = node_hash(left, right)
+            stored = nodes.get(index)
+            if stored == expected:
+                continue
+            fixed[(level, index)] = expected
+            code = AuditCode.TREE_NODE_MISSING if stored is None else AuditCode.TREE_NODE_WRONG
+            self._add(code, level=level, node_index=index)
 
     def resolve_suspects(self, positions: Mapping[bytes, Iterable[int]]) -> None:
         """``positions`` maps a suspect's leaf to the indexes whose stored leaf node equals it."""

@@ -33,7 +33,11 @@ class Command(BaseCommand):
         verify.add_argument(
             "--log", metavar="USCC|staff", help="verify only this merchant's log, or the staff log"
         )
-        verify.add_argument("--deep", action="store_true", help="check every signed head's signature")
+        verify.add_argument(
+            "--deep",
+            action="store_true",
+            help="check every signed head's signature and every stored Merkle node",
+        )
         verify.add_argument("--json", action="store_true", help="print the machine-readable report")
         verify.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the summary")
         export = sub.add_parser(
