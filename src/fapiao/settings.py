@@ -265,6 +265,9 @@ FAPIAO_TOKEN_CACHE_SECONDS = env_int("FAPIAO_TOKEN_CACHE_SECONDS", 2)
 FAPIAO_WRITE_BATCHING = env_bool("FAPIAO_WRITE_BATCHING", False)
 FAPIAO_WRITE_BATCH_MAX = env_int("FAPIAO_WRITE_BATCH_MAX", 64)
 FAPIAO_RETRY_AFTER_SECONDS = env_int("FAPIAO_RETRY_AFTER_SECONDS", 5)
+# /readyz is degraded when no `ledger verify` over every log has passed for this many hours
+# (run it daily from cron; see the runbook) while the ledger holds entries older than that.
+FAPIAO_VERIFY_MAX_AGE_HOURS = env_int("FAPIAO_VERIFY_MAX_AGE_HOURS", 26)
 FAPIAO_WITNESS_FILE = Path(env("FAPIAO_WITNESS_FILE", str(VAR_DIR / "witness" / "heads.jsonl")))
 # Benchmarks only: measure issuance without the ledger append.  Never in production.
 FAPIAO_LEDGER_ENABLED = env_bool("FAPIAO_LEDGER_ENABLED", True) or PRODUCTION

@@ -59,6 +59,7 @@ REFERENCE = {
     "accounts.ApiToken",
     "invoices.IdempotencyRecord",
     "ledger.IntegrityIncident",
+    "ledger.VerifyRun",  # a run covers every merchant's log
     "recovery.AcceptanceCounter",  # the 受理编号 counter is one sequence for all merchants
     "recovery.Notification",  # per user; staff notifications span merchants
 }

@@ -58,6 +58,7 @@ class IncidentKind(StrEnum):
     """What kind of integrity incident (数据完整性事件) was opened."""
 
     RECEIPT_NOT_PROVEN = "receipt_not_proven"  # a validly signed receipt the log no longer proves
+    VERIFY_FAILED = "verify_failed"  # `ledger verify` found a log (or the witness) wrong
 
 
 class IncidentState(StrEnum):

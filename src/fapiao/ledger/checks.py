@@ -45,6 +45,7 @@ REASONS: dict[str, str] = {
         "The log's latest head has size {current}, smaller than the receipt's {size}."
     ),
     "nodes_missing": gettext_noop("The log's Merkle nodes needed to prove the receipt are missing."),
+    "verify_failed": gettext_noop("`ledger verify` found {errors} problems in log {log}: {summary}."),
     "inconsistent": gettext_noop(
         "The current head (size {current}) is not an append-only extension of the receipt's head "
         "(size {size}): the log was rewritten."

@@ -49,6 +49,8 @@ LABELS: dict[str, str] = {
     gettext_noop("entries"): "条目",
     gettext_noop("nodes"): "节点层",
     gettext_noop("invoices"): "发票",
+    gettext_noop("The run could not be recorded: {error}"): "本次核验未能记录：{error}",
+    gettext_noop("Integrity incident {id} is open for this."): "已为此开立数据完整性事件 {id}。",
 }
 
 
@@ -96,10 +98,27 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(json.dumps(report.to_json(language), ensure_ascii=False, indent=2))
     else:
         command.stdout.write(render_text(report, language))
+    _record(command, report, options.get("merchant"), language)
     if not report.ok:
         raise CommandError(
             label("FAILED: {errors} problems found.", language, errors=f"{report.errors:,}"), returncode=1
         )
+
+
+def _record(command: BaseCommand, report: VerifyReport, merchant: str | None, language: str) -> None:
+    """Keep the run (for /readyz) and open incidents for what it found; the report stands even
+    if that fails (a database gone read-only must not hide what verify found)."""
+    from django.db import DatabaseError
+
+    from fapiao.ledger.verify_runs import record_run
+
+    try:
+        _run, opened = record_run(report, merchant=merchant, source="cli")
+    except DatabaseError as error:
+        command.stderr.write(label("The run could not be recorded: {error}", language, error=error))
+        return
+    for incident in opened:
+        command.stderr.write(label("Integrity incident {id} is open for this.", language, id=incident.pk))
 
 
 class ProgressPrinter:

@@ -151,3 +151,39 @@ class IntegrityIncident(models.Model):
 
     def __str__(self) -> str:
         return f"incident {self.pk} ({self.state})"
+
+
+class VerifyRun(models.Model):
+    """One run of ``ledger verify`` (command line or the verification page) and what it found.
+
+    ``/readyz`` reads the latest run over every log: failed, or too old
+    (``FAPIAO_VERIFY_MAX_AGE_HOURS``), it reports ``degraded``.  A failed run also opens an
+    integrity incident per log it found wrong (:mod:`fapiao.ledger.verify_runs`).  A reference
+    (coordinator) table on Citus, like the incidents.
+    """
+
+    finished_at = models.DateTimeField(_("finished at"))
+    merchant_uscc = models.CharField(_("merchant"), max_length=18, blank=True)  # "": every log
+    deep = models.BooleanField(_("deep"), default=False)
+    ok = models.BooleanField(_("passed"))
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    logs = models.PositiveIntegerField(_("logs"), default=0)
+    entries = models.BigIntegerField(_("entries"), default=0)
+    elapsed_seconds = models.FloatField(_("seconds"), default=0.0)
+    source = models.CharField(_("source"), max_length=8)  # "cli" or "web"
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+
+    class Meta:
+        verbose_name = _("ledger verification")
+        verbose_name_plural = _("ledger verifications")
+        indexes = [models.Index(fields=["merchant_uscc", "finished_at"], name="verify_run_latest")]
+
+    def __str__(self) -> str:
+        return f"verify {self.finished_at:%Y-%m-%d %H:%M} ({'ok' if self.ok else 'failed'})"

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from fapiao.accounts.permissions import Action, may
 from fapiao.ledger.verify import UnknownMerchantError, verify_ledger
+from fapiao.ledger.verify_runs import record_run
 
 
 @login_required
@@ -22,7 +23,13 @@ def verify_page(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(_("Only auditors and operators may verify the ledger."))
     merchant = request.POST.get("merchant", "").strip()
     deep = request.POST.get("deep") == "on"
-    context: dict[str, object] = {"merchant": merchant, "deep": deep, "report": None, "error": ""}
+    context: dict[str, object] = {
+        "merchant": merchant,
+        "deep": deep,
+        "report": None,
+        "error": "",
+        "incidents": [],
+    }
     if request.method == "POST":
         try:
             # In the request's own process: a web worker does not start helper processes.
@@ -31,5 +38,7 @@ def verify_page(request: HttpRequest) -> HttpResponse:
             context["error"] = _("No merchant has this unified social credit code.")
         else:
             context["report"] = report.to_json(get_language() or "zh-hans")
+            _run, opened = record_run(report, merchant=merchant or None, source="web", by=request.user)
+            context["incidents"] = [incident.pk for incident in opened]
     status = 400 if context["error"] else 200
     return render(request, "ledger/verify.html", context, status=status)

@@ -24,8 +24,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database answers and there is disk to write to.
 
-    ``degraded`` (still HTTP 200: reads are served) while an integrity incident is open or the
-    signing key cannot be loaded (writes cannot be acknowledged with a receipt).
+    ``degraded`` (still HTTP 200: reads are served) while an integrity incident is open, the
+    signing key cannot be loaded (writes cannot be acknowledged with a receipt), or the latest
+    ``ledger verify`` over every log failed or is overdue.
     """
     checks: dict[str, str] = {}
     try:
@@ -39,6 +40,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks["disk"] = "ok" if free >= MIN_FREE_DISK_BYTES else "low"
     checks["signing_key"] = _signing_key_check()
     checks["incidents"] = _incidents_check() if checks["database"] == "ok" else "unknown"
+    checks["ledger_verify"] = _verify_check() if checks["database"] == "ok" else "unknown"
     ready = checks["database"] == "ok"
     status = (
         "ok" if all(value == "ok" for value in checks.values()) else ("degraded" if ready else "unavailable")
@@ -47,6 +49,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if not ready:
         response["Retry-After"] = str(settings.FAPIAO_RETRY_AFTER_SECONDS)
     return response
+
+
+def _verify_check() -> str:
+    """The latest ``ledger verify`` over every log: ok, failed or overdue (fapiao.ledger.verify_runs)."""
+    from fapiao.ledger.verify_runs import readiness
+
+    try:
+        return readiness()
+    except DatabaseError:
+        return "unknown"
 
 
 def _signing_key_check() -> str:

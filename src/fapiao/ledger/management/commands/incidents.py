@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from fapiao.accounts.cli import acting_user, add_user_argument
+from fapiao.core.choices import IncidentKind
 from fapiao.core.errors import FapiaoError, ValidationFailed
 from fapiao.ledger import incidents
 from fapiao.ledger.checks import localized_reason
@@ -149,13 +150,21 @@ class Command(BaseCommand):
             (gettext("Version"), str(incident.version)),
             (gettext("Opened"), _local(incident.opened_at)),
             (gettext("Merchant (log)"), str(details.get("log", "—"))),
-            (gettext("Entry index"), str(details.get("index", "—"))),
-            (gettext("Invoice number"), str(details.get("invoice_number") or "—")),
-            (
-                gettext("Receipt head"),
-                f"size {details.get('size')}, root {details.get('root')}, at {details.get('at')}",
-            ),
-            (gettext("Signed by key"), str(details.get("key_id", "—"))),
+        ]
+        if incident.kind == IncidentKind.VERIFY_FAILED:
+            findings = ", ".join(str(key) for key in details.get("findings", [])) or "—"
+            lines += [(gettext("Findings"), findings), (gettext("Verify run"), str(details.get("run", "—")))]
+        else:
+            lines += [
+                (gettext("Entry index"), str(details.get("index", "—"))),
+                (gettext("Invoice number"), str(details.get("invoice_number") or "—")),
+                (
+                    gettext("Receipt head"),
+                    f"size {details.get('size')}, root {details.get('root')}, at {details.get('at')}",
+                ),
+                (gettext("Signed by key"), str(details.get("key_id", "—"))),
+            ]
+        lines += [
             (gettext("Reason"), f"{reason}: {explained}"),
             (
                 gettext("Acknowledged"),
