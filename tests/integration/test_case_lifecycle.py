@@ -442,6 +442,26 @@ def test_reopen_within_the_window(people, valid_invoice):
     assert (reopened["first_approver"], reopened["second_approver"]) == (None, None)
 
 
+def test_a_reopened_case_cannot_restore_its_invoice_a_second_time(people, valid_invoice):
+    """The restored invoice stands (the ledger holds it): the reviewer is told why and what to do."""
+    clerk, reviewer = people["clerk"], people["reviewer"]
+    case = fetch(clerk, resolved_case(people, valid_invoice))
+    case = act(clerk, case, "reopen", reason="恢复的发票买方名称不对。")
+    case = act(reviewer, case, "approve", reason_template="evidence_consistent")
+    restore = {"issued_on": case["claim"]["issued_on"], "confirm": True, **valid_invoice}
+    entries = LogEntry.objects.count()
+    refused = act(reviewer, case, "resolve", expect=409, remedy="restore", invoice=restore)
+    assert code(refused) == "remedy_already_applied"
+    number = case["claim"]["number"]
+    assert refused["detail"] == (
+        f"本申请已恢复或补开过发票 {number}，不能再做一次补救来替换它。"
+        "如该发票有误，请商户将其红冲并开具正确的发票，或说明理由驳回此次重新打开。"
+    )
+    refused = act(reviewer, case, "resolve", expect=409, remedy="reissue", invoice=valid_invoice)
+    assert code(refused) == "remedy_already_applied"
+    assert LogEntry.objects.count() == entries and fetch(clerk, case)["state"] == "approved"
+
+
 def test_reopen_after_the_window_is_refused(people, valid_invoice):
     clerk = people["clerk"]
     case = fetch(clerk, resolved_case(people, valid_invoice))

@@ -47,6 +47,20 @@ class InvoiceAlreadyPresentError(ConflictError):
     code = "invoice_already_present"
 
 
+class RemedyAlreadyAppliedError(ConflictError):
+    """This case already restored or re-issued invoice {number}; a second remedy cannot replace it."""
+
+    code = "remedy_already_applied"
+
+
+# What the reviewer of a reopened case is told: the restored invoice stands, this is the way on.
+REMEDY_APPLIED = _(
+    "This case already restored or re-issued invoice {number}; a second remedy cannot replace it. "
+    "If that invoice is wrong, ask the merchant to red-letter it (红冲) and issue a corrected one, "
+    "or reject the reopening with a reason."
+)
+
+
 class NumberSupersededError(ConflictError):
     """Invoice {number} was replaced by a re-issue; restoring it too would invoice one sale twice."""
 
@@ -94,12 +108,27 @@ def _never_allocated(case: Case) -> bool:
     ).exists()
 
 
+def _already_remedied(case: Case) -> str | None:
+    """The number of the invoice this case restored or re-issued before (it was reopened), if any."""
+    if not case.acceptance_no:
+        return None
+    done = Invoice.objects.filter(
+        merchant_id=case.merchant_id,
+        origin__in=(Origin.RESTORED, Origin.REISSUED),
+        origin_ref=case.acceptance_no,
+    )
+    number: str | None = done.values_list("number", flat=True).first()
+    return number
+
+
 def _restore_checks(user: User) -> Any:
     held = claim_check(user)
 
     def check(locked: Case) -> None:
         held(locked)
         number = locked.claimed_number
+        if (remedied := _already_remedied(locked)) is not None:
+            raise RemedyAlreadyAppliedError(REMEDY_APPLIED, number=remedied)
         if Invoice.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
             raise InvoiceAlreadyPresentError(number=number)
         if SupersededNumber.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
@@ -116,6 +145,8 @@ def _reissue_checks(user: User) -> Any:
     def check(locked: Case) -> None:
         held(locked)
         number = locked.claimed_number
+        if (remedied := _already_remedied(locked)) is not None:
+            raise RemedyAlreadyAppliedError(REMEDY_APPLIED, number=remedied)
         if Invoice.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
             raise InvoiceAlreadyPresentError(number=number)
         if LogEntry.objects.filter(merchant_id=locked.merchant_id, invoice_number=number).exists():

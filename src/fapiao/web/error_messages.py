@@ -66,6 +66,7 @@ MESSAGES = (
     _("The value is not valid."),
     _("There is no such audit log; use a merchant's unified social credit code or \"staff\"."),
     _("This Idempotency-Key was already used with a different request."),
+    _("This case already restored or re-issued invoice {number}; a second remedy cannot replace it."),
     _("This file is already on the case, as \"{filename}\"."),
     _("This invoice has already been fully red-lettered."),
     _("This range overlaps a number segment already allocated; choose a free range."),
