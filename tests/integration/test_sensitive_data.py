@@ -354,14 +354,14 @@ def test_an_invoice_stored_before_such_numbers_were_sealed_still_verifies(
 ):
     """Rows keep the form they were stored in: the ledger can't be rewritten, so verify rebuilds
     an old row's entry as it was written, with the number in the clear."""
-    from fapiao.core import invoice as core_invoice
+    from fapiao.core import invoice_document
     from fapiao.core.identifiers import TaxIdKind
     from fapiao.ledger.models import LogEntry
 
     def old_rule(kind: TaxIdKind) -> bool:
         return kind is TaxIdKind.RESIDENT_ID
 
-    monkeypatch.setattr(core_invoice, "holds_resident_id", old_rule)
+    monkeypatch.setattr(invoice_document, "holds_resident_id", old_rule)
     monkeypatch.setattr(sensitive, "holds_resident_id", old_rule)
     clerk = client_for("clerk")
     number = issue_to_sole_trader(clerk, valid_invoice)

@@ -17,22 +17,17 @@ from hypothesis import strategies as st
 from fapiao.core.choices import Colour, Direction, InvoiceKind, InvoiceState
 from fapiao.core.errors import ConflictError, ValidationFailed
 from fapiao.core.identifiers import TaxId, TaxIdKind
-from fapiao.core.invoice import (
-    LIMITS,
-    Buyer,
+from fapiao.core.invoice import LIMITS, Buyer, InvoiceDraft, Line, parse_invoice_request
+from fapiao.core.invoice_document import invoice_document, sensitive_buyer_fields
+from fapiao.core.money import MAX_MONEY_FEN, format_money, line_amount
+from fapiao.core.red_letter import (
     FullyRedLetteredError,
-    InvoiceDraft,
-    Line,
     RedLetterItem,
     RedLetterRequest,
-    invoice_document,
-    parse_invoice_request,
     parse_red_letter_request,
     red_letter_lines,
-    sensitive_buyer_fields,
     state_after,
 )
-from fapiao.core.money import MAX_MONEY_FEN, format_money, line_amount
 from fapiao.core.tax import line_tax, resolve_rate
 
 ON = date(2026, 11, 27)

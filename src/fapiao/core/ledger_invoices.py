@@ -14,9 +14,10 @@ from typing import Any
 
 from fapiao.core.choices import Colour, EntryKind, InvoiceState, Origin
 from fapiao.core.errors import FapiaoError
-from fapiao.core.invoice import Line, state_after
+from fapiao.core.invoice import Line
 from fapiao.core.ledger_findings import Finding, FindingCode
 from fapiao.core.money import parse_money
+from fapiao.core.red_letter import state_after
 
 __all__ = ["StateFold", "document_diff", "flag_runs", "invoice_findings"]
 

@@ -21,18 +21,10 @@ from fapiao.audit.services import record
 from fapiao.core.canonical import new_salt, seal
 from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, InvoiceState, Origin
 from fapiao.core.errors import NotFoundError, _
-from fapiao.core.invoice import (
-    Buyer,
-    InvoiceDraft,
-    Line,
-    invoice_document,
-    parse_invoice_request,
-    parse_red_letter_request,
-    red_letter_lines,
-    sensitive_buyer_fields,
-    state_after,
-)
+from fapiao.core.invoice import Buyer, InvoiceDraft, Line, parse_invoice_request
+from fapiao.core.invoice_document import invoice_document, sensitive_buyer_fields
 from fapiao.core.money import format_decimal
+from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines, state_after
 from fapiao.core.tax import rate_by_code
 from fapiao.invoices import idempotency
 from fapiao.invoices.models import Invoice, InvoiceLine

@@ -16,8 +16,9 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.core.entry import normalise_text, number_text
 from fapiao.core.errors import FapiaoError, InvalidValueError, ValidationFailed, _
-from fapiao.core.invoice import Line, parse_red_letter_request, red_letter_lines
+from fapiao.core.invoice import Line
 from fapiao.core.money import format_decimal
+from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines
 from fapiao.invoices import selectors, services
 from fapiao.invoices.models import Invoice
 from fapiao.web.forms import FormState, new_token, valid_token
