@@ -112,7 +112,7 @@ def test_incidents_show_explains_a_failed_verify(client_for, valid_invoice):
     )
 
 
-def test_readyz_is_overdue_without_a_recent_full_verify(client_for, valid_invoice, settings):
+def test_readyz_is_overdue_without_a_recent_full_verify(client_for, valid_invoice, settings, demo):
     issue(client_for("clerk"), valid_invoice)
     assert readyz()["checks"]["ledger_verify"] == "ok"  # everything is younger than the limit
     age_everything(hours=settings.FAPIAO_VERIFY_MAX_AGE_HOURS + 1)
@@ -124,6 +124,9 @@ def test_readyz_is_overdue_without_a_recent_full_verify(client_for, valid_invoic
     assert verify()[0] == 0
     body = readyz()
     assert body["checks"]["ledger_verify"] == "ok" and body["status"] == "ok"
+    auditor = Client()
+    auditor.force_login(demo["auditor"])
+    assert "执行者 命令行：通过" in auditor.get("/ledger/verify/").content.decode()
 
     age_everything(hours=settings.FAPIAO_VERIFY_MAX_AGE_HOURS + 1)  # the run itself grows old
     assert readyz()["checks"]["ledger_verify"] == "overdue"
@@ -134,8 +137,13 @@ def test_the_verification_page_records_the_run_and_names_the_incident(client_for
     alter_entry(number)
     auditor = Client()
     auditor.force_login(demo["auditor"])
+    assert "尚无全量核验记录" in auditor.get("/ledger/verify/").content.decode()
     page = auditor.post("/ledger/verify/", {"merchant": ""}).content.decode()
     incident = IntegrityIncident.objects.get()
     assert f"数据完整性事件 {incident.pk}" in page
     run = VerifyRun.objects.get()
     assert (run.ok, run.source, run.by_id) == (False, "web", demo["auditor"].pk)
+    at = timezone.localtime(run.finished_at).strftime("%Y-%m-%d %H:%M")  # Beijing time on screen
+    last = auditor.get("/ledger/verify/").content.decode()
+    who = demo["auditor"].get_full_name()
+    assert who and f"上次全量核验：{at}（北京时间），执行者 {who}：未通过，发现 1 个问题。" in last

@@ -90,11 +90,17 @@ def record_run(
     return run, opened
 
 
+def latest_full_run() -> VerifyRun | None:
+    """The latest recorded run over every log (a ``--merchant`` run is not one)."""
+    runs = VerifyRun.objects.filter(merchant_uscc="").select_related("by")
+    return runs.order_by("-finished_at", "-pk").first()
+
+
 def readiness() -> str:
     """``/readyz``'s ``ledger_verify``: ``ok``; ``failed`` (the latest run over every log found
     something); or ``overdue`` (none passed within ``FAPIAO_VERIFY_MAX_AGE_HOURS`` while the ledger
     holds entries older than that: a fresh installation is not overdue)."""
-    latest = VerifyRun.objects.filter(merchant_uscc="").order_by("-finished_at", "-pk").first()
+    latest = latest_full_run()
     if latest is not None and not latest.ok:
         return "failed"
     since = timezone.now() - timedelta(hours=settings.FAPIAO_VERIFY_MAX_AGE_HOURS)

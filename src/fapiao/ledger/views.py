@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from fapiao.accounts.permissions import Action, may
 from fapiao.ledger.verify import UnknownMerchantError, verify_ledger
-from fapiao.ledger.verify_runs import record_run
+from fapiao.ledger.verify_runs import latest_full_run, record_run
 
 
 @login_required
@@ -40,5 +40,10 @@ def verify_page(request: HttpRequest) -> HttpResponse:
             context["report"] = report.to_json(get_language() or "zh-hans")
             _run, opened = record_run(report, merchant=merchant or None, source="web", by=request.user)
             context["incidents"] = [incident.pk for incident in opened]
+    last = latest_full_run()
+    context["last_run"] = last
+    if last is not None:
+        who = last.by.get_full_name() or last.by.username if last.by else ""
+        context["last_run_by"] = who or _("the command line")
     status = 400 if context["error"] else 200
     return render(request, "ledger/verify.html", context, status=status)
