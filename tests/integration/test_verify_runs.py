@@ -145,5 +145,7 @@ def test_the_verification_page_records_the_run_and_names_the_incident(client_for
     assert (run.ok, run.source, run.by_id) == (False, "web", demo["auditor"].pk)
     at = timezone.localtime(run.finished_at).strftime("%Y-%m-%d %H:%M")  # Beijing time on screen
     last = auditor.get("/ledger/verify/").content.decode()
-    who = demo["auditor"].get_full_name()
-    assert who and f"上次全量核验：{at}（北京时间），执行者 {who}：未通过，发现 1 个问题。" in last
+    who = demo["auditor"].display_name
+    assert (
+        who == "周审计" and f"上次全量核验：{at}（北京时间），执行者 {who}：未通过，发现 1 个问题。" in last
+    )

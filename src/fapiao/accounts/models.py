@@ -76,6 +76,11 @@ class User(AbstractUser):
     def is_merchant_user(self) -> bool:
         return self.role in MERCHANT_ROLES
 
+    @property
+    def display_name(self) -> str:
+        """The name people see: family name first, no space (周审计), else the username."""
+        return f"{self.last_name}{self.first_name}".strip() or self.username
+
     def set_password(self, raw_password: str | None) -> None:
         """A password set here is the user's own, unless a service marks it one-time afterwards."""
         super().set_password(raw_password)

@@ -43,7 +43,6 @@ def verify_page(request: HttpRequest) -> HttpResponse:
     last = latest_full_run()
     context["last_run"] = last
     if last is not None:
-        who = last.by.get_full_name() or last.by.username if last.by else ""
-        context["last_run_by"] = who or _("the command line")
+        context["last_run_by"] = last.by.display_name if last.by else _("the command line")
     status = 400 if context["error"] else 200
     return render(request, "ledger/verify.html", context, status=status)
