@@ -13,6 +13,7 @@ page must render without console errors, and (in zh-Hans) without untranslated E
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -133,10 +134,9 @@ def demo_password() -> str:
     return demo_password()[0]
 
 
-@pytest.fixture(scope="session")
-def e2e_server(tmp_path_factory: pytest.TempPathFactory, demo_password: str) -> Iterator[Server]:
-    """`make run` in a throwaway directory: migrate, collectstatic, demo data, gunicorn."""
-    var = tmp_path_factory.mktemp("e2e-var")
+@contextlib.contextmanager
+def demo_server(var: Path, demo_password: str) -> Iterator[Server]:
+    """`make run` in ``var``: migrate, collectstatic, demo data, gunicorn."""
     env = server_env(
         var_dir=var,
         database_url=f"sqlite:///{var / 'fapiao.sqlite3'}",
@@ -148,6 +148,13 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory, demo_password: str) -> 
     fapiao_command(env, "collectstatic", "--noinput", "--verbosity", "0")
     fapiao_command(env, "demo")
     with gunicorn_server(env, var / "gunicorn.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def e2e_server(tmp_path_factory: pytest.TempPathFactory, demo_password: str) -> Iterator[Server]:
+    """The server the walks share, in a throwaway directory."""
+    with demo_server(tmp_path_factory.mktemp("e2e-var"), demo_password) as server:
         yield server
 
 
@@ -173,7 +180,7 @@ def pilot_for(browser: Any, e2e_server: Server) -> Iterator[Any]:
     contexts: list[Any] = []
     pilots: list[Pilot] = []
 
-    def make(name: str, *, width: int = 1280, height: int = 900) -> Pilot:
+    def make(name: str, *, width: int = 1280, height: int = 900, server: Server | None = None) -> Pilot:
         context = browser.new_context(
             locale="zh-CN",
             timezone_id="Asia/Shanghai",
@@ -182,7 +189,7 @@ def pilot_for(browser: Any, e2e_server: Server) -> Iterator[Any]:
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
-        pilot = Pilot(context.new_page(), e2e_server.base, name)
+        pilot = Pilot(context.new_page(), (server or e2e_server).base, name)
         pilots.append(pilot)
         return pilot
 

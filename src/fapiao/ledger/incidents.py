@@ -267,7 +267,7 @@ def banner_for(user: User | None) -> str | None:
     if not count:
         return None
     return ngettext(
-        "%(count)d integrity incident is open. See `fapiao incidents list` and the runbook.",
-        "%(count)d integrity incidents are open. See `fapiao incidents list` and the runbook.",
+        "%(count)d integrity incident is open.",
+        "%(count)d integrity incidents are open.",
         count,
     ) % {"count": count}
