@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -11,8 +13,12 @@ class CatalogueConfig(AppConfig):
 
     def ready(self) -> None:
         from fapiao.catalogue import sensitive
-        from fapiao.ops.datakeys import Rotation, register_rotation
+        from fapiao.catalogue.models import BatchRow, Buyer
+        from fapiao.ops.datakeys import Rotation, pending_rows, register_rotation
 
         register_rotation(
-            Rotation("address book", sensitive.rows_to_rotate, sensitive.rotate_address_book_for_command)
+            Rotation("address book", partial(pending_rows, Buyer), sensitive.rotate_address_book)
+        )
+        register_rotation(
+            Rotation("batch rows", partial(pending_rows, BatchRow), sensitive.rotate_batch_rows)
         )

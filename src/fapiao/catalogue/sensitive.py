@@ -19,13 +19,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
-
 from fapiao.core.fieldcrypt import FieldContext, Keyring
 from fapiao.core.identifiers import TaxIdKind, holds_resident_id
 from fapiao.core.masking import mask
 from fapiao.invoices.sensitive import tax_id_index
-from fapiao.ops.datakeys import keyring
+from fapiao.ops.datakeys import keyring, rotate_rows
 
 TABLE = "catalogue_buyer"
 BATCH_TABLE = "catalogue_batchrow"
@@ -83,51 +81,21 @@ def revealed(buyer: Any) -> dict[str, str]:
     return found
 
 
-def rows_to_rotate(version: int) -> int:
-    """Address-book entries and batch rows holding ciphertexts not yet under data key ``version``."""
-    from fapiao.catalogue.models import BatchRow, Buyer
+def rotate_address_book(batch_size: int, progress: Callable[[int, int], None]) -> int:
+    """Every entry not yet under the current data key, re-encrypted (``fapiao keys rotate-data``)."""
+    from fapiao.catalogue.models import Buyer
 
-    return sum(
-        model.objects.filter(data_key_version__isnull=False).exclude(data_key_version=version).count()
-        for model in (Buyer, BatchRow)
+    columns = [f"{name}_enc" for name in SECRET_FIELDS]
+    return rotate_rows(Buyer, columns, _reencrypt, batch_size=batch_size, progress=progress)
+
+
+def rotate_batch_rows(batch_size: int, progress: Callable[[int, int], None]) -> int:
+    """Every batch row still waiting with its body under an older data key, re-encrypted."""
+    from fapiao.catalogue.models import BatchRow
+
+    return rotate_rows(
+        BatchRow, ["payload_enc"], _reencrypt_payload, batch_size=batch_size, progress=progress
     )
-
-
-def rotate_address_book(*, batch_size: int = 500, progress: Callable[[int, int], None] | None = None) -> int:
-    """Re-encrypt every entry and every waiting batch row not yet under the current data key;
-    resumable (a batch per transaction).  For ``fapiao keys rotate-data``, next to the invoices.
-    Returns how many rows changed."""
-    from fapiao.catalogue.models import BatchRow, Buyer
-
-    ring = keyring()
-    remaining = rows_to_rotate(ring.current)
-    done = 0
-    tables: list[tuple[Any, list[str], Callable[[Any, Keyring], None]]] = [
-        (Buyer, [*(f"{n}_enc" for n in SECRET_FIELDS), "data_key_version"], _reencrypt),
-        (BatchRow, ["payload_enc", "data_key_version"], _reencrypt_payload),
-    ]
-    for model, columns_, reencrypt in tables:
-        pending = model.objects.filter(data_key_version__isnull=False).exclude(data_key_version=ring.current)
-        last_pk = 0
-        while True:
-            with transaction.atomic():
-                batch = list(pending.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
-                if not batch:
-                    break
-                for row in batch:
-                    reencrypt(row, ring)
-                model.objects.bulk_update(batch, columns_)
-            last_pk = batch[-1].pk
-            done += len(batch)
-            remaining = max(remaining - len(batch), 0)
-            if progress is not None:
-                progress(done, remaining)
-    return done
-
-
-def rotate_address_book_for_command(batch_size: int, progress: Callable[[int, int], None]) -> int:
-    """:func:`rotate_address_book` as a :class:`fapiao.ops.datakeys.Rotation` calls it."""
-    return rotate_address_book(batch_size=batch_size, progress=progress)
 
 
 # --- batch rows: a spreadsheet row's API body waits encrypted until it is issued ---------------------

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -9,6 +11,7 @@ class InvoicesConfig(AppConfig):
 
     def ready(self) -> None:
         from fapiao.invoices import sensitive
-        from fapiao.ops.datakeys import Rotation, register_rotation
+        from fapiao.invoices.models import Invoice
+        from fapiao.ops.datakeys import Rotation, pending_rows, register_rotation
 
-        register_rotation(Rotation("invoices", sensitive.rows_to_rotate, sensitive.rotate_for_command))
+        register_rotation(Rotation("invoices", partial(pending_rows, Invoice), sensitive.rotate_invoices))

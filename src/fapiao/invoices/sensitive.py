@@ -16,17 +16,14 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-from django.db import transaction
 
 from fapiao.core.fieldcrypt import FieldContext, Keyring
 from fapiao.core.identifiers import TaxId, TaxIdKind, holds_resident_id
 from fapiao.core.invoice import Buyer
 from fapiao.core.masking import mask
 from fapiao.invoices.models import Invoice
-from fapiao.ops.datakeys import keyring
+from fapiao.ops.datakeys import keyring, rotate_rows
 
 TABLE = "invoices_invoice"
 TEXT_FIELDS = ("address", "phone", "bank", "bank_account")
@@ -147,17 +144,6 @@ def revealed_fields(invoice: Invoice) -> list[str]:
 # --- Rotation -------------------------------------------------------------------------------------
 
 
-@dataclass
-class RotationProgress:
-    version: int
-    done: int
-    remaining: int
-
-
-def rows_to_rotate(version: int) -> int:
-    return Invoice.objects.filter(data_key_version__isnull=False).exclude(data_key_version=version).count()
-
-
 def _reencrypt(invoice: Invoice, ring: Keyring) -> None:
     for column in ENCRYPTED_COLUMNS:
         name = column.removeprefix("buyer_").removesuffix("_enc")
@@ -168,39 +154,13 @@ def _reencrypt(invoice: Invoice, ring: Keyring) -> None:
     invoice.data_key_version = ring.current
 
 
-def rotate_invoices(
-    *, batch_size: int = 500, progress: Callable[[RotationProgress], None] | None = None
-) -> int:
-    """Re-encrypt every invoice not yet under the current data key, ``batch_size`` rows per transaction.
-
-    Resumable and idempotent: each batch commits on its own, and a row already under the current
-    key is never touched again, so an interrupted run is finished by running it again.
-    Returns how many rows were re-encrypted.
-    """
-    ring = keyring()
-    pending = Invoice.objects.filter(data_key_version__isnull=False).exclude(data_key_version=ring.current)
-    remaining = pending.count()
-    done, last_pk = 0, 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                pending.filter(pk__gt=last_pk)
-                .order_by("pk")
-                .only("pk", "merchant_id", "uid", "data_key_version", *ENCRYPTED_COLUMNS)[:batch_size]
-            )
-            if not batch:
-                break
-            for invoice in batch:
-                _reencrypt(invoice, ring)
-            Invoice.objects.bulk_update(batch, [*ENCRYPTED_COLUMNS, "data_key_version"])
-        last_pk = batch[-1].pk
-        done += len(batch)
-        remaining = max(remaining - len(batch), 0)
-        if progress is not None:
-            progress(RotationProgress(ring.current, done, remaining))
-    return done
-
-
-def rotate_for_command(batch_size: int, progress: Callable[[int, int], None]) -> int:
-    """:func:`rotate_invoices` as a :class:`fapiao.ops.datakeys.Rotation` calls it."""
-    return rotate_invoices(batch_size=batch_size, progress=lambda step: progress(step.done, step.remaining))
+def rotate_invoices(batch_size: int, progress: Callable[[int, int], None]) -> int:
+    """Every invoice not yet under the current data key, re-encrypted (``fapiao keys rotate-data``)."""
+    return rotate_rows(
+        Invoice,
+        ENCRYPTED_COLUMNS,
+        _reencrypt,
+        batch_size=batch_size,
+        progress=progress,
+        only=("merchant_id", "uid", *ENCRYPTED_COLUMNS),
+    )

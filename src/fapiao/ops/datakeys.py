@@ -26,12 +26,13 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from fapiao.core.canonical import utc_stamp
@@ -263,3 +264,46 @@ ROTATIONS: dict[str, Rotation] = {}
 def register_rotation(rotation: Rotation) -> None:
     """Called from an app's ``AppConfig.ready`` for each table holding data-key ciphertexts."""
     ROTATIONS[rotation.name] = rotation
+
+
+def pending_rows(model: Any, version: int) -> int:
+    """Rows of ``model`` holding ciphertexts not yet under data key ``version``."""
+    return int(model.objects.filter(data_key_version__isnull=False).exclude(data_key_version=version).count())
+
+
+def rotate_rows(
+    model: Any,
+    columns: Sequence[str],
+    reencrypt: Callable[[Any, Keyring], None],
+    *,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None = None,
+    only: Sequence[str] = (),
+) -> int:
+    """Re-encrypt ``model``'s rows not yet under the current data key, ``batch_size`` per transaction.
+
+    ``reencrypt(row, ring)`` rewrites a row's ciphertexts (and its ``data_key_version``); ``columns``
+    are the ones it changes; ``only`` limits what is loaded.  Resumable and idempotent: each batch
+    commits on its own and a row under the current key is never touched again, so an interrupted
+    run is finished by running it again.  Returns how many rows were re-encrypted.
+    """
+    ring = keyring()
+    pending = model.objects.filter(data_key_version__isnull=False).exclude(data_key_version=ring.current)
+    if only:
+        pending = pending.only("pk", "data_key_version", *only)
+    remaining = pending.count()
+    done, last_pk = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = list(pending.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+            if not batch:
+                break
+            for row in batch:
+                reencrypt(row, ring)
+            model.objects.bulk_update(batch, [*columns, "data_key_version"])
+        last_pk = batch[-1].pk
+        done += len(batch)
+        remaining = max(remaining - len(batch), 0)
+        if progress is not None:
+            progress(done, remaining)
+    return done
