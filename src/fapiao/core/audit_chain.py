@@ -26,7 +26,7 @@ from typing import Any
 
 from fapiao.core.errors import _
 from fapiao.core.ledger_check import CompactRange, HeadRow, WitnessLog
-from fapiao.core.merkle import leaf_hash, node_hash
+from fapiao.core.merkle import leaf_hash, wrong_nodes
 from fapiao.core.signing import KeyRegistry, verify_head
 
 __all__ = [
@@ -347,18 +347,8 @@ class AuditChecker:
         node an audit proof can use is tied to the leaf nodes.  A node found wrong or missing is
         replaced by its recomputed hash for the level above, so only it is named.
         """
-        fixed = self._fixed_nodes
-        for index in range(start, stop):
-            left = fixed.get((level - 1, 2 * index)) or children.get(2 * index)
-            right = fixed.get((level - 1, 2 * index + 1)) or children.get(2 * index + 1)
-            if left is None or right is None:
-                continue  # a missing leaf node is reported as such; higher up, one level down
-            expected = node_hash(left, right)
-            stored = nodes.get(index)
-            if stored == expected:
-                continue
-            fixed[(level, index)] = expected
-            code = AuditCode.TREE_NODE_MISSING if stored is None else AuditCode.TREE_NODE_WRONG
+        for index, missing in wrong_nodes(level, start, stop, nodes, children, fixed=self._fixed_nodes):
+            code = AuditCode.TREE_NODE_MISSING if missing else AuditCode.TREE_NODE_WRONG
             self._add(code, level=level, node_index=index)
 
     def resolve_suspects(self, positions: Mapping[bytes, Iterable[int]]) -> None:

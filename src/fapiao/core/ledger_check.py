@@ -33,7 +33,7 @@ from fapiao.core.ledger_chunk import ChunkDigest, CompactRange, EntryTails, dige
 from fapiao.core.ledger_findings import INFO_CODES, MESSAGES, Finding, FindingCode, Findings, Severity
 from fapiao.core.ledger_invoices import StateFold, document_diff, flag_runs, invoice_findings
 from fapiao.core.ledger_witness import WitnessLog, parse_witness
-from fapiao.core.merkle import HASH_SIZE
+from fapiao.core.merkle import HASH_SIZE, wrong_nodes
 from fapiao.core.signing import KeyRegistry, b64encode, verify_head
 
 __all__ = [
@@ -503,17 +503,7 @@ class LogChecker:
         node a proof can use is tied to the leaves by induction.  A node found wrong or missing
         is replaced by its recomputed hash for the level above, so only it is named.
         """
-        fixed = self._fixed_nodes
-        for index in range(start, stop):
-            left = fixed.get((level - 1, 2 * index)) or children.get(2 * index)
-            right = fixed.get((level - 1, 2 * index + 1)) or children.get(2 * index + 1)
-            if left is None or right is None:
-                continue  # reported one level down
-            expected = _sha256(b"\x01" + left + right).digest()
-            stored = nodes.get(index)
-            if stored == expected:
-                continue
-            fixed[(level, index)] = expected
+        for index, missing in wrong_nodes(level, start, stop, nodes, children, fixed=self._fixed_nodes):
             params = {"level": level, "node_index": index}
-            variant = "missing" if stored is None else "wrong"
+            variant = "missing" if missing else "wrong"
             self.findings.add(Finding(C.NODE_MISMATCH, self.log, variant=variant, params=params))

@@ -27,7 +27,7 @@ tree) raise :class:`InvalidValueError` with code ``out_of_range``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from fapiao.core.errors import FapiaoError, InvalidValueError
 
@@ -80,6 +80,35 @@ def leaf_hashes(entries: Iterable[bytes]) -> list[bytes]:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """SHA-256(0x01 ‖ left ‖ right)."""
     return _sha256(b"\x01" + left + right).digest()
+
+
+def wrong_nodes(
+    level: int,
+    start: int,
+    stop: int,
+    nodes: Mapping[int, bytes],
+    children: Mapping[int, bytes],
+    *,
+    fixed: dict[tuple[int, int], bytes],
+) -> Iterator[tuple[int, bool]]:
+    """Stored nodes ``(level, start..stop-1)`` that are not the hash of their two stored children,
+    as ``(index, missing)``: the check of ``verify --deep``, fed level by level from 1 up.
+
+    ``fixed`` maps ``(level, index)`` to the hash recomputed where a stored node was wrong (or a
+    leaf node, where the caller knows better): children are read from it first, and every node
+    found wrong is added, so the nodes above a wrong one are not blamed as well.  A node whose
+    child is missing altogether is skipped: it is reported one level down.
+    """
+    for index in range(start, stop):
+        left = fixed.get((level - 1, 2 * index)) or children.get(2 * index)
+        right = fixed.get((level - 1, 2 * index + 1)) or children.get(2 * index + 1)
+        if left is None or right is None:
+            continue
+        expected = node_hash(left, right)
+        stored = nodes.get(index)
+        if stored != expected:
+            fixed[(level, index)] = expected
+            yield index, stored is None
 
 
 def _out_of_range(message: str, **params: int) -> InvalidValueError:
