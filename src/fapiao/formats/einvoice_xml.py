@@ -28,6 +28,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from fapiao.core.claims import COMPARED_FIELDS
 from fapiao.core.errors import FieldError, InvalidValueError, _
 from fapiao.core.money import format_decimal, format_money, parse_money
 
@@ -58,15 +59,8 @@ OPTIONAL = frozenset({"buyer_tax_id", "quantity", "unit_price", "tax_rate", "tax
 
 _DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
 _CHINESE = frozenset({"gbk", "gb2312", "gb18030", "cp936"})  # read all as GB18030, their superset
-_CLAIMED = (
-    "number",
-    "seller_tax_id",
-    "buyer_name",
-    "buyer_tax_id",
-    "total_with_tax_fen",
-    "total_amount_fen",
-    "total_tax_fen",
-)
+# What a claim is compared on, read as is (the date is given in ISO form by ``as_mapping``).
+_CLAIMED = tuple(name for name in COMPARED_FIELDS if name != "issued_on")
 _DATE = re.compile(r"(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})|(\d{2})(\d{2}))")
 
 
