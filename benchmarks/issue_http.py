@@ -252,26 +252,40 @@ def describe(result: LoadResult) -> str:
 # --- one backend -------------------------------------------------------------------------------
 
 
+def prepared_server(
+    stack: contextlib.ExitStack, backend: str, pg_admin_url: str, name: str, **options: Any
+) -> LiveServer | str:
+    """A server for ``backend`` over a throwaway var dir (and PostgreSQL database), migrated and
+    with the demo data, not yet started; ``stack`` stops it and removes both.  A string says why
+    there is none (PostgreSQL unreachable)."""
+    database_url = None
+    if backend == "postgres":
+        reason = postgres_reachable(pg_admin_url)
+        if reason is not None:
+            return f"postgres: skipped, PostgreSQL is unreachable ({reason})"
+        database_url = stack.enter_context(throwaway_postgres(name, pg_admin_url))
+    var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{name}-{backend}-")))
+    server = LiveServer(var_dir / "var", database_url=database_url, **options)
+    stack.callback(server.stop)
+    print(f"[{backend}] preparing {server.var_dir} …", file=sys.stderr)
+    server.prepare()
+    return server
+
+
 def measure_backend(backend: str, args: argparse.Namespace) -> BackendReport | str:
     report = BackendReport(backend)
     with contextlib.ExitStack() as stack:
-        database_url = None
-        if backend == "postgres":
-            reason = postgres_reachable(args.pg_admin_url)
-            if reason is not None:
-                return f"postgres: skipped, PostgreSQL is unreachable ({reason})"
-            database_url = stack.enter_context(throwaway_postgres("fapiao_bench", args.pg_admin_url))
-        var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"fapiao-bench-{backend}-")))
-        server = LiveServer(
-            var_dir / "var",
-            database_url=database_url,
+        server = prepared_server(
+            stack,
+            backend,
+            args.pg_admin_url,
+            "fapiao_bench",
             workers=args.workers,
             threads=args.threads,
             env=dict(item.split("=", 1) for item in args.server_env),
         )
-        stack.callback(server.stop)
-        print(f"[{backend}] preparing {server.var_dir} …", file=sys.stderr)
-        server.prepare()
+        if isinstance(server, str):
+            return server
         write_token = server.token("clerk", "write")
         read_token = server.token("clerk", "read")
         server.start()

@@ -28,7 +28,6 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,8 @@ REPO_ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO_ROOT)]
 
 from _load import percentile  # noqa: E402
-from issue_http import INVOICE, db_connection, post_invoice  # noqa: E402
-from tests.faults.server import LiveServer, postgres_reachable, throwaway_postgres  # noqa: E402
+from issue_http import INVOICE, db_connection, post_invoice, prepared_server  # noqa: E402
+from tests.faults.server import LiveServer  # noqa: E402
 
 TARGET_P99_MS = 5.0
 SERIAL_BASE = 500_000_000_000_000  # copies' serials: far from any segment the demo hands out
@@ -172,17 +171,9 @@ def timed_gets(port: int, paths: list[str], token: str) -> list[float]:
 def measure(backend: str, args: argparse.Namespace) -> dict[str, Any] | str:
     rng = random.Random(20261128)
     with contextlib.ExitStack() as stack:
-        database_url = None
-        if backend == "postgres":
-            reason = postgres_reachable(args.pg_admin_url)
-            if reason is not None:
-                return f"postgres: skipped, PostgreSQL is unreachable ({reason})"
-            database_url = stack.enter_context(throwaway_postgres("fapiao_lookup", args.pg_admin_url))
-        var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"fapiao-lookup-{backend}-")))
-        server = LiveServer(var_dir / "var", database_url=database_url)
-        stack.callback(server.stop)
-        print(f"[{backend}] preparing {server.var_dir} …", file=sys.stderr)
-        server.prepare()
+        server = prepared_server(stack, backend, args.pg_admin_url, "fapiao_lookup")
+        if isinstance(server, str):
+            return server
         write_token, read_token = server.token("clerk", "write"), server.token("clerk", "read")
         server.start()
         for n in range(TEMPLATES):
