@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils.translation import gettext_noop
 
 from fapiao.core.ledger_check import Severity
@@ -24,6 +25,7 @@ from fapiao.ledger.verify import (
     localize,
     verify_ledger,
 )
+from fapiao.ledger.verify_runs import record_run
 
 HELP = "recompute every ledger log and report what disagrees with it"
 PROGRESS_EVERY = 100_000  # entries or invoice rows between progress lines
@@ -108,10 +110,6 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
 def _record(command: BaseCommand, report: VerifyReport, merchant: str | None, language: str) -> None:
     """Keep the run (for /readyz) and open incidents for what it found; the report stands even
     if that fails (a database gone read-only must not hide what verify found)."""
-    from django.db import DatabaseError
-
-    from fapiao.ledger.verify_runs import record_run
-
     try:
         _run, opened = record_run(report, merchant=merchant, source="cli")
     except DatabaseError as error:

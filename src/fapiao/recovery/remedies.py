@@ -108,17 +108,18 @@ def _never_allocated(case: Case) -> bool:
     ).exists()
 
 
-def _already_remedied(case: Case) -> str | None:
-    """The number of the invoice this case restored or re-issued before (it was reopened), if any."""
+def _refuse_a_second_remedy(case: Case) -> None:
+    """A reopened case that restored or re-issued its invoice already: that invoice stands."""
     if not case.acceptance_no:
-        return None
+        return
     done = Invoice.objects.filter(
         merchant_id=case.merchant_id,
         origin__in=(Origin.RESTORED, Origin.REISSUED),
         origin_ref=case.acceptance_no,
     )
-    number: str | None = done.values_list("number", flat=True).first()
-    return number
+    number = done.values_list("number", flat=True).first()
+    if number is not None:
+        raise RemedyAlreadyAppliedError(REMEDY_APPLIED, number=number)
 
 
 def _restore_checks(user: User) -> Any:
@@ -127,8 +128,7 @@ def _restore_checks(user: User) -> Any:
     def check(locked: Case) -> None:
         held(locked)
         number = locked.claimed_number
-        if (remedied := _already_remedied(locked)) is not None:
-            raise RemedyAlreadyAppliedError(REMEDY_APPLIED, number=remedied)
+        _refuse_a_second_remedy(locked)
         if Invoice.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
             raise InvoiceAlreadyPresentError(number=number)
         if SupersededNumber.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
@@ -145,8 +145,7 @@ def _reissue_checks(user: User) -> Any:
     def check(locked: Case) -> None:
         held(locked)
         number = locked.claimed_number
-        if (remedied := _already_remedied(locked)) is not None:
-            raise RemedyAlreadyAppliedError(REMEDY_APPLIED, number=remedied)
+        _refuse_a_second_remedy(locked)
         if Invoice.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
             raise InvoiceAlreadyPresentError(number=number)
         if LogEntry.objects.filter(merchant_id=locked.merchant_id, invoice_number=number).exists():
