@@ -127,17 +127,8 @@ def issue_step(*, user: User, public_id: str, limit: int = STEP_SIZE) -> tuple[B
         else:
             row.status = RowStatus.ISSUED
             row.invoice_number = str(result.body.get("number", ""))
-        row.payload, row.payload_enc, row.data_key_version = {}, None, None
-        row.save(
-            update_fields=[
-                "status",
-                "payload",
-                "payload_enc",
-                "data_key_version",
-                "problems",
-                "invoice_number",
-            ]
-        )
+        row.payload_enc, row.data_key_version = None, None  # the body is in the invoice now, or gone
+        row.save(update_fields=["status", "payload_enc", "data_key_version", "problems", "invoice_number"])
     now = progress(batch)
     if now.done and batch.state != BatchState.DONE:
         Batch.objects.filter(pk=batch.pk).update(state=BatchState.DONE)

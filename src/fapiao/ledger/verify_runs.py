@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from fapiao.accounts.models import Merchant
@@ -42,19 +41,18 @@ def record_run(
     report: VerifyReport, *, merchant: str | None, source: str, by: Any = None
 ) -> tuple[VerifyRun, list[IntegrityIncident]]:
     """Keep the run; open (or find) an integrity incident per log it found wrong."""
-    with transaction.atomic():
-        run = VerifyRun.objects.create(
-            finished_at=timezone.now(),
-            merchant_uscc=(merchant or "").strip().upper()[:18],
-            deep=report.deep,
-            ok=report.ok,
-            errors=report.errors,
-            logs=len(report.logs),
-            entries=sum(log.entries for log in report.logs),
-            elapsed_seconds=round(report.elapsed, 3),
-            source=source,
-            by=by if getattr(by, "is_authenticated", False) else None,
-        )
+    run = VerifyRun.objects.create(
+        finished_at=timezone.now(),
+        merchant_uscc=(merchant or "").strip().upper()[:18],
+        deep=report.deep,
+        ok=report.ok,
+        errors=report.errors,
+        logs=len(report.logs),
+        entries=sum(log.entries for log in report.logs),
+        elapsed_seconds=round(report.elapsed, 3),
+        source=source,
+        by=by if getattr(by, "is_authenticated", False) else None,
+    )
     if report.ok:
         return run, []
     groups: list[tuple[str, list[Finding], dict[str, int]]] = []
