@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "ninja",  # serves the API docs' assets locally: every page works offline
     "axes",  # sign-in lockout
     "csp",
+    "fapiao.platform",  # unit of work, idempotency, problems: below every domain app
     "fapiao.accounts",
     "fapiao.audit",
     "fapiao.invoices",

@@ -1,11 +1,10 @@
-"""Reproduce /work/shared/receipt-example.json byte for byte (DESIGN.md §6: every
+"""Reproduce docs/spec/receipt-example.json byte for byte (DESIGN.md §6: every
 implementation must).  The entries are rebuilt from Python dicts written out here,
 not copied from the example's strings."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +26,12 @@ from fapiao.core.signing import (
 )
 
 
-def _example_path() -> Path:
-    candidates = [Path(__file__).resolve().parents[3] / "shared" / "receipt-example.json"]
-    if os.environ.get("FAPIAO_SHARED_DIR"):
-        candidates.append(Path(os.environ["FAPIAO_SHARED_DIR"]) / "receipt-example.json")
-    for path in candidates:
-        if path.is_file():
-            return path
-    pytest.fail(
-        f"receipt-example.json not found (looked in {', '.join(map(str, candidates))}); set FAPIAO_SHARED_DIR"
-    )
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "spec" / "receipt-example.json"
 
 
 @pytest.fixture(scope="module")
 def example_raw() -> bytes:
-    return _example_path().read_bytes()
+    return EXAMPLE.read_bytes()
 
 
 @pytest.fixture(scope="module")
