@@ -209,8 +209,8 @@ def store_log(bodies: list[bytes], kinds: list[str], numbers: list[str]) -> list
 
     from fapiao.accounts.models import Merchant
     from fapiao.core.signing import make_head, sign_head
-    from fapiao.ledger import keys
     from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
+    from fapiao.platform import keys
 
     merchant = Merchant.objects.get(uscc=USCC)
     key = keys.signing_key()

@@ -15,12 +15,17 @@ from ninja.security import APIKeyHeader, SessionAuth
 from ninja.utils import check_csrf
 
 from fapiao.accounts import second_factor
+from fapiao.accounts.api import router as accounts_router
 from fapiao.accounts.models import User
 from fapiao.accounts.services import TokenInvalidError, authenticate_token
+from fapiao.audit.api import router as audit_router
 from fapiao.audit.services import record_refusal
 from fapiao.core.choices import TokenScope
 from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, ValidationFailed, _
-from fapiao.web import problems
+from fapiao.invoices.api import router as invoices_router
+from fapiao.ledger.api import router as ledger_router
+from fapiao.platform import problems
+from fapiao.recovery.api import router as cases_router
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -151,11 +156,6 @@ def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
 
 
 def register_routers() -> None:
-    from fapiao.accounts.api import router as accounts_router
-    from fapiao.audit.api import router as audit_router
-    from fapiao.invoices.api import router as invoices_router
-    from fapiao.ledger.api import router as ledger_router
-    from fapiao.recovery.api import router as cases_router
 
     api.add_router("/accounts", accounts_router)
     api.add_router("/audit", audit_router)

@@ -14,13 +14,13 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:2] == ["receipt", "verify"] and not _wants_local_keys(args):
-        from fapiao.core.receipt import main as verify_main
+        from fapiao.core.receipt import main as verify_main  # noqa: PLC0415  runs before Django is set up
 
         return verify_main(args[1:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fapiao.settings")
-    from django.core.management import execute_from_command_line
+    from django.core.management import execute_from_command_line  # noqa: PLC0415  runs before Django is set up
 
-    from fapiao.ops.context import cli_context
+    from fapiao.platform.context import cli_context  # noqa: PLC0415  runs before Django is set up
 
     cli_context()  # audit records made by this command carry its id and the OS user
 

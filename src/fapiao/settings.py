@@ -87,7 +87,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "fapiao.ops.middleware.RequestIdMiddleware",
+    "fapiao.platform.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -100,7 +100,7 @@ MIDDLEWARE = [
     "fapiao.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "fapiao.ops.middleware.DatabaseOutageMiddleware",
+    "fapiao.platform.middleware.DatabaseOutageMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the locked-out page
 ]
 
@@ -197,7 +197,7 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 # them all out.  Rotating addresses or user agents does not reset a username's counter.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "fapiao.accounts.views.locked_out"
+AXES_LOCKOUT_CALLABLE = "fapiao.platform.errors.locked_out"
 AXES_ENABLE_ADMIN = False  # unlocking is an audited service (`fapiao unlock`), not an admin delete
 # Operators must sign in with a second factor (TOTP) outside demo mode; other staff may opt in.
 FAPIAO_OPERATOR_TOTP = env_bool("FAPIAO_OPERATOR_TOTP", not DEMO)
@@ -227,7 +227,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("FAPIAO_SESSION_HOURS", 8) * 3600
 CSRF_COOKIE_SAMESITE = "Lax"
-CSRF_FAILURE_VIEW = "fapiao.accounts.views.csrf_failure"
+CSRF_FAILURE_VIEW = "fapiao.platform.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -274,7 +274,7 @@ FAPIAO_WITNESS_FILE = Path(env("FAPIAO_WITNESS_FILE", str(VAR_DIR / "witness" / 
 FAPIAO_LEDGER_ENABLED = env_bool("FAPIAO_LEDGER_ENABLED", True) or PRODUCTION
 FAPIAO_SIGNING_KEY_FILE = env("FAPIAO_SIGNING_KEY_FILE") or None
 # The data keys of sensitive party data: this JSON document (a mounted secret), else the key file
-# $FAPIAO_KEYS_DIR/data-keys.json generated on first use (fapiao.ops.datakeys).  Never the database.
+# $FAPIAO_KEYS_DIR/data-keys.json generated on first use (fapiao.platform.datakeys).  Never the database.
 FAPIAO_DATA_KEYS = env("FAPIAO_DATA_KEYS") or None
 # Behind N reverse proxies the client's address is the N-th last X-Forwarded-For entry (0: none).
 FAPIAO_TRUSTED_PROXY_HOPS = env_int("FAPIAO_TRUSTED_PROXY_HOPS", 0)
@@ -322,7 +322,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "structured": {"()": "fapiao.ops.logging.JsonFormatter"},
+        "structured": {"()": "fapiao.platform.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "structured"},

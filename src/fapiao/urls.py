@@ -18,6 +18,6 @@ urlpatterns = [
 ]
 
 # Error pages in plain words (under /api/ they are problem documents).
-handler403 = "fapiao.web.views.errors.permission_denied"
-handler404 = "fapiao.web.views.errors.page_not_found"
-handler500 = "fapiao.web.views.errors.server_error"
+handler403 = "fapiao.platform.errors.permission_denied"
+handler404 = "fapiao.platform.errors.page_not_found"
+handler500 = "fapiao.platform.errors.server_error"

@@ -46,7 +46,7 @@ CASE = re.compile(r".*/cases/([0-9a-f-]{36})/(\?submitted=1)?$")
 ACCEPTANCE = re.compile(r"BJ-\d{4}-\d{6}")
 GUIDE_DIR = ROOT / "src" / "fapiao" / "recovery" / "static" / "recovery" / "guide"
 DOCS_DIR = ROOT / "docs" / "images"
-# zh-Hans labels of the invoice's origin (fapiao.web.labels.ORIGINS).
+# zh-Hans labels of the invoice's origin (fapiao.platform.labels.ORIGINS).
 RESTORED, REISSUED = "经补救申请恢复", "经补救申请补开"
 
 

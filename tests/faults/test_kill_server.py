@@ -269,7 +269,7 @@ def check_outcome(server: LiveServer, campaign: Campaign, token: str, where: str
             f"{len(mismatched)} keys whose stored invoice is not the acknowledged one: {mismatched[:5]}"
         )
     records = query(
-        server, "SELECT key, COUNT(*) FROM invoices_idempotencyrecord GROUP BY key HAVING COUNT(*) > 1"
+        server, "SELECT key, COUNT(*) FROM platform_idempotencyrecord GROUP BY key HAVING COUNT(*) > 1"
     )
     if records:
         problems.append(f"idempotency keys stored twice: {records[:5]}")

@@ -26,9 +26,9 @@ from fapiao.core.canonical import canonical_bytes
 from fapiao.core.signing import SigningKey, make_head, sign_head
 from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.services import document_for
-from fapiao.ledger import keys
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
 from fapiao.ledger.verify import verify_ledger
+from fapiao.platform import keys
 from tests.integration.test_ledger_verify import USCC, BuiltLog, build_log, run_command
 
 pytestmark = pytest.mark.django_db

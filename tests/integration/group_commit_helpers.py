@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fapiao.ledger import groupcommit
+from fapiao.platform import groupcommit
 
 
 @pytest.fixture

@@ -305,7 +305,7 @@ def private_group_commit_writer() -> Iterator[Any]:
     one would block the flush and the drop of the test database)."""
     from django.conf import settings
 
-    from fapiao.ledger import groupcommit
+    from fapiao.platform import groupcommit
 
     writer = groupcommit.GroupCommitWriter(settings.FAPIAO_WRITE_BATCH_MAX)
     with groupcommit._writer_lock:

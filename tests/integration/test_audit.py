@@ -21,8 +21,8 @@ from fapiao.audit.store import record_leaf, witness_path
 from fapiao.audit.verify import verify_audit
 from fapiao.core import merkle
 from fapiao.core.signing import b64decode_strict, verify_head
-from fapiao.ledger import keys
-from fapiao.ledger.uow import run_unit
+from fapiao.platform import keys
+from fapiao.platform.uow import run_unit
 
 pytestmark = pytest.mark.django_db
 

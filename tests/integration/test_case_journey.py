@@ -20,9 +20,9 @@ from django.test import Client
 from fapiao.audit.models import AuditRecord
 from fapiao.core.receipt import verify_receipt
 from fapiao.invoices.models import Invoice
-from fapiao.ledger import keys
 from fapiao.ledger.models import LogEntry
 from fapiao.ledger.verify import verify_ledger
+from fapiao.platform import keys
 from fapiao.recovery.models import Notification
 from tests.integration.case_helpers import PNG, act, claim_for, fetch, lose_invoice, pdf_named, post, upload
 

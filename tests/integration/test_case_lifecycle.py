@@ -28,10 +28,10 @@ from fapiao.accounts.models import NumberSegment, User
 from fapiao.audit.models import AuditRecord
 from fapiao.core.receipt import verify_receipt
 from fapiao.invoices.models import Invoice
-from fapiao.ledger import keys
 from fapiao.ledger.models import IntegrityIncident, LogEntry
 from fapiao.ledger.services import append_entry
-from fapiao.ledger.uow import write
+from fapiao.platform import keys
+from fapiao.platform.uow import write
 from fapiao.recovery import notify
 from fapiao.recovery.models import Case, CaseEvent, Notification, SupersededNumber
 from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS

@@ -27,10 +27,11 @@ from django.utils import timezone
 import fapiao.invoices.services
 from fapiao.accounts.models import NumberSegment
 from fapiao.core.receipt import verify_receipt
-from fapiao.invoices.models import IdempotencyRecord, Invoice, InvoiceLine
+from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.services import issue_invoice
-from fapiao.ledger import keys
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
+from fapiao.platform import keys
+from fapiao.platform.models import IdempotencyRecord
 from tests.integration.pg_cluster import file_backed_sqlite, private_group_commit_writer
 
 pytestmark = pytest.mark.django_db(transaction=True)

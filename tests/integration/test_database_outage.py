@@ -23,8 +23,9 @@ import pytest
 from django.db import OperationalError, connection
 
 from fapiao.accounts.models import NumberSegment
-from fapiao.invoices.models import IdempotencyRecord, Invoice, InvoiceLine
+from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
+from fapiao.platform.models import IdempotencyRecord
 from tests.integration.pg_cluster import (
     Answer,
     fapiao_command,
@@ -61,7 +62,7 @@ TABLES = {
     LogEntry: "ledger_logentry",
     Log: "ledger_log",
     NumberSegment: "accounts_numbersegment",
-    IdempotencyRecord: "invoices_idempotencyrecord",
+    IdempotencyRecord: "platform_idempotencyrecord",
 }
 INTEGRITY_QUERIES = {
     "invoices": "SELECT count(*) FROM invoices_invoice",
@@ -79,7 +80,7 @@ INTEGRITY_QUERIES = {
     "entries": "SELECT count(*) FROM ledger_logentry",
     "log size": "SELECT coalesce(sum(size), 0) FROM ledger_log",
     "serials used": "SELECT sum(next_serial - first_serial) FROM accounts_numbersegment",
-    "idempotency records": "SELECT count(*) FROM invoices_idempotencyrecord",
+    "idempotency records": "SELECT count(*) FROM platform_idempotencyrecord",
 }
 
 

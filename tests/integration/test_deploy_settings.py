@@ -57,7 +57,7 @@ REFERENCE = {
     "accounts.User",
     "accounts.NumberSegment",
     "accounts.ApiToken",
-    "invoices.IdempotencyRecord",
+    "platform.IdempotencyRecord",
     "ledger.IntegrityIncident",
     "ledger.VerifyRun",  # a run covers every merchant's log
     "recovery.AcceptanceCounter",  # the 受理编号 counter is one sequence for all merchants

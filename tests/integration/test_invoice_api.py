@@ -9,7 +9,7 @@ import pytest
 
 from fapiao.core.receipt import verify_receipt
 from fapiao.invoices.models import Invoice
-from fapiao.ledger import keys
+from fapiao.platform import keys
 
 pytestmark = pytest.mark.django_db
 

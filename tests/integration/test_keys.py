@@ -24,8 +24,8 @@ from django.utils import timezone, translation
 from fapiao.core.receipt import main as verify_main
 from fapiao.core.receipt import verify_receipt
 from fapiao.core.signing import KeyRegistry, read_private_key, verify_head
-from fapiao.ledger import keys
 from fapiao.ledger.models import TreeHead
+from fapiao.platform import keys
 
 pytestmark = pytest.mark.django_db
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -18,9 +18,10 @@ from django.db import connection
 from fapiao.audit.models import AuditRecord
 from fapiao.core.fieldcrypt import DecryptionError, key_version_of
 from fapiao.invoices import sensitive
-from fapiao.invoices.models import IdempotencyRecord, Invoice
+from fapiao.invoices.models import Invoice
 from fapiao.ledger.verify import verify_ledger
-from fapiao.ops import datakeys
+from fapiao.platform import datakeys
+from fapiao.platform.models import IdempotencyRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -253,9 +254,9 @@ def test_a_waiting_batch_row_keeps_an_id_number_only_encrypted(demo):
     never in the table in plaintext, survives a data-key rotation, and is issued intact."""
     import csv
 
-    from fapiao.catalogue import batches
     from fapiao.catalogue.models import BatchRow
     from fapiao.formats.batch import EXAMPLE, HEADER
+    from fapiao.invoices import batches
 
     out = io.StringIO()
     writer = csv.writer(out)

@@ -18,7 +18,7 @@ from django.test import Client
 from fapiao.catalogue.models import Batch, BatchRow, Buyer, Product
 from fapiao.core.receipt import verify_receipt
 from fapiao.invoices.models import Invoice
-from fapiao.ledger import keys
+from fapiao.platform import keys
 
 pytestmark = pytest.mark.django_db
 

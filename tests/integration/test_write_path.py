@@ -20,14 +20,14 @@ from fapiao.audit.models import AuditLog, AuditRecord
 from fapiao.audit.services import record
 from fapiao.core.choices import EntryKind
 from fapiao.core.receipt import verify_receipt
-from fapiao.invoices import idempotency
-from fapiao.invoices.models import IdempotencyRecord, Invoice, InvoiceLine
+from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.numbering import NoNumberSegmentError, allocate_number
 from fapiao.invoices.services import issue_invoice
-from fapiao.ledger import groupcommit, keys
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
 from fapiao.ledger.services import append_entry
-from fapiao.ledger.uow import UnitOfWork, run_unit
+from fapiao.platform import groupcommit, idempotency, keys
+from fapiao.platform.models import IdempotencyRecord
+from fapiao.platform.uow import UnitOfWork, run_unit
 from tests.integration.group_commit_helpers import batching, hold_writer
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -25,7 +25,6 @@ from fapiao.core.signing import (
     verify_head,
 )
 
-
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "spec" / "receipt-example.json"
 
 

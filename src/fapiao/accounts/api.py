@@ -32,7 +32,7 @@ from fapiao.accounts.schemas import (
     UserOut,
     UserWithPassword,
 )
-from fapiao.invoices.schemas import Problem
+from fapiao.platform.schemas import Problem
 
 router = Router(tags=["accounts"])
 ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}

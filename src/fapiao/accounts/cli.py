@@ -7,6 +7,7 @@ import os
 from django.core.management.base import CommandError, CommandParser
 
 from fapiao.accounts.models import User
+from fapiao.accounts.selectors import users_visible_to
 from fapiao.core.errors import FapiaoError, ValidationFailed
 
 
@@ -35,7 +36,6 @@ def command_error(error: FapiaoError) -> CommandError:
 
 def user_named(actor: User, username: str) -> User:
     """The user called ``username``, if ``actor`` may see them (otherwise: not found)."""
-    from fapiao.accounts.selectors import users_visible_to
 
     try:
         found = users_visible_to(actor).filter(username=username).first()

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 
+from fapiao.accounts import second_factor
+
 #: URL names a user with a one-time password may still reach (the first that resolves is where
 #: they are sent).  The web UI names its pages in the ``web`` namespace.
 PASSWORD_CHANGE_URL_NAMES = ("web:password_change", "password_change")
@@ -64,7 +66,6 @@ class SecondFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from fapiao.accounts import second_factor
 
         user = getattr(request, "user", None)
         if (

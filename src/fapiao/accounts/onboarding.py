@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from fapiao.accounts.models import Merchant, NumberSegment, User
 from fapiao.accounts.permissions import Action, require
-from fapiao.audit.services import record
 from fapiao.core.errors import ConflictError, FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.identifiers import validate_uscc
+from fapiao.platform.auditing import record
 
 MAX_SERIAL = 10**15 - 1
 ADVISORY_LOCK_NAMESPACE = 0x66617069  # "fapi": number-segment series locks on PostgreSQL

@@ -24,9 +24,9 @@ from fapiao.accounts.choices import MERCHANT_ROLES, STAFF_ROLES, Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, may
 from fapiao.core.errors import FapiaoError, ValidationFailed, _
-from fapiao.web.forms import FormState, posted
-from fapiao.web.labels import ROLES as ROLE_LABELS
-from fapiao.web.views.errors import friendly
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState, posted
+from fapiao.platform.labels import ROLES as ROLE_LABELS
 
 TOKEN_FIELDS = ("name", "scope", "days")
 INVITE_FIELDS = ("username", "role", "merchant", "last_name", "first_name", "email")

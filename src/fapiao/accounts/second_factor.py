@@ -4,7 +4,7 @@ Any staff member may set it up; operators must (``FAPIAO_OPERATOR_TOTP``, on unl
 Once set up, every browser session of that user asks for a code after the password, and the API
 refuses the session until it has one (API tokens, created in such a session, need none).
 
-The secret is encrypted with the data keys (``fapiao.ops.datakeys``, never in the database).  A code
+The secret is encrypted with the data keys (``fapiao.platform.datakeys``, never in the database).  A code
 is accepted once: the time step it belongs to is remembered.  Wrong codes count as failed sign-ins,
 so guessing codes ends in the same lockout as guessing passwords.
 """
@@ -23,9 +23,11 @@ from django.utils import timezone
 from fapiao.accounts.choices import STAFF_ROLES, Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
-from fapiao.audit.services import record
+from fapiao.accounts.services import OwnAccountError
 from fapiao.core.errors import ConflictError, FieldError, PermissionDeniedError, ValidationFailed, _
 from fapiao.core.fieldcrypt import FieldContext
+from fapiao.platform import datakeys
+from fapiao.platform.auditing import record
 
 ISSUER = "Fapiao Vault"
 STEP_SECONDS = 30
@@ -50,13 +52,11 @@ def _context(user: User) -> FieldContext:
 
 
 def _encrypt(user: User, secret: str) -> bytes:
-    from fapiao.ops import datakeys
 
     return datakeys.keyring().encrypt(secret, _context(user))
 
 
 def secret_of(user: User) -> str:
-    from fapiao.ops import datakeys
 
     assert user.totp_secret is not None
     return datakeys.keyring().decrypt_text(user.totp_secret, _context(user))
@@ -153,7 +153,6 @@ def verify(*, request: HttpRequest, user: User, code: str) -> None:
 
 def reset(*, actor: User, target: User) -> None:
     """An operator clears a staff member's lost second factor; they set up a new one next sign-in."""
-    from fapiao.accounts.services import OwnAccountError
 
     require(actor, Action.MANAGE_STAFF)
     if target.pk == actor.pk:

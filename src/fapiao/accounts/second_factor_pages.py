@@ -12,8 +12,8 @@ from django.views.decorators.http import require_http_methods
 from fapiao.accounts import second_factor
 from fapiao.accounts.models import User
 from fapiao.core.errors import ValidationFailed
-from fapiao.web.forms import FormState
-from fapiao.web.views.errors import friendly
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState
 
 
 def _next(request: HttpRequest) -> str:

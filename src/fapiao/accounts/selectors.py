@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -93,7 +94,6 @@ def own_tokens(*, user: User) -> QuerySet[ApiToken]:
 
 
 def own_token_get(*, user: User, public_id: str) -> ApiToken:
-    from django.core.exceptions import ValidationError
 
     try:
         found = own_tokens(user=user).filter(public_id=public_id).first()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 
+from axes.models import AccessAttempt
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -19,6 +20,7 @@ from django.utils import timezone
 from fapiao.accounts.choices import MERCHANT_ROLES, Role
 from fapiao.accounts.models import ApiToken, Merchant, User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, require
+from fapiao.accounts.selectors import UserNotFoundError
 
 # Token services lived here first; API, CLI and tests import them from this module too.
 from fapiao.accounts.tokens import (
@@ -32,7 +34,6 @@ from fapiao.accounts.tokens import (
     revoke_token,
     token_digest,
 )
-from fapiao.audit.services import record
 from fapiao.core.errors import (
     ConflictError,
     FieldError,
@@ -40,6 +41,7 @@ from fapiao.core.errors import (
     ValidationFailed,
     _,
 )
+from fapiao.platform.auditing import record
 
 # One-time passwords are read aloud or typed from a screen: no 0/O, 1/l/I.
 ONE_TIME_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -83,7 +85,6 @@ def snapshot(user: User) -> dict[str, object]:
 
 def check_may_manage(actor: User, *, role: str, merchant: Merchant | None) -> None:
     """Raise unless ``actor`` may manage a ``role`` user of ``merchant`` (see the module docstring)."""
-    from fapiao.accounts.selectors import UserNotFoundError
 
     if role in MERCHANT_ROLES:
         if actor.is_merchant_user:
@@ -263,7 +264,6 @@ def reset_password(*, actor: User, target: User) -> str:
 
 def unlock_user(*, actor: User, target: User) -> int:
     """Clear the failed sign-ins that locked ``target`` out; returns how many records were cleared."""
-    from axes.models import AccessAttempt
 
     require(actor, Action.UNLOCK_USERS)
     with transaction.atomic():

@@ -21,9 +21,10 @@ from django.utils.crypto import salted_hmac
 
 from fapiao.accounts.models import ApiToken, User
 from fapiao.accounts.permissions import Action, require
-from fapiao.audit.services import record
 from fapiao.core.choices import TokenScope
 from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, ValidationFailed, _
+from fapiao.platform.auditing import record
+from fapiao.platform.groupcommit import writer
 
 TOKEN_PREFIX = "fpv_"  # noqa: S105  a public prefix, not a secret
 DEFAULT_TOKEN_DAYS = 90
@@ -166,8 +167,6 @@ def _touch(token: ApiToken, now: datetime) -> None:
     touch.deferrable = True  # type: ignore[attr-defined]  # reads nothing another write defers
 
     if getattr(settings, "FAPIAO_WRITE_BATCHING", False):
-        from fapiao.ledger.groupcommit import writer
-
         writer().enqueue(touch)
     else:
         touch()

@@ -16,7 +16,7 @@ from fapiao.audit.models import AuditHead, AuditLog, AuditRecord
 from fapiao.audit.store import fetch_nodes, record_bytes_of
 from fapiao.core import merkle
 from fapiao.core.errors import FieldError, NotFoundError, ValidationFailed, _
-from fapiao.invoices.schemas import Problem
+from fapiao.platform.schemas import Problem
 
 router = Router(tags=["audit"])
 ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}

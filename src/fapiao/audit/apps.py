@@ -7,15 +7,14 @@ class AuditConfig(AppConfig):
     verbose_name = "audit trail"
 
     def ready(self) -> None:
-        from django.utils.translation import gettext_lazy as _
-
-        from fapiao.accounts.permissions import Action
-        from fapiao.audit import signals
+        # Models load only once the registry is ready; the platform's refusal pages (below us)
+        # and the accounts app learn from here how to record.
+        from fapiao.audit import signals  # noqa: PLC0415  app loading
+        from fapiao.audit.services import record, record_refusal  # noqa: PLC0415  app loading
+        from fapiao.platform.auditing import register_recorder  # noqa: PLC0415  app loading
+        from fapiao.platform.errors import PAGE_REFUSED  # noqa: PLC0415  app loading
 
         signals.connect()
-        try:
-            from fapiao.web.navigation import ITEMS, NavItem
-        except ImportError:  # no web app
-            return
-        if not any(item.url_name == "audit:records" for item in ITEMS):
-            ITEMS.append(NavItem("audit:records", _("Audit trail"), Action.READ_AUDIT))
+        register_recorder(record)
+        if record_refusal not in PAGE_REFUSED:
+            PAGE_REFUSED.append(record_refusal)

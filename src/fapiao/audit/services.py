@@ -1,14 +1,14 @@
 """Writing the audit trail: :func:`record` appends one record to a chained, append-only log.
 
 ``record(...)`` writes in the caller's transaction, so a record commits with the change it
-describes or not at all.  Inside a unit of work (``fapiao.ledger.uow``: invoice writes, group
+describes or not at all.  Inside a unit of work (``fapiao.platform.uow``: invoice writes, group
 commit) a record costs one ``UPDATE … RETURNING`` of its log's size; its row joins the unit's
 one INSERT of records, and the Merkle nodes of everything the unit appended and one signed head
 per touched log are written once, just before the commit.  Outside a unit (sign-ins, token
 changes, CLI commands) the record is sealed at once.  Signed heads are appended to the audit
 witness file after the commit.
 
-The request id and the client's address come from :mod:`fapiao.ops.context`.  ``before`` and
+The request id and the client's address come from :mod:`fapiao.platform.context`.  ``before`` and
 ``after`` are stored through :func:`fapiao.core.masking.masked_snapshot`: sensitive party data
 masked, secrets redacted — never plaintext.
 """
@@ -27,7 +27,8 @@ from django.utils import timezone
 from fapiao.audit.models import STAFF_LOG, STAFF_LOG_ID, AuditLog, AuditRecord
 from fapiao.audit.store import Pending, insert_record, next_seq, record_leaf, seal_logs, witness
 from fapiao.core.masking import masked_snapshot, scrub_text
-from fapiao.ops import context as request_context
+from fapiao.platform import context as request_context
+from fapiao.platform.uow import current_unit
 
 log = logging.getLogger("fapiao.audit")
 
@@ -163,7 +164,6 @@ def record(
     user's own merchant, else the staff log.  Request id and client address come from the request
     context.  Runs in the caller's transaction (and unit of work, when there is one).
     """
-    from fapiao.ledger.uow import current_unit
 
     merchant = _merchant_of(merchant, target, actor)
     context = request_context.snapshot()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
@@ -70,8 +71,4 @@ def connect() -> None:
     user_logged_in.connect(logged_in, dispatch_uid="fapiao.audit.logged_in")
     user_logged_out.connect(logged_out, dispatch_uid="fapiao.audit.logged_out")
     user_login_failed.connect(login_failed, dispatch_uid="fapiao.audit.login_failed")
-    try:
-        from axes.signals import user_locked_out
-    except ImportError:  # django-axes not installed
-        return
     user_locked_out.connect(locked_out, dispatch_uid="fapiao.audit.locked_out")

@@ -28,6 +28,7 @@ from fapiao.core.audit_chain import audit_stamp, record_bytes, record_document
 from fapiao.core.canonical import utc_stamp
 from fapiao.core.errors import FapiaoError
 from fapiao.core.signing import make_head, sign_head
+from fapiao.platform import keys
 
 log = logging.getLogger("fapiao.audit")
 
@@ -227,7 +228,6 @@ def seal_logs(names: dict[int, str], leaves: dict[tuple[int, int], bytes]) -> li
     Reads the logs' sizes from the database, so records undone by a savepoint are not sealed.
     Returns the signed heads, for the witness file.
     """
-    from fapiao.ledger import keys
 
     if not names:
         return []

@@ -22,8 +22,8 @@ from fapiao.audit.store import record_leaf, witness_path
 from fapiao.core.audit_chain import AuditChecker, AuditFinding
 from fapiao.core.errors import NotFoundError, _
 from fapiao.core.ledger_check import HeadRow, WitnessLog
-from fapiao.ledger import keys
-from fapiao.ledger.verify import read_snapshot, read_witness
+from fapiao.platform import keys
+from fapiao.platform.verifying import read_snapshot, read_witness
 
 CHUNK = 5_000
 REPORT_FORMAT = "fapiao-audit-verify/1"

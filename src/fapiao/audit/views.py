@@ -1,7 +1,7 @@
 """The audit trail pages for auditors: browse and filter, export (CSV/XLSX), verify.
 
 Views parse, authorise (the permission table), call a selector or service, and render.  A refusal
-is a 403 page, which records it in the audit trail (``fapiao.web.views.errors.permission_denied``).
+is a 403 page, which records it in the audit trail (``fapiao.platform.errors.permission_denied``).
 """
 
 from __future__ import annotations

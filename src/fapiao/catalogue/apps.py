@@ -12,9 +12,11 @@ class CatalogueConfig(AppConfig):
     verbose_name = _("Address book and catalogue")
 
     def ready(self) -> None:
-        from fapiao.catalogue import sensitive
-        from fapiao.catalogue.models import BatchRow, Buyer
-        from fapiao.ops.datakeys import Rotation, pending_rows, register_rotation
+        # Models load only once the registry is ready; the data-key rotation (below us) learns
+        # from here which of our rows to re-encrypt.
+        from fapiao.catalogue import sensitive  # noqa: PLC0415  app loading
+        from fapiao.catalogue.models import BatchRow, Buyer  # noqa: PLC0415  app loading
+        from fapiao.platform.datakeys import Rotation, pending_rows, register_rotation  # noqa: PLC0415  app loading
 
         register_rotation(
             Rotation("address book", partial(pending_rows, Buyer), sensitive.rotate_address_book)

@@ -11,7 +11,7 @@ from fapiao.catalogue.models import Batch, BatchRow, Buyer, Product
 from fapiao.catalogue.services import CatalogueEntryNotFoundError, merchant_of
 from fapiao.core.entry import normalise_text
 from fapiao.core.errors import _
-from fapiao.invoices.sensitive import tax_id_index
+from fapiao.platform.blind_index import tax_id_index
 
 
 def buyer_list(*, user: User, query: str = "") -> QuerySet[Buyer]:

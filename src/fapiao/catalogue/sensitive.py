@@ -1,7 +1,7 @@
 """The address book's sensitive party data, encrypted like an invoice's (DESIGN.md C8).
 
 A buyer's address, phone, bank and account, and an individual's ID number, are stored only as
-AES-GCM ciphertexts (:mod:`fapiao.core.fieldcrypt`, keys from :mod:`fapiao.ops.datakeys`), each
+AES-GCM ciphertexts (:mod:`fapiao.core.fieldcrypt`, keys from :mod:`fapiao.platform.datakeys`), each
 bound to ``(merchant id, "catalogue_buyer", <field>, row uid, key version)``.  What stays plain:
 the name, an organisation's tax ID, the masked forms lists show, and the keyed blind index of
 the tax ID that finds duplicates and exact searches.  Plaintext exists only in memory: when an
@@ -19,11 +19,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from fapiao.catalogue.models import BatchRow, Buyer
 from fapiao.core.fieldcrypt import FieldContext, Keyring
 from fapiao.core.identifiers import TaxIdKind, holds_resident_id
 from fapiao.core.masking import mask
-from fapiao.invoices.sensitive import tax_id_index
-from fapiao.ops.datakeys import keyring, rotate_rows
+from fapiao.platform.blind_index import tax_id_index
+from fapiao.platform.datakeys import keyring, rotate_rows
 
 TABLE = "catalogue_buyer"
 BATCH_TABLE = "catalogue_batchrow"
@@ -83,7 +84,6 @@ def revealed(buyer: Any) -> dict[str, str]:
 
 def rotate_address_book(batch_size: int, progress: Callable[[int, int], None]) -> int:
     """Every entry not yet under the current data key, re-encrypted (``fapiao keys rotate-data``)."""
-    from fapiao.catalogue.models import Buyer
 
     columns = [f"{name}_enc" for name in SECRET_FIELDS]
     return rotate_rows(Buyer, columns, _reencrypt, batch_size=batch_size, progress=progress)
@@ -91,7 +91,6 @@ def rotate_address_book(batch_size: int, progress: Callable[[int, int], None]) -
 
 def rotate_batch_rows(batch_size: int, progress: Callable[[int, int], None]) -> int:
     """Every batch row still waiting with its body under an older data key, re-encrypted."""
-    from fapiao.catalogue.models import BatchRow
 
     return rotate_rows(
         BatchRow, ["payload_enc"], _reencrypt_payload, batch_size=batch_size, progress=progress

@@ -24,7 +24,7 @@ from fapiao.core.errors import FieldError, InvalidValueError, NotFoundError, Val
 from fapiao.core.identifiers import validate_tax_code, validate_tax_id
 from fapiao.core.invoice import LIMITS
 from fapiao.core.money import format_decimal, parse_decimal
-from fapiao.invoices.sensitive import tax_id_index
+from fapiao.platform.blind_index import tax_id_index
 
 
 class CatalogueEntryNotFoundError(NotFoundError):

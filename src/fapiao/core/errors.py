@@ -2,7 +2,7 @@
 
 The docstring of each class is its default message (an English msgid that the web
 layer translates; zh-Hans is the default language).  ``status`` is the HTTP status
-the web layer maps it to, in one place (``fapiao.web.problems``).  Messages may carry
+the web layer maps it to, in one place (``fapiao.platform.problems``).  Messages may carry
 ``{name}`` placeholders filled from ``params`` *after* translation.
 """
 

@@ -15,7 +15,7 @@ works, but the index reveals nothing without the index key, which is separate fr
 encryption keys and is not rotated with them.
 
 Pure Python over ``cryptography``; key custody (files, environment) is
-:mod:`fapiao.ops.datakeys`.
+:mod:`fapiao.platform.datakeys`.
 """
 
 from __future__ import annotations

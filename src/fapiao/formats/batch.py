@@ -18,10 +18,13 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fapiao.core.entry import normalise_text, number_text, rate_code
+from openpyxl import load_workbook
+
+from fapiao.core.entry import exclusive_unit_price, normalise_text, number_text, rate_code
 from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.invoice import parse_invoice_request
 from fapiao.core.money import parse_decimal
+from fapiao.core.tax import resolve_rate
 
 MAX_ROWS = 1000
 MAX_BYTES = 5 * 1024 * 1024
@@ -163,7 +166,6 @@ def _filled(cells: Sequence[object]) -> Iterator[bool]:
 
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[object, ...]]:
-    from openpyxl import load_workbook
 
     workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
@@ -269,8 +271,6 @@ def _read_row(number: int, cells: dict[str, object], on: date) -> tuple[BatchRec
 
 def _numbers(text: dict[str, str], on: date, problem: Any) -> dict[str, str]:
     """Quantity, unit price (converted when it includes tax) and rate as API strings."""
-    from fapiao.core.entry import exclusive_unit_price
-    from fapiao.core.tax import resolve_rate
 
     found: dict[str, str] = {}
     for key, target in (("quantity", "quantity"), ("unit_price", "unit_price")):

@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import io
 
+from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
+
 from fapiao.formats.batch import COLUMNS, EXAMPLE, HEADER
 
 NOTES = [
@@ -24,8 +27,6 @@ def write_template(kind: str) -> bytes:
         buffer = io.StringIO()
         csv.writer(buffer).writerow(HEADER)
         return buffer.getvalue().encode("utf-8-sig")
-    from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
 
     workbook = Workbook()
     sheet = workbook.active

@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from openpyxl import Workbook
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -35,7 +37,6 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
 def write_xlsx(
     path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, title: str = "Sheet1"
 ) -> int:
-    from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=title[:31])

@@ -12,14 +12,15 @@ from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.invoices import schemas, selectors, services
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
-from fapiao.web.requests import json_body
+from fapiao.platform.requests import json_body
+from fapiao.platform.schemas import Problem
 
 router = Router(tags=["invoices"])
 ERRORS: dict[int, Any] = {
-    401: schemas.Problem,
-    403: schemas.Problem,
-    404: schemas.Problem,
-    422: schemas.Problem,
+    401: Problem,
+    403: Problem,
+    404: Problem,
+    422: Problem,
 }
 
 
@@ -32,7 +33,7 @@ def _answer(result: services.WriteResult) -> JsonResponse:
 
 @router.post(
     "",
-    response={201: schemas.InvoiceOut, 409: schemas.Problem, 503: schemas.Problem, **ERRORS},
+    response={201: schemas.InvoiceOut, 409: Problem, 503: Problem, **ERRORS},
     openapi_extra=schemas.body_schema(schemas.InvoiceIn),
     summary="Issue a blue invoice",
 )
@@ -81,7 +82,7 @@ def detail(request: HttpRequest, number: str, reveal: bool = False, merchant: st
 
 @router.post(
     "/{number}/red-letter",
-    response={201: schemas.InvoiceOut, 409: schemas.Problem, 503: schemas.Problem, **ERRORS},
+    response={201: schemas.InvoiceOut, 409: Problem, 503: Problem, **ERRORS},
     openapi_extra=schemas.body_schema(schemas.RedLetterIn),
     summary="Red-letter an invoice, fully or by line",
 )

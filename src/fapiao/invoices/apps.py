@@ -10,8 +10,13 @@ class InvoicesConfig(AppConfig):
     verbose_name = _("Invoices")
 
     def ready(self) -> None:
-        from fapiao.invoices import sensitive
-        from fapiao.invoices.models import Invoice
-        from fapiao.ops.datakeys import Rotation, pending_rows, register_rotation
+        # Models load only once the registry is ready.  The ledger's verify and the data-key
+        # rotation (both below us) learn from here what to check and re-encrypt in our rows.
+        from fapiao.invoices import sensitive  # noqa: PLC0415  app loading
+        from fapiao.invoices.ledger_rows import check_invoices  # noqa: PLC0415  app loading
+        from fapiao.invoices.models import Invoice  # noqa: PLC0415  app loading
+        from fapiao.ledger.verify import register_row_check  # noqa: PLC0415  app loading
+        from fapiao.platform.datakeys import Rotation, pending_rows, register_rotation  # noqa: PLC0415  app loading
 
         register_rotation(Rotation("invoices", partial(pending_rows, Invoice), sensitive.rotate_invoices))
+        register_row_check(check_invoices)

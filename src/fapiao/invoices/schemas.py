@@ -125,14 +125,6 @@ class InvoicePage(Schema):
     page: int
 
 
-class Problem(Schema):
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[dict[str, str]]
-
-
 def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` with its ``$defs`` written in place of their ``$ref``s.
 

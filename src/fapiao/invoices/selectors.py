@@ -15,7 +15,8 @@ from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, 
 from fapiao.core.identifiers import parse_invoice_identity
 from fapiao.core.money import parse_money
 from fapiao.invoices.models import Invoice
-from fapiao.invoices.sensitive import tax_id_index
+from fapiao.invoices.services import InvoiceNotFoundError
+from fapiao.platform.blind_index import tax_id_index
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -117,7 +118,6 @@ def invoice_list(*, user: User, filters: InvoiceFilters) -> QuerySet[Invoice]:
 
 def invoice_get(*, user: User, number: str, merchant: str = "") -> Invoice:
     """One invoice by number; another merchant's invoice is simply not found."""
-    from fapiao.invoices.services import InvoiceNotFoundError
 
     queryset = invoices_visible_to(user).filter(number=normalise_search(number))
     if merchant and not user.is_merchant_user:

@@ -1,6 +1,6 @@
 """Encrypting, masking, revealing and re-keying an invoice's sensitive buyer data (DESIGN.md C8).
 
-What is encrypted (AES-GCM, :mod:`fapiao.core.fieldcrypt`, keys from :mod:`fapiao.ops.datakeys`):
+What is encrypted (AES-GCM, :mod:`fapiao.core.fieldcrypt`, keys from :mod:`fapiao.platform.datakeys`):
 the buyer's address, phone, bank and account, an individual's ID number (``resident_id``), and
 the salt of the ledger's ``buyer.sealed`` commitment.  Each value is bound to
 ``(merchant id, "invoices_invoice", "buyer_<field>", row uid, key version)``.
@@ -13,7 +13,6 @@ revealed (audited) or verified against its ledger entry.
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,8 @@ from fapiao.core.identifiers import TaxId, TaxIdKind, holds_resident_id
 from fapiao.core.invoice import Buyer
 from fapiao.core.masking import mask
 from fapiao.invoices.models import Invoice
-from fapiao.ops.datakeys import keyring, rotate_rows
+from fapiao.platform.blind_index import tax_id_index
+from fapiao.platform.datakeys import keyring, rotate_rows
 
 TABLE = "invoices_invoice"
 TEXT_FIELDS = ("address", "phone", "bank", "bank_account")
@@ -35,22 +35,10 @@ ENCRYPTED_COLUMNS = (
     "buyer_bank_account_enc",
     "buyer_seal_salt_enc",
 )
-INDEX_PURPOSE = "buyer_tax_id"
 
 
 def _context(merchant_id: int, uid: uuid.UUID | str, name: str) -> FieldContext:
     return FieldContext(merchant_id=merchant_id, table=TABLE, field=f"buyer_{name}", row=str(uid))
-
-
-def normalise_tax_id(text: str) -> str:
-    """What the blind index is computed over: full-width folded, trimmed, upper case."""
-    return unicodedata.normalize("NFKC", text).strip().upper()
-
-
-def tax_id_index(text: str, ring: Keyring | None = None) -> str:
-    """The blind index of a buyer tax ID ("" for none)."""
-    value = normalise_tax_id(text)
-    return (ring or keyring()).blind_index(value, purpose=INDEX_PURPOSE) if value else ""
 
 
 def buyer_columns(*, merchant_id: int, uid: uuid.UUID, buyer: Buyer, salt: bytes | None) -> dict[str, Any]:

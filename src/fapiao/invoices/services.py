@@ -26,14 +26,13 @@ from fapiao.core.invoice_document import invoice_document, sensitive_buyer_field
 from fapiao.core.money import format_decimal
 from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines, state_after
 from fapiao.core.tax import rate_by_code
-from fapiao.invoices import idempotency
 from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.numbering import allocate_number
 from fapiao.invoices.presenters import audit_snapshot, invoice_representation
 from fapiao.invoices.sensitive import buyer_columns, reveal_buyer, revealed_fields, seal_salt
-from fapiao.ledger import rows
 from fapiao.ledger.services import append_entry
-from fapiao.ledger.uow import PendingEntry, UnitOfWork, write
+from fapiao.platform import idempotency, rows
+from fapiao.platform.uow import PendingEntry, UnitOfWork, write
 
 
 class InvoiceNotFoundError(NotFoundError):

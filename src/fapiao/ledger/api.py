@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from ninja import Router
 
 from fapiao.core.errors import FieldError, ValidationFailed, _
-from fapiao.ledger import keys, selectors
+from fapiao.ledger import selectors
+from fapiao.platform import keys
 
 router = Router(tags=["ledger"])
 

@@ -17,6 +17,7 @@ opens one (once per receipt while it is unresolved).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,9 +30,10 @@ from fapiao.core import merkle
 from fapiao.core.choices import IncidentKind
 from fapiao.core.errors import FapiaoError
 from fapiao.core.receipt import Verdict, verify_receipt
-from fapiao.ledger import incidents, keys
+from fapiao.ledger import incidents
 from fapiao.ledger.models import IntegrityIncident, Log, LogEntry, TreeHead
 from fapiao.ledger.services import fetch_nodes
+from fapiao.platform import keys
 
 Status = Literal["proven", "not_proven", "invalid"]
 
@@ -117,7 +119,6 @@ def _receipt_details(receipt: Mapping[str, Any], verdict: Verdict) -> dict[str, 
 
 
 def _parse(data: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
-    import json
 
     if isinstance(data, Mapping):
         return data

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from fapiao.accounts.permissions import Action, may, require
+from fapiao.audit.services import record
 from fapiao.core.canonical import canonical_bytes
 from fapiao.core.choices import IncidentKind, IncidentState
 from fapiao.core.errors import ConflictError, FieldError, NotFoundError, ValidationFailed, _
@@ -70,7 +71,6 @@ def record_incident_event(event: str, incident: IntegrityIncident, *, by: User |
     audit log when the incident names a merchant, else the staff log — and one structured log
     line after the commit.
     """
-    from fapiao.audit.services import record
 
     record(
         actor=by,

@@ -1,6 +1,6 @@
 """Ledger writes: append entries, sign one head per commit, hand out receipts, witness heads.
 
-Called only from inside a unit of work (``fapiao.ledger.uow``), i.e. in the same
+Called only from inside a unit of work (``fapiao.platform.uow``), i.e. in the same
 transaction as the invoice row the entry describes.
 """
 
@@ -21,9 +21,9 @@ from fapiao.core import merkle
 from fapiao.core.canonical import entry_bytes, utc_stamp
 from fapiao.core.receipt import build_receipt
 from fapiao.core.signing import make_head, sign_head
-from fapiao.ledger import keys, rows
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
-from fapiao.ledger.uow import PendingEntry, UnitOfWork
+from fapiao.platform import keys, rows
+from fapiao.platform.uow import PendingEntry, UnitOfWork
 
 
 def fetch_nodes(merchant_id: int, wanted: list[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:

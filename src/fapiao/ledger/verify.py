@@ -19,7 +19,6 @@ tampering.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import translation
 from django.utils.translation import gettext
 
@@ -39,12 +37,11 @@ from fapiao.core.ledger_check import (
     FindingCode,
     Severity,
     WitnessLog,
-    parse_witness,
 )
 from fapiao.core.signing import KeyRegistry
-from fapiao.ledger import keys
-from fapiao.ledger.verify_invoices import check_invoices as check_invoices_of
 from fapiao.ledger.verify_log import check_log
+from fapiao.platform import keys
+from fapiao.platform.verifying import read_snapshot, read_witness
 
 REPORT_FORMAT = "fapiao-ledger-verify/1"
 
@@ -188,45 +185,15 @@ def finding_json(finding: Finding, language: str | None = None) -> dict[str, Any
     return data
 
 
-# --- Reading --------------------------------------------------------------------------------------
+# Checks of the rows that higher apps keep against a merchant's log, as
+# f(merchant, checker, phases) -> how many rows were checked.  The invoices app registers its own
+# from ``InvoicesConfig.ready`` (the ledger knows no invoices).
+ROW_CHECKS: list[Callable[..., int]] = []
 
 
-@contextlib.contextmanager
-def read_snapshot(alias: str = DEFAULT_DB_ALIAS) -> Iterator[bool]:
-    """One consistent, read-only view of the database that never blocks writers.
-
-    PostgreSQL: a REPEATABLE READ, READ ONLY transaction.  SQLite (WAL): a deferred read
-    transaction (Django's own ``atomic`` would take the write lock with BEGIN IMMEDIATE).
-    Inside an existing transaction (tests) the caller's view is used as it is.  Yields whether
-    the view is this one's own: only then are its rows committed, so other connections (the
-    helper processes of :mod:`fapiao.ledger.verify_pool`) can read them too.
-    """
-    connection = connections[alias]
-    if connection.in_atomic_block:
-        yield False
-    elif connection.vendor == "postgresql":
-        with transaction.atomic(using=alias):
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield True
-    elif connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("BEGIN DEFERRED")
-        try:
-            yield True
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("ROLLBACK")
-    else:
-        yield False
-
-
-def read_witness(path: Path, *, keys: KeyRegistry | None) -> tuple[dict[str, WitnessLog], list[Finding]]:
-    try:
-        with path.open("rb") as handle:
-            return parse_witness(handle, keys=keys)
-    except FileNotFoundError:
-        return {}, []
+def register_row_check(check: Callable[..., int]) -> None:
+    if check not in ROW_CHECKS:
+        ROW_CHECKS.append(check)
 
 
 # --- Verifying ------------------------------------------------------------------------------------
@@ -324,7 +291,7 @@ def verify_merchant(
             workers=workers,
             own_snapshot=own_snapshot,
         )
-        invoices = check_invoices_of(merchant, checker, phases) if check_invoices else 0
+        invoices = sum(check(merchant, checker, phases) for check in ROW_CHECKS) if check_invoices else 0
     findings = checker.findings
     return LogReport(
         log=merchant.uscc,

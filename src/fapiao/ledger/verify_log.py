@@ -17,6 +17,7 @@ import bisect
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Max, Min, QuerySet
 
@@ -137,8 +138,6 @@ def _hasher(merchant: Merchant, checker: LogChecker) -> Callable[[Chunk], ChunkD
     def fetch(start: int, stop: int) -> list[tuple[Any, ...]]:
         params = (merchant.pk, start, stop)
         if connection.vendor == "postgresql":  # bytea in binary: no hex to decode
-            import psycopg
-
             connection.ensure_connection()
             with psycopg.Cursor(connection.connection) as cursor:
                 return list(cursor.execute(sql.encode(), params, binary=True).fetchall())

@@ -26,6 +26,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
+from psycopg import sql as pgsql
+
 from fapiao.core.ledger_chunk import EntryTails, digest_chunk
 
 Read = Callable[[int, int], list[tuple[Any, ...]]]
@@ -49,8 +52,6 @@ def sqlite_reader(setup: Mapping[str, Any]) -> Reader:
 
 
 def postgresql_reader(setup: Mapping[str, Any]) -> Reader:
-    import psycopg
-    from psycopg import sql as pgsql
 
     connection = psycopg.connect(**setup["params"], autocommit=False)
     connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

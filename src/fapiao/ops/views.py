@@ -10,6 +10,11 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from fapiao.core.errors import FapiaoError
+from fapiao.ledger.incidents import open_incident_count
+from fapiao.ledger.verify_runs import readiness
+from fapiao.platform import keys
+
 MIN_FREE_DISK_BYTES = 512 * 1024 * 1024
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 def _verify_check() -> str:
     """The latest ``ledger verify`` over every log: ok, failed or overdue (fapiao.ledger.verify_runs)."""
-    from fapiao.ledger.verify_runs import readiness
 
     try:
         return readiness()
@@ -63,8 +67,6 @@ def _verify_check() -> str:
 
 def _signing_key_check() -> str:
     """Whether the current signing key loads ("ok"); a fresh installation makes its first key here."""
-    from fapiao.core.errors import FapiaoError
-    from fapiao.ledger import keys
 
     try:
         keys.signing_key()
@@ -76,7 +78,6 @@ def _signing_key_check() -> str:
 
 def _incidents_check() -> str:
     """Open incidents: "ok", or "open: N" while N integrity incidents are not yet resolved."""
-    from fapiao.ledger.incidents import open_incident_count
 
     try:
         count = open_incident_count()

@@ -18,7 +18,8 @@ from fapiao.accounts.models import User
 from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.core.evidence import EvidenceTooLargeError, megabytes
 from fapiao.invoices.presenters import invoice_representation
-from fapiao.invoices.schemas import Problem
+from fapiao.platform.requests import json_body
+from fapiao.platform.schemas import Problem
 from fapiao.recovery import evidence as evidence_services
 from fapiao.recovery import remedies, review, schemas, selectors, services
 from fapiao.recovery.models import Case
@@ -26,7 +27,6 @@ from fapiao.recovery.presenters import case_representation, case_summary, eviden
 from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS, REQUEST_ITEMS
 from fapiao.recovery.receipt import submission_receipt_pdf
 from fapiao.recovery.storage import open_blob
-from fapiao.web.requests import json_body
 
 router = Router(tags=["cases"])
 ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}

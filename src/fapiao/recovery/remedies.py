@@ -31,7 +31,7 @@ from fapiao.invoices.presenters import audit_snapshot
 from fapiao.invoices.services import _buyer_data, _create_invoice, _seal_buyer, document_for
 from fapiao.ledger.models import LogEntry
 from fapiao.ledger.services import append_entry
-from fapiao.ledger.uow import PendingEntry, UnitOfWork, write
+from fapiao.platform.uow import PendingEntry, UnitOfWork, write
 from fapiao.recovery import notify
 from fapiao.recovery.choices import Remedy
 from fapiao.recovery.models import Case, SupersededNumber

@@ -28,8 +28,8 @@ from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFaile
 from fapiao.core.fieldcrypt import FieldContext
 from fapiao.core.identifiers import holds_resident_id
 from fapiao.core.masking import mask
-from fapiao.invoices import idempotency
-from fapiao.ops.datakeys import keyring
+from fapiao.platform import idempotency
+from fapiao.platform.datakeys import keyring
 from fapiao.recovery import notify
 from fapiao.recovery.acceptance import next_acceptance_no
 from fapiao.recovery.models import Case, CaseMessage

@@ -8,14 +8,12 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from fapiao.ledger.incidents import banner_for
+from fapiao.recovery.selectors import unread_count
 from fapiao.web.navigation import links_for
 
 
 def _incident_banner(request: HttpRequest) -> str | None:
-    try:
-        from fapiao.ledger.incidents import banner_for
-    except ImportError:  # the ledger app may not offer it
-        return None
     return banner_for(getattr(request, "user", None))
 
 
@@ -23,8 +21,6 @@ def _unread(request: HttpRequest) -> int:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return 0
-    from fapiao.recovery.selectors import unread_count
-
     return unread_count(user)
 
 

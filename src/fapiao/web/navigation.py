@@ -1,7 +1,7 @@
 """The menu, built from the permission table: each user sees what their role may do.
 
-Later apps add their pages by appending a :class:`NavItem` to :data:`ITEMS` (e.g. in their
-``AppConfig.ready``); nothing checks roles here, only ``may(user, action)``.
+The site frame sits above every app, so it lists their pages itself; nothing checks roles here,
+only ``may(user, action)``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ ITEMS: list[NavItem] = [
     NavItem("recovery:inbox", _("Inbox"), Action.MESSAGE_CASES, when=lambda user: not user.is_merchant_user),
     NavItem("recovery:guide", _("Guide")),
     NavItem("ledger:verify", _("Verify the ledger"), Action.VERIFY_LEDGER),
+    NavItem("accounts:users", _("Users"), Action.READ_USERS),
+    NavItem("accounts:tokens", _("API tokens"), Action.MANAGE_OWN_TOKENS),
     NavItem("admin:index", _("Administration"), Action.MANAGE_MERCHANTS, when=lambda user: user.is_staff),
+    NavItem("audit:records", _("Audit trail"), Action.READ_AUDIT),
 ]
 
 

@@ -1,6 +1,6 @@
 """Sensitive buyer fields move into AES-GCM ciphertexts (fapiao.invoices.sensitive).
 
-Each existing row gets its uid, its fields encrypted (keys from fapiao.ops.datakeys, generated on
+Each existing row gets its uid, its fields encrypted (keys from fapiao.platform.datakeys, generated on
 first use), its masked forms and its tax ID's blind index; then the plaintext columns go.
 Reversible: going back decrypts into the plaintext columns again.
 """

@@ -13,15 +13,15 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from fapiao.accounts.permissions import Action, require
+from fapiao.accounts.requests import acting_user
 from fapiao.core.entry import normalise_text, number_text
 from fapiao.core.errors import FapiaoError, InvalidValueError
 from fapiao.core.money import format_money
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState, posted
 from fapiao.recovery import selectors, services
 from fapiao.recovery.models import Case
 from fapiao.recovery.views.progress import steps
-from fapiao.web.forms import FormState, posted
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
 
 FIELDS = (
     "number", "issued_on", "buyer_name", "buyer_tax_id", "total_with_tax", "total_amount", "total_tax",

@@ -21,10 +21,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, may, require
+from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import FapiaoError, ValidationFailed
 from fapiao.core.evidence import EvidenceType
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState
 from fapiao.recovery import evidence as evidence_services
 from fapiao.recovery import review, selectors, services
 from fapiao.recovery.checks import check_message
@@ -34,9 +37,6 @@ from fapiao.recovery.receipt import EVIDENCE_TYPES, submission_receipt_pdf
 from fapiao.recovery.storage import open_blob
 from fapiao.recovery.views import staff
 from fapiao.recovery.views.progress import state_label, steps, waiting_for
-from fapiao.web.forms import FormState
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
 
 MERCHANT_ACTIONS = ("submit", "resubmit", "withdraw", "confirm", "reopen")
 STAFF_ACTIONS = ("claim", "release", "approve", "reject", "request-info")

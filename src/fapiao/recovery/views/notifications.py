@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from fapiao.accounts.requests import acting_user
 from fapiao.recovery import selectors
 from fapiao.recovery.notify import render as render_notification
-from fapiao.web.views import acting_user
 
 PAGE_SIZE = 30
 

@@ -27,9 +27,12 @@ from django.views.decorators.http import require_GET, require_POST
 from fapiao.accounts.choices import MERCHANT_ROLES, Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, may, require
+from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
 from fapiao.core.cases import CLOSED_STATES, CaseState
 from fapiao.core.errors import FapiaoError, ValidationFailed, _
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState
 from fapiao.recovery import evidence as evidence_services
 from fapiao.recovery import review, selectors, services
 from fapiao.recovery.checks import check_message
@@ -41,9 +44,6 @@ from fapiao.recovery.templatetags.recovery_tags import channel as channel_label
 from fapiao.recovery.transitions import facts_of, second_review_threshold
 from fapiao.recovery.views import staff_mail, staff_resolve
 from fapiao.recovery.views.progress import state_label
-from fapiao.web.forms import FormState
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
 
 REQUEST_BODY = _(
     "To decide case {case} we need more from you. Please add what is listed below on the case page, "

@@ -22,19 +22,19 @@ from django.views.decorators.http import require_http_methods
 
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, require
+from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import FapiaoError, FieldError, ValidationFailed, _
 from fapiao.formats.eml import MailMessage, MailProblem
 from fapiao.formats.sniff import sniff
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState
 from fapiao.recovery import mailin, selectors
 from fapiao.recovery.evidence import OPEN_FOR_EVIDENCE, max_file_bytes
 from fapiao.recovery.models import Case
 from fapiao.recovery.storage import open_blob, store_blob
 from fapiao.recovery.views.progress import state_label
-from fapiao.web.forms import FormState
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
 
 IMPORT_SALT = "fapiao.recovery.email-import"
 TOKEN_MAX_AGE = 24 * 3600

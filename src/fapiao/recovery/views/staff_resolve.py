@@ -1,6 +1,6 @@
 """Restore (恢复) or re-issue (补开) the invoice of an approved case: every field shown, then confirmed.
 
-The form is the clerk's issue form (:mod:`fapiao.web.issue_form`: same inputs, same number
+The form is the clerk's issue form (:mod:`fapiao.invoices.forms`: same inputs, same number
 reading, same per-field errors) prefilled from the best source the system has
 (:func:`fapiao.recovery.prefill.best_source`): the ledger entry of the claimed number, a verified
 e-invoice file, or the claim.  Nothing is written until the reviewer ticks that they checked
@@ -22,20 +22,19 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from fapiao.accounts.permissions import Action, require
+from fapiao.accounts.requests import acting_user
 from fapiao.core.case_claim import parse_date
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import FapiaoError, InvalidValueError, ValidationFailed
 from fapiao.core.tax import rates_in_force
 from fapiao.core.words import amount_in_words
+from fapiao.invoices.forms import BUYER_FIELDS, FIELD_LABELS, LINE_LABELS, IssueForm, check, read_form
+from fapiao.platform import labels
+from fapiao.platform.errors import friendly
 from fapiao.recovery import remedies, selectors
 from fapiao.recovery.models import Case
 from fapiao.recovery.prefill import LINE_KEYS, Source, best_source, ledger_rows
 from fapiao.recovery.views.progress import state_label
-from fapiao.web import labels
-from fapiao.web.issue_form import BUYER_FIELDS, IssueForm, check, read_form
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
-from fapiao.web.views.issue import FIELD_LABELS, LINE_LABELS
 
 REMEDIES = ("restore", "reissue")
 EXTRA_FIELDS = ("issued_on", "version", "remedy", "confirm")

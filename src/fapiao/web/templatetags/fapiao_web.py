@@ -8,7 +8,7 @@ from __future__ import annotations
 from django import template
 
 from fapiao.core.words import amount_in_words
-from fapiao.web import labels
+from fapiao.platform import labels
 
 register = template.Library()
 

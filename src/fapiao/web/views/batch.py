@@ -18,15 +18,15 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fapiao.accounts.permissions import Action, require
-from fapiao.catalogue import batches
+from fapiao.accounts.requests import acting_user
 from fapiao.catalogue import selectors as catalogue
 from fapiao.catalogue.models import Batch, BatchRow, BatchState, RowStatus
 from fapiao.core.errors import ValidationFailed, _
 from fapiao.formats.batch import COLUMNS, MAX_BYTES, MAX_ROWS
 from fapiao.formats.batch_template import write_template
-from fapiao.web.forms import FormState
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
+from fapiao.invoices import batches
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState
 
 TEMPLATE_TYPES = {
     "csv": "text/csv; charset=utf-8",

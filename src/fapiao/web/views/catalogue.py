@@ -13,13 +13,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
+from fapiao.accounts.requests import acting_user
 from fapiao.catalogue import selectors, sensitive, services
 from fapiao.catalogue.models import Buyer, Product
 from fapiao.core.errors import ValidationFailed, _
-from fapiao.web.forms import FormState, posted
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
-from fapiao.web.views.issue import rate_choices
+from fapiao.invoices.forms import rate_choices
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState, posted
 
 PAGE_SIZE = 50
 BUYER_FIELDS = services.BUYER_FIELDS

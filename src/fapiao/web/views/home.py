@@ -8,8 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from fapiao.accounts.permissions import Action, may
+from fapiao.accounts.requests import acting_user
 from fapiao.invoices import selectors
-from fapiao.web.views import acting_user
 from fapiao.web.views.invoices import invoice_row
 
 RECENT = 5

@@ -17,16 +17,16 @@ from django.views.decorators.http import require_GET
 
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, may, require
+from fapiao.accounts.requests import acting_user
 from fapiao.audit import services as audit
 from fapiao.core.errors import ValidationFailed, _
 from fapiao.invoices import exports, selectors, services
 from fapiao.invoices.models import Invoice
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
-from fapiao.web import labels
-from fapiao.web.forms import FormState
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
+from fapiao.platform import labels
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState
 
 PAGE_SIZE = 20
 FILTER_FIELDS = (

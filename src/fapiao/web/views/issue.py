@@ -18,42 +18,26 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
+from fapiao.accounts.requests import acting_user
 from fapiao.catalogue import selectors as catalogue
 from fapiao.catalogue.services import remember_buyer, reveal_buyer
 from fapiao.core.errors import FapiaoError, ValidationFailed, _
-from fapiao.core.tax import rates_in_force
 from fapiao.core.words import amount_in_words
+from fapiao.invoices.forms import (
+    BUYER_FIELDS,
+    FIELD_LABELS,
+    LINE_LABELS,
+    IssueForm,
+    check,
+    empty_form,
+    fill_from_product,
+    rate_choices,
+    read_form,
+)
 from fapiao.invoices.services import issue_invoice
-from fapiao.web import labels
-from fapiao.web.forms import new_token, valid_token
-from fapiao.web.issue_form import BUYER_FIELDS, IssueForm, check, empty_form, fill_from_product, read_form
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
-
-FIELD_LABELS = {
-    "kind": _("Invoice kind"),
-    "buyer_name": _("Buyer name"),
-    "buyer_tax_id": _("Taxpayer number"),
-    "buyer_address": _("Address"),
-    "buyer_phone": _("Phone"),
-    "buyer_bank": _("Bank"),
-    "buyer_bank_account": _("Bank account"),
-    "remark": _("Remark"),
-}
-LINE_LABELS = {
-    "name": _("Item name"),
-    "tax_code": _("Tax classification code"),
-    "spec": _("Specification"),
-    "unit": _("Unit"),
-    "quantity": _("Quantity"),
-    "unit_price": _("Unit price"),
-    "tax_rate": _("Tax rate"),
-    "amount": _("Amount"),
-}
-
-
-def rate_choices() -> list[tuple[str, str]]:
-    return [(rate.code, labels.rate_label(rate.code)) for rate in rates_in_force(timezone.localdate())]
+from fapiao.platform import labels
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import new_token, valid_token
 
 
 def _labels(form: IssueForm) -> dict[str, str]:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
+from fapiao.accounts.requests import acting_user
 from fapiao.core.entry import normalise_text, number_text
 from fapiao.core.errors import FapiaoError, InvalidValueError, ValidationFailed, _
 from fapiao.core.invoice import Line
@@ -21,9 +22,8 @@ from fapiao.core.money import format_decimal
 from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines
 from fapiao.invoices import selectors, services
 from fapiao.invoices.models import Invoice
-from fapiao.web.forms import FormState, new_token, valid_token
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState, new_token, valid_token
 
 
 def _open_lines(invoice: Invoice) -> list[dict[str, Any]]:

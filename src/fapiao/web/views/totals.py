@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from fapiao.accounts.permissions import Action, require
+from fapiao.accounts.requests import acting_user
 from fapiao.audit import services as audit
 from fapiao.core.choices import Direction
 from fapiao.core.entry import normalise_text
@@ -21,10 +22,9 @@ from fapiao.core.errors import _
 from fapiao.core.money import format_money
 from fapiao.formats.tabular import write_table
 from fapiao.invoices.totals import TotalsRow, totals_by_month_and_rate
-from fapiao.web import labels
-from fapiao.web.forms import FormState
-from fapiao.web.views import acting_user
-from fapiao.web.views.errors import friendly
+from fapiao.platform import labels
+from fapiao.platform.errors import friendly
+from fapiao.platform.forms import FormState
 from fapiao.web.views.invoices import EXPORT_TYPES
 
 HEADER = [

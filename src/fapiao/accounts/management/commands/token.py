@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fapiao.accounts.cli import command_error
@@ -54,7 +55,6 @@ class Command(BaseCommand):
                 )
 
     def _revoke(self, token_id: str) -> None:
-        from django.core.exceptions import ValidationError
 
         if token_id.startswith(TOKEN_PREFIX) and len(token_id) > 12:
             queryset = ApiToken.objects.filter(digest=token_digest(token_id))

@@ -11,7 +11,7 @@ the old ``{key_id, signature}`` is kept in ``TreeHead.previous_signatures``; the
 heads are appended to the witness file.  Heads whose root the stored log no longer
 reproduces are *not* re-signed (that would vouch for a forgery) and are listed instead.
 
-``rotate-data`` adds a new data key (``fapiao.ops.datakeys``) and re-encrypts every invoice's
+``rotate-data`` adds a new data key (``fapiao.platform.datakeys``) and re-encrypts every invoice's
 sensitive buyer fields with it, ``--batch-size`` rows per transaction; an interrupted run is
 finished by running it again (it resumes instead of adding yet another key).  Rotations and
 compromise declarations are recorded in the audit trail.
@@ -41,9 +41,9 @@ from fapiao.core import merkle
 from fapiao.core.canonical import utc_stamp
 from fapiao.core.errors import FapiaoError
 from fapiao.core.signing import KeyRegistry, SigningKey, make_head, read_private_key, sign_head
-from fapiao.ledger import keys
 from fapiao.ledger.models import TreeHead
 from fapiao.ledger.services import fetch_nodes, witness
+from fapiao.platform import datakeys, keys
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 STATUS_LABELS = {
@@ -397,7 +397,6 @@ class Command(BaseCommand):
     # --- rotate-data -------------------------------------------------------------------------
 
     def _rotate_data(self, *, batch_size: int, resume: bool) -> None:
-        from fapiao.ops import datakeys
 
         if not 1 <= batch_size <= 100_000:
             raise CommandError(gettext("--batch-size must be between 1 and 100000."))

@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from fapiao.core.errors import FapiaoError
 from fapiao.core.receipt import verify_receipt
 from fapiao.core.signing import KeyRegistry, load_public_keys
-from fapiao.ledger import keys
+from fapiao.platform import keys
 
 MAX_RECEIPT_BYTES = 1024 * 1024
 

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from fapiao.ops.context import current_request_id
+from fapiao.platform.context import current_request_id
 
 
 class JsonFormatter(logging.Formatter):

@@ -17,19 +17,21 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.template import loader
 from django.utils.translation import gettext
 
 from fapiao.core.errors import NotFoundError, PermissionDeniedError, _
-from fapiao.web import problems
+from fapiao.platform import problems
+from fapiao.platform.requests import is_api
 
 log = logging.getLogger(__name__)
 View = Callable[..., HttpResponse]
 
 
-def is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+# Called as f(request, status=…, code=…) for every page refused with 403: the audit trail registers
+# itself here from ``AuditConfig.ready`` (the platform knows no audit).
+PAGE_REFUSED: list[Callable[..., Any]] = []
 
 
 def _message(exception: BaseException | None) -> str:
@@ -51,9 +53,8 @@ def permission_denied(request: HttpRequest, exception: BaseException | None = No
     if is_api(request):
         return problems.problem(403, code="forbidden", detail=gettext(_("You are not allowed to do this.")))
     # Every page refused is in the audit trail, as every refused API call is (DESIGN.md C8).
-    from fapiao.audit.services import record_refusal
-
-    record_refusal(request, status=403, code="page_forbidden")
+    for record in PAGE_REFUSED:
+        record(request, status=403, code="page_forbidden")
     context = {"detail": _message(exception)}
     return render(request, "web/errors/403.html", context, status=403)
 
@@ -95,3 +96,44 @@ def friendly(view: View) -> View:
             raise PermissionDenied(error.render(gettext)) from error
 
     return wrapper
+
+
+# The sign-in machinery's refusals (django-axes' lockout, Django's CSRF check).
+LOCKED_OUT_STATUS = 429
+
+
+def locked_out(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """django-axes calls this when a sign-in is refused because the username is locked out."""
+    minutes = settings.FAPIAO_LOCKOUT_MINUTES
+    if minutes:
+        detail = gettext(
+            _(
+                "Too many wrong passwords: this account is locked for {minutes} minutes. "
+                "Try again later, or ask an operator to unlock it."
+            )
+        ).format(minutes=minutes)
+    else:
+        detail = gettext(_("Too many wrong passwords: this account is locked. Ask an operator to unlock it."))
+    if is_api(request):
+        return problems.problem(LOCKED_OUT_STATUS, code="locked_out", detail=detail)
+    context = {"detail": detail, "login_url": resolve_url(settings.LOGIN_URL)}
+    return render(request, "accounts/locked_out.html", context, status=LOCKED_OUT_STATUS)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF check refused a form: usually an old page or cookies switched off."""
+    detail = gettext(
+        _(
+            "This form has expired or did not come from this site, so nothing was saved. "
+            "Go back, reload the page and submit it again."
+        )
+    )
+    for record in PAGE_REFUSED:
+        record(request, status=403, code="csrf_failed")
+    if is_api(request):
+        return problems.problem(403, code="csrf_failed", detail=detail)
+    return render(request, "accounts/csrf_failure.html", {"detail": detail}, status=403)

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, OperationalError, close_old_connections, connection, transaction
 
 from fapiao.core.errors import UnavailableError
-from fapiao.ledger.uow import UnitOfWork
+from fapiao.platform.unit import UnitOfWork
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

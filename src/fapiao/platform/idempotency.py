@@ -6,17 +6,24 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
-from fapiao.accounts.models import User
 from fapiao.core.errors import ConflictError, InvalidValueError, _
-from fapiao.invoices.models import IdempotencyRecord
-from fapiao.ledger.uow import UnitOfWork
-from fapiao.ops.datakeys import keyring
+from fapiao.platform.datakeys import keyring
+from fapiao.platform.models import IdempotencyRecord
+from fapiao.platform.uow import UnitOfWork
+
+
+class User(Protocol):
+    """Who makes the request: keys are scoped to the user and their merchant (none for staff)."""
+
+    pk: Any
+    merchant_id: int | None
+
 
 MAX_KEY_LENGTH = 255
 
@@ -58,9 +65,10 @@ def check_key(key: str) -> str:
 
 
 def _live(user: User, key: str) -> IdempotencyRecord | None:
-    return IdempotencyRecord.objects.filter(
-        user=user, merchant=user.merchant, key=key, expires_at__gt=timezone.now()
-    ).first()
+    records = IdempotencyRecord.objects.filter(user_id=user.pk, key=key, expires_at__gt=timezone.now())
+    if user.merchant_id is None:
+        return records.filter(merchant__isnull=True).first()
+    return records.filter(merchant_id=user.merchant_id).first()
 
 
 def _replay_of(record: IdempotencyRecord, fingerprint: str) -> Replay:

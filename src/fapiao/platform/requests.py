@@ -29,3 +29,8 @@ def json_body(request: HttpRequest) -> object:
 
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not allowed")
+
+
+def is_api(request: HttpRequest) -> bool:
+    """Is this a call of the JSON API (answered with problem documents), not a page?"""
+    return request.path.startswith("/api/")

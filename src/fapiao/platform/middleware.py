@@ -11,7 +11,10 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
-from fapiao.ops.context import RequestContext, bound
+from fapiao.platform.context import RequestContext, bound
+from fapiao.platform.errors import database_unavailable_page
+from fapiao.platform.problems import database_unavailable
+from fapiao.platform.requests import is_api
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -67,10 +70,6 @@ class DatabaseOutageMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DatabaseError):
             return None
-        from fapiao.web.problems import database_unavailable
-
-        if request.path.startswith("/api/"):
+        if is_api(request):
             return database_unavailable(request, exception)
-        from fapiao.web.views.errors import database_unavailable_page
-
         return database_unavailable_page(request, exception)

@@ -1,6 +1,6 @@
 """What the request being served is, for logs and audit records: its id and the client's address.
 
-Both live in context variables set by :class:`fapiao.ops.middleware.RequestIdMiddleware`; the
+Both live in context variables set by :class:`fapiao.platform.middleware.RequestIdMiddleware`; the
 command line sets them once per invocation (:func:`cli_context`).  A write handed to the
 group-commit writer thread carries a :func:`snapshot` along and runs inside :func:`bound` (it).
 """

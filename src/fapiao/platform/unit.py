@@ -1,4 +1,4 @@
-"""A unit of work: one database transaction that may carry many writes.
+"""A unit of work: one database transaction that may carry many writes (see :mod:`fapiao.platform.uow`).
 
 Services never open transactions for ledger-bearing writes themselves; they ask
 :func:`write` to run a function inside one.  The function receives the
@@ -8,9 +8,9 @@ receipt; after it commits, the heads go to the witness file.  Only then does the
 its result, so an acknowledgement always follows a durable commit.
 
 With ``FAPIAO_WRITE_BATCHING`` on (the server), :func:`write` hands the function to the
-process's group-commit writer (``fapiao.ledger.groupcommit``), which runs many callers'
+process's group-commit writer (``fapiao.platform.groupcommit``), which runs many callers'
 functions in one transaction, each in its own savepoint.  The function runs with the calling
-request's id and client address (:mod:`fapiao.ops.context`) and with :func:`current_unit`
+request's id and client address (:mod:`fapiao.platform.context`) and with :func:`current_unit`
 returning its unit, so code deep inside it (the audit trail) can join the same commit.
 
 A write may *defer* rows it only adds (:meth:`UnitOfWork.defer`): they are inserted in one
@@ -27,11 +27,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 
-from fapiao.ops import context as request_context
+from fapiao.platform import rows
 
 T = TypeVar("T")
 
@@ -74,8 +73,6 @@ class UnitOfWork:
     def defer(self, *objs: Model) -> None:
         """Insert ``objs`` when the unit is flushed (their primary keys are set then)."""
         if self._nested():
-            from fapiao.ledger import rows
-
             rows.insert(objs)
             return
         for obj in objs:
@@ -91,8 +88,6 @@ class UnitOfWork:
 
     def flush(self) -> None:
         """Insert the deferred rows and run the deferred statements, in the order they were first deferred."""
-        from fapiao.ledger import rows
-
         deferred, self.deferred = self.deferred, {}
         for objs in deferred.values():
             rows.insert(objs)
@@ -132,12 +127,22 @@ class UnitOfWork:
         """Store deferred rows, sign heads and build receipts; runs inside the transaction, before commit."""
         self.flush()
         if self.entries:
-            from fapiao.ledger.services import seal_unit
-
-            seal_unit(self)
+            for seal in _SEALERS:
+                seal(self)
         for callback in self.before_commit:
             callback()
         self.flush()  # what the callbacks deferred (e.g. idempotency answers, which need receipts)
+
+
+# What turns a unit's entries into signed heads and receipts before commit: the ledger registers
+# its sealer from ``LedgerConfig.ready`` (the platform knows no ledger).
+_SEALERS: list[Callable[[UnitOfWork], None]] = []
+
+
+def register_sealer(seal: Callable[[UnitOfWork], None]) -> None:
+    """Run ``seal`` on every unit that appended entries, inside its transaction, before commit."""
+    if seal not in _SEALERS:
+        _SEALERS.append(seal)
 
 
 _current: ContextVar[UnitOfWork | None] = ContextVar("fapiao_unit_of_work", default=None)
@@ -148,7 +153,7 @@ def current_unit() -> UnitOfWork | None:
     return _current.get()
 
 
-def _in_unit(fn: Callable[[UnitOfWork], T], unit: UnitOfWork) -> T:
+def in_unit(fn: Callable[[UnitOfWork], T], unit: UnitOfWork) -> T:
     token = _current.set(unit)
     try:
         return fn(unit)
@@ -161,28 +166,8 @@ def run_unit(fn: Callable[[UnitOfWork], T]) -> T:
     unit = UnitOfWork()
     with transaction.atomic():
         unit.depth = len(connection.savepoint_ids)
-        result = _in_unit(fn, unit)
+        result = in_unit(fn, unit)
         unit.finish()
     for callback in unit.after_commit:
         callback()
     return result
-
-
-def write(fn: Callable[[UnitOfWork], T], *, deferrable: bool = False) -> T:
-    """Run ``fn`` in a durable transaction and return its result once committed.
-
-    ``deferrable``: ``fn`` reads nothing that another write in the same unit may have deferred
-    (:meth:`UnitOfWork.defer`), so the group-commit writer need not flush before it.
-    """
-    if getattr(settings, "FAPIAO_WRITE_BATCHING", False):
-        from fapiao.ledger.groupcommit import writer
-
-        caller = request_context.snapshot()
-
-        def job(unit: UnitOfWork) -> T:
-            with request_context.bound(caller):
-                return _in_unit(fn, unit)
-
-        job.deferrable = deferrable  # type: ignore[attr-defined]
-        return writer().submit(job)
-    return run_unit(fn)

@@ -14,14 +14,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from fapiao.core.entry import exclusive_unit_price, normalise_text, number_text
 from fapiao.core.errors import InvalidValueError, ValidationFailed, _
 from fapiao.core.invoice import InvoiceDraft, parse_invoice_request
 from fapiao.core.money import line_amount, parse_decimal
-from fapiao.core.tax import line_tax, resolve_rate
-from fapiao.web.forms import FormState
+from fapiao.core.tax import line_tax, rates_in_force, resolve_rate
+from fapiao.platform import labels
+from fapiao.platform.forms import FormState
 
 LINE_FIELDS = (
     "product",
@@ -291,3 +293,29 @@ def fill_from_product(form: IssueForm, row: int, product: Any) -> None:
         data[form.name(row, "unit_price")] = product.unit_price
     data[form.name(row, "inclusive")] = "on" if product.price_includes_tax else ""
     data[form.name(row, "tax_rate")] = product.tax_rate
+
+
+FIELD_LABELS = {
+    "kind": _("Invoice kind"),
+    "buyer_name": _("Buyer name"),
+    "buyer_tax_id": _("Taxpayer number"),
+    "buyer_address": _("Address"),
+    "buyer_phone": _("Phone"),
+    "buyer_bank": _("Bank"),
+    "buyer_bank_account": _("Bank account"),
+    "remark": _("Remark"),
+}
+LINE_LABELS = {
+    "name": _("Item name"),
+    "tax_code": _("Tax classification code"),
+    "spec": _("Specification"),
+    "unit": _("Unit"),
+    "quantity": _("Quantity"),
+    "unit_price": _("Unit price"),
+    "tax_rate": _("Tax rate"),
+    "amount": _("Amount"),
+}
+
+
+def rate_choices() -> list[tuple[str, str]]:
+    return [(rate.code, labels.rate_label(rate.code)) for rate in rates_in_force(timezone.localdate())]
