@@ -23,7 +23,6 @@ import bisect
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from fapiao.core.canonical import canonical_bytes
@@ -31,10 +30,11 @@ from fapiao.core.choices import EntryKind
 from fapiao.core.errors import FapiaoError
 from fapiao.core.ledger_chunk import ChunkDigest, CompactRange, EntryTails, digest_chunk
 from fapiao.core.ledger_findings import INFO_CODES, MESSAGES, Finding, FindingCode, Findings, Severity
+from fapiao.core.ledger_heads import HeadChecks, HeadRow
 from fapiao.core.ledger_invoices import StateFold, document_diff, flag_runs, invoice_findings
 from fapiao.core.ledger_witness import WitnessLog, parse_witness
 from fapiao.core.merkle import HASH_SIZE, wrong_nodes
-from fapiao.core.signing import KeyRegistry, b64encode, verify_head
+from fapiao.core.signing import KeyRegistry
 
 __all__ = [
     "COVERED",
@@ -76,20 +76,6 @@ _FOLDED_KINDS = frozenset({EntryKind.RED_LETTER.value, EntryKind.VOID.value})
 ENTRY_FIELDS = frozenset({"v", "log", "seq", "kind", "at", "invoice", "ref"})
 
 
-@dataclass(frozen=True)
-class HeadRow:
-    size: int
-    root: bytes
-    at: str
-    key_id: str
-    signature: str
-
-    def document(self, log: str) -> dict[str, Any]:
-        """The signed head as the API and receipts show it."""
-        root = b64encode(self.root)
-        return {"log": log, "size": self.size, "root": root, "at": self.at, "key_id": self.key_id}
-
-
 def parse_entry(body: bytes) -> dict[str, Any] | None:
     """The entry as a dict, or None when it is not a JSON object with an entry's members."""
     try:
@@ -101,7 +87,7 @@ def parse_entry(body: bytes) -> dict[str, Any] | None:
     return entry
 
 
-class LogChecker:
+class LogChecker(HeadChecks):
     """Checks one log, fed in order with :meth:`check_range` and closed with :meth:`finish`.
 
     ``end`` bounds every position the log can have (the larger of its recorded size, its
@@ -403,49 +389,6 @@ class LogChecker:
         if self._is_witnessed(size):
             self._check_witness(size, head, root)
 
-    def _check_head(self, head: HeadRow, root: bytes | None) -> None:
-        self.heads += 1
-        if root is None:
-            self._unverifiable.append(head.size)
-        else:
-            self.heads_checked += 1
-            if root != head.root:
-                self.findings.add(Finding(C.HEAD_ROOT_MISMATCH, self.log, size=head.size))
-        trust = self.keys.trust(head.key_id, head.at)
-        if trust == "unknown_key":
-            self.findings.add(
-                Finding(C.UNKNOWN_KEY, self.log, size=head.size, params={"key_id": head.key_id})
-            )
-        elif trust == "key_compromised":
-            record = self.keys.get(head.key_id)
-            since = record.compromised_since if record else "?"
-            params = {"key_id": head.key_id, "at": head.at, "since": since}
-            self.findings.add(Finding(C.KEY_COMPROMISED, self.log, size=head.size, params=params))
-        elif self.deep or head.size == self.head_size:
-            self.signatures_checked += 1
-            record = self.keys.get(head.key_id)
-            assert record is not None  # trust() said "ok"
-            if not verify_head(head.document(self.log), head.signature, record.public_raw):
-                self.findings.add(Finding(C.BAD_SIGNATURE, self.log, size=head.size))
-
-    def _check_witness(self, size: int, head: HeadRow | None, root: bytes | None) -> None:
-        assert self.witness is not None
-        seen = self.witness.roots[size]
-        db_size = max(self.log_size, self.head_size)
-        if size in self.witness.forks:
-            self._witness_finding(size, "fork")
-        if size > db_size:
-            self._witness_finding(size, "smaller", db_size=db_size)
-        elif root is not None and root != seen:
-            self._witness_finding(size, "root")
-        elif head is None:
-            self._witness_finding(size, "no_head")
-        elif head.root != seen:
-            self._witness_finding(size, "head")
-
-    def _witness_finding(self, size: int, variant: str, **params: Any) -> None:
-        self.findings.add(Finding(C.WITNESS_MISMATCH, self.log, size=size, variant=variant, params=params))
-
     def misplaced(self, rows: Iterable[tuple[int, bytes]]) -> None:
         """Rows whose seq is negative: no position can hold them."""
         for seq, body in rows:
@@ -477,21 +420,7 @@ class LogChecker:
         if self.log_size < reach:
             params = {"log_size": self.log_size}
             self.findings.add(Finding(C.LOG_SIZE_MISMATCH, self.log, size=reach, params=params))
-        if self._unverifiable:
-            params = {"count": len(self._unverifiable)}
-            finding = Finding(C.HEAD_UNVERIFIABLE, self.log, size=self._unverifiable[0], params=params)
-            self.findings.add(finding)
-        for size in self._witness_sizes[self._witness_next :]:
-            self._check_witness(size, None, None)
-        self._witness_next = len(self._witness_sizes)
-        witnessed = self.witness.max_size if self.witness else 0
-        if self.head_size and not witnessed:
-            self.findings.add(Finding(C.WITNESS_LAG, self.log, size=self.head_size, variant="none"))
-        elif witnessed < self.head_size:
-            params = {"witness_size": witnessed}
-            self.findings.add(
-                Finding(C.WITNESS_LAG, self.log, size=self.head_size, variant="behind", params=params)
-            )
+        self._close_heads()
         return self.findings
 
     def check_nodes(

@@ -4,12 +4,8 @@ Key custody (DESIGN.md §6): private keys live in ``FAPIAO_KEYS_DIR`` (``<key_id
 or in ``FAPIAO_SIGNING_KEY_FILE``, never in the database; ``keys.json`` beside them is the
 public registry of every key ever used, with its status (active / retired / compromised).
 
-``compromised`` marks a key as compromised from a time, rotating first when it is the current
-key, then re-signs with the current key every head made at or after that time that the
-compromised key signed: the head keeps its log, size, root and time and gets the new key_id;
-the old ``{key_id, signature}`` is kept in ``TreeHead.previous_signatures``; the re-signed
-heads are appended to the witness file.  Heads whose root the stored log no longer
-reproduces are *not* re-signed (that would vouch for a forgery) and are listed instead.
+``compromised`` marks a key as compromised from a time and re-signs the heads it signed since
+(:mod:`fapiao.ledger.key_custody`, which does the work; this command parses and prints).
 
 ``rotate-data`` adds a new data key (``fapiao.platform.datakeys``) and re-encrypts every invoice's
 sensitive buyer fields with it, ``--batch-size`` rows per transaction; an interrupted run is
@@ -23,133 +19,30 @@ import json
 import os
 import stat
 import unicodedata
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from fapiao.accounts.models import Merchant
-from fapiao.audit.services import record as audit_record
-from fapiao.core import merkle
-from fapiao.core.canonical import utc_stamp
 from fapiao.core.errors import FapiaoError
-from fapiao.core.signing import KeyRegistry, SigningKey, make_head, read_private_key, sign_head
-from fapiao.ledger.models import TreeHead
-from fapiao.ledger.services import fetch_nodes, witness
+from fapiao.core.signing import SigningKey, read_private_key
+from fapiao.ledger import key_custody
+from fapiao.ledger.key_custody import beijing
 from fapiao.platform import datakeys, keys
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 STATUS_LABELS = {
     "active": gettext_noop("active"),
     "retired": gettext_noop("retired"),
     "compromised": gettext_noop("compromised"),
 }
-BATCH = 500
-# A compromise cannot start in the future; allow this much clock skew.
-FUTURE_SKEW = timedelta(minutes=5)
-
-
-def parse_since(text: str) -> datetime:
-    """An ISO 8601 time; Asia/Shanghai (Beijing time) when it carries no offset."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CommandError(
-            gettext(
-                "--since must be an ISO 8601 time such as 2026-11-27T09:00 (Beijing time unless it "
-                "carries an offset such as Z or +08:00), not {value!r}."
-            ).format(value=text)
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=BEIJING)
-    if moment > timezone.now() + FUTURE_SKEW:
-        raise CommandError(
-            gettext("--since {value} is in the future; a compromise starts at a past time.").format(
-                value=moment.isoformat()
-            )
-        )
-    return moment
 
 
 def _pad(text: str, width: int) -> str:
     """Left-align ``text`` in ``width`` terminal columns (Chinese characters take two)."""
     columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
     return text + " " * max(1, width - columns)
-
-
-@dataclass
-class ResignReport:
-    resigned: int = 0
-    logs: set[str] = field(default_factory=set)
-    skipped: list[tuple[str, int, str]] = field(default_factory=list)  # (log, size, at)
-
-
-def _root_matches(head: TreeHead) -> bool:
-    """Whether the stored nodes still give this head's root (O(log n) nodes, one query)."""
-    try:
-        nodes = fetch_nodes(head.merchant_id, merkle.root_needs(head.size))
-        return merkle.root_from(head.size, nodes) == bytes(head.root)
-    except FapiaoError:
-        return False
-
-
-def heads_signed_since(key_id: str, since: str) -> Any:
-    return TreeHead.objects.filter(key_id=key_id, at__gte=since)
-
-
-def resign_heads(key_id: str, since: str, signer: SigningKey) -> ResignReport:
-    """Re-sign every head at or after ``since`` signed by ``key_id``, batch by batch."""
-    report = ResignReport()
-    skipped_ids: list[int] = []
-    while True:
-        witnessed: list[dict[str, Any]] = []
-        with transaction.atomic():
-            batch = list(
-                heads_signed_since(key_id, since)
-                .exclude(pk__in=skipped_ids)
-                .select_for_update()
-                .order_by("pk")[:BATCH]
-            )
-            if not batch:
-                break
-            names = dict(
-                Merchant.objects.filter(pk__in={h.merchant_id for h in batch}).values_list("pk", "uscc")
-            )
-            for head in batch:
-                log_name = names[head.merchant_id]
-                if not _root_matches(head):
-                    skipped_ids.append(head.pk)
-                    report.skipped.append((log_name, head.size, head.at))
-                    continue
-                document = make_head(
-                    log=log_name, size=head.size, root=bytes(head.root), at=head.at, key_id=signer.key_id
-                )
-                signature = sign_head(document, signer)
-                head.previous_signatures = [
-                    *(head.previous_signatures or []),
-                    {"key_id": head.key_id, "signature": head.signature},
-                ]
-                head.key_id = signer.key_id
-                head.signature = signature
-                head.save(update_fields=["key_id", "signature", "previous_signatures"])
-                witnessed.append({"head": document, "signature": signature})
-                report.resigned += 1
-                report.logs.add(log_name)
-        witness(witnessed)  # after the batch committed
-    return report
-
-
-def _beijing(stamp: str) -> str:
-    return (
-        datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-    )
 
 
 class Command(BaseCommand):
@@ -193,9 +86,10 @@ class Command(BaseCommand):
             if action == "list":
                 self._list(as_json=options["json"])
             elif action == "rotate":
-                self._rotate()
+                self._said_rotated(key_custody.rotate_signing_key())
             elif action == "compromised":
-                self._compromised(options["key_id"], options["since"], dry_run=options["dry_run"])
+                since = key_custody.parse_since(options["since"])
+                self._compromised(options["key_id"], since, dry_run=options["dry_run"])
             elif action == "rotate-data":
                 self._rotate_data(batch_size=options["batch_size"], resume=options["resume"])
             else:
@@ -227,7 +121,7 @@ class Command(BaseCommand):
 
     def _list(self, *, as_json: bool) -> None:
         path = keys.registry_path()
-        registry = KeyRegistry.load(path) if path.exists() else KeyRegistry()
+        registry = key_custody.registry()
         configured_id = self._configured_key_id()
         active = registry.active()
         current = configured_id or (active[-1].key_id if active else None)
@@ -264,20 +158,7 @@ class Command(BaseCommand):
 
     # --- rotate ------------------------------------------------------------------------------
 
-    def _refuse_when_configured(self) -> None:
-        if settings.FAPIAO_SIGNING_KEY_FILE:
-            raise CommandError(
-                gettext(
-                    "The signing key comes from FAPIAO_SIGNING_KEY_FILE ({path}). To rotate, create a new "
-                    "Ed25519 key file (mode 0600), point FAPIAO_SIGNING_KEY_FILE at it and restart: the new "
-                    "key is registered on its first use and the old one retired. See the runbook."
-                ).format(path=settings.FAPIAO_SIGNING_KEY_FILE)
-            )
-
-    def _rotate(self) -> SigningKey:
-        self._refuse_when_configured()
-        key = keys.rotate()
-        audit_record(actor=None, action="keys.rotate", target_type="signing_key", target_id=key.key_id)
+    def _said_rotated(self, key: SigningKey) -> None:
         self.stdout.write(
             gettext(
                 "New signing key {key_id} is current; earlier keys stay in {registry} (retired) so old "
@@ -289,34 +170,13 @@ class Command(BaseCommand):
                 "Back up {path} now, apart from the database backups (runbook: Signing keys: backup)."
             ).format(path=keys.keys_dir() / f"{key.key_id}.pem")
         )
-        return key
 
     # --- compromised -------------------------------------------------------------------------
 
-    def _compromised(self, key_id: str, since_text: str, *, dry_run: bool) -> None:
-        since = parse_since(since_text)
-        stamp = utc_stamp(since)
-        path = keys.registry_path()
-        registry = KeyRegistry.load(path) if path.exists() else KeyRegistry()
-        record = registry.get(key_id)
-        if record is None:
-            known = ", ".join(r.key_id for r in registry.records()) or "—"
-            raise CommandError(
-                gettext("Unknown key {key_id}; the keys of this installation are: {known}.").format(
-                    key_id=key_id, known=known
-                )
-            )
-        current = keys.signing_key()
-        must_rotate = current.key_id == key_id
-        if must_rotate and settings.FAPIAO_SIGNING_KEY_FILE:
-            raise CommandError(
-                gettext(
-                    "Key {key_id} is the one FAPIAO_SIGNING_KEY_FILE points at. Install a new key file, "
-                    "point FAPIAO_SIGNING_KEY_FILE at it, restart the servers, then run this again."
-                ).format(key_id=key_id)
-            )
-        if dry_run:
-            count = heads_signed_since(key_id, stamp).count()
+    def _compromised(self, key_id: str, since: Any, *, dry_run: bool) -> None:
+        done = key_custody.declare_compromised(key_id, since, dry_run=dry_run)
+        stamp = done.since
+        if done.report is None:
             self.stdout.write(
                 gettext(
                     "Dry run: key {key_id} would be marked compromised since {since} (Beijing {beijing}); "
@@ -324,39 +184,30 @@ class Command(BaseCommand):
                 ).format(
                     key_id=key_id,
                     since=stamp,
-                    beijing=_beijing(stamp),
-                    rotate=gettext("a new key would be made current; ") if must_rotate else "",
-                    count=count,
+                    beijing=beijing(stamp),
+                    rotate=gettext("a new key would be made current; ") if done.rotated else "",
+                    count=done.heads,
                 )
             )
             return
-        if must_rotate:
-            current = self._rotate()
-        keys.mark_compromised(key_id, since)
-        audit_record(
-            actor=None,
-            action="keys.compromised",
-            target_type="signing_key",
-            target_id=key_id,
-            after={"compromised_since": stamp, "current": current.key_id},
-        )
+        if done.rotated:
+            self._said_rotated(keys.signing_key())
         self.stdout.write(
             gettext("Key {key_id} is marked compromised since {since} (Beijing {beijing}).").format(
-                key_id=key_id, since=stamp, beijing=_beijing(stamp)
+                key_id=key_id, since=stamp, beijing=beijing(stamp)
             )
         )
-        report = resign_heads(key_id, stamp, current)
         self.stdout.write(
             gettext(
                 "Re-signed {count} heads in {logs} logs with key {current}; witnessed in {witness}."
             ).format(
-                count=report.resigned,
-                logs=len(report.logs),
-                current=current.key_id,
+                count=done.report.resigned,
+                logs=len(done.report.logs),
+                current=done.current,
                 witness=settings.FAPIAO_WITNESS_FILE,
             )
         )
-        for log_name, size, at in report.skipped:
+        for log_name, size, at in done.report.skipped:
             self.stderr.write(
                 gettext(
                     "NOT re-signed: log {log} head of size {size} at {at}: the stored log does not give its "
@@ -367,22 +218,21 @@ class Command(BaseCommand):
             gettext(
                 "Next: publish the public keys again (fapiao keys export-public FILE) and tell merchants "
                 "to fetch fresh receipts for invoices acknowledged since {since}."
-            ).format(since=_beijing(stamp))
+            ).format(since=beijing(stamp))
         )
-        if report.skipped:
+        if done.report.skipped:
             raise SystemExit(1)
 
     # --- export-public -----------------------------------------------------------------------
 
     def _export(self, target: str) -> None:
-        keys.signing_key()  # a fresh installation makes its first key here, as the API does
-        registry = KeyRegistry.load(keys.registry_path())
         if target == "-":
+            registry = key_custody.public_registry()
             self.stdout.write(json.dumps(registry.to_json(), ensure_ascii=False, indent=2))
             return
         path = Path(target)
         try:
-            registry.save(path)
+            count = key_custody.export_public(path)
         except OSError as error:
             raise CommandError(
                 gettext("Cannot write {path}: {reason}.").format(path=path, reason=error.strerror)
@@ -391,59 +241,41 @@ class Command(BaseCommand):
             gettext(
                 "Wrote {count} public keys to {path}. Anyone can now check a receipt offline with: "
                 "fapiao receipt verify receipt.json --public-key {path}"
-            ).format(count=len(registry), path=path)
+            ).format(count=count, path=path)
         )
 
     # --- rotate-data -------------------------------------------------------------------------
 
     def _rotate_data(self, *, batch_size: int, resume: bool) -> None:
-
-        if not 1 <= batch_size <= 100_000:
-            raise CommandError(gettext("--batch-size must be between 1 and 100000."))
-        rotations = list(datakeys.ROTATIONS.values())
-        current = datakeys.keyring().current
-        left = sum(rotation.remaining(current) for rotation in rotations)
-        resumed = bool(left) or resume
-        if left:
-            self.stdout.write(
-                gettext("Resuming: {count} rows are not yet under data key version {version}.").format(
-                    count=left, version=current
+        def progress(done: int, remaining: int, version: int) -> None:
+            self.stderr.write(
+                gettext("re-encrypted {done} rows, {remaining} to go (version {version})").format(
+                    done=done, remaining=remaining, version=version
                 )
             )
-        elif resume:
+
+        done = key_custody.rotate_data(batch_size=batch_size, resume=resume, progress=progress)
+        if done.waiting:
+            self.stdout.write(
+                gettext("Resuming: {count} rows are not yet under data key version {version}.").format(
+                    count=done.waiting, version=done.version
+                )
+            )
+        elif done.resumed:
             self.stdout.write(
                 gettext("Nothing to resume: every row is under data key version {version}.").format(
-                    version=current
+                    version=done.version
                 )
             )
         else:
-            current = datakeys.add_version()
             self.stdout.write(
                 gettext("Data key version {version} is current; re-encrypting with it.").format(
-                    version=current
+                    version=done.version
                 )
             )
-        rotated = 0
-        for rotation in rotations:
-
-            def progress(done: int, remaining: int, version: int = current) -> None:
-                self.stderr.write(
-                    gettext("re-encrypted {done} rows, {remaining} to go (version {version})").format(
-                        done=done, remaining=remaining, version=version
-                    )
-                )
-
-            rotated += rotation.rotate(batch_size, progress)
-        audit_record(
-            actor=None,
-            action="keys.rotate_data",
-            target_type="data_key",
-            target_id=str(current),
-            after={"version": current, "rows": rotated, "resumed": resumed},
-        )
         self.stdout.write(
             gettext("Done: {count} rows re-encrypted; every row is under data key version {version}.").format(
-                count=rotated, version=current
+                count=done.rows, version=done.version
             )
         )
         if not datakeys.from_environment():
