@@ -199,7 +199,7 @@ def test_upgrade_keeps_every_row_and_the_logs_verify(installation: Path, tmp_pat
     # A retried POST gets the answer stored before the upgrade: the same invoice, the same case.
     for item, retry in zip(manifest["idempotent"], answers["retries"], strict=True):
         assert retry["status"] == 201, (item["key"], retry)
-        if item["path"] == "/api/v1/cases":  # answers with the case as it is now (and no replay header)
+        if item["path"] == "/api/v1/cases":  # the case as it is now: the same case is what counts here
             assert retry["body"]["case_id"] == item["answer"]["case_id"]
         else:
             assert (retry["replayed"], retry["body"]) == ("true", item["answer"]), item["key"]
