@@ -60,9 +60,7 @@ def main(argv: list[str]) -> int:
     arrows = {(package[a], package[b]) for a in graph for b in graph[a] if package[a] != package[b]}
     mutual = sorted({tuple(sorted(pair)) for pair in arrows if (pair[1], pair[0]) in arrows})
     cycles = [c for c in _components(graph, list(modules)) if len(c) > 1]
-    long_modules = sorted(
-        (len(p.read_text().splitlines()), str(p.relative_to(root.parent))) for p in files
-    )
+    long_modules = sorted((len(p.read_text().splitlines()), str(p.relative_to(root.parent))) for p in files)
     long_modules = [(n, p) for n, p in long_modules if n > LONG]
     print(f"mutual package pairs: {len(mutual)} {mutual}")
     print(f"import cycles: {len(cycles)}")
