@@ -19,12 +19,11 @@ from fapiao.accounts.api import router as accounts_router
 from fapiao.accounts.models import User
 from fapiao.accounts.services import TokenInvalidError, authenticate_token
 from fapiao.audit.api import router as audit_router
-from fapiao.audit.services import record_refusal
 from fapiao.core.choices import TokenScope
 from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, ValidationFailed, _
 from fapiao.invoices.api import router as invoices_router
 from fapiao.ledger.api import router as ledger_router
-from fapiao.platform import problems
+from fapiao.platform import errors, problems
 from fapiao.recovery.api import router as cases_router
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -109,21 +108,14 @@ api = NinjaAPI(
 )
 
 
-@api.exception_handler(FapiaoError)
-def fapiao_error(request: HttpRequest, error: FapiaoError) -> HttpResponse:
-    if error.status in (401, 403):
-        record_refusal(request, status=error.status, code=error.code)
-    return problems.from_error(error)
-
-
-@api.exception_handler(DatabaseError)
-def database_error(request: HttpRequest, error: DatabaseError) -> HttpResponse:
-    return problems.database_unavailable(request, error)
+# Our errors and database failures are answered where the pages' are (fapiao.platform.errors).
+api.add_exception_handler(FapiaoError, errors.respond)
+api.add_exception_handler(DatabaseError, errors.respond)
 
 
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
-    record_refusal(request, status=401, code="unauthenticated")
+    errors.refused(request, status=401, code="unauthenticated")
     return problems.problem(
         401,
         code="unauthenticated",

@@ -100,7 +100,7 @@ MIDDLEWARE = [
     "fapiao.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "fapiao.platform.middleware.DatabaseOutageMiddleware",
+    "fapiao.platform.middleware.ErrorMiddleware",  # domain errors and outages, API and pages
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the locked-out page
 ]
 

@@ -7,14 +7,14 @@ class AuditConfig(AppConfig):
     verbose_name = "audit trail"
 
     def ready(self) -> None:
-        # Models load only once the registry is ready; the platform's refusal pages (below us)
+        # Models load only once the registry is ready; the platform's refusals, API and pages (below us),
         # and the accounts app learn from here how to record.
         from fapiao.audit import signals  # noqa: PLC0415  app loading
         from fapiao.audit.services import record, record_refusal  # noqa: PLC0415  app loading
         from fapiao.platform.auditing import register_recorder  # noqa: PLC0415  app loading
-        from fapiao.platform.errors import PAGE_REFUSED  # noqa: PLC0415  app loading
+        from fapiao.platform.errors import REFUSED  # noqa: PLC0415  app loading
 
         signals.connect()
         register_recorder(record)
-        if record_refusal not in PAGE_REFUSED:
-            PAGE_REFUSED.append(record_refusal)
+        if record_refusal not in REFUSED:
+            REFUSED.append(record_refusal)

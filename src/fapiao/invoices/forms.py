@@ -14,15 +14,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext
 
 from fapiao.core.entry import exclusive_unit_price, normalise_text, number_text
 from fapiao.core.errors import InvalidValueError, ValidationFailed, _
 from fapiao.core.invoice import InvoiceDraft, parse_invoice_request
 from fapiao.core.money import line_amount, parse_decimal
-from fapiao.core.tax import line_tax, rates_in_force, resolve_rate
-from fapiao.platform import labels
+from fapiao.core.tax import line_tax, resolve_rate
 from fapiao.platform.forms import FormState
 
 LINE_FIELDS = (
@@ -315,7 +313,3 @@ LINE_LABELS = {
     "tax_rate": _("Tax rate"),
     "amount": _("Amount"),
 }
-
-
-def rate_choices() -> list[tuple[str, str]]:
-    return [(rate.code, labels.rate_label(rate.code)) for rate in rates_in_force(timezone.localdate())]

@@ -1,8 +1,16 @@
-"""Error pages that say, in plain words, what happened and what to do next (DESIGN.md C10).
+"""The one place where failures become answers (DESIGN.md C10), for the API and the pages alike.
 
-The same failure is a problem document under ``/api/`` and a page everywhere else.  The 500
-and 503 pages are rendered without the menu and without the database: they must work when
-the database is what failed.
+:func:`respond` maps a domain error (:class:`FapiaoError`) or a database failure to what the client
+understands: a problem document under ``/api/`` (the API's exception handlers call it), a page
+that says what happened and what to do next everywhere else (:class:`ErrorMiddleware
+<fapiao.platform.middleware.ErrorMiddleware>` calls it for every view).  Not found → the 404
+page; not allowed → the 403 page; unavailable → the 503 page; anything else the request cannot
+do as it stands (a conflict, invalid input no form caught) → the message above the form it came
+from, or a page saying nothing was changed.  A view that re-renders its form with each error
+beside its field catches the error itself; nothing else does.
+
+The 500 and 503 pages are rendered without the menu and without the database: they must work
+when the database is what failed.
 """
 
 from __future__ import annotations
@@ -14,14 +22,15 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.contrib import messages
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.template import loader
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 
-from fapiao.core.errors import NotFoundError, PermissionDeniedError, _
+from fapiao.core.errors import FapiaoError, _
 from fapiao.platform import problems
 from fapiao.platform.requests import is_api
 
@@ -29,9 +38,16 @@ log = logging.getLogger(__name__)
 View = Callable[..., HttpResponse]
 
 
-# Called as f(request, status=…, code=…) for every page refused with 403: the audit trail registers
-# itself here from ``AuditConfig.ready`` (the platform knows no audit).
-PAGE_REFUSED: list[Callable[..., Any]] = []
+# Called as f(request, status=…, code=…) for every request refused with 401 or 403, API or page: the
+# audit trail registers itself here from ``AuditConfig.ready`` (the platform knows no audit).
+REFUSED: list[Callable[..., Any]] = []
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def refused(request: HttpRequest, *, status: int, code: str) -> None:
+    """Every refused request is in the audit trail (DESIGN.md C8)."""
+    for record in REFUSED:
+        record(request, status=status, code=code)
 
 
 def _message(exception: BaseException | None) -> str:
@@ -45,18 +61,22 @@ def _message(exception: BaseException | None) -> str:
 def page_not_found(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
     if is_api(request):
         return problems.problem(404, code="not_found", detail=gettext(_("Not found")))
-    context = {"detail": _message(exception)}
-    return render(request, "web/errors/404.html", context, status=404)
+    return _not_found_page(request, _message(exception))
+
+
+def _not_found_page(request: HttpRequest, detail: str) -> HttpResponse:
+    return render(request, "web/errors/404.html", {"detail": detail}, status=404)
 
 
 def permission_denied(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
     if is_api(request):
         return problems.problem(403, code="forbidden", detail=gettext(_("You are not allowed to do this.")))
-    # Every page refused is in the audit trail, as every refused API call is (DESIGN.md C8).
-    for record in PAGE_REFUSED:
-        record(request, status=403, code="page_forbidden")
-    context = {"detail": _message(exception)}
-    return render(request, "web/errors/403.html", context, status=403)
+    return _forbidden_page(request, _message(exception))
+
+
+def _forbidden_page(request: HttpRequest, detail: str) -> HttpResponse:
+    refused(request, status=403, code="page_forbidden")
+    return render(request, "web/errors/403.html", {"detail": detail}, status=403)
 
 
 def _bare(template: str, status: int, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -74,26 +94,63 @@ def database_unavailable_page(request: HttpRequest, error: BaseException | None 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     exception = sys.exc_info()[1]
-    if isinstance(exception, DatabaseError):
-        if is_api(request):
-            return problems.database_unavailable(request, exception)
-        return database_unavailable_page(request, exception)
+    if isinstance(exception, FapiaoError | DatabaseError):
+        return respond(request, exception)
     if is_api(request):
         return problems.problem(500, code="internal_error", detail=gettext(_("Internal error")))
     return _bare("web/errors/500.html", 500)
 
 
+def respond(request: HttpRequest, failure: FapiaoError | DatabaseError) -> HttpResponse:
+    """The answer to a failure: a problem document under ``/api/``, a page everywhere else."""
+    if isinstance(failure, DatabaseError):
+        if is_api(request):
+            return problems.database_unavailable(request, failure)
+        return database_unavailable_page(request, failure)
+    if is_api(request):
+        if failure.status in (401, 403):
+            refused(request, status=failure.status, code=failure.code)
+        return problems.from_error(failure)
+    return _error_page(request, failure)
+
+
+def _error_page(request: HttpRequest, error: FapiaoError) -> HttpResponse:
+    detail = error.render(gettext)
+    if error.status == 404:
+        return _not_found_page(request, detail)
+    if error.status in (401, 403):
+        return _forbidden_page(request, detail)
+    if error.status == 503:
+        retry = str(settings.FAPIAO_RETRY_AFTER_SECONDS)
+        return _bare("web/errors/503.html", 503, {"Retry-After": retry})
+    back = _back(request)
+    if back:  # a form sent from one of our pages: back to it, the message above it
+        messages.error(request, detail)
+        return HttpResponseRedirect(back)
+    title = gettext(problems.TITLES.get(error.status, problems.TITLES[400]))
+    context = {"detail": detail, "title": title}
+    return render(request, "web/errors/refused.html", context, status=error.status)
+
+
+def _back(request: HttpRequest) -> str:
+    """The page a form was sent from (ours only), or "" for a link followed or an unknown origin."""
+    referer = request.headers.get("Referer", "")
+    if request.method in SAFE_METHODS or not referer:
+        return ""
+    if not url_has_allowed_host_and_scheme(referer, {request.get_host()}, request.is_secure()):
+        return ""
+    return referer
+
+
 def friendly(view: View) -> View:
-    """Our domain errors as pages: not found → 404 page, not allowed → 403 page, with the message."""
+    """The same mapping at the view (:class:`ErrorMiddleware` applies it to every view already)."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except NotFoundError as error:
-            raise Http404(error.render(gettext)) from error
-        except PermissionDeniedError as error:
-            raise PermissionDenied(error.render(gettext)) from error
+        except FapiaoError as error:
+            return respond(request, error)
 
     return wrapper
 
@@ -132,8 +189,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             "Go back, reload the page and submit it again."
         )
     )
-    for record in PAGE_REFUSED:
-        record(request, status=403, code="csrf_failed")
+    refused(request, status=403, code="csrf_failed")
     if is_api(request):
         return problems.problem(403, code="csrf_failed", detail=detail)
     return render(request, "accounts/csrf_failure.html", {"detail": detail}, status=403)

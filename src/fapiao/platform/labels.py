@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from fapiao.core.money import format_money
-from fapiao.core.tax import RateKind, rate_by_code
+from fapiao.core.tax import RateKind, rate_by_code, rates_in_force
 
 STATES: dict[str, Promise] = {
     "normal": _("Normal"),
@@ -75,6 +76,11 @@ def rate_label(code: str) -> str:
     if rate.kind is RateKind.LEVY_RATE:
         return gettext("{rate} (levy rate)").format(rate=percent)
     return percent
+
+
+def rate_choices() -> list[tuple[str, str]]:
+    """The rates in force today, for a rate picker (the issue form, the catalogue)."""
+    return [(rate.code, rate_label(rate.code)) for rate in rates_in_force(timezone.localdate())]
 
 
 def grouped(text: str) -> str:

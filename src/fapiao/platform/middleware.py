@@ -1,4 +1,4 @@
-"""Request ids, and a clean 503 (never a traceback, never a half-write) when the database is down."""
+"""Request ids, and every failure of a view answered in one place (never a traceback, never a half-write)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
+from fapiao.core.errors import FapiaoError
 from fapiao.platform.context import RequestContext, bound
-from fapiao.platform.errors import database_unavailable_page
-from fapiao.platform.problems import database_unavailable
-from fapiao.platform.requests import is_api
+from fapiao.platform.errors import respond
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -57,9 +56,10 @@ class RequestIdMiddleware:
         return response
 
 
-class DatabaseOutageMiddleware:
-    """Turns a database failure outside the API into a 503: a problem document under ``/api/``,
-    the "service unavailable" page everywhere else; both with ``Retry-After``."""
+class ErrorMiddleware:
+    """Answers a view's domain error or database failure through :func:`fapiao.platform.errors.respond`:
+    a problem document under ``/api/``, a page that says what to do everywhere else (a database
+    failure: 503 with ``Retry-After``)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -68,8 +68,6 @@ class DatabaseOutageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, DatabaseError):
-            return None
-        if is_api(request):
-            return database_unavailable(request, exception)
-        return database_unavailable_page(request, exception)
+        if isinstance(exception, FapiaoError | DatabaseError):
+            return respond(request, exception)
+        return None

@@ -34,12 +34,12 @@ class NavItem:
 
 ITEMS: list[NavItem] = [
     NavItem("web:home", _("Home")),
-    NavItem("web:invoices", _("My invoices"), Action.READ_INVOICES, staff_label=_("Invoices")),
-    NavItem("web:issue", _("Issue an invoice"), Action.ISSUE_INVOICE),
-    NavItem("web:batch", _("Batch issuing"), Action.ISSUE_INVOICE),
-    NavItem("web:buyers", _("Address book"), Action.ISSUE_INVOICE),
-    NavItem("web:products", _("Product catalogue"), Action.ISSUE_INVOICE),
-    NavItem("web:totals", _("Monthly totals"), Action.EXPORT_INVOICES),
+    NavItem("invoices:list", _("My invoices"), Action.READ_INVOICES, staff_label=_("Invoices")),
+    NavItem("invoices:issue", _("Issue an invoice"), Action.ISSUE_INVOICE),
+    NavItem("invoices:batch", _("Batch issuing"), Action.ISSUE_INVOICE),
+    NavItem("catalogue:buyers", _("Address book"), Action.ISSUE_INVOICE),
+    NavItem("catalogue:products", _("Product catalogue"), Action.ISSUE_INVOICE),
+    NavItem("invoices:totals", _("Monthly totals"), Action.EXPORT_INVOICES),
     NavItem("recovery:list", _("My applications"), Action.READ_CASES, staff_label=_("Recovery cases")),
     NavItem("recovery:inbox", _("Inbox"), Action.MESSAGE_CASES, when=lambda user: not user.is_merchant_user),
     NavItem("recovery:guide", _("Guide")),

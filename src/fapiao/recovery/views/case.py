@@ -102,7 +102,7 @@ def _requested_items(case: Case) -> list[str]:
 def _invoice_url(case: Case, user: User) -> str | None:
     if not case.resolved_invoice_id or not may(user, Action.READ_INVOICES):
         return None
-    url = reverse("web:invoice", args=[case.resolved_invoice.number])  # type: ignore[union-attr]
+    url = reverse("invoices:invoice", args=[case.resolved_invoice.number])  # type: ignore[union-attr]
     return url if user.is_merchant_user else f"{url}?merchant={case.merchant.uscc}"
 
 

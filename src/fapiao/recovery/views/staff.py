@@ -89,7 +89,7 @@ def _differences(evidence: Evidence) -> list[dict[str, str]]:
 
 def _system_view(case: Case) -> dict[str, Any]:
     similar = selectors.similar_invoices(case)
-    invoice_url = reverse("web:invoice", args=["NUMBER"])
+    invoice_url = reverse("invoices:invoice", args=["NUMBER"])
     return {
         "ledger": ledger_rows(case),
         "similar": [

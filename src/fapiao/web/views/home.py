@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from fapiao.accounts.permissions import Action, may
 from fapiao.accounts.requests import acting_user
 from fapiao.invoices import selectors
-from fapiao.web.views.invoices import invoice_row
+from fapiao.invoices.views.invoices import invoice_row
 
 RECENT = 5
 

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_http_methods
 from fapiao.accounts import second_factor
 from fapiao.accounts.models import User
 from fapiao.core.errors import ValidationFailed
-from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
 
 
@@ -29,7 +28,6 @@ def _code_form(request: HttpRequest) -> FormState:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@friendly
 def enter_code(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     if not second_factor.is_set_up(user):
@@ -48,7 +46,6 @@ def enter_code(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@friendly
 def set_up(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     if second_factor.is_set_up(user):

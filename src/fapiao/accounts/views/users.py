@@ -1,102 +1,33 @@
-"""Account pages: one's own API tokens, and the users a merchant admin or an operator manages.
+"""Account pages: the users a merchant admin or an operator manages.
 
 The same selectors and services as ``/api/v1/accounts`` (so the same permission table and the same
-merchant scoping).  A secret — a new token, a one-time password — is shown on exactly one page,
-which is never cached.
+merchant scoping).  A one-time password is shown on exactly one page, which is never cached.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fapiao.accounts import second_factor, selectors, services
-from fapiao.accounts import tokens as api_tokens
 from fapiao.accounts.choices import MERCHANT_ROLES, STAFF_ROLES, Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, may
-from fapiao.core.errors import FapiaoError, ValidationFailed, _
-from fapiao.platform.errors import friendly
+from fapiao.accounts.views.secret import secret_page
+from fapiao.core.errors import ValidationFailed, _
 from fapiao.platform.forms import FormState, posted
 from fapiao.platform.labels import ROLES as ROLE_LABELS
 
-TOKEN_FIELDS = ("name", "scope", "days")
 INVITE_FIELDS = ("username", "role", "merchant", "last_name", "first_name", "email")
 USER_ACTIONS = ("disable", "enable", "reset-password", "unlock", "reset-second-factor")
 
 
 def _actor(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
-
-
-def _secret_page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
-    response = render(request, "accounts/secret.html", context)
-    add_never_cache_headers(response)
-    return response
-
-
-# --- tokens ---------------------------------------------------------------------------------------
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-@friendly
-def tokens(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
-    form = FormState(data={"name": "", "scope": "read", "days": str(api_tokens.DEFAULT_TOKEN_DAYS)})
-    if request.method == "POST":
-        form.data = posted(request.POST, TOKEN_FIELDS)
-        try:
-            days = int(form.data["days"] or "0")
-        except ValueError:
-            days = 0
-        try:
-            token, plaintext = api_tokens.create_token(
-                user=actor, scope=form.data["scope"], name=form.data["name"], days=days, actor=actor
-            )
-        except FapiaoError as failure:
-            form.add_failure(failure, lambda field: field)
-        else:
-            return _secret_page(
-                request,
-                {
-                    "title": gettext(_("Your new API token")),
-                    "secret": plaintext,
-                    "explanation": gettext(
-                        _("Copy it now: it is shown only this once. It expires on {date}.")
-                    ).format(date=f"{token.expires_at:%Y-%m-%d}"),
-                    "usage": f"Authorization: Bearer {plaintext}",
-                    "back": "accounts:tokens",
-                },
-            )
-    context = {
-        "offer_second_factor": actor.role in STAFF_ROLES and not second_factor.is_set_up(actor),
-        "rows": selectors.own_tokens(user=actor),
-        "now": timezone.now(),
-        "form": form,
-        "summary": form.summary({"name": gettext(_("Name")), "scope": gettext(_("Scope")), "days": ""}),
-        "max_days": api_tokens.MAX_TOKEN_DAYS,
-    }
-    return render(request, "accounts/tokens.html", context)
-
-
-@login_required
-@require_POST
-@friendly
-def revoke_token(request: HttpRequest, token_id: str) -> HttpResponse:
-    actor = _actor(request)
-    token = selectors.own_token_get(user=actor, public_id=token_id)
-    api_tokens.revoke_token(token=token, actor=actor)
-    messages.success(request, gettext(_("Token “{name}” was revoked.")).format(name=token.name))
-    return redirect("accounts:tokens")
 
 
 # --- users ----------------------------------------------------------------------------------------
@@ -140,7 +71,7 @@ def _invite(request: HttpRequest, actor: User, form: FormState) -> HttpResponse 
 
 
 def _one_time_password_page(request: HttpRequest, user: User, password: str) -> HttpResponse:
-    return _secret_page(
+    return secret_page(
         request,
         {
             "title": gettext(_("One-time password for {username}")).format(username=user.username),
@@ -158,7 +89,6 @@ def _one_time_password_page(request: HttpRequest, user: User, password: str) -> 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@friendly
 def users(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
     rows = list(selectors.user_list(user=actor))
@@ -194,7 +124,6 @@ def users(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-@friendly
 def user_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse:
     assert action in USER_ACTIONS  # fixed by the URL configuration
     actor = _actor(request)

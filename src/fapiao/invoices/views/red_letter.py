@@ -22,7 +22,6 @@ from fapiao.core.money import format_decimal
 from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines
 from fapiao.invoices import selectors, services
 from fapiao.invoices.models import Invoice
-from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState, new_token, valid_token
 
 
@@ -96,7 +95,6 @@ def _preview(invoice: Invoice, payload: dict[str, Any]) -> tuple[Line, ...]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@friendly
 def red_letter(request: HttpRequest, number: str) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.RED_LETTER_INVOICE)
@@ -109,7 +107,7 @@ def red_letter(request: HttpRequest, number: str) -> HttpResponse:
     state.data["mode"] = state.data["mode"] or "lines"
     context: dict[str, Any] = {"invoice": invoice, "rows": rows, "form": state}
     if request.method == "GET" or request.POST.get("action") == "edit":
-        return render(request, "web/invoices/red_letter.html", _with_fields(context))
+        return render(request, "invoices/red_letter.html", _with_fields(context))
     payload, order = _payload(state, rows)
     red_lines: tuple[Line, ...] = ()
     if not state.invalid:
@@ -118,7 +116,7 @@ def red_letter(request: HttpRequest, number: str) -> HttpResponse:
         except FapiaoError as error:
             state.add_failure(error, _to_name(order))
     if state.invalid:
-        return render(request, "web/invoices/red_letter.html", _with_fields(context, show_errors=True))
+        return render(request, "invoices/red_letter.html", _with_fields(context, show_errors=True))
     if request.POST.get("action") == "confirm":
         return _write(
             request,
@@ -129,7 +127,7 @@ def red_letter(request: HttpRequest, number: str) -> HttpResponse:
             context=context,
             red_lines=red_lines,
         )
-    return render(request, "web/invoices/red_letter_confirm.html", _confirm(context, red_lines, new_token()))
+    return render(request, "invoices/red_letter_confirm.html", _confirm(context, red_lines, new_token()))
 
 
 def _with_fields(context: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -171,19 +169,17 @@ def _write(
     token = request.POST.get("form_token", "")
     if not valid_token(token):
         state.add("", gettext(_("This confirmation page has expired; please check the invoice again.")))
-        return render(
-            request, "web/invoices/red_letter_confirm.html", _confirm(context, red_lines, new_token())
-        )
+        return render(request, "invoices/red_letter_confirm.html", _confirm(context, red_lines, new_token()))
     try:
         result = services.red_letter_invoice(
             user=user, number=invoice.number, payload=payload, idempotency_key=f"web-red-{token}"
         )
     except ValidationFailed as failed:
         state.add_failure(failed, _to_name(order))
-        return render(request, "web/invoices/red_letter.html", _with_fields(context, show_errors=True))
+        return render(request, "invoices/red_letter.html", _with_fields(context, show_errors=True))
     except FapiaoError as error:
         state.add("", error.render(gettext))
-        return render(request, "web/invoices/red_letter.html", _with_fields(context, show_errors=True))
+        return render(request, "invoices/red_letter.html", _with_fields(context, show_errors=True))
     red_number = result.body["number"]
     if result.replayed:
         messages.info(
@@ -199,4 +195,4 @@ def _write(
                 number=red_number, original=invoice.number
             ),
         )
-    return redirect("web:invoice", red_number)
+    return redirect("invoices:invoice", red_number)

@@ -31,13 +31,12 @@ from fapiao.invoices.forms import (
     check,
     empty_form,
     fill_from_product,
-    rate_choices,
     read_form,
 )
 from fapiao.invoices.services import issue_invoice
 from fapiao.platform import labels
-from fapiao.platform.errors import friendly
 from fapiao.platform.forms import new_token, valid_token
+from fapiao.platform.labels import rate_choices
 
 
 def _labels(form: IssueForm) -> dict[str, str]:
@@ -99,13 +98,12 @@ def _context(user: User, form: IssueForm, **extra: Any) -> dict[str, Any]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@friendly
 def issue(request: HttpRequest) -> HttpResponse:
     """GET: the empty form.  POST: add/remove a line, review (→ confirmation page), edit, or issue."""
     user = acting_user(request)
     require(user, Action.ISSUE_INVOICE)
     if request.method == "GET":
-        return render(request, "web/invoices/issue.html", _context(user, empty_form()))
+        return render(request, "invoices/issue.html", _context(user, empty_form()))
     action = request.POST.get("action", "review")
     remove = request.POST.get("remove_line", "")
     form = read_form(
@@ -118,13 +116,13 @@ def issue(request: HttpRequest) -> HttpResponse:
     if action in ("add_line", "edit") or remove:
         check(form, on=timezone.localdate())
         form.state.errors.clear()  # only the figures; errors wait for "review"
-        return render(request, "web/invoices/issue.html", _context(user, form))
+        return render(request, "invoices/issue.html", _context(user, form))
     check(form, on=timezone.localdate())
     if form.state.invalid or form.draft is None:
-        return render(request, "web/invoices/issue.html", _context(user, form, show_errors=True))
+        return render(request, "invoices/issue.html", _context(user, form, show_errors=True))
     if action == "confirm":
         return _issue(request, user, form)
-    return render(request, "web/invoices/issue_confirm.html", _confirm_context(user, form, new_token()))
+    return render(request, "invoices/issue_confirm.html", _confirm_context(user, form, new_token()))
 
 
 def _confirm_context(user: User, form: IssueForm, token: str, **extra: Any) -> dict[str, Any]:
@@ -145,15 +143,15 @@ def _issue(request: HttpRequest, user: User, form: IssueForm) -> HttpResponse:
     token = request.POST.get("form_token", "")
     if not valid_token(token):
         form.state.add("", gettext(_("This confirmation page has expired; please check the invoice again.")))
-        return render(request, "web/invoices/issue_confirm.html", _confirm_context(user, form, new_token()))
+        return render(request, "invoices/issue_confirm.html", _confirm_context(user, form, new_token()))
     try:
         result = issue_invoice(user=user, payload=form.payload, idempotency_key=f"web-issue-{token}")
     except ValidationFailed as failed:
         form.state.add_failure(failed, lambda path: "")
-        return render(request, "web/invoices/issue.html", _context(user, form, show_errors=True))
+        return render(request, "invoices/issue.html", _context(user, form, show_errors=True))
     except FapiaoError as error:
         form.state.add("", error.render(gettext))
-        return render(request, "web/invoices/issue_confirm.html", _confirm_context(user, form, token))
+        return render(request, "invoices/issue_confirm.html", _confirm_context(user, form, token))
     number = result.body["number"]
     if result.replayed:
         messages.info(
@@ -165,12 +163,11 @@ def _issue(request: HttpRequest, user: User, form: IssueForm) -> HttpResponse:
         wanted = form.state.data.get("save_buyer") == "on" and form.payload
         if wanted and remember_buyer(user=user, buyer=form.payload["buyer"]) is not None:  # type: ignore[index]
             messages.info(request, gettext("The buyer was added to your address book."))
-    return redirect("web:invoice", number)
+    return redirect("invoices:invoice", number)
 
 
 @login_required
 @require_POST
-@friendly
 def issue_preview(request: HttpRequest) -> HttpResponse:
     """htmx: the live totals of the form as it stands (computed by the server, never in the browser)."""
     user = acting_user(request)
@@ -178,12 +175,11 @@ def issue_preview(request: HttpRequest) -> HttpResponse:
     form = read_form(request.POST)
     _fill_products(user, form)
     check(form, on=timezone.localdate())
-    return render(request, "web/invoices/_totals.html", _context(user, form))
+    return render(request, "invoices/_totals.html", _context(user, form))
 
 
 @login_required
 @require_GET
-@friendly
 def issue_buyer(request: HttpRequest) -> HttpResponse:
     """htmx: the buyer fields filled from the chosen address-book entry (an audited reveal of one entry)."""
     user = acting_user(request)
@@ -196,4 +192,4 @@ def issue_buyer(request: HttpRequest) -> HttpResponse:
     values["buyer_id"] = buyer_id
     form = empty_form()
     form.state.data.update(values)
-    return render(request, "web/invoices/_buyer_fields.html", _context(user, form))
+    return render(request, "invoices/_buyer_fields.html", _context(user, form))

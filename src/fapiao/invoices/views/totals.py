@@ -22,10 +22,9 @@ from fapiao.core.errors import _
 from fapiao.core.money import format_money
 from fapiao.formats.tabular import write_table
 from fapiao.invoices.totals import TotalsRow, totals_by_month_and_rate
+from fapiao.invoices.views.invoices import EXPORT_TYPES
 from fapiao.platform import labels
-from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
-from fapiao.web.views.invoices import EXPORT_TYPES
 
 HEADER = [
     "月份 month",
@@ -64,7 +63,6 @@ def _months(rows: list[TotalsRow]) -> list[dict[str, Any]]:
 
 @login_required
 @require_GET
-@friendly
 def totals(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.EXPORT_INVOICES)
@@ -100,7 +98,7 @@ def totals(request: HttpRequest) -> HttpResponse:
         "is_staff_view": not user.is_merchant_user,
         "query": request.GET.urlencode(),
     }
-    return render(request, "web/totals.html", context)
+    return render(request, "invoices/totals.html", context)
 
 
 def _export(request: HttpRequest, rows: list[TotalsRow], kind: str) -> HttpResponse:

@@ -25,7 +25,6 @@ from fapiao.invoices.models import Invoice
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
 from fapiao.platform import labels
-from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
 
 PAGE_SIZE = 20
@@ -80,7 +79,6 @@ def _sort_links(request: HttpRequest, current: str) -> dict[str, dict[str, str]]
 
 @login_required
 @require_GET
-@friendly
 def invoice_list(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.READ_INVOICES)
@@ -119,7 +117,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
         "direction_choices": labels.choices("direction"),
         "recovery_url": _recovery_url(params) if page is not None and not page.paginator.count else None,
     }
-    return render(request, "web/invoices/list.html", context)
+    return render(request, "invoices/list.html", context)
 
 
 def invoice_row(invoice: Invoice, user: User) -> dict[str, Any]:
@@ -130,7 +128,7 @@ def invoice_row(invoice: Invoice, user: User) -> dict[str, Any]:
     return row
 
 
-def detail_url(invoice: Invoice, user: User, view: str = "web:invoice") -> str:
+def detail_url(invoice: Invoice, user: User, view: str = "invoices:invoice") -> str:
     """An invoice's page; staff, who see every merchant, get the merchant in the link (numbers of
     imported invoices are unique per merchant only)."""
     url = reverse(view, args=[invoice.number])
@@ -187,7 +185,6 @@ def _lines_with_remaining(invoice: Invoice, body: dict[str, Any]) -> list[dict[s
 
 @login_required
 @require_GET
-@friendly
 def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
     invoice = _get(request, number)
     body = invoice_representation(invoice)
@@ -208,16 +205,15 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
             and user.is_merchant_user
         ),
         "has_receipt": invoice.ledger_seq is not None,
-        "print_url": detail_url(invoice, user, "web:invoice-print"),
-        "receipt_url": detail_url(invoice, user, "web:invoice-receipt"),
-        "red_letter_url": reverse("web:red-letter", args=[invoice.number]),
+        "print_url": detail_url(invoice, user, "invoices:invoice-print"),
+        "receipt_url": detail_url(invoice, user, "invoices:invoice-receipt"),
+        "red_letter_url": reverse("invoices:red-letter", args=[invoice.number]),
     }
-    return render(request, "web/invoices/detail.html", context)
+    return render(request, "invoices/detail.html", context)
 
 
 @login_required
 @require_GET
-@friendly
 def invoice_print(request: HttpRequest, number: str) -> HttpResponse:
     invoice = _get(request, number)
     body = invoice_representation(invoice)
@@ -228,12 +224,11 @@ def invoice_print(request: HttpRequest, number: str) -> HttpResponse:
         "back_url": detail_url(invoice, acting_user(request)),
         "issuer_name": audit.display_name(invoice.created_by),
     }
-    return render(request, "web/invoices/print.html", context)
+    return render(request, "invoices/print.html", context)
 
 
 @login_required
 @require_GET
-@friendly
 def invoice_receipt(request: HttpRequest, number: str) -> HttpResponse:
     """The receipt as a file the merchant keeps (the same document as the API's)."""
     invoice = _get(request, number)

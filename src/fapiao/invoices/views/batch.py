@@ -25,7 +25,6 @@ from fapiao.core.errors import ValidationFailed, _
 from fapiao.formats.batch import COLUMNS, MAX_BYTES, MAX_ROWS
 from fapiao.formats.batch_template import write_template
 from fapiao.invoices import batches
-from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
 
 TEMPLATE_TYPES = {
@@ -36,7 +35,6 @@ TEMPLATE_TYPES = {
 
 @login_required
 @require_GET
-@friendly
 def batch_template(request: HttpRequest, kind: str) -> HttpResponse:
     require(acting_user(request), Action.ISSUE_INVOICE)
     response = HttpResponse(write_template(kind), content_type=TEMPLATE_TYPES[kind])
@@ -46,7 +44,6 @@ def batch_template(request: HttpRequest, kind: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@friendly
 def batch_upload(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.ISSUE_INVOICE)
@@ -63,7 +60,7 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
             except ValidationFailed as failed:
                 state.add_failure(failed, lambda path: "file")
             else:
-                return redirect("web:batch-detail", str(batch.public_id))
+                return redirect("invoices:batch-detail", str(batch.public_id))
     context = {
         "form": state,
         "recent": catalogue.batch_list(user=user)[:10],
@@ -71,7 +68,7 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
         "max_rows": MAX_ROWS,
         "max_mb": MAX_BYTES // 2**20,
     }
-    return render(request, "web/batch/upload.html", context, status=200)
+    return render(request, "invoices/batch/upload.html", context, status=200)
 
 
 def _problems(row: BatchRow) -> list[dict[str, str]]:
@@ -100,28 +97,26 @@ def _detail_context(batch: Batch) -> dict[str, Any]:
         "bad": bad,
         "failed": failed,
         "progress": batches.progress(batch),
-        "step_url": reverse("web:batch-step", args=[str(batch.public_id)]),
+        "step_url": reverse("invoices:batch-step", args=[str(batch.public_id)]),
         "issuing": batch.state == BatchState.ISSUING,
     }
 
 
 @login_required
 @require_GET
-@friendly
 def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     user = acting_user(request)
     batch = catalogue.batch_get(user=user, public_id=public_id)
-    return render(request, "web/batch/detail.html", _detail_context(batch))
+    return render(request, "invoices/batch/detail.html", _detail_context(batch))
 
 
 @login_required
 @require_POST
-@friendly
 def batch_step(request: HttpRequest, public_id: str) -> HttpResponse:
     """Issue the next few rows.  htmx gets the progress block; a plain form goes back to the page."""
     user = acting_user(request)
     batch, progress = batches.issue_step(user=user, public_id=public_id)
-    detail = reverse("web:batch-detail", args=[str(batch.public_id)])
+    detail = reverse("invoices:batch-detail", args=[str(batch.public_id)])
     if request.headers.get("HX-Request") != "true":
         return redirect(detail)
     if progress.done:
@@ -129,4 +124,4 @@ def batch_step(request: HttpRequest, public_id: str) -> HttpResponse:
         response["HX-Redirect"] = detail  # the whole page again, with every row's result
         return response
     context = {"progress": progress, "step_url": request.path, "issuing": True, "batch": batch}
-    return render(request, "web/batch/_progress.html", context)
+    return render(request, "invoices/batch/_progress.html", context)

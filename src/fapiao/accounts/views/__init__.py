@@ -1,0 +1,1 @@
+"""The account pages: users, API tokens, the second step of signing in (URLs: ``fapiao.accounts.urls``)."""

@@ -1,0 +1,1 @@
+"""The invoice pages (their URLs are in ``fapiao.invoices.urls``)."""
