@@ -129,3 +129,67 @@ def test_sign_in_and_out(demo: dict[str, Any]) -> None:
     assert signed_in.status_code == 302 and signed_in["Location"] == "/"
     assert client.post("/logout/")["Location"] == "/login/"
     assert client.get("/invoices/").status_code == 302
+
+
+# --- one mapping for every domain error (fapiao.platform.errors.respond) ----------------------------
+
+
+@pytest.fixture
+def buyer_id(clerk: Client) -> int:
+    from fapiao.catalogue.models import Buyer
+
+    clerk.post("/address-book/new/", {"name": "北京客户", "tax_id": "91110000MA01XKQ2TQ"})
+    return Buyer.objects.get().pk
+
+
+def _conflict(**kwargs: Any) -> None:
+    from fapiao.core.errors import ConflictError
+
+    raise ConflictError()
+
+
+def test_a_conflict_on_a_form_goes_back_to_it_with_the_message(
+    clerk: Client, buyer_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fapiao.catalogue.services.delete_buyer", _conflict)
+    form = f"http://testserver/address-book/{buyer_id}/delete/"
+    response = clerk.post(f"/address-book/{buyer_id}/delete/", HTTP_REFERER=form)
+    assert response.status_code == 302 and response["Location"] == form
+    page = clerk.get(response["Location"]).content.decode()
+    assert "请求与当前状态冲突，未做任何更改。" in page  # the error's own message, translated
+
+
+def test_a_conflict_with_no_form_of_ours_to_go_back_to_is_a_page(
+    clerk: Client, buyer_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fapiao.catalogue.services.delete_buyer", _conflict)
+    for referer in ({}, {"HTTP_REFERER": "https://elsewhere.example/form"}):
+        response = clerk.post(f"/address-book/{buyer_id}/delete/", **referer)
+        html = response.content.decode()
+        assert response.status_code == 409
+        assert response["Content-Type"].startswith("text/html")
+        assert "请求与当前状态冲突" in html and "您可以" in html  # what happened, what to do next
+
+
+def test_the_api_and_the_pages_answer_the_same_error_each_in_their_way(
+    clerk: Client, client_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fapiao.invoices.selectors.invoice_list", _conflict)
+    api = client_for("clerk").get("/api/v1/invoices")
+    assert api.status_code == 409 and api["Content-Type"].startswith("application/problem+json")
+    assert api.json()["detail"] == "请求与当前状态冲突，未做任何更改。"
+    page = clerk.get("/invoices/")
+    assert page.status_code == 409 and page["Content-Type"].startswith("text/html")
+    assert api.json()["detail"] in page.content.decode()
+
+
+def test_an_unavailable_service_is_the_503_page(clerk: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fapiao.core.errors import UnavailableError
+
+    def unavailable(**kwargs: Any) -> None:
+        raise UnavailableError()
+
+    monkeypatch.setattr("fapiao.invoices.selectors.invoice_list", unavailable)
+    response = clerk.get("/invoices/")
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
+    assert "发票系统暂不可用" in response.content.decode()

@@ -16,7 +16,7 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.accounts.requests import acting_user
 from fapiao.core.entry import normalise_text, number_text
-from fapiao.core.errors import FapiaoError, InvalidValueError, ValidationFailed, _
+from fapiao.core.errors import FapiaoError, InvalidValueError, _
 from fapiao.core.invoice import Line
 from fapiao.core.money import format_decimal
 from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines
@@ -174,11 +174,8 @@ def _write(
         result = services.red_letter_invoice(
             user=user, number=invoice.number, payload=payload, idempotency_key=f"web-red-{token}"
         )
-    except ValidationFailed as failed:
-        state.add_failure(failed, _to_name(order))
-        return render(request, "invoices/red_letter.html", _with_fields(context, show_errors=True))
-    except FapiaoError as error:
-        state.add("", error.render(gettext))
+    except FapiaoError as failure:  # each field error beside its line; any other above the form
+        state.add_failure(failure, _to_name(order))
         return render(request, "invoices/red_letter.html", _with_fields(context, show_errors=True))
     red_number = result.body["number"]
     if result.replayed:
