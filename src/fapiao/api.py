@@ -109,8 +109,14 @@ api = NinjaAPI(
 
 
 # Our errors and database failures are answered where the pages' are (fapiao.platform.errors).
-api.add_exception_handler(FapiaoError, errors.respond)
-api.add_exception_handler(DatabaseError, errors.respond)
+@api.exception_handler(FapiaoError)
+def fapiao_error(request: HttpRequest, error: FapiaoError) -> HttpResponse:
+    return errors.respond(request, error)
+
+
+@api.exception_handler(DatabaseError)
+def database_error(request: HttpRequest, error: DatabaseError) -> HttpResponse:
+    return errors.respond(request, error)
 
 
 @api.exception_handler(AuthenticationError)
