@@ -22,7 +22,7 @@ from django.utils import timezone
 from fapiao.accounts.choices import MERCHANT_ROLES
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, require
-from fapiao.audit.services import display_name, record
+from fapiao.audit.services import display_name
 from fapiao.core.case_claim import parse_date
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import (
@@ -38,10 +38,10 @@ from fapiao.formats.eml import MailMessage, MailProblem, read_eml
 from fapiao.formats.sniff import EVIDENCE_KINDS_ALLOWED, sniff
 from fapiao.recovery import notify
 from fapiao.recovery.choices import Channel
+from fapiao.recovery.conversation import MESSAGE_MAX, answer, post_message
 from fapiao.recovery.evidence import add_evidence, max_file_bytes
 from fapiao.recovery.models import Case, CaseMessage, Evidence
-from fapiao.recovery.services import MESSAGE_MAX, answer, post_message
-from fapiao.recovery.transitions import add_event, lock
+from fapiao.recovery.transitions import Change, transition
 
 NOTE_MAX = 500
 # Words in a file name that say what the file is (Chinese clients name files well).
@@ -215,7 +215,7 @@ def import_email(
             "left_out": [{"file": name, "code": why[0].code} for name, why in result.left_out],
             "problems": [problem.code for problem in problems],
         }
-        _record(user, case, "email", details)
+        _record(user, case, Change.EMAIL, details)
     return result
 
 
@@ -271,21 +271,19 @@ def register_mail_in(
             "note": remark,
             "files": [evidence.filename for evidence in added],
         }
-        _record(user, case, "mail_in", details)
+        _record(user, case, Change.MAIL_IN, details)
     return added
 
 
-def _record(user: User, case: Case, action: str, details: dict[str, Any]) -> None:
+def _record(user: User, case: Case, action: Change, details: dict[str, Any]) -> None:
     """The import on the case's timeline and in the audit trail (inside the caller's transaction).
 
     One delivery, one notification.  When the case was waiting for the merchant, what arrived by
     e-mail or post is their answer: support records it and the case goes back to review.
     """
-    locked = lock(case, None)
-    add_event(locked, actor=user, action=action, before=locked.state, after=locked.state, details=details)
-    record(actor=user, action=f"case.{action}", target=locked, merchant=locked.merchant, after=details)
+    locked = transition(case, action, actor=user, version=None, details=details).case
     if locked.state == CaseState.NEEDS_INFO:
-        note = _("Answered by e-mail.") if action == "email" else _("Answered by post.")
+        note = _("Answered by e-mail.") if action is Change.EMAIL else _("Answered by post.")
         answer(user=user, case=locked, note=note)
     else:
         people = notify.merchant_people(locked) + notify.staff_people(locked)

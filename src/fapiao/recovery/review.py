@@ -19,13 +19,13 @@ from django.utils.translation import gettext
 from fapiao.accounts.choices import Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
-from fapiao.audit.services import display_name, record
+from fapiao.audit.services import display_name
 from fapiao.core.cases import CLOSED_STATES, CaseAction, CaseState
 from fapiao.core.errors import ConflictError, InvalidValueError, PermissionDeniedError, ValidationFailed, _
 from fapiao.recovery import notify
 from fapiao.recovery.models import Case
 from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS
-from fapiao.recovery.transitions import add_event, lock, snapshot, transition
+from fapiao.recovery.transitions import Change, transition
 
 
 class ClaimHeldError(ConflictError):
@@ -98,25 +98,18 @@ def claim_case(*, user: User, case: Case, version: int | None) -> Case:
 def release_case(*, user: User, case: Case) -> Case:
     """Give the claim back so another reviewer can take the case."""
     require(user, Action.REVIEW_CASES)
-    with transaction.atomic():
-        locked = lock(case, None)
+
+    def holder(locked: Case) -> None:
         if locked.assignee_id != user.pk and not user.is_lead:
             raise NotClaimHolderError()
-        before = snapshot(locked)
+
+    def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
         locked.assignee = None
         locked.claim_expires_at = None
-        locked.version += 1
-        locked.save()
-        add_event(locked, actor=user, action="release", before=locked.state, after=locked.state)
-        record(
-            actor=user,
-            action="case.release",
-            target=locked,
-            merchant=locked.merchant,
-            before=before,
-            after=snapshot(locked),
-        )
-    return locked
+
+    with transaction.atomic():
+        step = transition(case, Change.RELEASE, actor=user, version=None, check=holder, apply=apply)
+    return step.case
 
 
 def assign_case(*, user: User, case: Case, assignee: User) -> Case:
@@ -126,35 +119,23 @@ def assign_case(*, user: User, case: Case, assignee: User) -> Case:
         raise NotLeadError()
     if assignee.role != Role.REVIEWER or not assignee.is_active:
         raise ValidationFailed([AssigneeNotReviewerError().at("assignee")])
-    with transaction.atomic():
-        locked = lock(case, None)
+
+    def assignable(locked: Case) -> None:
         if locked.state in CLOSED_STATES or locked.state == CaseState.DRAFT:
             raise ConflictError(_("A case that is {state} can't be assigned."), state=locked.state)
-        before = snapshot(locked)
-        now = timezone.now()
-        locked.assignee = assignee
-        locked.claim_expires_at = now + claim_minutes()
-        locked.version += 1
-        locked.save()
-        add_event(
-            locked,
+
+    with transaction.atomic():
+        step = transition(
+            case,
+            Change.ASSIGN,
             actor=user,
-            action="assign",
-            before=locked.state,
-            after=locked.state,
+            version=None,
+            check=assignable,
+            apply=_take(assignee),
             details={"assignee": assignee.username},
-            at=now,
         )
-        record(
-            actor=user,
-            action="case.assign",
-            target=locked,
-            merchant=locked.merchant,
-            before=before,
-            after=snapshot(locked),
-        )
-        notify.notify(locked, "assign", [assignee], actor=user)
-    return locked
+        notify.notify(step.case, "assign", [assignee], actor=user)
+    return step.case
 
 
 def decision_reason(

@@ -32,9 +32,9 @@ from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
 from fapiao.recovery import mailin, selectors
 from fapiao.recovery.evidence import OPEN_FOR_EVIDENCE, max_file_bytes
+from fapiao.recovery.labels import evidence_type_choices, state_label
 from fapiao.recovery.models import Case
 from fapiao.recovery.storage import open_blob, store_blob
-from fapiao.recovery.views.progress import state_label
 
 IMPORT_SALT = "fapiao.recovery.email-import"
 TOKEN_MAX_AGE = 24 * 3600
@@ -56,12 +56,6 @@ def _closed(request: HttpRequest, case: Case) -> HttpResponse | None:
     text = gettext("Files can't be added to a case that is {state}.")
     messages.error(request, text.format(state=state_label(case.state)))
     return redirect("recovery:case", case_id=case.uid)
-
-
-def _type_choices() -> list[tuple[str, str]]:
-    from fapiao.recovery.views.case import type_choices
-
-    return type_choices()
 
 
 def _add_problems(form: FormState, problems: list[FieldError], names: list[str]) -> None:
@@ -109,7 +103,7 @@ def _preview(
         + [(u.username, f"{display_name(u)} · {u.email or '—'}") for u in mailin.merchant_users(case)],
         "sender": chosen or (matched.username if matched else ""),
         "attachments": attachments,
-        "type_choices": _type_choices(),
+        "type_choices": evidence_type_choices(),
         "form": form,
         "record_text": form.data.get("record_text") == "on" or not posted,
     }
@@ -186,7 +180,7 @@ def _import(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
 
 
 def _mail_in_form(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
-    context: dict[str, Any] = {"case": case, "form": form, "type_choices": _type_choices()}
+    context: dict[str, Any] = {"case": case, "form": form, "type_choices": evidence_type_choices()}
     return render(request, "recovery/staff/mail_in.html", context)
 
 
