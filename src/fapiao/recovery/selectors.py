@@ -8,6 +8,7 @@ the system, not the cases.  Another merchant's case answers 404, as if it did no
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,7 +26,7 @@ from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, 
 from fapiao.core.money import parse_money
 from fapiao.invoices.models import Invoice
 from fapiao.ledger.models import LogEntry
-from fapiao.recovery.models import Case, CaseMessage, Evidence, Notification
+from fapiao.recovery.models import Case, CaseEvent, CaseMessage, Evidence, Notification
 from fapiao.recovery.transitions import CaseNotFoundError
 
 PAGE_SIZE = 50
@@ -225,6 +226,16 @@ def requested_items(case: Case) -> list[str]:
         return []
     last = case.messages.exclude(requested_items=[]).order_by("-created_at").first()
     return list(last.requested_items) if last else []
+
+
+def evidence_channels(case: Case) -> dict[str, int]:
+    """How many of the case's files came by each channel."""
+    return dict(Counter(case.evidence.values_list("channel", flat=True)))
+
+
+def deliveries(case: Case) -> QuerySet[CaseEvent]:
+    """The case's imported e-mails and registered mail-in deliveries, oldest first."""
+    return case.events.filter(action__in=("email", "mail_in")).order_by("at", "pk")
 
 
 def state_counts(*, user: User) -> dict[str, int]:

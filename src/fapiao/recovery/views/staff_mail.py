@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, require
 from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
@@ -154,7 +153,7 @@ def _import(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
     assert mail is not None  # it was read before it was stored
     count = len(mail.attachments)
     username = form.data.get("sender", "")
-    sender = User.objects.filter(username=username).first() if username else None
+    sender = selectors.user_by_username(username) if username else None
     try:
         result = mailin.import_email(
             user=acting_user(request),

@@ -9,7 +9,6 @@ forms post to the views of :mod:`fapiao.recovery.views.case` and :mod:`fapiao.re
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from django.conf import settings
@@ -99,8 +98,8 @@ def _system_view(case: Case) -> dict[str, Any]:
 
 
 def _channels(case: Case) -> dict[str, Any]:
-    counts = Counter(case.evidence.values_list("channel", flat=True))
-    imports = case.events.filter(action__in=("email", "mail_in")).order_by("at", "pk")
+    counts = selectors.evidence_channels(case)
+    imports = selectors.deliveries(case)
     return {"counts": [(channel_label(name), n) for name, n in sorted(counts.items())], "imports": imports}
 
 
