@@ -49,7 +49,7 @@ ACTIONS: dict[str, Action] = {
         user=user,
         case=case,
         version=given.version,
-        reason=given.reason or "",  # type: ignore[arg-type]
+        reason=given.reason or "",
     ),
     "claim": lambda user, case, given: review.claim_case(user=user, case=case, version=given.version),
     "release": lambda user, case, given: review.release_case(user=user, case=case),
@@ -61,14 +61,14 @@ ACTIONS: dict[str, Action] = {
         case=case,
         version=given.version,
         reason=given.reason,
-        template=given.reason_template,  # type: ignore[arg-type]
+        template=given.reason_template,
     ),
     "reject": lambda user, case, given: review.reject_case(
         user=user,
         case=case,
         version=given.version,
         reason=given.reason,
-        template=given.reason_template,  # type: ignore[arg-type]
+        template=given.reason_template,
     ),
     "assign": _assign,
 }

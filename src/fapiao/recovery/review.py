@@ -138,14 +138,14 @@ def assign_case(*, user: User, case: Case, assignee: User) -> Case:
     return step.case
 
 
-def decision_reason(
-    reason: str | None, template: str | None, templates: dict[str, str], *, required: bool
-) -> str:
+def decision_reason(reason: object, template: object, templates: dict[str, str], *, required: bool) -> str:
     """A written reason, or the template's text — in the site's language (zh-Hans), which is the
     language of the record the merchant reads — followed by what the reviewer wrote."""
+    if reason is not None and not isinstance(reason, str):
+        raise ValidationFailed([InvalidValueError(_("Send a text."), code="not_text").at("reason")])
     text = (reason or "").strip()
     if template:
-        if template not in templates:
+        if not isinstance(template, str) or template not in templates:
             raise ValidationFailed(
                 [
                     InvalidValueError(
@@ -166,7 +166,7 @@ def decision_reason(
 
 
 def approve_case(
-    *, user: User, case: Case, version: int | None, reason: str | None = None, template: str | None = None
+    *, user: User, case: Case, version: int | None, reason: object = None, template: object = None
 ) -> Case:
     require(user, Action.REVIEW_CASES)
     text = decision_reason(reason, template, APPROVE_REASONS, required=False)
@@ -203,7 +203,7 @@ def approve_case(
 
 
 def reject_case(
-    *, user: User, case: Case, version: int | None, reason: str | None = None, template: str | None = None
+    *, user: User, case: Case, version: int | None, reason: object = None, template: object = None
 ) -> Case:
     require(user, Action.REVIEW_CASES)
     text = decision_reason(reason, template, REJECT_REASONS, required=True)

@@ -143,10 +143,10 @@ def confirm_case(*, user: User, case: Case, version: int | None) -> Case:
     return step.case
 
 
-def reopen_case(*, user: User, case: Case, version: int | None, reason: str) -> Case:
+def reopen_case(*, user: User, case: Case, version: int | None, reason: object) -> Case:
     """The result is wrong: back to review, within the reopen window, with the reason."""
     require(user, Action.OPEN_CASES)
-    reason = required_text(reason, "reason")
+    text = required_text(reason, "reason")
 
     def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
         # A new decision follows: the earlier approvals must not count towards it.
@@ -154,6 +154,6 @@ def reopen_case(*, user: User, case: Case, version: int | None, reason: str) -> 
         locked.decision_reason = ""
 
     with transaction.atomic():
-        step = transition(case, CaseAction.REOPEN, actor=user, version=version, reason=reason, apply=apply)
+        step = transition(case, CaseAction.REOPEN, actor=user, version=version, reason=text, apply=apply)
         notify.notify(step.case, "reopen", notify.staff_people(step.case), actor=user)
     return step.case
