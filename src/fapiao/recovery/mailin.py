@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
@@ -41,9 +42,12 @@ from fapiao.recovery.choices import Channel
 from fapiao.recovery.conversation import MESSAGE_MAX, answer, post_message
 from fapiao.recovery.evidence import add_evidence, max_file_bytes
 from fapiao.recovery.models import Case, CaseMessage, Evidence
+from fapiao.recovery.storage import open_blob, store_blob
 from fapiao.recovery.transitions import Change, transition
 
 NOTE_MAX = 500
+IMPORT_SALT = "fapiao.recovery.email-import"
+TOKEN_MAX_AGE = 24 * 3600
 # Words in a file name that say what the file is (Chinese clients name files well).
 NAME_HINTS: tuple[tuple[re.Pattern[str], EvidenceType], ...] = (
     (re.compile(r"合同|协议|contract|agreement", re.I), EvidenceType.CONTRACT),
@@ -106,6 +110,31 @@ def guess_type(filename: str, data: bytes) -> str:
     if guess is None or kind not in EVIDENCE_KINDS_ALLOWED[guess]:
         return EvidenceType.OTHER.value
     return guess.value
+
+
+@dataclass(frozen=True)
+class HeldMail:
+    """An uploaded e-mail waiting, between the preview and the import, in the content store."""
+
+    data: bytes
+    name: str
+
+
+def hold_mail(case: Case, data: bytes, name: str) -> str:
+    """Keep an uploaded ``.eml`` for its import: the token that names it, bound to this case."""
+    sha256 = store_blob(data)
+    return signing.dumps({"case": str(case.uid), "sha256": sha256, "name": name}, salt=IMPORT_SALT)
+
+
+def held_mail(case: Case, token: str) -> HeldMail | None:
+    """The e-mail ``token`` names, if it is this case's and not expired (else None: upload it again)."""
+    try:
+        held = signing.loads(token, salt=IMPORT_SALT, max_age=TOKEN_MAX_AGE)
+        if held.get("case") != str(case.uid):
+            return None
+        return HeldMail(data=open_blob(str(held["sha256"])), name=str(held["name"]))
+    except (signing.BadSignature, FapiaoError, KeyError, AttributeError):
+        return None
 
 
 @dataclass

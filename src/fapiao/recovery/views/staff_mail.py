@@ -3,8 +3,9 @@
 An e-mail is imported in two steps: support uploads the ``.eml`` and sees what it holds — the
 sender matched to a user of the merchant (or a list to choose from), the text, and each
 attachment with the evidence type it seems to be — then imports it.  Between the steps the mail
-waits in the content-addressed store, named by a signed token bound to this case, so the second
-step imports exactly the file that was shown.
+waits in the content-addressed store, named by a signed token bound to this case
+(:func:`fapiao.recovery.mailin.hold_mail`), so the second step imports exactly the file that was
+shown.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -33,10 +33,7 @@ from fapiao.recovery import mailin, selectors
 from fapiao.recovery.evidence import OPEN_FOR_EVIDENCE, max_file_bytes
 from fapiao.recovery.labels import evidence_type_choices, state_label
 from fapiao.recovery.models import Case
-from fapiao.recovery.storage import open_blob, store_blob
 
-IMPORT_SALT = "fapiao.recovery.email-import"
-TOKEN_MAX_AGE = 24 * 3600
 BODY_PREVIEW = 3000
 
 
@@ -131,25 +128,20 @@ def email_page(request: HttpRequest, case_id: str) -> HttpResponse:
         for problem in problems:
             form.add("file", problem.render(gettext))
         return render(request, "recovery/staff/email.html", {"case": case, "form": form})
-    sha256 = store_blob(data)
     name = upload.name if upload is not None and upload.name else "mail.eml"
-    token = signing.dumps({"case": str(case.uid), "sha256": sha256, "name": name}, salt=IMPORT_SALT)
+    token = mailin.hold_mail(case, data, name)
     return _preview(request, case, token=token, mail=mail, problems=problems, form=form)
 
 
 def _import(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
     token = form.data.get("token", "")
-    try:
-        held = signing.loads(token, salt=IMPORT_SALT, max_age=TOKEN_MAX_AGE)
-        if held.get("case") != str(case.uid):
-            raise signing.BadSignature("another case")
-        data = open_blob(str(held["sha256"]))
-    except (signing.BadSignature, FapiaoError, KeyError, AttributeError):
+    held = mailin.held_mail(case, token)
+    if held is None:
         form.add("file", gettext("The uploaded e-mail has expired; upload it again."))
         return render(
             request, "recovery/staff/email.html", {"case": case, "form": FormState(errors=form.errors)}
         )
-    mail, problems = mailin.read_mail(data)
+    mail, problems = mailin.read_mail(held.data)
     assert mail is not None  # it was read before it was stored
     count = len(mail.attachments)
     username = form.data.get("sender", "")
@@ -158,8 +150,8 @@ def _import(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
         result = mailin.import_email(
             user=acting_user(request),
             case=case,
-            filename=str(held["name"]),
-            data=data,
+            filename=held.name,
+            data=held.data,
             sender=sender,
             types={i: form.data.get(f"type-{i}", "") for i in range(count)},
             leave_out={i for i in range(count) if form.data.get(f"take-{i}") != "on"},
