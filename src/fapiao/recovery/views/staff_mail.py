@@ -4,7 +4,7 @@ An e-mail is imported in two steps: support uploads the ``.eml`` and sees what i
 sender matched to a user of the merchant (or a list to choose from), the text, and each
 attachment with the evidence type it seems to be — then imports it.  Between the steps the mail
 waits in the content-addressed store, named by a signed token bound to this case
-(:func:`fapiao.recovery.mailin.hold_mail`), so the second step imports exactly the file that was
+(:func:`fapiao.recovery.mail_preview.hold_mail`), so the second step imports exactly the file that was
 shown.
 """
 
@@ -29,7 +29,7 @@ from fapiao.formats.eml import MailMessage, MailProblem
 from fapiao.formats.sniff import sniff
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
-from fapiao.recovery import mailin, selectors
+from fapiao.recovery import mail_preview, mailin, selectors
 from fapiao.recovery.evidence import OPEN_FOR_EVIDENCE, max_file_bytes
 from fapiao.recovery.labels import evidence_type_choices, state_label
 from fapiao.recovery.models import Case
@@ -76,13 +76,14 @@ def _preview(
 ) -> HttpResponse:
     chosen = form.data.get("sender", "")
     posted = "token" in form.data  # shown again after a refusal: keep what support ticked
-    matched = mailin.match_sender(case, mail.sender_address)
+    matched = mail_preview.match_sender(case, mail.sender_address)
     attachments = [
         {
             "index": index,
             "file": attachment,
             "kind": sniff(attachment.data),
-            "type": form.data.get(f"type-{index}") or mailin.guess_type(attachment.filename, attachment.data),
+            "type": form.data.get(f"type-{index}")
+            or mail_preview.guess_type(attachment.filename, attachment.data),
             "take": form.data.get(f"take-{index}") == "on" or not posted,
         }
         for index, attachment in enumerate(mail.attachments)
@@ -96,7 +97,7 @@ def _preview(
         "problems": [problem.render(gettext) for problem in problems],
         "matched": matched,
         "senders": [("", gettext("— choose —"))]
-        + [(u.username, f"{display_name(u)} · {u.email or '—'}") for u in mailin.merchant_users(case)],
+        + [(u.username, f"{display_name(u)} · {u.email or '—'}") for u in mail_preview.merchant_users(case)],
         "sender": chosen or (matched.username if matched else ""),
         "attachments": attachments,
         "type_choices": evidence_type_choices(),
@@ -121,7 +122,7 @@ def email_page(request: HttpRequest, case_id: str) -> HttpResponse:
         return _import(request, case, form)
     upload = request.FILES.get("file")
     data = upload.read(max_file_bytes() + 1) if upload is not None else b""
-    mail, problems = mailin.read_mail(data) if data else (None, [])
+    mail, problems = mail_preview.read_mail(data) if data else (None, [])
     if mail is None:
         if not data:
             form.add("file", gettext("Choose an e-mail file (.eml) to upload."))
@@ -129,19 +130,19 @@ def email_page(request: HttpRequest, case_id: str) -> HttpResponse:
             form.add("file", problem.render(gettext))
         return render(request, "recovery/staff/email.html", {"case": case, "form": form})
     name = upload.name if upload is not None and upload.name else "mail.eml"
-    token = mailin.hold_mail(case, data, name)
+    token = mail_preview.hold_mail(case, data, name)
     return _preview(request, case, token=token, mail=mail, problems=problems, form=form)
 
 
 def _import(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
     token = form.data.get("token", "")
-    held = mailin.held_mail(case, token)
+    held = mail_preview.held_mail(case, token)
     if held is None:
         form.add("file", gettext("The uploaded e-mail has expired; upload it again."))
         return render(
             request, "recovery/staff/email.html", {"case": case, "form": FormState(errors=form.errors)}
         )
-    mail, problems = mailin.read_mail(held.data)
+    mail, problems = mail_preview.read_mail(held.data)
     assert mail is not None  # it was read before it was stored
     count = len(mail.attachments)
     username = form.data.get("sender", "")
