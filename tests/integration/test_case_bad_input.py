@@ -523,3 +523,14 @@ def test_reopening_needs_a_reason(people, confirmed):
             people["clerk"], f"/api/v1/cases/{confirmed['case_id']}/reopen", {"version": confirmed["version"]}
         )
     refused(response, 422, "validation_failed", ("reason", "required"))
+
+
+def test_a_decision_reason_that_is_not_text(people, in_review):
+    path = f"/api/v1/cases/{in_review['case_id']}/reject"
+    with Unchanged():
+        number = post(people["reviewer"], path, {"version": in_review["version"], "reason": 123})
+        listed = post(
+            people["reviewer"], path, {"version": in_review["version"], "reason_template": ["nope"]}
+        )
+    refused(number, 422, "validation_failed", ("reason", "not_text"))
+    refused(listed, 422, "validation_failed", ("reason_template", "invalid_choice"))

@@ -13,7 +13,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from fapiao.recovery import review, services
+from fapiao.recovery import conversation, review, services
 from fapiao.recovery.models import Case, CaseEvent, Notification
 from fapiao.recovery.reminders import send_reminders
 from tests.integration.case_helpers import claim_for
@@ -69,7 +69,7 @@ def test_a_new_case_nobody_took_up_is_reminded_once_per_beijing_day(demo):
 def test_a_case_waiting_for_the_merchant_reminds_the_merchant(demo):
     with time_machine.travel(START, tick=False):
         case = _submitted(demo)
-        case = services.request_info(
+        case = conversation.request_info(
             user=demo["support"], case=case, version=case.version, body="请补充合同。"
         )
     mail.outbox.clear()

@@ -8,6 +8,7 @@ a role or four-eyes refusal, 409 for a stale version or an action the state does
 from __future__ import annotations
 
 from typing import Any, cast
+from urllib.parse import quote
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -20,8 +21,8 @@ from fapiao.core.evidence import EvidenceTooLargeError, megabytes
 from fapiao.invoices.presenters import invoice_representation
 from fapiao.platform.requests import json_body
 from fapiao.platform.schemas import Problem
+from fapiao.recovery import actions, conversation, remedies, schemas, selectors, services
 from fapiao.recovery import evidence as evidence_services
-from fapiao.recovery import remedies, review, schemas, selectors, services
 from fapiao.recovery.models import Case
 from fapiao.recovery.presenters import case_representation, case_summary, evidence_representation
 from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS, REQUEST_ITEMS
@@ -130,12 +131,23 @@ def edit(request: HttpRequest, case_id: str) -> JsonResponse:
     return _case(request, services.update_claim(user=user, case=case, payload=claim, version=version))
 
 
-def _simple(name: str, action: Any, summary: str, schema: type = schemas.VersionIn) -> None:
+def _given(body: dict[str, Any]) -> actions.ActionInput:
+    return actions.ActionInput(
+        version=_version(body),
+        reason=body.get("reason"),
+        reason_template=body.get("reason_template"),
+        body=body.get("body"),
+        items=body.get("items"),
+    )
+
+
+def _action(name: str, summary: str, schema: type) -> None:
+    """``POST /{case_id}/<name>``: the action of :data:`fapiao.recovery.actions.ACTIONS` by that name."""
+
     def handler(request: HttpRequest, case_id: str) -> JsonResponse:
         user = _user(request)
         case = selectors.case_get(user=user, case_id=case_id)
-        body = _object(request)
-        return _case(request, action(user=user, case=case, body=body, version=_version(body)))
+        return _case(request, actions.run(name, user=user, case=case, given=_given(_object(request))))
 
     handler.__name__ = name.replace("-", "_")
     router.post(
@@ -146,66 +158,18 @@ def _simple(name: str, action: Any, summary: str, schema: type = schemas.Version
     )(handler)
 
 
-_simple(
-    "submit",
-    lambda user, case, body, version: services.submit_case(user=user, case=case, version=version),
-    "Submit a draft",
-)
-_simple(
-    "resubmit",
-    lambda user, case, body, version: services.resubmit_case(user=user, case=case, version=version),
-    "Submit a rejected case again",
-)
-_simple(
-    "confirm",
-    lambda user, case, body, version: services.confirm_case(user=user, case=case, version=version),
-    "Confirm the result and close the case",
-)
-_simple(
-    "reopen",
-    lambda user, case, body, version: services.reopen_case(
-        user=user, case=case, version=version, reason=body.get("reason") or ""
-    ),
-    "Reopen a resolved case within the window",
-    schemas.ReasonIn,
-)
-_simple(
-    "withdraw",
-    lambda user, case, body, version: services.withdraw_case(
-        user=user, case=case, version=version, reason=str(body.get("reason") or "")
-    ),
-    "Withdraw a case",
-    schemas.ReasonIn,
-)
-_simple(
-    "claim",
-    lambda user, case, body, version: review.claim_case(user=user, case=case, version=version),
-    "Claim a case for review",
-)
-_simple(
-    "request-info",
-    lambda user, case, body, version: services.request_info(
-        user=user, case=case, version=version, body=body.get("body"), items=body.get("items")
-    ),
-    "Ask the merchant for more (补正通知)",
-    schemas.RequestInfoIn,
-)
-_simple(
-    "approve",
-    lambda user, case, body, version: review.approve_case(
-        user=user, case=case, version=version, reason=body.get("reason"), template=body.get("reason_template")
-    ),
-    "Approve (or give the first of two approvals)",
-    schemas.DecisionIn,
-)
-_simple(
-    "reject",
-    lambda user, case, body, version: review.reject_case(
-        user=user, case=case, version=version, reason=body.get("reason"), template=body.get("reason_template")
-    ),
-    "Reject, with a reason",
-    schemas.DecisionIn,
-)
+for _name, _summary, _schema in (
+    ("submit", "Submit a draft", schemas.VersionIn),
+    ("resubmit", "Submit a rejected case again", schemas.VersionIn),
+    ("confirm", "Confirm the result and close the case", schemas.VersionIn),
+    ("reopen", "Reopen a resolved case within the window", schemas.ReasonIn),
+    ("withdraw", "Withdraw a case", schemas.ReasonIn),
+    ("claim", "Claim a case for review", schemas.VersionIn),
+    ("request-info", "Ask the merchant for more (补正通知)", schemas.RequestInfoIn),
+    ("approve", "Approve (or give the first of two approvals)", schemas.DecisionIn),
+    ("reject", "Reject, with a reason", schemas.DecisionIn),
+):
+    _action(_name, _summary, _schema)
 
 
 @router.post(
@@ -214,7 +178,7 @@ _simple(
 def release(request: HttpRequest, case_id: str) -> JsonResponse:
     user = _user(request)
     case = selectors.case_get(user=user, case_id=case_id)
-    return _case(request, review.release_case(user=user, case=case))
+    return _case(request, actions.run("release", user=user, case=case, given=actions.ActionInput()))
 
 
 @router.post(
@@ -226,11 +190,8 @@ def release(request: HttpRequest, case_id: str) -> JsonResponse:
 def assign(request: HttpRequest, case_id: str) -> JsonResponse:
     user = _user(request)
     case = selectors.case_get(user=user, case_id=case_id)
-    body = _object(request)
-    assignee = User.objects.filter(username=str(body.get("assignee") or "")).first()
-    if assignee is None:
-        raise ValidationFailed([review.AssigneeNotReviewerError().at("assignee")])
-    return _case(request, review.assign_case(user=user, case=case, assignee=assignee))
+    given = actions.ActionInput(assignee=_object(request).get("assignee"))
+    return _case(request, actions.run("assign", user=user, case=case, given=given))
 
 
 @router.post(
@@ -266,7 +227,7 @@ def message(request: HttpRequest, case_id: str) -> JsonResponse:
     user = _user(request)
     case = selectors.case_get(user=user, case_id=case_id)
     body = _object(request)
-    services.post_message(
+    conversation.post_message(
         user=user, case=case, body=body.get("body"), on_behalf=body.get("on_behalf") is True
     )
     return _case(request, case, 201)
@@ -275,34 +236,7 @@ def message(request: HttpRequest, case_id: str) -> JsonResponse:
 @router.post(
     "/{case_id}/evidence",
     response={201: schemas.EvidenceOut, **ERRORS, 413: Problem},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file", "type"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "type": {
-                                "type": "string",
-                                "enum": [
-                                    "contract",
-                                    "bank_statement",
-                                    "stub_copy",
-                                    "e_invoice",
-                                    "system_receipt",
-                                    "email",
-                                    "other",
-                                ],
-                            },
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=schemas.EVIDENCE_UPLOAD,
     summary="Attach a file (multipart: file, type)",
 )
 def add_evidence(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -343,6 +277,4 @@ def receipt_pdf(request: HttpRequest, case_id: str) -> HttpResponse:
 
 
 def _quote(name: str) -> str:
-    from urllib.parse import quote
-
     return quote(name, safe="")

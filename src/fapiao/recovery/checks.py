@@ -19,6 +19,7 @@ from fapiao.core.evidence import EvidenceType
 from fapiao.formats.einvoice_xml import read_einvoice_xml
 from fapiao.ledger.checks import check_and_report
 from fapiao.recovery.choices import CheckStatus
+from fapiao.recovery.claim import claimed_buyer_tax_id
 from fapiao.recovery.models import Case, Evidence, SupersededNumber
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -127,8 +128,6 @@ def check_receipt(evidence: Evidence, case: Case, data: bytes) -> None:
 
 
 def claim_mapping(case: Case) -> dict[str, Any]:
-    from fapiao.recovery.services import claimed_buyer_tax_id
-
     claim: dict[str, Any] = {
         "number": case.claimed_number,
         "issued_on": case.claimed_issued_on.isoformat(),

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 from django.utils.translation import gettext
 
 from fapiao.accounts.choices import Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
-from fapiao.audit.services import record
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import ConflictError, FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.evidence import EvidenceTooLargeError, EvidenceType, EvidenceTypeMismatchError
@@ -31,9 +32,11 @@ from fapiao.formats.sniff import check_evidence
 from fapiao.recovery import notify
 from fapiao.recovery.checks import run_check
 from fapiao.recovery.choices import Channel
+from fapiao.recovery.conversation import answer, post_message
+from fapiao.recovery.labels import evidence_type_label
 from fapiao.recovery.models import Case, CaseMessage, Evidence
 from fapiao.recovery.storage import store_blob
-from fapiao.recovery.transitions import add_event, lock
+from fapiao.recovery.transitions import Change, transition
 
 MB = 1024 * 1024
 FILENAME_MAX = 200
@@ -51,8 +54,6 @@ OPEN_FOR_EVIDENCE = frozenset(
 
 def _readable(problem: EvidenceTypeMismatchError) -> EvidenceTypeMismatchError:
     """The mismatch with its kind and type in the reader's words (``PNG``, 系统回执), not codes."""
-    from fapiao.recovery.receipt import evidence_type_label
-
     params = dict(problem.params)
     params["found"] = gettext(str(params.get("found", "")))
     params["declared"] = evidence_type_label(str(params.get("declared", "")))
@@ -179,10 +180,13 @@ def add_evidence(
     # under the lock, where it counts (a race between the two leaves at most an unused blob).
     _refuse(case, on_behalf=on_behalf, sha256=sha256, size=len(data))
     store_blob(data)
-    with transaction.atomic():
-        locked = lock(case, None)
+    details: dict[str, Any] = {}
+    stored: list[Evidence] = []
+
+    def refuse(locked: Case) -> None:
         _refuse(locked, on_behalf=on_behalf, sha256=sha256, size=len(data))
-        now = timezone.now()
+
+    def write(locked: Case, _target: CaseState, now: datetime) -> None:
         evidence = Evidence(
             merchant_id=locked.merchant_id,
             case=locked,
@@ -199,27 +203,35 @@ def add_evidence(
         )
         run_check(evidence, locked, data)
         evidence.save()
-        details = {
-            "file": name,
-            "type": kind_declared.value,
-            "sha256": sha256,
-            "check": evidence.check_status,
-        }
-        add_event(
-            locked,
-            actor=user,
-            action="evidence",
-            before=locked.state,
-            after=locked.state,
-            details=details,
-            at=now,
-        )
-        record(actor=user, action="case.evidence", target=locked, merchant=locked.merchant, after=details)
-        if not on_behalf and locked.state == CaseState.NEEDS_INFO:
-            from fapiao.recovery.services import answer
+        stored.append(evidence)
+        details.update(file=name, type=kind_declared.value, sha256=sha256, check=evidence.check_status)
 
+    with transaction.atomic():
+        step = transition(
+            case, Change.EVIDENCE, actor=user, version=None, check=refuse, apply=write, details=details
+        )
+        locked = step.case
+        if not on_behalf and locked.state == CaseState.NEEDS_INFO:
             answer(user=user, case=locked, note=_("Answered with a file."))
         elif locked.state != CaseState.DRAFT and not quiet:
             people = notify.merchant_people(locked) if on_behalf else notify.staff_people(locked)
             notify.notify(locked, "evidence", people, actor=user)
-    return evidence
+    return stored[0]
+
+
+def reply_with_files(
+    *, user: User, case: Case, body: object, evidence_type: object, files: Sequence[tuple[str, bytes]]
+) -> CaseMessage:
+    """A message from the desk with files attached: the message and every file, or nothing."""
+    with transaction.atomic():
+        message = post_message(user=user, case=case, body=body)
+        for filename, data in files:
+            add_evidence(
+                user=user,
+                case=case,
+                evidence_type=evidence_type,
+                filename=filename,
+                data=data,
+                message=message,
+            )
+    return message

@@ -10,7 +10,6 @@ be evidence (wrong type, already on the case) is left out and listed, never half
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,10 +18,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from fapiao.accounts.choices import MERCHANT_ROLES
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, require
-from fapiao.audit.services import display_name, record
+from fapiao.audit.services import display_name
 from fapiao.core.case_claim import parse_date
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import (
@@ -34,32 +32,16 @@ from fapiao.core.errors import (
     _,
 )
 from fapiao.core.evidence import EvidenceType
-from fapiao.formats.eml import MailMessage, MailProblem, read_eml
-from fapiao.formats.sniff import EVIDENCE_KINDS_ALLOWED, sniff
+from fapiao.formats.eml import MailMessage
 from fapiao.recovery import notify
 from fapiao.recovery.choices import Channel
-from fapiao.recovery.evidence import add_evidence, max_file_bytes
+from fapiao.recovery.conversation import MESSAGE_MAX, answer, post_message
+from fapiao.recovery.evidence import add_evidence
+from fapiao.recovery.mail_preview import guess_type, match_sender, read_mail
 from fapiao.recovery.models import Case, CaseMessage, Evidence
-from fapiao.recovery.services import MESSAGE_MAX, answer, post_message
-from fapiao.recovery.transitions import add_event, lock
+from fapiao.recovery.transitions import Change, transition
 
 NOTE_MAX = 500
-# Words in a file name that say what the file is (Chinese clients name files well).
-NAME_HINTS: tuple[tuple[re.Pattern[str], EvidenceType], ...] = (
-    (re.compile(r"合同|协议|contract|agreement", re.I), EvidenceType.CONTRACT),
-    (re.compile(r"流水|回单|对账|银行|statement|bank", re.I), EvidenceType.BANK_STATEMENT),
-    (re.compile(r"存根|记账联|stub", re.I), EvidenceType.STUB_COPY),
-    (re.compile(r"回执|receipt", re.I), EvidenceType.SYSTEM_RECEIPT),
-    (re.compile(r"发票|invoice|fapiao", re.I), EvidenceType.E_INVOICE),
-)
-KIND_HINTS = {
-    "json": EvidenceType.SYSTEM_RECEIPT,
-    "xml": EvidenceType.E_INVOICE,
-    "ofd": EvidenceType.E_INVOICE,
-    "xlsx": EvidenceType.BANK_STATEMENT,
-    "csv": EvidenceType.BANK_STATEMENT,
-    "eml": EvidenceType.EMAIL,
-}
 
 
 class SenderUnknownError(InvalidValueError):
@@ -78,34 +60,6 @@ def _staff_only(user: User) -> None:
     require(user, Action.ADD_EVIDENCE)
     if user.is_merchant_user:
         raise RoleForbiddenError(_("Your role does not allow this action."))
-
-
-def read_mail(data: bytes) -> tuple[MailMessage | None, list[MailProblem]]:
-    return read_eml(data, max_bytes=max_file_bytes())
-
-
-def merchant_users(case: Case) -> list[User]:
-    """Who may have written for the merchant: its active clerks and administrators."""
-    users = User.objects.filter(merchant_id=case.merchant_id, role__in=MERCHANT_ROLES, is_active=True)
-    return list(users.order_by("username"))
-
-
-def match_sender(case: Case, address: str) -> User | None:
-    """The merchant's one user with this e-mail address (none when no one, or several, have it)."""
-    if not address:
-        return None
-    found = [user for user in merchant_users(case) if user.email and user.email.lower() == address.lower()]
-    return found[0] if len(found) == 1 else None
-
-
-def guess_type(filename: str, data: bytes) -> str:
-    """The evidence type a file most likely is, by its name and content; "other" when unsure."""
-    kind = sniff(data)
-    guess = next((hint for pattern, hint in NAME_HINTS if pattern.search(filename)), None)
-    guess = guess or KIND_HINTS.get(kind)
-    if guess is None or kind not in EVIDENCE_KINDS_ALLOWED[guess]:
-        return EvidenceType.OTHER.value
-    return guess.value
 
 
 @dataclass
@@ -215,7 +169,7 @@ def import_email(
             "left_out": [{"file": name, "code": why[0].code} for name, why in result.left_out],
             "problems": [problem.code for problem in problems],
         }
-        _record(user, case, "email", details)
+        _record(user, case, Change.EMAIL, details)
     return result
 
 
@@ -271,21 +225,19 @@ def register_mail_in(
             "note": remark,
             "files": [evidence.filename for evidence in added],
         }
-        _record(user, case, "mail_in", details)
+        _record(user, case, Change.MAIL_IN, details)
     return added
 
 
-def _record(user: User, case: Case, action: str, details: dict[str, Any]) -> None:
+def _record(user: User, case: Case, action: Change, details: dict[str, Any]) -> None:
     """The import on the case's timeline and in the audit trail (inside the caller's transaction).
 
     One delivery, one notification.  When the case was waiting for the merchant, what arrived by
     e-mail or post is their answer: support records it and the case goes back to review.
     """
-    locked = lock(case, None)
-    add_event(locked, actor=user, action=action, before=locked.state, after=locked.state, details=details)
-    record(actor=user, action=f"case.{action}", target=locked, merchant=locked.merchant, after=details)
+    locked = transition(case, action, actor=user, version=None, details=details).case
     if locked.state == CaseState.NEEDS_INFO:
-        note = _("Answered by e-mail.") if action == "email" else _("Answered by post.")
+        note = _("Answered by e-mail.") if action is Change.EMAIL else _("Answered by post.")
         answer(user=user, case=locked, note=note)
     else:
         people = notify.merchant_people(locked) + notify.staff_people(locked)

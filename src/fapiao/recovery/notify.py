@@ -121,3 +121,10 @@ def render(notification: Notification) -> str:
         return gettext(notification.message).format(**notification.params)
     except (KeyError, IndexError):
         return gettext(notification.message)
+
+
+def mark_read(*, user: User, notifications: Iterable[Notification]) -> int:
+    """Mark these of ``user``'s notifications read (the ones they were just shown); returns how many."""
+    shown = [notification.pk for notification in notifications]
+    unread = Notification.objects.filter(user=user, read_at__isnull=True, pk__in=shown)
+    return unread.update(read_at=timezone.now())

@@ -23,6 +23,7 @@ from fapiao.core.tax import line_tax, rates_in_force
 from fapiao.formats.einvoice_xml import EInvoiceFields, read_einvoice_xml
 from fapiao.ledger.models import LogEntry
 from fapiao.recovery.choices import CheckStatus
+from fapiao.recovery.claim import claimed_buyer_tax_id
 from fapiao.recovery.models import Case, Evidence
 from fapiao.recovery.storage import open_blob
 
@@ -82,12 +83,6 @@ def ledger_rows(case: Case) -> list[dict[str, Any]]:
     return rows
 
 
-def _claim_tax_id(case: Case) -> str:
-    from fapiao.recovery.services import claimed_buyer_tax_id
-
-    return claimed_buyer_tax_id(case)
-
-
 def ledger_source(case: Case) -> Source | None:
     found = [
         row
@@ -106,7 +101,7 @@ def ledger_source(case: Case) -> Source | None:
         "buyer": {
             "name": str(buyer.get("name") or ""),
             # An individual's ID is sealed, never in the entry: the claim may know it.
-            "tax_id": str(buyer.get("tax_id") or (_claim_tax_id(case) if buyer.get("sealed") else "")),
+            "tax_id": str(buyer.get("tax_id") or (claimed_buyer_tax_id(case) if buyer.get("sealed") else "")),
         },
         "lines": [
             {key: str(line.get(key) or "") for key in LINE_KEYS} for line in document.get("lines") or []
@@ -175,7 +170,7 @@ def claim_lines(case: Case) -> list[dict[str, str]]:
 def claim_source(case: Case) -> Source:
     invoice = {
         "kind": case.claimed_kind or "ordinary",
-        "buyer": {"name": case.claimed_buyer_name, "tax_id": _claim_tax_id(case)},
+        "buyer": {"name": case.claimed_buyer_name, "tax_id": claimed_buyer_tax_id(case)},
         "lines": claim_lines(case),
         "remark": "",
     }

@@ -12,6 +12,7 @@ from fapiao.audit.services import display_name
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import ConflictError
 from fapiao.core.money import format_money
+from fapiao.recovery.labels import evidence_type_label
 from fapiao.recovery.models import Case
 from fapiao.recovery.notify import case_url
 from fapiao.recovery.receipt_pdf import ReceiptEvidence, SubmissionReceipt, render_submission_receipt
@@ -40,25 +41,12 @@ LABELS = {
     ),
     "page": gettext_noop("Page {page}"),
 }
-EVIDENCE_TYPES = {
-    "contract": gettext_noop("Contract"),
-    "bank_statement": gettext_noop("Bank statement"),
-    "stub_copy": gettext_noop("Stub or bookkeeping copy"),
-    "e_invoice": gettext_noop("E-invoice file"),
-    "system_receipt": gettext_noop("System receipt"),
-    "email": gettext_noop("E-mail message"),
-    "other": gettext_noop("Other"),
-}
 
 
 class NotSubmittedError(ConflictError):
     """The case has not been submitted yet, so it has no receipt."""
 
     code = "not_submitted"
-
-
-def evidence_type_label(value: str) -> str:
-    return gettext(EVIDENCE_TYPES.get(value, value))
 
 
 def submission_receipt_pdf(case: Case) -> bytes:

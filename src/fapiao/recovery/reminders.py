@@ -28,17 +28,17 @@ from django.utils.translation import gettext, ngettext
 from fapiao.accounts.choices import Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, may
-from fapiao.audit.services import record
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import _
 from fapiao.recovery import notify, selectors
+from fapiao.recovery.labels import state_label
 from fapiao.recovery.models import Case, CaseEvent, Notification
-from fapiao.recovery.transitions import add_event, lock
+from fapiao.recovery.transitions import Change, lock, transition
 
 log = logging.getLogger(__name__)
 BEIJING = ZoneInfo("Asia/Shanghai")
 MERCHANT_TURN = frozenset({CaseState.DRAFT, CaseState.NEEDS_INFO, CaseState.REJECTED, CaseState.RESOLVED})
-ACTION = "remind"
+ACTION = Change.REMIND.value
 
 
 def beijing_day(now: datetime) -> date:
@@ -146,20 +146,22 @@ def _write(actor: User, case: Case, people: list[User], day: date, now: datetime
         "to": sorted(user.username for user in people),
         "due": due.isoformat() if due else None,
     }
-    add_event(case, actor=actor, action=ACTION, before=case.state, after=case.state, details=details, at=now)
     params = {"case": case.acceptance_no or str(case.uid)[:8]}
-    Notification.objects.bulk_create(
-        Notification(
-            user=user,
-            merchant_id=case.merchant_id,
-            case=case,
-            message=notify.MESSAGES["reminder"],
-            params=params,
-            created_at=now,
+
+    def notify_people(locked: Case, _target: CaseState, at: datetime) -> None:
+        Notification.objects.bulk_create(
+            Notification(
+                user=user,
+                merchant_id=locked.merchant_id,
+                case=locked,
+                message=notify.MESSAGES["reminder"],
+                params=params,
+                created_at=at,
+            )
+            for user in people
         )
-        for user in people
-    )
-    record(actor=actor, action="case.remind", target=case, merchant=case.merchant, after=details)
+
+    transition(case, Change.REMIND, actor=actor, version=None, details=details, apply=notify_people, at=now)
 
 
 def _mail_digests(run: ReminderRun) -> None:
@@ -183,8 +185,6 @@ def _mail_digests(run: ReminderRun) -> None:
 
 def digest_text(reminders: list[Reminder]) -> tuple[str, str]:
     """The reminder mail's subject and body, in the site's language."""
-    from fapiao.recovery.views.progress import state_label
-
     with translation.override(settings.LANGUAGE_CODE):
         count = len(reminders)
         title = ngettext(

@@ -19,13 +19,13 @@ from django.utils.translation import gettext
 from fapiao.accounts.choices import Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
-from fapiao.audit.services import display_name, record
+from fapiao.audit.services import display_name
 from fapiao.core.cases import CLOSED_STATES, CaseAction, CaseState
 from fapiao.core.errors import ConflictError, InvalidValueError, PermissionDeniedError, ValidationFailed, _
 from fapiao.recovery import notify
 from fapiao.recovery.models import Case
 from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS
-from fapiao.recovery.transitions import add_event, lock, snapshot, transition
+from fapiao.recovery.transitions import Change, transition
 
 
 class ClaimHeldError(ConflictError):
@@ -98,25 +98,18 @@ def claim_case(*, user: User, case: Case, version: int | None) -> Case:
 def release_case(*, user: User, case: Case) -> Case:
     """Give the claim back so another reviewer can take the case."""
     require(user, Action.REVIEW_CASES)
-    with transaction.atomic():
-        locked = lock(case, None)
+
+    def holder(locked: Case) -> None:
         if locked.assignee_id != user.pk and not user.is_lead:
             raise NotClaimHolderError()
-        before = snapshot(locked)
+
+    def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
         locked.assignee = None
         locked.claim_expires_at = None
-        locked.version += 1
-        locked.save()
-        add_event(locked, actor=user, action="release", before=locked.state, after=locked.state)
-        record(
-            actor=user,
-            action="case.release",
-            target=locked,
-            merchant=locked.merchant,
-            before=before,
-            after=snapshot(locked),
-        )
-    return locked
+
+    with transaction.atomic():
+        step = transition(case, Change.RELEASE, actor=user, version=None, check=holder, apply=apply)
+    return step.case
 
 
 def assign_case(*, user: User, case: Case, assignee: User) -> Case:
@@ -126,45 +119,33 @@ def assign_case(*, user: User, case: Case, assignee: User) -> Case:
         raise NotLeadError()
     if assignee.role != Role.REVIEWER or not assignee.is_active:
         raise ValidationFailed([AssigneeNotReviewerError().at("assignee")])
-    with transaction.atomic():
-        locked = lock(case, None)
+
+    def assignable(locked: Case) -> None:
         if locked.state in CLOSED_STATES or locked.state == CaseState.DRAFT:
             raise ConflictError(_("A case that is {state} can't be assigned."), state=locked.state)
-        before = snapshot(locked)
-        now = timezone.now()
-        locked.assignee = assignee
-        locked.claim_expires_at = now + claim_minutes()
-        locked.version += 1
-        locked.save()
-        add_event(
-            locked,
+
+    with transaction.atomic():
+        step = transition(
+            case,
+            Change.ASSIGN,
             actor=user,
-            action="assign",
-            before=locked.state,
-            after=locked.state,
+            version=None,
+            check=assignable,
+            apply=_take(assignee),
             details={"assignee": assignee.username},
-            at=now,
         )
-        record(
-            actor=user,
-            action="case.assign",
-            target=locked,
-            merchant=locked.merchant,
-            before=before,
-            after=snapshot(locked),
-        )
-        notify.notify(locked, "assign", [assignee], actor=user)
-    return locked
+        notify.notify(step.case, "assign", [assignee], actor=user)
+    return step.case
 
 
-def decision_reason(
-    reason: str | None, template: str | None, templates: dict[str, str], *, required: bool
-) -> str:
+def decision_reason(reason: object, template: object, templates: dict[str, str], *, required: bool) -> str:
     """A written reason, or the template's text — in the site's language (zh-Hans), which is the
     language of the record the merchant reads — followed by what the reviewer wrote."""
+    if reason is not None and not isinstance(reason, str):
+        raise ValidationFailed([InvalidValueError(_("Send a text."), code="not_text").at("reason")])
     text = (reason or "").strip()
     if template:
-        if template not in templates:
+        if not isinstance(template, str) or template not in templates:
             raise ValidationFailed(
                 [
                     InvalidValueError(
@@ -185,7 +166,7 @@ def decision_reason(
 
 
 def approve_case(
-    *, user: User, case: Case, version: int | None, reason: str | None = None, template: str | None = None
+    *, user: User, case: Case, version: int | None, reason: object = None, template: object = None
 ) -> Case:
     require(user, Action.REVIEW_CASES)
     text = decision_reason(reason, template, APPROVE_REASONS, required=False)
@@ -222,7 +203,7 @@ def approve_case(
 
 
 def reject_case(
-    *, user: User, case: Case, version: int | None, reason: str | None = None, template: str | None = None
+    *, user: User, case: Case, version: int | None, reason: object = None, template: object = None
 ) -> Case:
     require(user, Action.REVIEW_CASES)
     text = decision_reason(reason, template, REJECT_REASONS, required=True)

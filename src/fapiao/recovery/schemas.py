@@ -24,6 +24,36 @@ def request_body(model: type[Schema], *, idempotent: bool = False) -> dict[str, 
     return extra
 
 
+# ``POST /cases/{case_id}/evidence``: a multipart upload, documented by hand (not a JSON body).
+EVIDENCE_UPLOAD: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "type"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "type": {
+                            "type": "string",
+                            "enum": [
+                                "contract",
+                                "bank_statement",
+                                "stub_copy",
+                                "e_invoice",
+                                "system_receipt",
+                                "email",
+                                "other",
+                            ],
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
 CLAIM_EXAMPLE: dict[str, Any] = {
     "number": "26112000100000000123",
     "issued_on": "2026-11-03",

@@ -8,14 +8,17 @@ the system, not the cases.  Another merchant's case answers 404, as if it did no
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from fapiao.accounts.choices import MERCHANT_ROLES, Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, may
 from fapiao.core.cases import CaseState
@@ -23,7 +26,7 @@ from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, 
 from fapiao.core.money import parse_money
 from fapiao.invoices.models import Invoice
 from fapiao.ledger.models import LogEntry
-from fapiao.recovery.models import Case, CaseMessage, Evidence, Notification
+from fapiao.recovery.models import Case, CaseEvent, CaseMessage, Evidence, Notification
 from fapiao.recovery.transitions import CaseNotFoundError
 
 PAGE_SIZE = 50
@@ -174,6 +177,65 @@ def case_list(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
         unread = CaseMessage.objects.filter(read_by_staff_at__isnull=True).values("case_id")
         cases = cases.filter(pk__in=unread)
     return cases.order_by("submitted_at", "opened_at")
+
+
+def _unread_by_staff() -> Q:
+    """A case's merchant messages no staff member has read (as a filter on the case's messages)."""
+    return Q(messages__read_by_staff_at__isnull=True, messages__author_role__in=list(MERCHANT_ROLES))
+
+
+def inbox(user: User) -> QuerySet[Case]:
+    """Support's inbox: cases with merchant messages no staff member has read, longest waiting first.
+
+    Each case carries ``unread`` (how many) and ``waiting_since`` (the oldest one's time).
+    """
+    unread = _unread_by_staff()
+    cases = cases_visible_to(user).annotate(
+        unread=Count("messages", filter=unread),
+        waiting_since=Min("messages__created_at", filter=unread),
+    )
+    return cases.filter(unread__gt=0).order_by("waiting_since", "pk")
+
+
+def last_unread_messages(cases: Iterable[Case]) -> dict[int, CaseMessage]:
+    """The latest merchant message no staff member has read, per case (by case pk), in one query."""
+    latest = (
+        CaseMessage.objects.filter(
+            case=OuterRef("pk"), read_by_staff_at__isnull=True, author_role__in=list(MERCHANT_ROLES)
+        )
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    ids = Case.objects.filter(pk__in=[case.pk for case in cases]).annotate(last=Subquery(latest))
+    found = CaseMessage.objects.filter(pk__in=ids.values("last")).select_related("author")
+    return {message.case_id: message for message in found}
+
+
+def user_by_username(username: object) -> User | None:
+    """The user of that name (any role: the service says whether they may take the case)."""
+    return User.objects.filter(username=str(username or "")).first()
+
+
+def active_reviewers() -> list[User]:
+    return list(User.objects.filter(role=Role.REVIEWER, is_active=True).order_by("username"))
+
+
+def requested_items(case: Case) -> list[str]:
+    """What the last 补正通知 asked for, while the case waits for it."""
+    if case.state != CaseState.NEEDS_INFO:
+        return []
+    last = case.messages.exclude(requested_items=[]).order_by("-created_at").first()
+    return list(last.requested_items) if last else []
+
+
+def evidence_channels(case: Case) -> dict[str, int]:
+    """How many of the case's files came by each channel."""
+    return dict(Counter(case.evidence.values_list("channel", flat=True)))
+
+
+def deliveries(case: Case) -> QuerySet[CaseEvent]:
+    """The case's imported e-mails and registered mail-in deliveries, oldest first."""
+    return case.events.filter(action__in=("email", "mail_in")).order_by("at", "pk")
 
 
 def state_counts(*, user: User) -> dict[str, int]:

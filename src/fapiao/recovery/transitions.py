@@ -1,10 +1,15 @@
-"""The one way a case changes state: lock, check the version, ask the core, record, notify.
+"""The one way a case changes: lock, check the version, ask the core, record, notify.
 
-Every transition locks the case row (``SELECT … FOR UPDATE``), refuses a stale ``version``,
-asks :func:`fapiao.core.cases.decide` whether this actor may take this action now, and then
-in the same transaction bumps the version, writes the timeline event and the audit record and
-the notifications.  Two reviewers approving at the same moment: one wins, the other gets a
-specific refusal (stale version, or the action no longer possible), never a double decision.
+Every change of a case goes through :func:`transition`: the moves of the state machine
+(submit, claim, approve, …: :class:`fapiao.core.cases.CaseAction`) and the changes beside it
+that leave the state as it is (an edit of the claim, a release or an assignment, and the
+additions — a message, a file, an imported delivery, a reminder: :class:`Change`).  It locks the
+case row (``SELECT … FOR UPDATE``), refuses a stale ``version``, asks
+:func:`fapiao.core.cases.decide` whether this actor may take this action now, and then in the
+same transaction bumps the version, writes the timeline event and the audit record.  Two
+reviewers approving at the same moment: one wins, the other gets a specific refusal (stale
+version, or the action no longer possible), never a double decision.  A new case's first event
+and audit record are written by :func:`opened`, beside it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +40,25 @@ class StaleCaseError(ConflictError):
     """The case changed since you loaded it (now version {current}); reload it and try again."""
 
     code = "stale_version"
+
+
+class Change(StrEnum):
+    """The changes of a case beside the state machine's moves: the state stays as it is."""
+
+    EDIT = "edit"  # the claim of a draft or a rejected case
+    RELEASE = "release"  # a reviewer gives the claim back
+    ASSIGN = "assign"  # a lead reviewer gives the case to a reviewer
+    MESSAGE = "message"
+    EVIDENCE = "evidence"
+    EMAIL = "email"  # an imported e-mail
+    MAIL_IN = "mail_in"  # scans of papers the merchant posted
+    REMIND = "remind"  # an overdue case's reminder
+
+
+#: Additions to a case (a message, a file, a delivery, a reminder) leave its fields as they were,
+#: so its ``version`` stays too: a reviewer who loaded the case may still decide it.  Their audit
+#: record holds the ``details`` rather than the case before and after.
+ADDITIONS = frozenset({Change.MESSAGE, Change.EVIDENCE, Change.EMAIL, Change.MAIL_IN, Change.REMIND})
 
 
 def second_review_threshold() -> int | None:
@@ -115,9 +140,24 @@ def add_event(
     )
 
 
+def _target(case: Case, action: CaseAction | Change, actor: User, now: datetime) -> CaseState:
+    """Where ``action`` takes the case: the core's decision for a move, the same state for a change."""
+    state = CaseState(case.state)
+    if isinstance(action, Change):
+        return state
+    return decide(
+        state,
+        action,
+        role=actor.role,
+        actor_id=actor.pk,
+        facts=facts_of(case, now),
+        second_review_above_fen=second_review_threshold(),
+    )
+
+
 def transition(
     case: Case,
-    action: CaseAction,
+    action: CaseAction | Change,
     *,
     actor: User,
     version: int | None,
@@ -125,33 +165,35 @@ def transition(
     details: dict[str, Any] | None = None,
     apply: Callable[[Case, CaseState, datetime], None] | None = None,
     check: Callable[[Case], None] | None = None,
+    note: Callable[[], str] | None = None,
+    at: datetime | None = None,
 ) -> Step:
     """Take ``action`` on ``case`` (inside the caller's transaction).
 
-    ``check`` runs on the locked row before the core decides (e.g. the claim rule);
-    ``apply`` sets the fields the action changes besides the state.
+    ``check`` runs on the locked row before the core decides (e.g. the claim rule, or whether
+    the case takes files now); ``apply`` sets the fields the action changes besides the state,
+    or writes what an addition adds.  ``details`` go on the timeline event; they are read after
+    ``apply``, which may fill them in (what a file's check found).  ``note`` gives the audit
+    record's note once ``apply`` ran (default: the reason); ``at`` is the time of the change
+    (default: now).
     """
-    now = timezone.now()
+    now = at or timezone.now()
     locked = lock(case, version)
     if check is not None:
         check(locked)
     before_state = CaseState(locked.state)
-    before = snapshot(locked)
-    target = decide(
-        before_state,
-        action,
-        role=actor.role,
-        actor_id=actor.pk,
-        facts=facts_of(locked, now),
-        second_review_above_fen=second_review_threshold(),
-    )
-    locked.state = target
-    if target != before_state:
-        locked.state_changed_at = now
-    locked.version += 1
+    addition = action in ADDITIONS
+    before = None if addition else snapshot(locked)
+    target = _target(locked, action, actor, now)
+    if not addition:
+        locked.state = target
+        if target != before_state:
+            locked.state_changed_at = now
+        locked.version += 1
     if apply is not None:
         apply(locked, target, now)
-    locked.save()
+    if not addition:
+        locked.save()
     add_event(
         locked,
         actor=actor,
@@ -168,7 +210,13 @@ def transition(
         target=locked,
         merchant=locked.merchant,
         before=before,
-        after=snapshot(locked),
-        note=reason[:200],
+        after=details if addition else snapshot(locked),
+        note=note() if note is not None else reason[:200],
     )
     return Step(locked, before_state, now)
+
+
+def opened(case: Case, *, actor: User, at: datetime) -> None:
+    """A new case's first timeline event and audit record (inside the caller's transaction)."""
+    add_event(case, actor=actor, action="open", after=CaseState.DRAFT.value, at=at)
+    record(actor=actor, action="case.open", target=case, merchant=case.merchant, after=snapshot(case))

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from fapiao.recovery.receipt import EVIDENCE_TYPES
-from fapiao.recovery.views.progress import state_label
+from fapiao.recovery.labels import evidence_type_label, state_label
 
 register = template.Library()
 
@@ -43,7 +42,7 @@ CHANNELS = {
 
 @register.filter
 def evidence_type(value: str) -> str:
-    return gettext(EVIDENCE_TYPES.get(str(value), str(value)))
+    return evidence_type_label(str(value))
 
 
 @register.filter

@@ -20,6 +20,7 @@ from fapiao.core.money import format_money
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState, posted
 from fapiao.recovery import selectors, services
+from fapiao.recovery.claim import case_fields
 from fapiao.recovery.models import Case
 from fapiao.recovery.views.progress import steps
 
@@ -127,7 +128,7 @@ def edit_case(request: HttpRequest, case_id: str) -> HttpResponse:
     require(user, Action.OPEN_CASES)
     case = selectors.case_get(user=user, case_id=case_id)
     if request.method == "GET":
-        fields = services.case_fields(case)
+        fields = case_fields(case)
         data = {
             "number": fields["number"],
             "issued_on": fields["issued_on"],

@@ -7,11 +7,11 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from fapiao.accounts.requests import acting_user
 from fapiao.recovery import selectors
+from fapiao.recovery.notify import mark_read
 from fapiao.recovery.notify import render as render_notification
 
 PAGE_SIZE = 30
@@ -31,7 +31,5 @@ def notification_list(request: HttpRequest) -> HttpResponse:
         }
         for n in page
     ]
-    selectors.notifications_for(user, unread_only=True).filter(pk__in=[n.pk for n in page]).update(
-        read_at=timezone.now()
-    )
+    mark_read(user=user, notifications=page)
     return render(request, "recovery/notifications.html", {"page": page, "rows": rows})

@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils.functional import Promise
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from fapiao.audit.services import display_name
 from fapiao.core.cases import CaseState
 from fapiao.recovery import selectors
+from fapiao.recovery.labels import state_label
 from fapiao.recovery.models import Case
+
+# ``state_label`` is re-exported: the resolve page imports it from here.
+__all__ = ["CURRENT_STEP", "STEPS", "Step", "Waiting", "state_label", "steps", "waiting_for"]
 
 STEPS: tuple[Promise, ...] = (_("Confirm"), _("Apply"), _("Add information"), _("Review"), _("Check"))
 
@@ -35,24 +39,6 @@ CURRENT_STEP: dict[str, tuple[int, bool]] = {
     S.CONFIRMED: (5, False),
     S.WITHDRAWN: (1, True),
 }
-
-STATE_LABELS: dict[str, Promise] = {
-    S.DRAFT: pgettext_lazy("case state", "Draft"),
-    S.SUBMITTED: pgettext_lazy("case state", "Submitted"),
-    S.IN_REVIEW: pgettext_lazy("case state", "In review"),
-    S.NEEDS_INFO: pgettext_lazy("case state", "Needs information"),
-    S.AWAITING_SECOND: pgettext_lazy("case state", "Awaiting a second reviewer"),
-    S.APPROVED: pgettext_lazy("case state", "Approved"),
-    S.REJECTED: pgettext_lazy("case state", "Rejected"),
-    S.RESOLVED: pgettext_lazy("case state", "Resolved"),
-    S.CONFIRMED: pgettext_lazy("case state", "Confirmed"),
-    S.WITHDRAWN: pgettext_lazy("case state", "Withdrawn"),
-}
-
-
-def state_label(state: str) -> str:
-    found = STATE_LABELS.get(state)
-    return str(found) if found is not None else state
 
 
 @dataclass(frozen=True)

@@ -1,208 +1,35 @@
-"""The staff's pages: reviewer queue, support inbox, decisions, remedies, e-mail and mail-in evidence.
+"""The staff's pages: support's inbox, assigning a case, a reply with files; the staff's URLs.
 
-The case page (:mod:`fapiao.recovery.views.case`) shows staff the panel built here: who holds
-the case, the claim beside the system's view of the number (ledger history, similar invoices,
-automatic checks), and the forms of every step the user may take now.  Decisions post to the
-shared ``act`` view; assigning, replying with files, restoring and importing mail are here.
+The case page shows staff their panel (:mod:`fapiao.recovery.views.staff_panel`); decisions post
+to the shared ``act`` view (:mod:`fapiao.recovery.views.case`), restoring and re-issuing to
+:mod:`fapiao.recovery.views.staff_resolve`, e-mail and mail-in evidence to
+:mod:`fapiao.recovery.views.staff_mail`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
-
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.db.models import Count, Min, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone, translation
-from django.utils.translation import gettext, gettext_lazy
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from fapiao.accounts.choices import MERCHANT_ROLES, Role
-from fapiao.accounts.models import User
-from fapiao.accounts.permissions import Action, RoleForbiddenError, may, require
+from fapiao.accounts.permissions import Action, RoleForbiddenError, require
 from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
-from fapiao.core.cases import CLOSED_STATES, CaseState
-from fapiao.core.errors import FapiaoError, ValidationFailed, _
+from fapiao.core.errors import FapiaoError, _
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
-from fapiao.recovery import evidence as evidence_services
-from fapiao.recovery import review, selectors, services
-from fapiao.recovery.checks import check_message
-from fapiao.recovery.models import Case, CaseMessage, Evidence
-from fapiao.recovery.prefill import ledger_rows
-from fapiao.recovery.presenters import next_actions
-from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS, REQUEST_ITEMS
-from fapiao.recovery.templatetags.recovery_tags import channel as channel_label
-from fapiao.recovery.transitions import facts_of, second_review_threshold
+from fapiao.recovery import actions, conversation, selectors
+from fapiao.recovery.evidence import max_file_bytes, reply_with_files
+from fapiao.recovery.labels import state_label
 from fapiao.recovery.views import staff_mail, staff_resolve
-from fapiao.recovery.views.progress import state_label
-
-REQUEST_BODY = _(
-    "To decide case {case} we need more from you. Please add what is listed below on the case page, "
-    "or answer with a message."
-)
-ASSIGNABLE = frozenset(CaseState) - CLOSED_STATES - {CaseState.DRAFT}
-DIFFERENCE_LABELS = {  # the claim fields an automatic check compares (fapiao.core.claims)
-    "number": gettext_lazy("Invoice number"),
-    "issued_on": gettext_lazy("Invoice date"),
-    "buyer_name": gettext_lazy("Buyer"),
-    "buyer_tax_id": gettext_lazy("Buyer's taxpayer number"),
-    "total_with_tax_fen": gettext_lazy("Total with tax"),
-    "total_amount_fen": gettext_lazy("Amount without tax"),
-    "total_tax_fen": gettext_lazy("Tax"),
-}
-
-
-def is_desk(user: User) -> bool:
-    """Support agents and reviewers: the people who work cases (auditors only read them)."""
-    return may(user, Action.MESSAGE_CASES) and not user.is_merchant_user
-
-
-def _templates(templates: dict[str, str]) -> list[tuple[str, str]]:
-    return [("", gettext("— write your own —"))] + [(key, gettext(text)) for key, text in templates.items()]
-
-
-def _request_items() -> list[tuple[str, str]]:
-    """(the text the merchant will read, in the site's language; its label for this user)."""
-    with translation.override(settings.LANGUAGE_CODE):
-        for_merchant = {key: gettext(text) for key, text in REQUEST_ITEMS.items()}
-    return [(for_merchant[key], gettext(text)) for key, text in REQUEST_ITEMS.items()]
-
-
-def _request_body(case: Case) -> str:
-    with translation.override(settings.LANGUAGE_CODE):
-        return gettext(REQUEST_BODY).format(case=case.acceptance_no or "")
-
-
-def _differences(evidence: Evidence) -> list[dict[str, str]]:
-    found = (evidence.check_details or {}).get("differences") or []
-    return [{**d, "label": str(DIFFERENCE_LABELS.get(d.get("field"), d.get("field")))} for d in found]
-
-
-def _system_view(case: Case) -> dict[str, Any]:
-    similar = selectors.similar_invoices(case)
-    invoice_url = reverse("invoices:invoice", args=["NUMBER"])
-    return {
-        "ledger": ledger_rows(case),
-        "similar": [
-            {
-                "invoice": invoice,
-                "url": invoice_url.replace("NUMBER", invoice.number) + f"?merchant={case.merchant.uscc}",
-                "same_amount": invoice.total_with_tax == case.claimed_total_with_tax,
-                "same_buyer": invoice.buyer_name == case.claimed_buyer_name,
-            }
-            for invoice in similar
-        ],
-        "checks": [
-            {"file": e, "message": check_message(e), "differences": _differences(e)}
-            for e in case.evidence.exclude(check_status="not_checked").order_by("uploaded_at", "pk")
-        ],
-    }
-
-
-def _channels(case: Case) -> dict[str, Any]:
-    counts = Counter(case.evidence.values_list("channel", flat=True))
-    imports = case.events.filter(action__in=("email", "mail_in")).order_by("at", "pk")
-    return {"counts": [(channel_label(name), n) for name, n in sorted(counts.items())], "imports": imports}
-
-
-def panel_context(request: HttpRequest, case: Case) -> dict[str, Any]:
-    """What the staff panel of the case page (``recovery/staff/_panel.html``) needs."""
-    user = acting_user(request)
-    now = timezone.now()
-    actions = set(next_actions(case, user))
-    claim_live = bool(case.assignee_id and case.claim_expires_at and case.claim_expires_at > now)
-    held_by_me = claim_live and case.assignee_id == user.pk
-    threshold = second_review_threshold()
-    open_for_files = case.state in evidence_services.OPEN_FOR_EVIDENCE and case.state != CaseState.DRAFT
-    four_eyes = may(user, Action.REVIEW_CASES) and user.pk in facts_of(case, now).involved()
-    # Decisions the core would refuse this user anyway are not offered (it still has the last word).
-    may_decide = not four_eyes and not (
-        case.state == CaseState.AWAITING_SECOND and case.first_approver_id == user.pk
-    )
-    may_add_files = is_desk(user) and may(user, Action.ADD_EVIDENCE) and open_for_files
-    staff = {
-        "holder": display_name(case.assignee) if claim_live and case.assignee else "",
-        "held_by_me": held_by_me,
-        "held_by_other": claim_live and not held_by_me,
-        "claim_expires_at": case.claim_expires_at if claim_live else None,
-        "may_claim": "claim" in actions and not held_by_me,
-        "may_release": bool(case.assignee_id)
-        and (held_by_me or user.is_lead)
-        and may(user, Action.REVIEW_CASES),
-        "may_approve": may_decide and "approve" in actions,
-        "may_reject": may_decide and "reject" in actions,
-        "may_request": "request-info" in actions,
-        "may_resolve": not four_eyes and "resolve" in actions,
-        "may_assign": user.is_lead and may(user, Action.ASSIGN_CASES) and case.state in ASSIGNABLE,
-        # Replying with files is support's (the shared message form serves plain replies).
-        "may_add_files": may_add_files,
-        "may_reply": may_add_files and "messages" in actions,
-        "four_eyes": four_eyes,
-        "first_approver": display_name(case.first_approver) if case.first_approver_id else "",
-        "i_approved_first": case.first_approver_id == user.pk,
-        "second_needed": threshold is not None and case.claimed_total_with_tax > threshold,
-        "threshold": threshold,
-        "approve_reasons": _templates(APPROVE_REASONS),
-        "reject_reasons": _templates(REJECT_REASONS),
-        "request_items": _request_items(),
-        "request_body": _request_body(case),
-        "reviewers": [(u.username, display_name(u)) for u in reviewers()],
-        "type_choices": _type_choices(),
-        **_system_view(case),
-        "channels": _channels(case),
-    }
-    return {"staff": staff}
-
-
-def _type_choices() -> list[tuple[str, str]]:
-    from fapiao.recovery.views.case import type_choices
-
-    return type_choices()
-
-
-def reviewers() -> list[User]:
-    return list(User.objects.filter(role=Role.REVIEWER, is_active=True).order_by("username"))
-
-
-def _unread_cases(user: User) -> Any:
-    unread = Q(messages__read_by_staff_at__isnull=True, messages__author_role__in=list(MERCHANT_ROLES))
-    return selectors.cases_visible_to(user).annotate(
-        unread=Count("messages", filter=unread),
-        waiting_since=Min("messages__created_at", filter=unread),
-    )
-
-
-def list_context(request: HttpRequest) -> dict[str, Any]:
-    """What the staff's part of the case list (``recovery/staff/_list_tools.html``) needs."""
-    user = acting_user(request)
-    # Counted with the very filters the links apply, so a count and its list always agree.
-    queues = (
-        ("assignee=me", gettext("Held by me"), selectors.CaseFilters(assignee="me")),
-        ("assignee=none", gettext("Nobody holds"), selectors.CaseFilters(assignee="none")),
-        ("unread=1", gettext("Unread messages"), selectors.CaseFilters(unread=True)),
-        ("overdue=1", gettext("Overdue"), selectors.CaseFilters(overdue=True)),
-    )
-    quick = [(query, text, selectors.case_list(user=user, filters=f).count()) for query, text, f in queues]
-    assignees = [("", gettext("Anyone")), ("me", gettext("Me")), ("none", gettext("Nobody"))]
-    assignees += [(u.username, display_name(u)) for u in reviewers()]
-    return {
-        "staff_tools": {
-            "assignee_choices": assignees,
-            "assignee": request.GET.get("assignee", ""),
-            "unread": request.GET.get("unread", "") in ("1", "on", "true", "yes"),
-            "quick": quick,
-            "inbox": is_desk(user),
-        }
-    }
+from fapiao.recovery.views.case_context import render_case
+from fapiao.recovery.views.staff_panel import is_desk
 
 
 @login_required
@@ -213,39 +40,22 @@ def inbox(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     if not is_desk(user):
         raise RoleForbiddenError(_("Your role does not allow this action."))
-    cases = _unread_cases(user).filter(unread__gt=0).order_by("waiting_since", "pk")
-    page = Paginator(cases, selectors.PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.inbox(user), selectors.PAGE_SIZE).get_page(request.GET.get("page"))
+    last = selectors.last_unread_messages(page)
     now = timezone.now()
-    rows = []
-    for case in page:
-        last = (
-            CaseMessage.objects.filter(
-                case=case, read_by_staff_at__isnull=True, author_role__in=list(MERCHANT_ROLES)
-            )
-            .select_related("author")
-            .order_by("-created_at", "-pk")
-            .first()
-        )
-        rows.append(
-            {
-                "case": case,
-                "url": reverse("recovery:case", args=[case.uid]),
-                "state_label": state_label(case.state),
-                "last": last,
-                "author": display_name(last.author) if last else "",
-                "due": selectors.due_at(case),
-                "overdue": selectors.is_overdue(case, now),
-            }
-        )
+    rows = [
+        {
+            "case": case,
+            "url": reverse("recovery:case", args=[case.uid]),
+            "state_label": state_label(case.state),
+            "last": last.get(case.pk),
+            "author": display_name(last[case.pk].author) if case.pk in last else "",
+            "due": selectors.due_at(case),
+            "overdue": selectors.is_overdue(case, now),
+        }
+        for case in page
+    ]
     return render(request, "recovery/staff/inbox.html", {"page": page, "rows": rows, "query": ""})
-
-
-def _case_page(request: HttpRequest, case: Case, form: FormState, action: str) -> HttpResponse:
-    from fapiao.recovery.views.case import case_page_context
-
-    case.refresh_from_db()
-    context = case_page_context(request, case, action_form=form, failed_action=action)
-    return render(request, "recovery/case.html", context)
 
 
 @login_required
@@ -256,19 +66,18 @@ def assign(request: HttpRequest, case_id: str) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.ASSIGN_CASES)
     case = selectors.case_get(user=user, case_id=case_id)
-    username = request.POST.get("assignee", "")
-    form = FormState(data={"assignee": username})
+    form = FormState(data={"assignee": request.POST.get("assignee", "")})
     try:
-        assignee = User.objects.filter(username=username).first()
-        if assignee is None:
-            raise ValidationFailed([review.AssigneeNotReviewerError().at("assignee")])
-        review.assign_case(user=user, case=case, assignee=assignee)
+        assigned = actions.run(
+            "assign", user=user, case=case, given=actions.ActionInput(assignee=form.data["assignee"])
+        )
     except FapiaoError as failure:
         if failure.status == 403:
             raise
         form.add_failure(failure, lambda path: "assignee")
-        return _case_page(request, case, form, "assign")
-    messages.success(request, gettext("The case was assigned to {name}.").format(name=display_name(assignee)))
+        return render_case(request, case, action_form=form, failed_action="assign")
+    name = display_name(assigned.assignee) if assigned.assignee else ""
+    messages.success(request, gettext("The case was assigned to {name}.").format(name=name))
     return redirect("recovery:case", case_id=case.uid)
 
 
@@ -281,26 +90,19 @@ def reply(request: HttpRequest, case_id: str) -> HttpResponse:
     if not is_desk(user):
         raise RoleForbiddenError(_("Your role does not allow this action."))
     case = selectors.case_get(user=user, case_id=case_id)
-    files = request.FILES.getlist("file")
     form = FormState(data={"body": request.POST.get("body", ""), "type": request.POST.get("type", "other")})
+    uploads = request.FILES.getlist("file")
+    files = [(upload.name or "", upload.read(max_file_bytes() + 1)) for upload in uploads]
     try:
-        with transaction.atomic():
-            message = services.post_message(user=user, case=case, body=form.data["body"])
-            for upload in files:
-                evidence_services.add_evidence(
-                    user=user,
-                    case=case,
-                    evidence_type=form.data["type"],
-                    filename=upload.name,
-                    data=upload.read(evidence_services.max_file_bytes() + 1),
-                    message=message,
-                )
+        reply_with_files(
+            user=user, case=case, body=form.data["body"], evidence_type=form.data["type"], files=files
+        )
     except FapiaoError as failure:
         if failure.status == 403:
             raise
         form.add_failure(failure, lambda path: "body" if path == "body" else "file")
-        return _case_page(request, case, form, "reply")
-    services.mark_read(user=user, case=case)
+        return render_case(request, case, action_form=form, failed_action="reply")
+    conversation.mark_read(user=user, case=case)
     messages.success(request, gettext("Message sent."))
     return redirect("recovery:case", case_id=case.uid)
 

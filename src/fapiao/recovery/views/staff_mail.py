@@ -3,8 +3,9 @@
 An e-mail is imported in two steps: support uploads the ``.eml`` and sees what it holds — the
 sender matched to a user of the merchant (or a list to choose from), the text, and each
 attachment with the evidence type it seems to be — then imports it.  Between the steps the mail
-waits in the content-addressed store, named by a signed token bound to this case, so the second
-step imports exactly the file that was shown.
+waits in the content-addressed store, named by a signed token bound to this case
+(:func:`fapiao.recovery.mail_preview.hold_mail`), so the second step imports exactly the file that was
+shown.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, require
 from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
@@ -30,14 +29,11 @@ from fapiao.formats.eml import MailMessage, MailProblem
 from fapiao.formats.sniff import sniff
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
-from fapiao.recovery import mailin, selectors
+from fapiao.recovery import mail_preview, mailin, selectors
 from fapiao.recovery.evidence import OPEN_FOR_EVIDENCE, max_file_bytes
+from fapiao.recovery.labels import evidence_type_choices, state_label
 from fapiao.recovery.models import Case
-from fapiao.recovery.storage import open_blob, store_blob
-from fapiao.recovery.views.progress import state_label
 
-IMPORT_SALT = "fapiao.recovery.email-import"
-TOKEN_MAX_AGE = 24 * 3600
 BODY_PREVIEW = 3000
 
 
@@ -56,12 +52,6 @@ def _closed(request: HttpRequest, case: Case) -> HttpResponse | None:
     text = gettext("Files can't be added to a case that is {state}.")
     messages.error(request, text.format(state=state_label(case.state)))
     return redirect("recovery:case", case_id=case.uid)
-
-
-def _type_choices() -> list[tuple[str, str]]:
-    from fapiao.recovery.views.case import type_choices
-
-    return type_choices()
 
 
 def _add_problems(form: FormState, problems: list[FieldError], names: list[str]) -> None:
@@ -86,13 +76,14 @@ def _preview(
 ) -> HttpResponse:
     chosen = form.data.get("sender", "")
     posted = "token" in form.data  # shown again after a refusal: keep what support ticked
-    matched = mailin.match_sender(case, mail.sender_address)
+    matched = mail_preview.match_sender(case, mail.sender_address)
     attachments = [
         {
             "index": index,
             "file": attachment,
             "kind": sniff(attachment.data),
-            "type": form.data.get(f"type-{index}") or mailin.guess_type(attachment.filename, attachment.data),
+            "type": form.data.get(f"type-{index}")
+            or mail_preview.guess_type(attachment.filename, attachment.data),
             "take": form.data.get(f"take-{index}") == "on" or not posted,
         }
         for index, attachment in enumerate(mail.attachments)
@@ -106,10 +97,10 @@ def _preview(
         "problems": [problem.render(gettext) for problem in problems],
         "matched": matched,
         "senders": [("", gettext("— choose —"))]
-        + [(u.username, f"{display_name(u)} · {u.email or '—'}") for u in mailin.merchant_users(case)],
+        + [(u.username, f"{display_name(u)} · {u.email or '—'}") for u in mail_preview.merchant_users(case)],
         "sender": chosen or (matched.username if matched else ""),
         "attachments": attachments,
-        "type_choices": _type_choices(),
+        "type_choices": evidence_type_choices(),
         "form": form,
         "record_text": form.data.get("record_text") == "on" or not posted,
     }
@@ -131,42 +122,37 @@ def email_page(request: HttpRequest, case_id: str) -> HttpResponse:
         return _import(request, case, form)
     upload = request.FILES.get("file")
     data = upload.read(max_file_bytes() + 1) if upload is not None else b""
-    mail, problems = mailin.read_mail(data) if data else (None, [])
+    mail, problems = mail_preview.read_mail(data) if data else (None, [])
     if mail is None:
         if not data:
             form.add("file", gettext("Choose an e-mail file (.eml) to upload."))
         for problem in problems:
             form.add("file", problem.render(gettext))
         return render(request, "recovery/staff/email.html", {"case": case, "form": form})
-    sha256 = store_blob(data)
     name = upload.name if upload is not None and upload.name else "mail.eml"
-    token = signing.dumps({"case": str(case.uid), "sha256": sha256, "name": name}, salt=IMPORT_SALT)
+    token = mail_preview.hold_mail(case, data, name)
     return _preview(request, case, token=token, mail=mail, problems=problems, form=form)
 
 
 def _import(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
     token = form.data.get("token", "")
-    try:
-        held = signing.loads(token, salt=IMPORT_SALT, max_age=TOKEN_MAX_AGE)
-        if held.get("case") != str(case.uid):
-            raise signing.BadSignature("another case")
-        data = open_blob(str(held["sha256"]))
-    except (signing.BadSignature, FapiaoError, KeyError, AttributeError):
+    held = mail_preview.held_mail(case, token)
+    if held is None:
         form.add("file", gettext("The uploaded e-mail has expired; upload it again."))
         return render(
             request, "recovery/staff/email.html", {"case": case, "form": FormState(errors=form.errors)}
         )
-    mail, problems = mailin.read_mail(data)
+    mail, problems = mail_preview.read_mail(held.data)
     assert mail is not None  # it was read before it was stored
     count = len(mail.attachments)
     username = form.data.get("sender", "")
-    sender = User.objects.filter(username=username).first() if username else None
+    sender = selectors.user_by_username(username) if username else None
     try:
         result = mailin.import_email(
             user=acting_user(request),
             case=case,
-            filename=str(held["name"]),
-            data=data,
+            filename=held.name,
+            data=held.data,
             sender=sender,
             types={i: form.data.get(f"type-{i}", "") for i in range(count)},
             leave_out={i for i in range(count) if form.data.get(f"take-{i}") != "on"},
@@ -186,7 +172,7 @@ def _import(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
 
 
 def _mail_in_form(request: HttpRequest, case: Case, form: FormState) -> HttpResponse:
-    context: dict[str, Any] = {"case": case, "form": form, "type_choices": _type_choices()}
+    context: dict[str, Any] = {"case": case, "form": form, "type_choices": evidence_type_choices()}
     return render(request, "recovery/staff/mail_in.html", context)
 
 

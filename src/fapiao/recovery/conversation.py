@@ -1,0 +1,157 @@
+"""The conversation on a case: messages, the 补正通知 (asking the merchant for more), the answer.
+
+A merchant's message or file on a case waiting for information is their answer: the case goes
+back to review (:func:`answer`, called by the message and evidence services).  ``on_behalf``
+marks what support registered for the merchant (said by phone, sent by post or e-mail); whoever
+writes one may not decide the case (the core's four-eyes rule).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from fapiao.accounts.choices import Role
+from fapiao.accounts.models import User
+from fapiao.accounts.permissions import Action, require
+from fapiao.core.cases import CaseAction, CaseState
+from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
+from fapiao.recovery import notify
+from fapiao.recovery.models import Case, CaseMessage
+from fapiao.recovery.transitions import Change, transition
+
+MESSAGE_MAX = 4000
+REQUESTED_ITEMS_MAX = 20
+MESSAGING_CLOSED = frozenset({CaseState.DRAFT, CaseState.CONFIRMED, CaseState.WITHDRAWN})
+MERCHANT_SIDE = (Role.CLERK, Role.MERCHANT_ADMIN)
+
+
+class CaseNotOpenForMessagesError(ConflictError):
+    """Messages can't be added to a case that is "{state}"."""
+
+    code = "case_not_open_for_messages"
+
+
+def required_text(value: object, field: str, max_len: int = 2000) -> str:
+    """The text given for ``field``, stripped: refused when empty or longer than ``max_len``."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise ValidationFailed([InvalidValueError(_("This field is required."), code="required").at(field)])
+    if len(text) > max_len:
+        raise ValidationFailed(
+            [InvalidValueError(_("Use at most {max} characters."), code="too_long", max=max_len).at(field)]
+        )
+    return text
+
+
+def _items(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationFailed([InvalidValueError(_("Send a list of texts."), code="not_a_list").at("items")])
+    items = [item.strip() for item in value if item.strip()]
+    if len(items) > REQUESTED_ITEMS_MAX or any(len(item) > 200 for item in items):
+        raise ValidationFailed(
+            [
+                InvalidValueError(_("Use at most {max} items."), code="too_many", max=REQUESTED_ITEMS_MAX).at(
+                    "items"
+                )
+            ]
+        )
+    return items
+
+
+def _message(
+    case: Case, user: User, body: str, *, items: list[str], on_behalf: bool, now: datetime
+) -> CaseMessage:
+    merchant_side = user.role in MERCHANT_SIDE
+    return CaseMessage.objects.create(
+        merchant_id=case.merchant_id,
+        case=case,
+        author=user,
+        author_role=user.role,
+        body=body,
+        requested_items=items,
+        on_behalf=on_behalf,
+        created_at=now,
+        read_by_merchant_at=now if merchant_side else None,
+        read_by_staff_at=None if merchant_side else now,
+    )
+
+
+def _open_for_messages(locked: Case) -> None:
+    if locked.state in MESSAGING_CLOSED:
+        raise CaseNotOpenForMessagesError(state=locked.state)
+
+
+def post_message(*, user: User, case: Case, body: object, on_behalf: bool = False) -> CaseMessage:
+    """A message on the case.  A merchant's message on a case waiting for information is the answer:
+    the case goes back to review.  ``on_behalf`` (support only) marks what a merchant said by phone
+    or on paper; whoever writes one may not decide the case."""
+    require(user, Action.MESSAGE_CASES)
+    text = required_text(body, "body", MESSAGE_MAX)
+    merchant_side = user.role in MERCHANT_SIDE
+    on_behalf = bool(on_behalf) and user.role == Role.SUPPORT
+    written: list[CaseMessage] = []
+
+    def write(locked: Case, _target: CaseState, now: datetime) -> None:
+        written.append(_message(locked, user, text, items=[], on_behalf=on_behalf, now=now))
+
+    with transaction.atomic():
+        step = transition(
+            case,
+            Change.MESSAGE,
+            actor=user,
+            version=None,
+            check=_open_for_messages,
+            apply=write,
+            note=lambda: f"message {written[0].pk}",
+        )
+        locked = step.case
+        if merchant_side and locked.state == CaseState.NEEDS_INFO:
+            answer(user=user, case=locked, note=_("Answered with a message."))
+        elif merchant_side:
+            notify.notify(locked, "message", notify.staff_people(locked, role=Role.SUPPORT), actor=user)
+        else:
+            notify.notify(locked, "message", notify.merchant_people(locked), actor=user)
+    return written[0]
+
+
+def answer(*, user: User, case: Case, note: str) -> Case:
+    """needs_info → in_review: the merchant answered (inside the caller's transaction).
+
+    ``note`` is an English msgid, stored in the site's language: the timeline is a record.
+    """
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = gettext(note)
+    step = transition(case, CaseAction.ANSWER, actor=user, version=None, reason=reason)
+    people = notify.staff_people(step.case) + notify.askers(step.case)
+    notify.notify(step.case, "answer", people, actor=user)
+    return step.case
+
+
+def request_info(*, user: User, case: Case, version: int | None, body: object, items: object = None) -> Case:
+    """A 补正通知: ask the merchant for more, listing exactly what is missing."""
+    require(user, Action.MESSAGE_CASES)
+    text = required_text(body, "body", MESSAGE_MAX)
+    wanted = _items(items)
+    with transaction.atomic():
+        step = transition(case, CaseAction.REQUEST_INFO, actor=user, version=version, reason=text)
+        _message(step.case, user, text, items=wanted, on_behalf=False, now=step.now)
+        notify.notify(step.case, "request_info", notify.merchant_people(step.case), actor=user)
+    return step.case
+
+
+def mark_read(*, user: User, case: Case) -> int:
+    """Mark the other side's messages read for ``user``; returns how many."""
+    now = timezone.now()
+    messages = CaseMessage.objects.filter(case=case)
+    if user.role in MERCHANT_SIDE:
+        return messages.filter(read_by_merchant_at__isnull=True).update(read_by_merchant_at=now)
+    if user.role in (Role.SUPPORT, Role.REVIEWER):
+        return messages.filter(read_by_staff_at__isnull=True).update(read_by_staff_at=now)
+    return 0
