@@ -270,6 +270,12 @@ FAPIAO_RETRY_AFTER_SECONDS = env_int("FAPIAO_RETRY_AFTER_SECONDS", 5)
 # (run it daily from cron; see the runbook) while the ledger holds entries older than that.
 FAPIAO_VERIFY_MAX_AGE_HOURS = env_int("FAPIAO_VERIFY_MAX_AGE_HOURS", 26)
 FAPIAO_WITNESS_FILE = Path(env("FAPIAO_WITNESS_FILE", str(VAR_DIR / "witness" / "heads.jsonl")))
+# Backups (docs/operations/backup.md): where they go (in production never on the database's disk),
+# their AES-256 key (base64; else $FAPIAO_KEYS_DIR/backup-key, made by the first backup), and how old
+# the newest verified one may be before /readyz says "overdue".
+FAPIAO_BACKUP_DIR = Path(env("FAPIAO_BACKUP_DIR", str(VAR_DIR / "backups"))).resolve()
+FAPIAO_BACKUP_KEY = env("FAPIAO_BACKUP_KEY") or None
+FAPIAO_BACKUP_MAX_AGE_HOURS = env_int("FAPIAO_BACKUP_MAX_AGE_HOURS", 26)
 # Benchmarks only: measure issuance without the ledger append.  Never in production.
 FAPIAO_LEDGER_ENABLED = env_bool("FAPIAO_LEDGER_ENABLED", True) or PRODUCTION
 FAPIAO_SIGNING_KEY_FILE = env("FAPIAO_SIGNING_KEY_FILE") or None

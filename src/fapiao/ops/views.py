@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from fapiao.core.errors import FapiaoError
 from fapiao.ledger.incidents import open_incident_count
 from fapiao.ledger.verify_runs import readiness
+from fapiao.ops.backup.readiness import readiness as backup_readiness
 from fapiao.platform import keys
 
 MIN_FREE_DISK_BYTES = 512 * 1024 * 1024
@@ -30,8 +31,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database answers and there is disk to write to.
 
     ``degraded`` (still HTTP 200: reads are served) while an integrity incident is open, the
-    signing key cannot be loaded (writes cannot be acknowledged with a receipt), or the latest
-    ``ledger verify`` over every log failed or is overdue.
+    signing key cannot be loaded (writes cannot be acknowledged with a receipt), the latest
+    ``ledger verify`` over every log failed or is overdue, or the latest backup verification
+    failed or is overdue.
     """
     checks: dict[str, str] = {}
     try:
@@ -46,6 +48,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks["signing_key"] = _signing_key_check()
     checks["incidents"] = _incidents_check() if checks["database"] == "ok" else "unknown"
     checks["ledger_verify"] = _verify_check() if checks["database"] == "ok" else "unknown"
+    checks["backup"] = _backup_check() if checks["database"] == "ok" else "unknown"
     ready = checks["database"] == "ok"
     status = (
         "ok" if all(value == "ok" for value in checks.values()) else ("degraded" if ready else "unavailable")
@@ -61,6 +64,15 @@ def _verify_check() -> str:
 
     try:
         return readiness()
+    except DatabaseError:
+        return "unknown"
+
+
+def _backup_check() -> str:
+    """The latest verified backup: ok, failed or overdue (fapiao.ops.backup.readiness)."""
+
+    try:
+        return backup_readiness()
     except DatabaseError:
         return "unknown"
 

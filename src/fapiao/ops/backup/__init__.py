@@ -1,0 +1,1 @@
+"""Backups proven by restoring them (``fapiao backup``): docs/operations/backup.md."""

@@ -1,0 +1,152 @@
+"""``fapiao backup restore ID --force``: verify, then put the backup in place of the live database.
+
+The live database is never deleted: it is moved aside (``fapiao.sqlite3.before-restore-<time>``).
+Evidence files the live store lacks are copied back; the live witness files are never
+overwritten.  Each restored log is then compared with the live witness: a log the witness saw
+longer lost entries written after the backup, reported with the exact missing index range and an
+integrity incident (``fapiao ledger replay`` brings them back from the receipts merchants keep).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from fapiao.accounts.models import Merchant
+from fapiao.audit.services import record as audit_record
+from fapiao.core.choices import IncidentKind
+from fapiao.core.errors import ConflictError, InvalidValueError
+from fapiao.ledger.incidents import open_incident
+from fapiao.ledger.models import Log
+from fapiao.ops.backup.service import DATABASE, EVIDENCE, database_path, scratch_root, verify_backup
+from fapiao.ops.running import no_server
+from fapiao.platform import keys
+from fapiao.platform.verifying import read_witness
+
+
+class RestoreNeedsForceError(InvalidValueError):
+    """A restore replaces the live database (which is kept aside, not deleted). Add --force to go ahead."""
+
+    code = "restore_needs_force"
+
+
+class PointInTimeNeedsPostgresError(InvalidValueError):
+    """--target-time is for PostgreSQL (pgBackRest replays its WAL archive); a SQLite backup restores as it was taken."""  # noqa: E501
+
+    code = "point_in_time_needs_postgres"
+
+
+class RestoreRefusedError(ConflictError):
+    """Backup {backup_id} did not verify, so nothing was restored: {problems}"""
+
+    code = "restore_refused"
+
+
+@dataclass(frozen=True)
+class LostRange:
+    log: str
+    first: int  # the first missing index
+    last: int  # the last missing index (inclusive)
+    incident: int | None
+
+
+@dataclass
+class Restored:
+    backup_id: str
+    moved_aside: Path | None
+    evidence_copied: int
+    lost: list[LostRange] = field(default_factory=list)
+
+
+def restore_backup(backup_id: str, *, force: bool, target_time: str | None = None) -> Restored:
+    if target_time:
+        raise PointInTimeNeedsPostgresError()
+    if not force:
+        raise RestoreNeedsForceError()
+    with no_server():
+        scratch = scratch_root() / f"restore-{backup_id}"
+        try:
+            verified = verify_backup(backup_id, keep=scratch)
+            if not verified.ok:
+                raise RestoreRefusedError(backup_id=backup_id, problems="; ".join(verified.problems[:5]))
+            connection.close()
+            moved = _replace_database(scratch / DATABASE)
+            copied = _copy_missing_evidence(scratch / EVIDENCE)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        lost = compare_with_witness()
+    audit_record(
+        actor=None,
+        action="backup.restore",
+        target_type="backup",
+        target_id=backup_id,
+        after={"lost": [f"{r.log}:{r.first}-{r.last}" for r in lost], "evidence_copied": copied},
+    )
+    return Restored(backup_id, moved, copied, lost)
+
+
+def _replace_database(restored: Path) -> Path | None:
+    live = database_path()
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    aside = live.with_name(f"{live.name}.before-restore-{stamp}")
+    moved = None
+    for suffix in ("", "-wal", "-shm"):
+        current = Path(f"{live}{suffix}")
+        if current.exists():
+            os.rename(current, Path(f"{aside}{suffix}"))
+            moved = aside
+    shutil.move(restored, live)
+    os.chmod(live, 0o600)
+    return moved
+
+
+def _copy_missing_evidence(source: Path) -> int:
+    target_root = Path(settings.FAPIAO_EVIDENCE_DIR)
+    copied = 0
+    if not source.is_dir():
+        return 0
+    for blob in source.rglob("*"):
+        if not blob.is_file():
+            continue
+        target = target_root / blob.relative_to(source)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(blob, target)
+        os.chmod(target, 0o600)
+        copied += 1
+    return copied
+
+
+def compare_with_witness() -> list[LostRange]:
+    """Each log against the live witness: the index ranges the witness saw that the log lacks."""
+    witnessed, _findings = read_witness(Path(settings.FAPIAO_WITNESS_FILE), keys=keys.registry())
+    sizes = {log.merchant.uscc: log.size for log in Log.objects.select_related("merchant")}
+    merchants = {m.uscc: m for m in Merchant.objects.filter(uscc__in=list(witnessed))}
+    lost = []
+    for name, seen in sorted(witnessed.items()):
+        have = sizes.get(name, 0)
+        if seen.max_size <= have:
+            continue
+        details: dict[str, Any] = {
+            "log": name,
+            "first_missing": have,
+            "last_missing": seen.max_size - 1,
+            "restored_size": have,
+            "witness_size": seen.max_size,
+        }
+        incident, _created = open_incident(
+            kind=IncidentKind.RESTORE_LOST_ENTRIES,
+            merchant=merchants.get(name),
+            identity={"log": name, "restored_size": have, "witness_size": seen.max_size},
+            details=details,
+        )
+        lost.append(LostRange(name, have, seen.max_size - 1, incident.pk))
+    return lost
