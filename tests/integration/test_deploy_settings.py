@@ -60,6 +60,7 @@ REFERENCE = {
     "platform.IdempotencyRecord",
     "ledger.IntegrityIncident",
     "ledger.VerifyRun",  # a run covers every merchant's log
+    "ops.BackupVerification",  # a backup covers every merchant
     "recovery.AcceptanceCounter",  # the 受理编号 counter is one sequence for all merchants
     "recovery.Notification",  # per user; staff notifications span merchants
 }

@@ -41,8 +41,10 @@ _LENGTH = struct.Struct(">I")
 _TAG = 16
 
 
-class _ReasonedError(FapiaoError):
-    """An error whose ``reason`` parameter is itself a message (an msgid with placeholders)."""
+class _TranslatedReason:
+    # Mixed into an error whose ``reason`` parameter is itself a message (an msgid with placeholders).
+    message: str
+    params: dict[str, Any]
 
     def render(self, translate: Any = None) -> str:
         params = dict(self.params)
@@ -59,14 +61,14 @@ class _ReasonedError(FapiaoError):
             return text
 
 
-class BackupDamagedError(_ReasonedError):
+class BackupDamagedError(_TranslatedReason, FapiaoError):
     """The backup file {name} is damaged or was changed: {reason}. Nothing was restored from it."""
 
     status = 422
     code = "backup_damaged"
 
 
-class ManifestRefusedError(_ReasonedError):
+class ManifestRefusedError(_TranslatedReason, FapiaoError):
     """The backup's manifest is refused: {reason}. Nothing was restored."""
 
     status = 422

@@ -4,7 +4,7 @@ The live database is never deleted: it is moved aside (``fapiao.sqlite3.before-r
 Evidence files the live store lacks are copied back; the live witness files are never
 overwritten.  Each restored log is then compared with the live witness: a log the witness saw
 longer lost entries written after the backup, reported with the exact missing index range and an
-integrity incident (``fapiao ledger replay`` brings them back from the receipts merchants keep).
+integrity incident; the receipts merchants kept prove each lost entry.
 """
 
 from __future__ import annotations

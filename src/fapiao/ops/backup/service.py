@@ -59,7 +59,7 @@ CHECK_TIMEOUT = 3600  # seconds for one of the checks run on the scratch copy
 
 
 class BackupEngineError(ConflictError):
-    """`fapiao backup` on {vendor} uses pgBackRest (`fapiao backup setup`); this command is for SQLite."""
+    """`fapiao backup` works on SQLite; backups of {vendor} with pgBackRest are not built yet (docs/operations/backup.md)."""  # noqa: E501
 
     code = "backup_engine"
 

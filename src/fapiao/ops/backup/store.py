@@ -41,7 +41,7 @@ class BackupNotFoundError(NotFoundError):
 
 
 class BackupKeyError(FapiaoError):
-    """{reason}"""
+    """The backup key is missing or is not the one this backup was made with."""
 
     status = 422
     code = "backup_key"

@@ -170,8 +170,8 @@ class Command(BaseCommand):
             self.stderr.write(
                 gettext(
                     "log_shorter: log {log} lost entries {first}..{last} written after the backup "
-                    "(integrity incident {incident}). Bring them back from merchants' receipts: "
-                    "fapiao ledger replay RECEIPTS..."
+                    "(integrity incident {incident}). The receipts merchants kept prove each of them; "
+                    "see docs/operations/backup.md, Restoring."
                 ).format(log=lost.log, first=lost.first, last=lost.last, incident=lost.incident)
             )
         if result.lost:
