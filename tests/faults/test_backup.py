@@ -67,6 +67,10 @@ def backups(server: LiveServer) -> list[dict[str, Any]]:
     return list(json.loads(done.stdout)["backups"])
 
 
+def newest_backup(server: LiveServer) -> str:
+    return str(backups(server)[0]["id"])
+
+
 def invoice_count(server: LiveServer) -> int:
     with sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True) as db:
         return int(db.execute("SELECT COUNT(*) FROM invoices_invoice").fetchone()[0])
@@ -128,7 +132,7 @@ def loaded_backups(server: LiveServer, token: str) -> list[str]:
         for _ in range(2):
             done = fapiao(server, "backup", "create")
             assert done.returncode == 0, done.stderr
-            made.append(done.stdout.split()[1].rstrip(":"))
+            made.append(newest_backup(server))
             time.sleep(0.3)
     assert load.acknowledged > 0, "the load never wrote: the backups were not taken under writes"
     return made
@@ -174,7 +178,7 @@ def test_a_wrong_backup_key_is_refused_and_nothing_is_restored(server: LiveServe
     before = server.sqlite_path.stat().st_mtime_ns
     done = fapiao(server, "backup", "verify", loaded_backups[0], env={"FAPIAO_BACKUP_KEY": other_key})
     assert done.returncode != 0
-    assert "backup key" in done.stderr
+    assert "备份密钥" in done.stderr  # "…was encrypted with backup key …"
     assert server.sqlite_path.stat().st_mtime_ns >= before  # the live database is not replaced
 
 
@@ -185,7 +189,7 @@ def test_a_backup_of_another_installation_is_refused(server: LiveServer, tmp_pat
     other.prepare()
     made = fapiao(other, "backup", "create")
     assert made.returncode == 0, made.stderr
-    backup_id = made.stdout.split()[1].rstrip(":")
+    backup_id = newest_backup(other)
     subprocess.run(
         ["cp", "-a", str(other.var_dir / "backups" / backup_id), str(server.var_dir / "backups" / backup_id)],
         check=True,
@@ -193,7 +197,7 @@ def test_a_backup_of_another_installation_is_refused(server: LiveServer, tmp_pat
     try:
         done = fapiao(server, "backup", "verify", backup_id)
         assert done.returncode != 0
-        assert "does not know" in done.stderr
+        assert "不认识该密钥" in done.stderr  # "…which this installation does not know"
     finally:
         subprocess.run(["rm", "-rf", str(server.var_dir / "backups" / backup_id)], check=True)
 
@@ -226,7 +230,7 @@ def test_restore_is_refused_while_the_server_runs_or_without_force(
     server: LiveServer, loaded_backups: list[str]
 ):
     running = fapiao(server, "backup", "restore", loaded_backups[0], "--force")
-    assert running.returncode != 0 and "is running" in running.stderr
+    assert running.returncode != 0 and "正在运行" in running.stderr  # "…server is running on …"
     server.stop()
     try:
         unforced = fapiao(server, "backup", "restore", loaded_backups[0])
@@ -239,7 +243,7 @@ def test_restore_names_exactly_what_the_backup_lost(server: LiveServer, token: s
     """Invoices written after the backup: the restore reports the log's missing index range."""
     made = fapiao(server, "backup", "create")
     assert made.returncode == 0, made.stderr
-    backup_id = made.stdout.split()[1].rstrip(":")
+    backup_id = newest_backup(server)
     with sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True) as db:
         size = db.execute(
             "SELECT l.size FROM ledger_log l JOIN accounts_merchant m ON m.id = l.merchant_id "
@@ -252,7 +256,7 @@ def test_restore_names_exactly_what_the_backup_lost(server: LiveServer, token: s
     try:
         done = fapiao(server, "backup", "restore", backup_id, "--force")
         assert done.returncode == 1, done.stdout + done.stderr
-        assert f"log {MERCHANT} lost entries {size}..{size + 2}" in done.stderr
+        assert f"日志 {MERCHANT} 丢失了备份之后写入的第 {size}..{size + 2} 条记录" in done.stderr
         assert list(server.var_dir.glob("fapiao.sqlite3.before-restore-*"))  # kept, never deleted
         incidents = fapiao(server, "incidents", "list", "--json")
         assert "restore_lost_entries" in incidents.stdout
@@ -286,6 +290,6 @@ def test_disk_full_while_writing_a_backup_is_a_clear_error(server: LiveServer, s
     count = invoice_count(server)
     done = fapiao(server, "backup", "create", env={"FAPIAO_BACKUP_DIR": str(small_disk)})
     assert done.returncode != 0
-    assert "no space left" in done.stderr
+    assert "设备空间已满" in done.stderr  # "no space left on the device"
     assert not [p for p in small_disk.iterdir() if p.name != ".lock"]  # no partial, nothing listed
     assert server.sqlite_path.stat().st_ino == inode and invoice_count(server) == count
