@@ -85,6 +85,7 @@ MESSAGES = (
     _("This range overlaps a number segment already allocated; choose a free range."),
     _("This token may only read; create a write token to change data."),
     _("This username is already taken; choose another."),
+    _("Too many wrong codes: this account is locked. Try again later, or ask an operator to unlock it."),
     _("Unknown key {key_id}; the keys of this installation are: {known}."),
     _("You are not allowed to do this."),
     _("You cannot do this to your own account; ask another administrator."),
