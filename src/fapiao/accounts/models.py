@@ -27,6 +27,8 @@ class Merchant(models.Model):
     phone = models.CharField(_("phone"), max_length=30, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Made by `fapiao demo`, which touches nothing it did not make (fapiao.accounts.demo).
+    is_demo = models.BooleanField(_("demo data"), default=False, editable=False)
 
     class Meta:
         verbose_name = _("merchant")
@@ -57,6 +59,8 @@ class User(AbstractUser):
     totp_last_step = models.BigIntegerField(null=True, blank=True, editable=False)
     # A lead reviewer assigns recovery cases to reviewers.
     is_lead = models.BooleanField(_("lead reviewer"), default=False)
+    # Made by `fapiao demo`, which touches nothing it did not make (fapiao.accounts.demo).
+    is_demo = models.BooleanField(_("demo data"), default=False, editable=False)
 
     class Meta:
         verbose_name = _("user")

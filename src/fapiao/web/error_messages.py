@@ -21,6 +21,7 @@ MESSAGES = (
     _("Choose a user of the case's merchant."),
     _("Choose one of the listed evidence types."),
     _("Create API tokens while signed in on the website, not with another token."),
+    _("Demo data is never loaded in production (FAPIAO_PRODUCTION=1): its users share a public password."),
     _("Enter your two-step sign-in code on the website first."),
     _("FAPIAO_BACKUP_DIR ({directory}) is on the same file system as the database: a lost disk would lose both. Point it at another disk or machine."),
     _("Files can't be added to a case that is \"{state}\"."),
