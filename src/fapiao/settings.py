@@ -203,6 +203,8 @@ AXES_LOCKOUT_CALLABLE = "fapiao.platform.errors.locked_out"
 AXES_ENABLE_ADMIN = False  # unlocking is an audited service (`fapiao unlock`), not an admin delete
 # Operators must sign in with a second factor (TOTP) outside demo mode; other staff may opt in.
 FAPIAO_OPERATOR_TOTP = env_bool("FAPIAO_OPERATOR_TOTP", not DEMO)
+# How long a mailed link to choose one's password (an invitation, or a reset) works; it works once.
+FAPIAO_INVITATION_HOURS = env_int("FAPIAO_INVITATION_HOURS", 72)
 
 # --- Language and time: zh-Hans first, UTC in storage, Asia/Shanghai on screen --------------
 LANGUAGE_CODE = "zh-hans"
