@@ -10,6 +10,13 @@ from __future__ import annotations
 import os
 import sys
 
+#: Django's own account commands would set a password for someone else, outside the audit trail:
+#: whoever runs them could then sign in as a merchant's user.  Ours mail the user a link instead.
+REFUSED_COMMANDS = {
+    "createsuperuser": "use `fapiao users bootstrap USERNAME` (the first operator) or `fapiao users invite`",
+    "changepassword": "use `fapiao users reset-password USERNAME --user YOU`: the user is mailed a link",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
@@ -17,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         from fapiao.core.receipt import main as verify_main  # noqa: PLC0415  runs before Django is set up
 
         return verify_main(args[1:])
+    if args and args[0] in REFUSED_COMMANDS:
+        print(f"fapiao {args[0]} is switched off: {REFUSED_COMMANDS[args[0]]}", file=sys.stderr)
+        return 2
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fapiao.settings")
     from django.core.management import execute_from_command_line  # noqa: PLC0415  runs before Django is set up
 

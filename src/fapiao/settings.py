@@ -196,11 +196,15 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 # finance centre signs in from one NAT address, and five typos among fifty clerks must not lock
 # them all out.  Rotating addresses or user agents does not reset a username's counter.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
-AXES_RESET_ON_SUCCESS = True
+# A right password clears the failed sign-ins, except for staff whose code must follow: for them only
+# the right code does (fapiao.accounts.second_factor), so code guesses cannot be reset by signing in again.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "fapiao.platform.errors.locked_out"
 AXES_ENABLE_ADMIN = False  # unlocking is an audited service (`fapiao unlock`), not an admin delete
 # Operators must sign in with a second factor (TOTP) outside demo mode; other staff may opt in.
 FAPIAO_OPERATOR_TOTP = env_bool("FAPIAO_OPERATOR_TOTP", not DEMO)
+# How long a mailed link to choose one's password (an invitation, or a reset) works; it works once.
+FAPIAO_INVITATION_HOURS = env_int("FAPIAO_INVITATION_HOURS", 72)
 
 # --- Language and time: zh-Hans first, UTC in storage, Asia/Shanghai on screen --------------
 LANGUAGE_CODE = "zh-hans"

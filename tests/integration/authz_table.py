@@ -88,7 +88,7 @@ ROWS: list[Row] = [
     ("POST", "/api/v1/accounts/users", "support", "own", 403),
     ("POST", "/api/v1/accounts/users", "reviewer", "own", 403),
     ("POST", "/api/v1/accounts/users", "auditor", "own", 403),
-    ("POST", "/api/v1/accounts/users", "operator", "own", 201),
+    ("POST", "/api/v1/accounts/users", "operator", "own", 403),  # not a merchant's first account
     #   other: body: a merchant_admin of the other merchant
     ("POST", "/api/v1/accounts/users", "anonymous", "other", 401),
     ("POST", "/api/v1/accounts/users", "clerk", "other", 404),
@@ -96,7 +96,7 @@ ROWS: list[Row] = [
     ("POST", "/api/v1/accounts/users", "support", "other", 403),
     ("POST", "/api/v1/accounts/users", "reviewer", "other", 403),
     ("POST", "/api/v1/accounts/users", "auditor", "other", 403),
-    ("POST", "/api/v1/accounts/users", "operator", "other", 201),
+    ("POST", "/api/v1/accounts/users", "operator", "other", 403),  # not a merchant's first account
     #   staff: body: a support user
     ("POST", "/api/v1/accounts/users", "anonymous", "staff", 401),
     ("POST", "/api/v1/accounts/users", "clerk", "staff", 403),
@@ -1159,7 +1159,7 @@ ROWS: list[Row] = [
     # POST /accounts/users/<int:user_id>/reset-password/
     ("POST", "/accounts/users/<int:user_id>/reset-password/", "anonymous", "own", "login"),
     ("POST", "/accounts/users/<int:user_id>/reset-password/", "clerk", "own", 403),
-    ("POST", "/accounts/users/<int:user_id>/reset-password/", "merchant_admin", "own", 200),
+    ("POST", "/accounts/users/<int:user_id>/reset-password/", "merchant_admin", "own", 302),
     ("POST", "/accounts/users/<int:user_id>/reset-password/", "support", "own", 403),
     ("POST", "/accounts/users/<int:user_id>/reset-password/", "reviewer", "own", 403),
     ("POST", "/accounts/users/<int:user_id>/reset-password/", "auditor", "own", 403),
@@ -1195,7 +1195,7 @@ ROWS: list[Row] = [
     ("POST", "/accounts/users/<int:user_id>/reset-password/", "support", "staff", 403),
     ("POST", "/accounts/users/<int:user_id>/reset-password/", "reviewer", "staff", 403),
     ("POST", "/accounts/users/<int:user_id>/reset-password/", "auditor", "staff", 403),
-    ("POST", "/accounts/users/<int:user_id>/reset-password/", "operator", "staff", 200),
+    ("POST", "/accounts/users/<int:user_id>/reset-password/", "operator", "staff", 302),
     # GET /accounts/users/<int:user_id>/unlock/
     ("GET", "/accounts/users/<int:user_id>/unlock/", "anonymous", "own", "login"),
     ("GET", "/accounts/users/<int:user_id>/unlock/", "clerk", "own", 405),
@@ -1318,6 +1318,40 @@ ROWS: list[Row] = [
     ("POST", "/accounts/users/<int:user_id>/reset-second-factor/", "reviewer", "staff", 403),
     ("POST", "/accounts/users/<int:user_id>/reset-second-factor/", "auditor", "staff", 403),
     ("POST", "/accounts/users/<int:user_id>/reset-second-factor/", "operator", "staff", 302),
+    # GET /accounts/welcome/<str:token>/
+    #   -: a mailed link's token is its only credential: an unknown one is 404 for everybody
+    ("GET", "/accounts/welcome/<str:token>/", "anonymous", "-", 404),
+    ("GET", "/accounts/welcome/<str:token>/", "clerk", "-", 404),
+    ("GET", "/accounts/welcome/<str:token>/", "merchant_admin", "-", 404),
+    ("GET", "/accounts/welcome/<str:token>/", "support", "-", 404),
+    ("GET", "/accounts/welcome/<str:token>/", "reviewer", "-", 404),
+    ("GET", "/accounts/welcome/<str:token>/", "auditor", "-", 404),
+    ("GET", "/accounts/welcome/<str:token>/", "operator", "-", 404),
+    # POST /accounts/welcome/<str:token>/
+    ("POST", "/accounts/welcome/<str:token>/", "anonymous", "-", 405),
+    ("POST", "/accounts/welcome/<str:token>/", "clerk", "-", 405),
+    ("POST", "/accounts/welcome/<str:token>/", "merchant_admin", "-", 405),
+    ("POST", "/accounts/welcome/<str:token>/", "support", "-", 405),
+    ("POST", "/accounts/welcome/<str:token>/", "reviewer", "-", 405),
+    ("POST", "/accounts/welcome/<str:token>/", "auditor", "-", 405),
+    ("POST", "/accounts/welcome/<str:token>/", "operator", "-", 405),
+    # GET /accounts/welcome/password/
+    #   -: the page behind an opened link; no link opened in this session: 404 for everybody
+    ("GET", "/accounts/welcome/password/", "anonymous", "-", 404),
+    ("GET", "/accounts/welcome/password/", "clerk", "-", 404),
+    ("GET", "/accounts/welcome/password/", "merchant_admin", "-", 404),
+    ("GET", "/accounts/welcome/password/", "support", "-", 404),
+    ("GET", "/accounts/welcome/password/", "reviewer", "-", 404),
+    ("GET", "/accounts/welcome/password/", "auditor", "-", 404),
+    ("GET", "/accounts/welcome/password/", "operator", "-", 404),
+    # POST /accounts/welcome/password/
+    ("POST", "/accounts/welcome/password/", "anonymous", "-", 404),
+    ("POST", "/accounts/welcome/password/", "clerk", "-", 404),
+    ("POST", "/accounts/welcome/password/", "merchant_admin", "-", 404),
+    ("POST", "/accounts/welcome/password/", "support", "-", 404),
+    ("POST", "/accounts/welcome/password/", "reviewer", "-", 404),
+    ("POST", "/accounts/welcome/password/", "auditor", "-", 404),
+    ("POST", "/accounts/welcome/password/", "operator", "-", 404),
     # GET /accounts/second-factor/
     #   -: nobody has set one up yet: sent to the set-up page
     ("GET", "/accounts/second-factor/", "anonymous", "-", "login"),

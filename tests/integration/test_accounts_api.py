@@ -36,20 +36,26 @@ def session_client(user: User) -> Client:
 # --- users -------------------------------------------------------------------------------------
 
 
-def test_merchant_admin_invites_a_clerk_who_must_change_the_password(client_for, demo):
-    response = post(client_for("madmin"), "/api/v1/accounts/users", {"username": "clerk3", "role": "clerk"})
+def test_merchant_admin_invites_a_clerk_who_is_mailed_a_link_not_given_a_password(client_for, demo):
+    response = post(
+        client_for("madmin"),
+        "/api/v1/accounts/users",
+        {"username": "clerk3", "role": "clerk", "email": "c3@x.cn"},
+    )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["user"]["merchant"] == M1 and body["user"]["must_change_password"] is True
-    password = body["one_time_password"]
+    assert body["user"]["merchant"] == M1 and body["user"]["awaiting_password"] is True
+    assert body["invitation"]["state"] == "pending" and body["invitation"]["sent_to"] == "c3@x.cn"
+    assert "one_time_password" not in body
     user = User.objects.get(username="clerk3")
-    assert user.check_password(password) and user.must_change_password
-    assert password not in json.dumps(list(User.objects.values()), default=str)
+    assert not user.has_usable_password() and not user.must_change_password
 
 
-def test_a_one_time_password_leads_to_the_password_change_page_first(client_for, demo):
-    post(client_for("madmin"), "/api/v1/accounts/users", {"username": "clerk3", "role": "clerk"})
-    client = session_client(User.objects.get(username="clerk3"))
+def test_a_one_time_password_from_before_leads_to_the_password_change_page_first(demo):
+    user = demo["clerk"]  # accounts given one-time passwords before invitations were links keep the gate
+    user.must_change_password = True
+    user.save()
+    client = session_client(user)
     response = client.get("/api/v1/accounts/tokens")
     assert response.status_code == 403
     assert response.json()["type"].endswith("password_change_required")
@@ -93,15 +99,32 @@ def test_merchant_admin_cannot_create_staff(client_for, demo):
 
 def test_operator_creates_staff_and_a_merchants_first_admin_but_not_its_clerks(client_for, demo):
     operator = client_for("operator")
-    staff = post(operator, "/api/v1/accounts/users", {"username": "support2", "role": "support"})
-    assert staff.status_code == 201 and staff.json()["user"]["merchant"] is None
-    admin = post(
-        operator, "/api/v1/accounts/users", {"username": "admin2", "role": "merchant_admin", "merchant": M2}
+    onboarding.create_merchant(actor=demo["operator"], uscc=NEW_USCC, name="北京新商户有限公司")
+    staff = post(
+        operator, "/api/v1/accounts/users", {"username": "support2", "role": "support", "email": "s2@x.cn"}
     )
-    assert admin.status_code == 201 and admin.json()["user"]["merchant"] == M2
-    clerk = post(operator, "/api/v1/accounts/users", {"username": "clerk9", "role": "clerk", "merchant": M2})
+    assert staff.status_code == 201 and staff.json()["user"]["merchant"] is None
+    clerk = post(
+        operator,
+        "/api/v1/accounts/users",
+        {"username": "clerk9", "role": "clerk", "merchant": NEW_USCC, "email": "c9@x.cn"},
+    )
     assert clerk.status_code == 403
     assert clerk.json()["type"].endswith("operators_manage_admins_only")
+    admin = post(
+        operator,
+        "/api/v1/accounts/users",
+        {"username": "admin2", "role": "merchant_admin", "merchant": NEW_USCC, "email": "a2@x.cn"},
+    )
+    assert admin.status_code == 201 and admin.json()["user"]["merchant"] == NEW_USCC
+    # Only the first: M2 already has a user, and so does the new merchant now.
+    for uscc in (M2, NEW_USCC):
+        later = post(
+            operator,
+            "/api/v1/accounts/users",
+            {"username": "admin3", "role": "merchant_admin", "merchant": uscc, "email": "a3@x.cn"},
+        )
+        assert later.status_code == 403 and later.json()["type"].endswith("first_admin_only")
 
 
 def test_staff_cannot_belong_to_a_merchant_and_merchant_users_must(client_for, demo):
@@ -113,7 +136,11 @@ def test_staff_cannot_belong_to_a_merchant_and_merchant_users_must(client_for, d
 
 
 def test_usernames_are_unique_regardless_of_case(client_for, demo):
-    response = post(client_for("madmin"), "/api/v1/accounts/users", {"username": "CLERK", "role": "clerk"})
+    response = post(
+        client_for("madmin"),
+        "/api/v1/accounts/users",
+        {"username": "CLERK", "role": "clerk", "email": "c@x.cn"},
+    )
     assert response.status_code == 409 and response.json()["type"].endswith("username_taken")
 
 
@@ -152,14 +179,21 @@ def test_nobody_disables_themselves(client_for, demo):
     assert User.objects.get(username="madmin").is_active
 
 
-def test_reset_password_gives_a_one_time_password_and_revokes_tokens(client_for, demo):
+def test_reset_password_mails_a_link_and_revokes_tokens(client_for, demo):
     clerk = client_for("clerk", "read")
     old_hash = demo["clerk"].password
     response = post(client_for("madmin"), f"/api/v1/accounts/users/{demo['clerk'].pk}/reset-password")
     assert response.status_code == 200
+    assert "one_time_password" not in response.json()
+    assert response.json()["invitation"] | {"created_at": None, "expires_at": None} == {
+        "state": "pending",
+        "purpose": "reset",
+        "sent_to": "clerk@example.com",
+        "created_at": None,
+        "expires_at": None,
+    }
     user = User.objects.get(username="clerk")
-    assert user.password != old_hash and user.check_password(response.json()["one_time_password"])
-    assert user.must_change_password
+    assert user.password != old_hash and not user.has_usable_password()
     assert clerk.get("/api/v1/invoices").status_code == 401
     assert not ApiToken.objects.filter(user=user, revoked_at__isnull=True).exists()
 

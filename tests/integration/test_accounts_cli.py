@@ -22,12 +22,12 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_users_invite_prints_a_one_time_password_once(demo):
-    output = run("users", "invite", "clerk3", "--role", "clerk", "--user", "madmin")
-    password = output.strip().splitlines()[-1]
+def test_users_invite_mails_a_link_and_prints_no_secret(demo):
+    output = run("users", "invite", "clerk3", "--role", "clerk", "--email", "c3@x.cn", "--user", "madmin")
+    assert "mailed to c3@x.cn" in output and "/accounts/welcome/" not in output
     user = User.objects.get(username="clerk3")
-    assert user.merchant == demo["madmin"].merchant and user.must_change_password
-    assert user.check_password(password)
+    assert user.merchant == demo["madmin"].merchant and not user.has_usable_password()
+    assert "awaiting-password" in run("users", "list", "--user", "madmin")
 
 
 def test_users_list_is_scoped(demo):
@@ -41,8 +41,8 @@ def test_users_disable_enable_and_reset(demo):
     assert "disabled" in run("users", "disable", "clerk", "--user", "madmin")
     assert not User.objects.get(username="clerk").is_active
     run("users", "enable", "clerk", "--user", "madmin")
-    password = run("users", "reset-password", "clerk", "--user", "madmin").strip().splitlines()[-1]
-    assert User.objects.get(username="clerk").check_password(password)
+    assert "mailed to clerk@example.com" in run("users", "reset-password", "clerk", "--user", "madmin")
+    assert not User.objects.get(username="clerk").has_usable_password()
     with pytest.raises(CommandError, match="no user named 'clerk2'"):
         run("users", "disable", "clerk2", "--user", "madmin")
 
@@ -50,7 +50,8 @@ def test_users_disable_enable_and_reset(demo):
 def test_users_bootstrap_creates_the_first_operator_only(db):
     output = run("users", "bootstrap", "root-operator")
     user = User.objects.get(username="root-operator")
-    assert user.role == "operator" and user.check_password(output.strip().splitlines()[-1])
+    assert user.role == "operator" and not user.has_usable_password()
+    assert output.strip().splitlines()[-1].startswith("http://127.0.0.1:8000/accounts/welcome/")
     with pytest.raises(CommandError, match="operator_exists"):
         run("users", "bootstrap", "second-operator")
 

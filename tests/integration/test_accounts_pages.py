@@ -65,17 +65,27 @@ def test_a_merchant_admin_invites_and_disables_on_the_page(demo):
     browser = browser_for(demo["madmin"])
     page = browser.get("/accounts/users/").content.decode()
     assert "clerk2" not in page and "operator" not in page
-    invited = browser.post("/accounts/users/", {"username": "clerk9", "role": "clerk"})
-    assert invited.status_code == 200 and "no-store" in invited["Cache-Control"]
+    invited = browser.post("/accounts/users/", {"username": "clerk9", "role": "clerk", "email": "c9@x.cn"})
+    assert invited.status_code == 302 and invited["Location"] == "/accounts/users/"
+    listing = browser.get("/accounts/users/").content.decode()
+    assert "mailed to c9@x.cn" in listing and "awaiting password" in listing
     user = User.objects.get(username="clerk9")
-    assert user.merchant == demo["madmin"].merchant and user.must_change_password
+    assert user.merchant == demo["madmin"].merchant and not user.has_usable_password()
     assert browser.post(f"/accounts/users/{user.pk}/disable/").status_code == 302
     assert not User.objects.get(pk=user.pk).is_active
 
 
 def test_a_taken_username_is_an_error_beside_the_field(demo):
-    response = browser_for(demo["madmin"]).post("/accounts/users/", {"username": "clerk", "role": "clerk"})
-    assert response.status_code == 200 and 'aria-invalid="true"' in response.content.decode()
+    response = browser_for(demo["madmin"]).post(
+        "/accounts/users/", {"username": "clerk", "role": "clerk", "email": "c@x.cn"}
+    )
+    assert response.status_code == 200 and 'id="f-username-error"' in response.content.decode()
+
+
+def test_a_reset_on_the_page_shows_no_secret(demo):
+    response = browser_for(demo["madmin"]).post(f"/accounts/users/{demo['clerk'].pk}/reset-password/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/users/"
+    assert not User.objects.get(username="clerk").has_usable_password()
 
 
 def test_a_one_time_password_user_is_sent_to_change_it_first(demo):

@@ -104,7 +104,10 @@ def test_five_wrong_passwords_lock_the_username_with_a_clear_message(operator2):
     page = locked.content.decode()
     assert "30" in page  # says how long
     english = sign_in(Client(headers={"Accept-Language": "en"}), "operator2", "correct horse battery staple")
-    assert "Too many wrong passwords: this account is locked for 30 minutes." in english.content.decode()
+    assert (
+        "Too many wrong passwords or codes: this account is locked for 30 minutes."
+        in english.content.decode()
+    )
 
 
 def test_the_lockout_is_per_username_not_per_address(operator2, demo):

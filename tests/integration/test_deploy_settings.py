@@ -57,6 +57,7 @@ REFERENCE = {
     "accounts.User",
     "accounts.NumberSegment",
     "accounts.ApiToken",
+    "accounts.Invitation",
     "platform.IdempotencyRecord",
     "ledger.IntegrityIncident",
     "ledger.VerifyRun",  # a run covers every merchant's log

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import timedelta
 from io import StringIO
+from itertools import islice
 
 import pyotp
 import pytest
@@ -131,3 +133,66 @@ def test_reset_on_the_command_line(staff):
     call_command("users", "reset-second-factor", "auditor", "--user", "operator", stdout=out)
     assert "again" in out.getvalue()
     assert User.objects.get(username="auditor").totp_confirmed_at is None
+
+
+# --- guessing codes after the lockout (issue 13, finding 3) -------------------------------------------
+
+
+def wrong_codes(totp: pyotp.TOTP, count: int) -> list[str]:
+    """``count`` six-digit codes none of which is valid now (or in the steps either side)."""
+    codes = (f"{n:06d}" for n in range(1_000_000))
+    return list(islice((code for code in codes if not totp.verify(code, valid_window=1)), count))
+
+
+def test_after_300_wrong_codes_the_right_code_is_refused_in_every_session(staff):
+    """The attack as reported: 300 wrong codes (296 answered 429), then the right code."""
+    totp = set_up(sign_in("support"))
+    step_of_set_up = User.objects.get(username="support").totp_last_step
+    earlier = sign_in("support")  # a second session that passed the password before the lockout
+    attacker = sign_in("support")
+    answers = Counter(
+        attacker.post("/accounts/second-factor/", {"code": code}).status_code
+        for code in wrong_codes(totp, 300)
+    )
+    assert answers == {200: 4, 429: 296}
+    with time_machine.travel(timezone.now() + timedelta(seconds=31)):  # a fresh code, not the set-up's
+        for client in (attacker, earlier):
+            refused = client.post("/accounts/second-factor/", {"code": totp.now(), "next": "/invoices/"})
+            assert refused.status_code == 429
+            assert client.get("/invoices/").status_code == 302  # still asked for a code
+    assert User.objects.get(username="support").totp_last_step == step_of_set_up  # no code was accepted
+    with time_machine.travel(timezone.now() + timedelta(minutes=62)):  # the lockout has ended
+        passed = attacker.post("/accounts/second-factor/", {"code": totp.now(), "next": "/invoices/"})
+        assert passed.status_code == 302 and passed["Location"] == "/invoices/"
+
+
+def test_signing_in_again_does_not_reset_the_count_of_wrong_codes(staff):
+    """A password success must not wipe the wrong codes: else 4 guesses per sign-in, for ever."""
+    totp = set_up(sign_in("support"))
+    guesses = iter(wrong_codes(totp, 8))
+    first = sign_in("support")
+    for _attempt in range(4):
+        assert first.post("/accounts/second-factor/", {"code": next(guesses)}).status_code == 200
+    second = sign_in("support")  # the password is known: the attacker signs in afresh
+    assert second.post("/accounts/second-factor/", {"code": next(guesses)}).status_code == 429
+    with time_machine.travel(timezone.now() + timedelta(seconds=31)):
+        assert second.post("/accounts/second-factor/", {"code": totp.now()}).status_code == 429
+    assert Client().post("/login/", {"username": "support", "password": PASSWORD}).status_code == 429
+
+
+def test_the_right_code_clears_earlier_wrong_codes(staff):
+    totp = set_up(sign_in("support"))
+    client = sign_in("support")
+    for code in wrong_codes(totp, 3):
+        client.post("/accounts/second-factor/", {"code": code})
+    with time_machine.travel(timezone.now() + timedelta(seconds=31)):
+        assert client.post("/accounts/second-factor/", {"code": totp.now()}).status_code == 302
+    assert not AccessAttempt.objects.filter(username="support").exists()
+
+
+def test_users_without_a_second_factor_are_still_reset_by_a_password_success(staff):
+    for _attempt in range(3):
+        Client().post("/login/", {"username": "clerk", "password": "wrong"})
+    assert AccessAttempt.objects.filter(username="clerk").exists()
+    sign_in("clerk")
+    assert not AccessAttempt.objects.filter(username="clerk").exists()

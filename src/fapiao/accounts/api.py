@@ -1,9 +1,10 @@
 """/api/v1/accounts — users, merchants, number segments and the caller's own API tokens.
 
-Thin handlers: parse, call a selector or service (which authorise and scope), render.  Secrets
-(one-time passwords, new tokens) appear in exactly one response and are stored nowhere; that is
-why these POSTs do not take an ``Idempotency-Key`` (a stored replay would keep the secret).
-Retrying a create is safe anyway: usernames, USCCs and segment ranges are unique.
+Thin handlers: parse, call a selector or service (which authorise and scope), render.  A new token
+appears in exactly one response and is stored nowhere; that is why these POSTs do not take an
+``Idempotency-Key`` (a stored replay would keep the secret).  Invitations and password resets answer
+with the state of the link mailed to the user, never a password or the link.  Retrying a create is
+safe anyway: usernames, USCCs and segment ranges are unique.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ninja.responses import Status
 
 from fapiao.accounts import onboarding, second_factor, selectors, services, tokens
 from fapiao.accounts.models import User
-from fapiao.accounts.presenters import merchant_out, segment_out, token_out, user_out
+from fapiao.accounts.presenters import invitation_out, merchant_out, segment_out, token_out, user_out
 from fapiao.accounts.schemas import (
     MerchantIn,
     MerchantList,
@@ -28,9 +29,9 @@ from fapiao.accounts.schemas import (
     TokenList,
     Unlocked,
     UserIn,
+    UserInvited,
     UserList,
     UserOut,
-    UserWithPassword,
 )
 from fapiao.platform.schemas import Problem
 
@@ -52,11 +53,15 @@ def list_users(request: HttpRequest, merchant: str = "", role: str = "") -> dict
     return {"items": [user_out(user, locked) for user in users]}
 
 
-@router.post("/users", response={201: UserWithPassword, **ERRORS}, summary="Invite a user")
+@router.post(
+    "/users",
+    response={201: UserInvited, **ERRORS},
+    summary="Invite a user (they are mailed a single-use link to choose their password)",
+)
 def invite_user(request: HttpRequest, body: UserIn) -> Status[dict[str, Any]]:
     actor = _actor(request)
     merchant = selectors.merchant_get(user=actor, uscc=body.merchant) if body.merchant else None
-    user, password = services.invite_user(
+    user, issued = services.invite_user(
         actor=actor,
         username=body.username,
         role=body.role,
@@ -65,7 +70,7 @@ def invite_user(request: HttpRequest, body: UserIn) -> Status[dict[str, Any]]:
         first_name=body.first_name,
         email=body.email,
     )
-    return Status(201, {"user": user_out(user, set()), "one_time_password": password})
+    return Status(201, {"user": user_out(user, set()), "invitation": invitation_out(issued.invitation)})
 
 
 @router.get("/users/{user_id}", response={200: UserOut, **ERRORS}, summary="One user")
@@ -89,15 +94,15 @@ def enable_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
 
 @router.post(
     "/users/{user_id}/reset-password",
-    response={200: UserWithPassword, **ERRORS},
-    summary="Give a user a new one-time password (their tokens are revoked)",
+    response={200: UserInvited, **ERRORS},
+    summary="End a user's password, sessions and tokens; mail them a link to choose a new one",
 )
 def reset_password(request: HttpRequest, user_id: int) -> dict[str, Any]:
     actor = _actor(request)
     target = selectors.user_get(user=actor, user_id=user_id)
-    password = services.reset_password(actor=actor, target=target)
+    issued = services.reset_password(actor=actor, target=target)
     target.refresh_from_db()
-    return {"user": user_out(target), "one_time_password": password}
+    return {"user": user_out(target), "invitation": invitation_out(issued.invitation)}
 
 
 @router.post(

@@ -27,6 +27,8 @@ class Merchant(models.Model):
     phone = models.CharField(_("phone"), max_length=30, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Made by `fapiao demo`, which touches nothing it did not make (fapiao.accounts.demo).
+    is_demo = models.BooleanField(_("demo data"), default=False, editable=False)
 
     class Meta:
         verbose_name = _("merchant")
@@ -57,6 +59,8 @@ class User(AbstractUser):
     totp_last_step = models.BigIntegerField(null=True, blank=True, editable=False)
     # A lead reviewer assigns recovery cases to reviewers.
     is_lead = models.BooleanField(_("lead reviewer"), default=False)
+    # Made by `fapiao demo`, which touches nothing it did not make (fapiao.accounts.demo).
+    is_demo = models.BooleanField(_("demo data"), default=False, editable=False)
 
     class Meta:
         verbose_name = _("user")
@@ -146,3 +150,36 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+
+class Invitation(models.Model):
+    """A single-use link to choose one's password: for a new account, or after a reset.
+
+    Only a keyed HMAC-SHA256 of the link's token is stored; the token itself is in the link, which
+    is mailed to the user (printed only on the server's command line, for a first operator or a
+    merchant's first administrator when no mail server is configured).  The person who asked for
+    the link never sees it nor any password.
+    """
+
+    PURPOSE_INVITE = "invite"
+    PURPOSE_RESET = "reset"
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="invitations")
+    purpose = models.CharField(
+        max_length=10, choices=[(PURPOSE_INVITE, PURPOSE_INVITE), (PURPOSE_RESET, PURPOSE_RESET)]
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    sent_to = models.CharField(max_length=254, blank=True)  # "" when printed on the command line
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)  # replaced by a newer link
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        indexes = [models.Index(fields=["user", "used_at", "revoked_at"], name="invitation_open")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.user_id} {self.created_at:%Y-%m-%d}"

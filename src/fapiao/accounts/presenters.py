@@ -1,11 +1,11 @@
-"""Accounts as the API and the command line show them: never a password, a digest or a token."""
+"""Accounts as the API and the command line show them: never a password, a digest, a token or a link."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fapiao.accounts import selectors
-from fapiao.accounts.models import ApiToken, Merchant, NumberSegment, User
+from fapiao.accounts import invitations, selectors
+from fapiao.accounts.models import ApiToken, Invitation, Merchant, NumberSegment, User
 
 
 def user_out(user: User, locked: set[str] | None = None) -> dict[str, Any]:
@@ -21,10 +21,21 @@ def user_out(user: User, locked: set[str] | None = None) -> dict[str, Any]:
         "email": user.email,
         "is_active": user.is_active,
         "must_change_password": user.must_change_password,
+        "awaiting_password": not user.has_usable_password(),
         "locked": user.username in locked,
         "second_factor": user.totp_confirmed_at is not None,
         "last_login": user.last_login,
         "date_joined": user.date_joined,
+    }
+
+
+def invitation_out(invitation: Invitation) -> dict[str, Any]:
+    return {
+        "state": invitations.state_of(invitation),
+        "purpose": invitation.purpose,
+        "sent_to": invitation.sent_to,
+        "created_at": invitation.created_at,
+        "expires_at": invitation.expires_at,
     }
 
 

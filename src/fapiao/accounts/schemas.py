@@ -20,7 +20,11 @@ class UserIn(Body):
     merchant: str | None = Field(default=None, description="USCC; merchant admins may leave it out")
     last_name: str = Field(default="", max_length=150)
     first_name: str = Field(default="", max_length=150)
-    email: str = Field(default="", max_length=254)
+    email: str = Field(
+        default="",
+        max_length=254,
+        description="required: where the single-use link to choose a password is mailed",
+    )
 
 
 class UserOut(Schema):
@@ -33,6 +37,7 @@ class UserOut(Schema):
     email: str
     is_active: bool
     must_change_password: bool
+    awaiting_password: bool = Field(description="invited or reset: their link to choose a password is unused")
     locked: bool
     second_factor: bool
     last_login: datetime | None
@@ -43,9 +48,17 @@ class UserList(Schema):
     items: list[UserOut]
 
 
-class UserWithPassword(Schema):
+class InvitationOut(Schema):
+    state: str = Field(description="pending | used | expired | replaced")
+    purpose: str = Field(description="invite | reset")
+    sent_to: str = Field(description="the address the link was mailed to; the link itself is never shown")
+    created_at: datetime
+    expires_at: datetime
+
+
+class UserInvited(Schema):
     user: UserOut
-    one_time_password: str = Field(description="shown once; the user must change it at first sign-in")
+    invitation: InvitationOut
 
 
 class Unlocked(Schema):

@@ -6,7 +6,11 @@ refuses the session until it has one (API tokens, created in such a session, nee
 
 The secret is encrypted with the data keys (``fapiao.platform.datakeys``, never in the database).  A code
 is accepted once: the time step it belongs to is remembered.  Wrong codes count as failed sign-ins,
-so guessing codes ends in the same lockout as guessing passwords.
+so guessing codes ends in the same lockout as guessing passwords; and once the username is locked out
+no code is even looked at — in the session that guessed or any other — until the lockout ends or an
+operator unlocks it.  The count of wrong codes survives a new password sign-in (only a right code,
+an unlock or the cool-off clears it): otherwise whoever knows the password could sign in again after
+every few guesses and never be locked out.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import time
 
 import pyotp
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
@@ -24,7 +29,14 @@ from fapiao.accounts.choices import STAFF_ROLES, Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.accounts.services import OwnAccountError
-from fapiao.core.errors import ConflictError, FieldError, PermissionDeniedError, ValidationFailed, _
+from fapiao.core.errors import (
+    ConflictError,
+    FapiaoError,
+    FieldError,
+    PermissionDeniedError,
+    ValidationFailed,
+    _,
+)
 from fapiao.core.fieldcrypt import FieldContext
 from fapiao.platform import datakeys
 from fapiao.platform.auditing import record
@@ -39,6 +51,13 @@ class SecondFactorNotForMerchantsError(PermissionDeniedError):
     """The second factor is for staff accounts."""
 
     code = "second_factor_staff_only"
+
+
+class SecondFactorLockedOutError(FapiaoError):
+    """Too many wrong codes: this account is locked. Try again later, or ask an operator to unlock it."""
+
+    status = 429
+    code = "locked_out"
 
 
 class SecondFactorAlreadySetUpError(ConflictError):
@@ -119,21 +138,46 @@ def _accepted_step(secret: str, code: str, after: int | None) -> int | None:
     return None
 
 
-def _check(request: HttpRequest | None, user: User, code: str) -> None:
+def _credentials(user: User) -> dict[str, str]:
+    return {"username": user.username}
+
+
+def _refuse_if_locked_out(request: HttpRequest, user: User) -> None:
+    """While the username is locked out, no code is checked: the attempt counts as one more failure,
+    as a password tried during the lockout does, and the lockout middleware answers it (429)."""
+    credentials = _credentials(user)
+    if not AxesProxyHandler.is_locked(request, credentials):
+        return
+    request.axes_locked_out = True  # type: ignore[attr-defined]
+    request.axes_credentials = credentials  # type: ignore[attr-defined]
+    user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+    raise SecondFactorLockedOutError()
+
+
+def _check(request: HttpRequest, user: User, code: str) -> None:
     """Accept ``code`` once for ``user`` or raise; a wrong code is a failed sign-in."""
+    _refuse_if_locked_out(request, user)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         step = _accepted_step(secret_of(locked), code, locked.totp_last_step) if locked.totp_secret else None
         if step is not None:
             User.objects.filter(pk=user.pk).update(totp_last_step=step)
     if step is None:
-        user_login_failed.send(
-            sender=__name__, credentials={"username": user.username}, request=request
-        )  # counted by the lockout like a wrong password
+        # Counted by the lockout like a wrong password; the request is marked locked out when this
+        # failure reaches the limit.
+        user_login_failed.send(sender=__name__, credentials=_credentials(user), request=request)
         raise _bad_code()
+    AxesProxyHandler.reset_attempts(username=user.username)  # the right code clears earlier typos
 
 
-def confirm_setup(*, request: HttpRequest | None, user: User, code: str) -> None:
+def clear_failures_after_password(sender: object, request: HttpRequest, user: User, **kwargs: object) -> None:
+    """``user_logged_in`` receiver: a right password clears the failed sign-ins — unless a code must
+    follow, in which case only the right code does (see the module docstring)."""
+    if not required(user):
+        AxesProxyHandler.reset_attempts(username=user.username)
+
+
+def confirm_setup(*, request: HttpRequest, user: User, code: str) -> None:
     """Turn the pending secret on with a first code from the app."""
     if is_set_up(user):
         raise SecondFactorAlreadySetUpError()

@@ -2,14 +2,16 @@
 ``fapiao.accounts.tokens`` (re-exported here for the callers that import them from this module).
 
 Who manages whom: a merchant admin manages their own merchant's users; an operator manages staff
-and merchants' administrators (a new merchant needs its first admin), never a merchant's clerks.
+and merchants' administrators, never a merchant's clerks.  An operator creates a merchant's *first*
+administrator only — for a merchant with no account at all; every later account of a merchant is
+invited by that merchant's administrators, who are told of each new one.  Nobody is given a
+password: an invitation or a reset mails the user a single-use link to choose their own
+(``fapiao.accounts.invitations``), so no inviter can sign in as the people they invite.
 Nobody disables or resets their own account here (the password change page is for that).
 Every write runs in one transaction with its audit record.
 """
 
 from __future__ import annotations
-
-import secrets
 
 from axes.models import AccessAttempt
 from django.core.exceptions import ValidationError
@@ -17,8 +19,10 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from fapiao.accounts import invitations
 from fapiao.accounts.choices import MERCHANT_ROLES, Role
-from fapiao.accounts.models import ApiToken, Merchant, User
+from fapiao.accounts.invitations import IssuedLink
+from fapiao.accounts.models import ApiToken, Invitation, Merchant, User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, require
 from fapiao.accounts.selectors import UserNotFoundError
 
@@ -43,10 +47,6 @@ from fapiao.core.errors import (
 )
 from fapiao.platform.auditing import record
 
-# One-time passwords are read aloud or typed from a screen: no 0/O, 1/l/I.
-ONE_TIME_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-ONE_TIME_GROUPS = 4
-
 
 class UsernameTakenError(ConflictError):
     """This username is already taken; choose another."""
@@ -66,10 +66,10 @@ class OperatorsManageAdminsOnlyError(RoleForbiddenError):
     code = "operators_manage_admins_only"
 
 
-def one_time_password() -> str:
-    """Sixteen letters and digits in groups of four: about 78 bits, shown once."""
-    groups = ("".join(secrets.choice(ONE_TIME_ALPHABET) for _i in range(4)) for _g in range(ONE_TIME_GROUPS))
-    return "-".join(groups)
+class FirstAdminOnlyError(PermissionDeniedError):
+    """Operators create only a merchant's first administrator; its administrators invite the others."""
+
+    code = "first_admin_only"
 
 
 def snapshot(user: User) -> dict[str, object]:
@@ -80,6 +80,7 @@ def snapshot(user: User) -> dict[str, object]:
         "merchant": user.merchant.uscc if user.merchant_id and user.merchant else None,
         "is_active": user.is_active,
         "must_change_password": user.must_change_password,
+        "awaiting_password": not user.has_usable_password(),
     }
 
 
@@ -109,7 +110,7 @@ def _parse_role(value: str) -> Role:
         ) from None
 
 
-def _check_new_user_fields(username: str, email: str) -> None:
+def _check_new_user_fields(username: str, email: str, *, email_required: bool = True) -> None:
     errors: list[FieldError] = []
     try:
         User.username_validator(username)
@@ -128,8 +129,20 @@ def _check_new_user_fields(username: str, email: str) -> None:
             validate_email(email)
         except ValidationError:
             errors.append(FieldError("email", "bad_email", _("Enter a valid e-mail address.")))
+    elif email_required:
+        errors.append(
+            FieldError("email", "required", _("Give the e-mail address the invitation link is sent to."))
+        )
     if errors:
         raise ValidationFailed(errors)
+
+
+def _refuse_unless_first_account(merchant: Merchant) -> None:
+    """Staff may create a merchant's first account only (an administrator); runs in the transaction,
+    under a lock on the merchant, so two operators cannot both create a "first" one."""
+    Merchant.objects.select_for_update().filter(pk=merchant.pk).first()
+    if User.objects.filter(merchant=merchant).exists():
+        raise FirstAdminOnlyError()
 
 
 def invite_user(
@@ -141,11 +154,14 @@ def invite_user(
     last_name: str = "",
     first_name: str = "",
     email: str = "",
-) -> tuple[User, str]:
-    """Create a user with a one-time password, returned once; they must change it on first sign-in.
+    print_link: bool = False,
+) -> tuple[User, IssuedLink]:
+    """Create a user without a password and mail them a single-use link to choose one.
 
     A merchant admin's invitations belong to their own merchant unless ``merchant`` says otherwise
-    (another merchant is not found).  Staff belong to no merchant.
+    (another merchant is not found).  Staff belong to no merchant.  ``print_link`` (the server's
+    command line only) returns the link instead of mailing it where ``invitations.may_print_link``
+    allows; the merchant's administrators are told of the new account.
     """
     parsed = _parse_role(role)
     if parsed in MERCHANT_ROLES and merchant is None:
@@ -165,9 +181,11 @@ def invite_user(
         )
     check_may_manage(actor, role=parsed, merchant=merchant)
     username = username.strip()
-    _check_new_user_fields(username, email.strip())
-    password = one_time_password()
+    email = email.strip()
+    _check_new_user_fields(username, email)
     with transaction.atomic():
+        if merchant is not None and not actor.is_merchant_user:
+            _refuse_unless_first_account(merchant)
         if User.objects.filter(username__iexact=username).exists():
             raise UsernameTakenError()
         user = User(
@@ -176,13 +194,23 @@ def invite_user(
             merchant=merchant,
             last_name=last_name.strip()[:150],
             first_name=first_name.strip()[:150],
-            email=email.strip(),
+            email=email,
         )
-        user.set_password(password)
-        user.must_change_password = True
+        user.set_unusable_password()
         user.save()
-        record(actor=actor, action="user.invite", target=user, merchant=merchant, after=snapshot(user))
-    return user, password
+        printed = print_link and invitations.may_print_link(user)
+        issued = invitations.issue_link(
+            user=user, purpose=Invitation.PURPOSE_INVITE, actor=actor, printed=printed
+        )
+        record(
+            actor=actor,
+            action="user.invite",
+            target=user,
+            merchant=merchant,
+            after={**snapshot(user), "invitation": invitations.audit_view(issued.invitation)},
+        )
+        invitations.notify_new_account(user=user, actor=actor)
+    return user, issued
 
 
 class OperatorExistsError(ConflictError):
@@ -191,22 +219,30 @@ class OperatorExistsError(ConflictError):
     code = "operator_exists"
 
 
-def bootstrap_operator(*, username: str) -> tuple[User, str]:
-    """The first operator of a new installation (server command line only), with a one-time password."""
+def bootstrap_operator(*, username: str, email: str = "") -> tuple[User, IssuedLink]:
+    """The first operator of a new installation (server command line only), with a printed link to
+    choose their password — nobody else exists who could receive it."""
     username = username.strip()
-    _check_new_user_fields(username, "")
-    password = one_time_password()
+    email = email.strip()
+    _check_new_user_fields(username, email, email_required=False)
     with transaction.atomic():
         if User.objects.filter(role=Role.OPERATOR, is_active=True).exists():
             raise OperatorExistsError()
         if User.objects.filter(username__iexact=username).exists():
             raise UsernameTakenError()
-        user = User(username=username, role=Role.OPERATOR)
-        user.set_password(password)
-        user.must_change_password = True
+        user = User(username=username, role=Role.OPERATOR, email=email)
+        user.set_unusable_password()
         user.save()
-        record(actor=None, action="user.bootstrap_operator", target=user, after=snapshot(user))
-    return user, password
+        issued = invitations.issue_link(
+            user=user, purpose=Invitation.PURPOSE_INVITE, actor=None, printed=True
+        )
+        record(
+            actor=None,
+            action="user.bootstrap_operator",
+            target=user,
+            after={**snapshot(user), "invitation": invitations.audit_view(issued.invitation)},
+        )
+    return user, issued
 
 
 def _check_target(actor: User, target: User) -> None:
@@ -235,21 +271,27 @@ def set_user_active(*, actor: User, target: User, active: bool) -> User:
     return locked
 
 
-def reset_password(*, actor: User, target: User) -> str:
-    """Give ``target`` a new one-time password (returned once) and revoke their API tokens.
+def reset_password(*, actor: User, target: User, print_link: bool = False) -> IssuedLink:
+    """End ``target``'s password, sessions and API tokens, and mail them a link to choose a new one.
 
-    Their sessions end too: Django ties a session to the password hash.
+    Whoever asks never sees a password or the link (``print_link``: as for :func:`invite_user`).
+    Their sessions end because Django ties a session to the password hash.
     """
     _check_target(actor, target)
-    password = one_time_password()
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=target.pk)
         before = snapshot(locked)
-        locked.set_password(password)
-        locked.must_change_password = True
+        printed = print_link and invitations.may_print_link(locked)
+        if not printed and not locked.email:
+            raise invitations.NoEmailAddressError()
+        locked.set_unusable_password()
+        locked.must_change_password = False
         locked.save(update_fields=["password", "must_change_password"])
         revoked = ApiToken.objects.filter(user=locked, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
+        )
+        issued = invitations.issue_link(
+            user=locked, purpose=Invitation.PURPOSE_RESET, actor=actor, printed=printed
         )
         record(
             actor=actor,
@@ -257,9 +299,13 @@ def reset_password(*, actor: User, target: User) -> str:
             target=locked,
             merchant=locked.merchant,
             before=before,
-            after={**snapshot(locked), "tokens_revoked": revoked},
+            after={
+                **snapshot(locked),
+                "tokens_revoked": revoked,
+                "invitation": invitations.audit_view(issued.invitation),
+            },
         )
-    return password
+    return issued
 
 
 def unlock_user(*, actor: User, target: User) -> int:
@@ -282,6 +328,7 @@ __all__ = [
     "DEFAULT_TOKEN_DAYS",
     "MAX_TOKEN_DAYS",
     "TOKEN_PREFIX",
+    "FirstAdminOnlyError",
     "OperatorExistsError",
     "OperatorsManageAdminsOnlyError",
     "OwnAccountError",
@@ -293,7 +340,6 @@ __all__ = [
     "check_may_manage",
     "create_token",
     "invite_user",
-    "one_time_password",
     "reset_password",
     "revoke_token",
     "set_user_active",

@@ -169,12 +169,14 @@ def locked_out(
     if minutes:
         detail = gettext(
             _(
-                "Too many wrong passwords: this account is locked for {minutes} minutes. "
+                "Too many wrong passwords or codes: this account is locked for {minutes} minutes. "
                 "Try again later, or ask an operator to unlock it."
             )
         ).format(minutes=minutes)
     else:
-        detail = gettext(_("Too many wrong passwords: this account is locked. Ask an operator to unlock it."))
+        detail = gettext(
+            _("Too many wrong passwords or codes: this account is locked. Ask an operator to unlock it.")
+        )
     if is_api(request):
         return problems.problem(LOCKED_OUT_STATUS, code="locked_out", detail=detail)
     context = {"detail": detail, "login_url": resolve_url(settings.LOGIN_URL)}

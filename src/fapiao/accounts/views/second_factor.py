@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from fapiao.accounts import second_factor
 from fapiao.accounts.models import User
 from fapiao.core.errors import ValidationFailed
+from fapiao.platform.errors import locked_out
 from fapiao.platform.forms import FormState
 
 
@@ -36,6 +37,8 @@ def enter_code(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             second_factor.verify(request=request, user=user, code=form.data["code"])
+        except second_factor.SecondFactorLockedOutError:
+            return locked_out(request)
         except ValidationFailed as failure:
             form.add_failure(failure, lambda field: field)
         else:
@@ -54,6 +57,8 @@ def set_up(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and user.totp_secret:
         try:
             second_factor.confirm_setup(request=request, user=user, code=form.data["code"])
+        except second_factor.SecondFactorLockedOutError:
+            return locked_out(request)
         except ValidationFailed as failure:
             form.add_failure(failure, lambda field: field)
         else:

@@ -1,4 +1,4 @@
-"""A secret — a new token, a one-time password — is shown on exactly one page, which is never cached."""
+"""A secret — a new API token — is shown on exactly one page, which is never cached."""
 
 from __future__ import annotations
 

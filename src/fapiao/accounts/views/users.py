@@ -1,7 +1,8 @@
 """Account pages: the users a merchant admin or an operator manages.
 
 The same selectors and services as ``/api/v1/accounts`` (so the same permission table and the same
-merchant scoping).  A one-time password is shown on exactly one page, which is never cached.
+merchant scoping).  Inviting a user or resetting a password shows no secret at all: the user is mailed
+a link to choose their password.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from fapiao.accounts import second_factor, selectors, services
 from fapiao.accounts.choices import MERCHANT_ROLES, STAFF_ROLES, Role
+from fapiao.accounts.mails import beijing
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, RoleForbiddenError, may
-from fapiao.accounts.views.secret import secret_page
 from fapiao.core.errors import ValidationFailed, _
 from fapiao.platform.forms import FormState, posted
 from fapiao.platform.labels import ROLES as ROLE_LABELS
@@ -49,7 +50,7 @@ def _invite(request: HttpRequest, actor: User, form: FormState) -> HttpResponse 
     uscc = form.data["merchant"].strip()
     try:
         merchant = selectors.merchant_get(user=actor, uscc=uscc) if uscc else None
-        user, password = services.invite_user(
+        user, issued = services.invite_user(
             actor=actor,
             username=form.data["username"],
             role=form.data["role"],
@@ -58,7 +59,7 @@ def _invite(request: HttpRequest, actor: User, form: FormState) -> HttpResponse 
             first_name=form.data["first_name"],
             email=form.data["email"],
         )
-    except selectors.MerchantNotFoundError as failure:
+    except (selectors.MerchantNotFoundError, services.FirstAdminOnlyError) as failure:
         form.add("merchant", failure.render(gettext))
         return None
     except services.UsernameTakenError as failure:
@@ -67,24 +68,19 @@ def _invite(request: HttpRequest, actor: User, form: FormState) -> HttpResponse 
     except ValidationFailed as failure:
         form.add_failure(failure, lambda field: field)
         return None
-    return _one_time_password_page(request, user, password)
-
-
-def _one_time_password_page(request: HttpRequest, user: User, password: str) -> HttpResponse:
-    return secret_page(
-        request,
-        {
-            "title": gettext(_("One-time password for {username}")).format(username=user.username),
-            "secret": password,
-            "explanation": gettext(
-                _(
-                    "Give it to {username} in person or by phone, never by e-mail. It is shown only this "
-                    "once; they must choose their own password when they first sign in."
-                )
-            ).format(username=user.username),
-            "back": "accounts:users",
-        },
+    message = _(
+        "{username} was invited: a link to choose a password was mailed to {email}; "
+        "it works once, until {expires}."
     )
+    messages.success(
+        request,
+        gettext(message).format(
+            username=user.username,
+            email=issued.invitation.sent_to,
+            expires=beijing(issued.invitation.expires_at),
+        ),
+    )
+    return redirect("accounts:users")
 
 
 @login_required
@@ -129,7 +125,15 @@ def user_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse
     actor = _actor(request)
     target = selectors.user_get(user=actor, user_id=user_id)
     if action == "reset-password":
-        return _one_time_password_page(request, target, services.reset_password(actor=actor, target=target))
+        issued = services.reset_password(actor=actor, target=target)
+        done = _(
+            "{username}'s password, sessions and API tokens no longer work; a link to choose a new password "
+            "was mailed to {email}."
+        )
+        messages.success(
+            request, gettext(done).format(username=target.username, email=issued.invitation.sent_to)
+        )
+        return redirect("accounts:users")
     if action == "unlock":
         services.unlock_user(actor=actor, target=target)
         done = _("{username} was unlocked.")

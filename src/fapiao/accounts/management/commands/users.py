@@ -7,13 +7,15 @@ from django.core.management.base import BaseCommand, CommandParser
 from fapiao.accounts import second_factor, selectors, services
 from fapiao.accounts.choices import Role
 from fapiao.accounts.cli import acting_user, add_user_argument, command_error, user_named
+from fapiao.accounts.invitations import IssuedLink
+from fapiao.accounts.mails import beijing
 from fapiao.core.errors import FapiaoError
 
 
 class Command(BaseCommand):
     help = (
-        "Manage users as --user: list, invite (prints a one-time password), disable, enable, "
-        "reset-password; `users bootstrap USERNAME` creates the first operator."
+        "Manage users as --user: list, invite (mails a link to choose a password), disable, enable, "
+        "reset-password (mails a new link); `users bootstrap USERNAME` creates the first operator."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,18 +23,18 @@ class Command(BaseCommand):
         listing = sub.add_parser("list", help="the users you may see")
         listing.add_argument("--merchant", default="", help="only this merchant's users (USCC; staff only)")
         listing.add_argument("--role", default="", choices=["", *[role.value for role in Role]])
-        invite = sub.add_parser("invite", help="create a user and print their one-time password")
+        invite = sub.add_parser("invite", help="create a user and mail them a link to choose their password")
         invite.add_argument("username")
         invite.add_argument("--role", required=True, choices=[role.value for role in Role])
         invite.add_argument("--merchant", default="", help="USCC (merchant admins: their own by default)")
         invite.add_argument("--last-name", default="")
         invite.add_argument("--first-name", default="")
-        invite.add_argument("--email", default="")
+        invite.add_argument("--email", default="", help="required: where the link is mailed")
         acting = [listing, invite]
         for name, text in (
             ("disable", "disable a user (they cannot sign in; their tokens are refused)"),
             ("enable", "enable a disabled user"),
-            ("reset-password", "print a new one-time password; the user's API tokens are revoked"),
+            ("reset-password", "end the password, sessions and API tokens; mail a link to choose a new one"),
             ("reset-second-factor", "clear a staff member's lost second factor (operators)"),
         ):
             child = sub.add_parser(name, help=text)
@@ -40,15 +42,20 @@ class Command(BaseCommand):
             acting.append(child)
         for child in acting:
             add_user_argument(child)
-        bootstrap = sub.add_parser("bootstrap", help="create the first operator (only while there is none)")
+        bootstrap = sub.add_parser(
+            "bootstrap", help="create the first operator and print their link (only while there is none)"
+        )
         bootstrap.add_argument("username")
+        bootstrap.add_argument("--email", default="", help="their address, for later password resets")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         try:
             if action == "bootstrap":
-                user, password = services.bootstrap_operator(username=options["username"])
-                self._print_password(user.username, password)
+                user, issued = services.bootstrap_operator(
+                    username=options["username"], email=options["email"]
+                )
+                self._report(user.username, issued)
                 return
             actor = acting_user(options["user"])
             if action == "list":
@@ -59,7 +66,7 @@ class Command(BaseCommand):
                     if options["merchant"]
                     else None
                 )
-                user, password = services.invite_user(
+                user, issued = services.invite_user(
                     actor=actor,
                     username=options["username"],
                     role=options["role"],
@@ -67,8 +74,9 @@ class Command(BaseCommand):
                     last_name=options["last_name"],
                     first_name=options["first_name"],
                     email=options["email"],
+                    print_link=True,
                 )
-                self._print_password(user.username, password)
+                self._report(user.username, issued)
             elif action in {"disable", "enable"}:
                 target = user_named(actor, options["username"])
                 services.set_user_active(actor=actor, target=target, active=action == "enable")
@@ -79,7 +87,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"{target.username}: sets up a second factor again at the next sign-in")
             else:
                 target = user_named(actor, options["username"])
-                self._print_password(target.username, services.reset_password(actor=actor, target=target))
+                self._report(
+                    target.username, services.reset_password(actor=actor, target=target, print_link=True)
+                )
         except FapiaoError as error:
             raise command_error(error) from None
 
@@ -90,11 +100,23 @@ class Command(BaseCommand):
             state = "active" if user.is_active else "disabled"
             if user.username in locked:
                 state += ",locked"
-            if user.must_change_password:
+            if not user.has_usable_password():
+                state += ",awaiting-password"
+            elif user.must_change_password:
                 state += ",one-time-password"
             uscc = user.merchant.uscc if user.merchant else "-"
             self.stdout.write(f"{user.pk:>6}  {user.username:<20} {user.role:<15} {uscc:<18}  {state}")
 
-    def _print_password(self, username: str, password: str) -> None:
-        self.stdout.write(f"{username}: one-time password (shown once; changed at first sign-in):")
-        self.stdout.write(password)
+    def _report(self, username: str, issued: IssuedLink) -> None:
+        expires = beijing(issued.invitation.expires_at)
+        if issued.link is None:
+            self.stdout.write(
+                f"{username}: a link to choose a password was mailed to {issued.invitation.sent_to} "
+                f"(it works once, until {expires} Beijing time)"
+            )
+            return
+        self.stdout.write(
+            f"{username}: nobody else could receive this link, so it is printed, not mailed. Hand it to "
+            f"{username} yourself; it works once, until {expires} Beijing time, to choose a password:"
+        )
+        self.stdout.write(issued.link)
