@@ -58,6 +58,7 @@ REFERENCE = {
     "accounts.NumberSegment",
     "accounts.ApiToken",
     "platform.IdempotencyRecord",
+    "invoices.OutgoingNumber",  # one merchant per outgoing number, across merchants: keyed by the number
     "ledger.IntegrityIncident",
     "ledger.VerifyRun",  # a run covers every merchant's log
     "ops.BackupVerification",  # a backup covers every merchant
