@@ -29,6 +29,8 @@ MESSAGES = (
     _("Invoice {number} is in the system already; there is nothing to restore."),
     _("Invoice {number} was replaced by a re-issue; restoring it too would invoice one sale twice."),
     _("Keep at least one backup: --keep-daily, --keep-weekly and --keep-monthly are all 0."),
+    _("Ledger entry {index} of this number cannot be proven against the signed log; run ledger verify."),
+    _("Ledger entry {index} of this number differs from the claim ({fields}): ask for a corrected claim."),
     _("Messages can't be added to a case that is \"{state}\"."),
     _("No backup {backup_id} in {directory}. `fapiao backup list` shows the backups there."),
     _("No invoice numbers are left for this year; ask the operator to allocate a number segment."),
