@@ -225,14 +225,16 @@ def open_remedy(pilot: Pilot, remedy: str) -> None:
     pilot.page.wait_for_selector("#resolve-form")
 
 
-def resolve(pilot: Pilot, remedy: str, **typed: str) -> None:
-    """On the restore / re-issue form: type what is missing, confirm every field, resolve."""
+def resolve(pilot: Pilot, remedy: str, note: str = "") -> None:
+    """On the restore / re-issue page: read what will be written, add a note, resolve.
+
+    There is nothing to type: the remedy writes the ledger's entry or the claim as reviewed."""
     page = pilot.page
-    for name, value in typed.items():
-        page.fill(f"#f-{name}", value)
-    page.check("#f-confirm")
+    expect(page.locator("#resolve-form input[type=text], #resolve-form select")).to_have_count(0)
+    if note:
+        page.fill("#f-note", note)
     pilot.shot(f"{remedy}-form")
-    page.click("#resolve-form button[name=action][value=resolve]")
+    page.click("#resolve-form button[type=submit]")
     page.wait_for_url(CASE)
     state_is(pilot, "resolved")
     pilot.shot(f"{remedy}d")
@@ -334,10 +336,10 @@ def test_restore_journey(pilot_for: Any, demo_password: str, e2e_server: Any, tm
     reviewer.shot("case-desk")
     claim_and_approve(reviewer, "receipt_verified")
     open_remedy(reviewer, "restore")
-    assert reviewer.page.input_value("#f-buyer_name") == BUYER  # prefilled from the ledger entry
-    assert reviewer.page.input_value("#f-lines-0-name") == ITEM
-    assert reviewer.page.input_value("#f-issued_on") == kept["issued_on"]
-    resolve(reviewer, "restore")
+    written = reviewer.page.locator("#invoice-heading ~ dl.facts, #invoice-heading ~ .table-wrap")
+    for shown in (BUYER, ITEM, kept["issued_on"]):  # exactly the ledger entry's invoice
+        expect(written.filter(has_text=shown).first).to_be_visible()
+    resolve(reviewer, "restore", note="系统回执与账本一致。")
 
     # 5. 核对: 我的发票 has it again, restored; its new receipt verifies offline; the clerk confirms.
     guide["step5-check"] = find_invoice(clerk, number, RESTORED)
@@ -351,6 +353,9 @@ def test_restore_journey(pilot_for: Any, demo_password: str, e2e_server: Any, tm
     assert case_id and verdict.entry["ref"] == case_id.group(1)  # the ledger names the case
     clerk.page.goto(case_url)
     state_is(clerk, "resolved")
+    beside = page.locator("table.written-beside-claimed")  # what was written, beside the claim
+    expect(beside).to_contain_text(number)
+    expect(beside.locator("tr.failed")).to_have_count(0)
     clerk.shot("resolved")
     act(clerk, "confirm")
     state_is(clerk, "confirmed")
@@ -445,6 +450,7 @@ def test_reissue(pilot_for: Any, demo_password: str, tmp_path: Path) -> None:
         total_tax="60.00",
         narrative="手工开具的旧版发票，存根联在，系统里没有。",
     )
+    page.select_option("#f-kind", "ordinary")  # a re-issue writes the claim: all of it
     case_url = save_claim(clerk)
     stub = tmp_path / "存根联.pdf"
     stub.write_bytes(pdf_named(f"stub {claimed}"))
@@ -454,8 +460,10 @@ def test_reissue(pilot_for: Any, demo_password: str, tmp_path: Path) -> None:
     open_case(reviewer, acceptance)
     claim_and_approve(reviewer, "evidence_consistent")
     open_remedy(reviewer, "reissue")
-    assert reviewer.page.locator("#f-issued_on").count() == 0  # a re-issue is dated today
-    resolve(reviewer, "reissue", **{"lines-0-name": ITEM, "lines-0-tax_code": TAX_CODE})
+    expect(reviewer.page.locator("#invoice-heading ~ .table-wrap")).to_contain_text(
+        f"详见补救申请{acceptance}"
+    )
+    resolve(reviewer, "reissue")
     result = reviewer.page.locator("#result-heading ~ p").first
     expect(result).to_contain_text(claimed)
 

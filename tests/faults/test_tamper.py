@@ -25,7 +25,7 @@ from fapiao.core import merkle
 from fapiao.core.canonical import canonical_bytes
 from fapiao.core.signing import SigningKey, make_head, sign_head
 from fapiao.invoices.models import Invoice, InvoiceLine
-from fapiao.invoices.services import document_for
+from fapiao.invoices.rows import document_for
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
 from fapiao.ledger.verify import verify_ledger
 from fapiao.platform import keys

@@ -2036,3 +2036,101 @@ ROWS: list[Row] = [
     ("POST", "/cases/<uuid:case_id>/mail-in/", "auditor", "other", 403),
     ("POST", "/cases/<uuid:case_id>/mail-in/", "operator", "other", 403),
 ]
+
+# --- Remedies (issue 13): what restore / re-issue may write ----------------------------------------------
+#
+# Three approved cases of merchant 1 (below the second-review threshold):
+#   ``lost``   — the clerk's own issued invoice whose row was lost; the ledger keeps its entry;
+#   ``legacy`` — a legacy code-number the ledger never saw, claimed completely (kind, amount, tax);
+#   ``theirs`` — merchant 2's issued number, claimed by merchant 1.
+# The body (API) or form (page) sends ``remedy`` (restore, and nothing else) or ``content`` (restore
+# with invoice content: another buyer, ¥100,000,000.00, a back date; re-issue likewise as a 专票).
+# A remedy writes the ledger's entry or the claim, never content: the API refuses the content (422),
+# the page has no field for it and ignores posted ones; another merchant's number is refused (409).
+# After each row the test checks that what was written, if anything, is the claim.
+#
+# A row is (surface, role, case, body, expected): surface ``api`` or ``page``.
+RemedyRow = tuple[str, str, str, str, int | str]
+
+REMEDY_ROWS: list[RemedyRow] = [
+    # api lost remedy: the ledger's entry, exactly
+    ("api", "anonymous", "lost", "remedy", 401),
+    ("api", "clerk", "lost", "remedy", 403),
+    ("api", "merchant_admin", "lost", "remedy", 403),
+    ("api", "support", "lost", "remedy", 403),
+    ("api", "reviewer", "lost", "remedy", 200),
+    ("api", "auditor", "lost", "remedy", 403),
+    ("api", "operator", "lost", "remedy", 404),
+    # api lost content: content refused
+    ("api", "anonymous", "lost", "content", 401),
+    ("api", "clerk", "lost", "content", 403),
+    ("api", "merchant_admin", "lost", "content", 403),
+    ("api", "support", "lost", "content", 403),
+    ("api", "reviewer", "lost", "content", 422),
+    ("api", "auditor", "lost", "content", 403),
+    ("api", "operator", "lost", "content", 404),
+    # api legacy remedy: the claim as reviewed
+    ("api", "anonymous", "legacy", "remedy", 401),
+    ("api", "clerk", "legacy", "remedy", 403),
+    ("api", "merchant_admin", "legacy", "remedy", 403),
+    ("api", "support", "legacy", "remedy", 403),
+    ("api", "reviewer", "legacy", "remedy", 200),
+    ("api", "auditor", "legacy", "remedy", 403),
+    ("api", "operator", "legacy", "remedy", 404),
+    # api legacy content: content refused
+    ("api", "anonymous", "legacy", "content", 401),
+    ("api", "clerk", "legacy", "content", 403),
+    ("api", "merchant_admin", "legacy", "content", 403),
+    ("api", "support", "legacy", "content", 403),
+    ("api", "reviewer", "legacy", "content", 422),
+    ("api", "auditor", "legacy", "content", 403),
+    ("api", "operator", "legacy", "content", 404),
+    # api legacy reissue_content: content refused
+    ("api", "anonymous", "legacy", "reissue_content", 401),
+    ("api", "clerk", "legacy", "reissue_content", 403),
+    ("api", "merchant_admin", "legacy", "reissue_content", 403),
+    ("api", "support", "legacy", "reissue_content", 403),
+    ("api", "reviewer", "legacy", "reissue_content", 422),
+    ("api", "auditor", "legacy", "reissue_content", 403),
+    ("api", "operator", "legacy", "reissue_content", 404),
+    # api theirs remedy: another merchant's number
+    ("api", "anonymous", "theirs", "remedy", 401),
+    ("api", "clerk", "theirs", "remedy", 403),
+    ("api", "merchant_admin", "theirs", "remedy", 403),
+    ("api", "support", "theirs", "remedy", 403),
+    ("api", "reviewer", "theirs", "remedy", 409),
+    ("api", "auditor", "theirs", "remedy", 403),
+    ("api", "operator", "theirs", "remedy", 404),
+    # api theirs content: content refused first
+    ("api", "anonymous", "theirs", "content", 401),
+    ("api", "clerk", "theirs", "content", 403),
+    ("api", "merchant_admin", "theirs", "content", 403),
+    ("api", "support", "theirs", "content", 403),
+    ("api", "reviewer", "theirs", "content", 422),
+    ("api", "auditor", "theirs", "content", 403),
+    ("api", "operator", "theirs", "content", 404),
+    # page lost content: posted fields ignored: the ledger's entry is written
+    ("page", "anonymous", "lost", "content", "login"),
+    ("page", "clerk", "lost", "content", 403),
+    ("page", "merchant_admin", "lost", "content", 403),
+    ("page", "support", "lost", "content", 403),
+    ("page", "reviewer", "lost", "content", 302),
+    ("page", "auditor", "lost", "content", 403),
+    ("page", "operator", "lost", "content", 403),
+    # page legacy content: posted fields ignored: the claim is written
+    ("page", "anonymous", "legacy", "content", "login"),
+    ("page", "clerk", "legacy", "content", 403),
+    ("page", "merchant_admin", "legacy", "content", 403),
+    ("page", "support", "legacy", "content", 403),
+    ("page", "reviewer", "legacy", "content", 302),
+    ("page", "auditor", "legacy", "content", 403),
+    ("page", "operator", "legacy", "content", 403),
+    # page theirs remedy: the page again, saying why; nothing written
+    ("page", "anonymous", "theirs", "remedy", "login"),
+    ("page", "clerk", "theirs", "remedy", 403),
+    ("page", "merchant_admin", "theirs", "remedy", 403),
+    ("page", "support", "theirs", "remedy", 403),
+    ("page", "reviewer", "theirs", "remedy", 200),
+    ("page", "auditor", "theirs", "remedy", 403),
+    ("page", "operator", "theirs", "remedy", 403),
+]

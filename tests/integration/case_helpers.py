@@ -49,6 +49,13 @@ def claim_for(number: str, issued_on: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def complete_claim(number: str, issued_on: str, **extra: Any) -> dict[str, Any]:
+    """A claim that says everything a remedy writes: kind, buyer, amount and tax (¥1,000.00 + 6%)."""
+    return claim_for(
+        number, issued_on, **{"kind": "ordinary", "total_amount": "1000.00", "total_tax": "60.00", **extra}
+    )
+
+
 def post(client: Any, path: str, body: dict[str, Any] | None = None) -> Any:
     return client.post(path, data=json.dumps(body or {}), content_type="application/json")
 

@@ -33,12 +33,15 @@ from fapiao.accounts.models import ApiToken, User
 from fapiao.accounts.services import create_token
 from fapiao.catalogue import services as catalogue
 from fapiao.catalogue.models import Batch
+from fapiao.invoices.models import Invoice
 from fapiao.invoices.services import issue_invoice
 from fapiao.recovery import evidence as case_evidence
+from fapiao.recovery import review as case_review
 from fapiao.recovery import services as case_services
+from fapiao.recovery.models import Case
 from tests.conftest import VALID_INVOICE
-from tests.integration.authz_table import EXCLUDED, PLAYERS, ROLES, ROWS
-from tests.integration.case_helpers import claim_for, pdf_named
+from tests.integration.authz_table import EXCLUDED, PLAYERS, REMEDY_ROWS, ROLES, ROWS
+from tests.integration.case_helpers import claim_for, complete_claim, lose_invoice, pdf_named
 
 M1 = "91110108MA01ABCD84"  # the clerk's and madmin's merchant: "own"
 M2 = "91110105MA01EFGH56"  # clerk2's merchant: "other"
@@ -289,7 +292,6 @@ def case_bodies(scope: str, world: World) -> dict[tuple[str, str], object]:
         }
     case = world.cases[scope]
     version = {"version": case.version}
-    restore = {"issued_on": timezone.localdate().isoformat(), "confirm": True, **VALID_INVOICE}
     action = "/api/v1/cases/<case_id>/"
     bodies: dict[tuple[str, str], object] = {
         ("PATCH", "/api/v1/cases/<case_id>"): {
@@ -299,7 +301,7 @@ def case_bodies(scope: str, world: World) -> dict[tuple[str, str], object]:
         ("POST", action + "reopen"): {**version, "reason": "恢复结果不对。"},
         ("POST", action + "reject"): {**version, "reason": "证据不足。"},
         ("POST", action + "request-info"): {**version, "body": "请补充合同。", "items": ["合同"]},
-        ("POST", action + "resolve"): {**version, "remedy": "restore", "invoice": restore},
+        ("POST", action + "resolve"): {**version, "remedy": "restore"},
         ("POST", action + "assign"): {"assignee": "reviewer"},
         ("POST", action + "messages"): {"body": "请问进度如何？"},
         ("POST", action + "evidence"): Multipart(type="bank_statement", file=pdf_named("matrix upload")),
@@ -418,3 +420,103 @@ def test_matrix(world: World, method: str, path: str):
             if leaked:
                 failures.append(f"  {role:<15} {scope:<6} shows the other merchant's {leaked}")
     assert not failures, f"{method} {path}:\n" + "\n".join(failures)
+
+
+# --- remedies: what restore / re-issue may write (authz_table.REMEDY_ROWS) ----------------------------------
+
+ATTACK_BUYER = {"name": "北京空壳贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"}
+ATTACK_LINE = {"name": "*咨询服务*咨询费", "quantity": "1", "unit_price": "94339622.64", "tax_rate": "0.06"}
+REMEDY_BODIES: dict[str, dict[str, Any]] = {
+    "remedy": {"remedy": "restore"},
+    "content": {
+        "remedy": "restore",
+        "invoice": {
+            "issued_on": "2020-01-02",
+            "confirm": True,
+            "kind": "ordinary",
+            "buyer": ATTACK_BUYER,
+            "lines": [ATTACK_LINE],
+        },
+    },
+    "reissue_content": {
+        "remedy": "reissue",
+        "invoice": {"kind": "special", "buyer": ATTACK_BUYER, "lines": [dict(ATTACK_LINE, tax_rate="0.13")]},
+    },
+}
+REMEDY_FORMS: dict[str, dict[str, str]] = {
+    "remedy": {"remedy": "restore"},
+    "content": {
+        "remedy": "restore",
+        "action": "resolve",
+        "confirm": "on",
+        "issued_on": "2020-01-02",
+        "kind": "special",
+        "buyer_name": ATTACK_BUYER["name"],
+        "lines-0-name": ATTACK_LINE["name"],
+        "lines-0-quantity": "1",
+        "lines-0-unit_price": ATTACK_LINE["unit_price"],
+        "lines-0-tax_rate": "0.06",
+    },
+}
+
+
+def approved_case(demo: dict[str, User], claim: dict[str, Any]) -> Case:
+    case = case_services.open_case(user=demo["clerk"], payload=claim)
+    case = case_services.submit_case(user=demo["clerk"], case=case, version=case.version)
+    case = case_review.claim_case(user=demo["reviewer"], case=case, version=case.version)
+    return case_review.approve_case(user=demo["reviewer"], case=case, version=case.version)
+
+
+@pytest.fixture
+def remedy_cases(world: World, demo: dict[str, User]) -> dict[str, tuple[Case, dict[str, Any]]]:
+    """Approved cases of merchant 1, each with the claim whose content alone may be written."""
+    lost = issue_invoice(user=demo["clerk"], payload=copy.deepcopy(VALID_INVOICE)).body["number"]
+    kept = lose_invoice(lost)
+    claims = {
+        "lost": claim_for(lost, kept["issued_on"]),
+        "legacy": complete_claim("011001900111-00000042", "2025-03-05"),
+        "theirs": complete_claim(world.invoices["other"], timezone.localdate().isoformat()),
+    }
+    return {name: (approved_case(demo, claim), claim) for name, claim in claims.items()}
+
+
+def written_is_the_claim(case: Case, claim: dict[str, Any]) -> str | None:
+    """None when the case wrote nothing or exactly its claim; else what is wrong."""
+    case.refresh_from_db()
+    written = Invoice.objects.filter(origin__in=("restored", "reissued"), origin_ref=case.acceptance_no)
+    if case.state != "resolved":
+        return f"nothing should be written, found {list(written)}" if written.exists() else None
+    invoice = written.get()
+    found = (invoice.total_with_tax, invoice.buyer_name, invoice.merchant.uscc)
+    wanted = (int(claim["total_with_tax"].replace(".", "")), claim["buyer"]["name"], M1)
+    if found != wanted or (case.remedy == "restore" and invoice.issued_on.isoformat() != claim["issued_on"]):
+        return f"wrote {found} on {invoice.issued_on}, claimed {wanted} on {claim['issued_on']}"
+    if Invoice.objects.filter(number=invoice.number).exclude(merchant=invoice.merchant).exists():
+        return f"{invoice.number} is under two merchants"
+    return None
+
+
+@pytest.mark.django_db
+def test_remedy_rows(world: World, remedy_cases: dict[str, tuple[Case, dict[str, Any]]]):
+    by_role = clients(world)
+    failures = []
+    for surface, role, name, body, expected in REMEDY_ROWS:
+        api_client, browser = by_role[role]
+        case, claim = remedy_cases[name]
+        with transaction.atomic():
+            if surface == "api":
+                url = f"/api/v1/cases/{case.uid}/resolve"
+                response = perform(
+                    api_client, "POST", url, {}, {"version": case.version, **REMEDY_BODIES[body]}
+                )
+            else:
+                form = {"version": str(case.version), **REMEDY_FORMS[body]}
+                response = browser.post(f"/cases/{case.uid}/resolve/", form)
+            wrong = written_is_the_claim(case, claim)
+            transaction.set_rollback(True)
+        where = f"  {surface:<4} {role:<15} {name:<6} {body:<15}"
+        if not outcome_matches(response, expected):
+            failures.append(f"{where} expected {expected}, got {describe(response)}")
+        elif wrong:
+            failures.append(f"{where} {wrong}")
+    assert not failures, "remedies:\n" + "\n".join(failures)

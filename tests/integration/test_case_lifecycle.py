@@ -35,7 +35,16 @@ from fapiao.platform.uow import write
 from fapiao.recovery import notify
 from fapiao.recovery.models import Case, CaseEvent, Notification, SupersededNumber
 from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS
-from tests.integration.case_helpers import act, claim_for, fetch, lose_invoice, pdf_named, post, upload
+from tests.integration.case_helpers import (
+    act,
+    claim_for,
+    complete_claim,
+    fetch,
+    lose_invoice,
+    pdf_named,
+    post,
+    upload,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,9 +109,8 @@ def approved_case(
 
 
 def resolved_case(people: dict[str, Any], invoice: dict[str, Any]) -> dict[str, Any]:
-    case, _number, kept = approved_case(people, invoice)
-    restore = {"issued_on": kept["issued_on"], "confirm": True, **invoice}
-    result = act(people["reviewer"], case, "resolve", remedy="restore", invoice=restore)
+    case, _number, _kept = approved_case(people, invoice)
+    result = act(people["reviewer"], case, "resolve", remedy="restore")
     assert result["case"]["state"] == "resolved"
     return result["case"]
 
@@ -205,8 +213,7 @@ def test_reject_edit_resubmit_approve_restore(people, valid_invoice):
     case = act(reviewer, act(reviewer, case, "claim"), "approve", reason_template="evidence_consistent")
     assert case["state"] == "approved" and case["first_approver"] == "reviewer"
     assert case["decision_reason"] == in_site_language(APPROVE_REASONS["evidence_consistent"])
-    restore = {"issued_on": kept["issued_on"], "confirm": True, **valid_invoice}
-    result = act(reviewer, case, "resolve", remedy="restore", invoice=restore)
+    result = act(reviewer, case, "resolve", remedy="restore")
     assert result["case"]["state"] == "resolved" and result["case"]["remedy"] == "restore"
     assert result["invoice"]["number"] == number and result["invoice"]["origin"] == "restored"
 
@@ -237,11 +244,11 @@ def test_reject_edit_resubmit_approve_restore(people, valid_invoice):
 def test_reissue_for_a_number_the_ledger_never_saw(people, valid_invoice):
     clerk, reviewer = people["clerk"], people["reviewer"]
     claimed = unclaimed_number()
-    case = submitted_case(clerk, claim_for(claimed, timezone.localdate().isoformat()))
+    case = submitted_case(clerk, complete_claim(claimed, timezone.localdate().isoformat()))
     case = act(reviewer, act(reviewer, case, "claim"), "approve", reason_template="evidence_consistent")
     assert case["system_view"]["ledger_history"] == []
 
-    result = act(reviewer, case, "resolve", remedy="reissue", invoice=valid_invoice)
+    result = act(reviewer, case, "resolve", remedy="reissue")
     invoice, case = result["invoice"], result["case"]
     assert case["state"] == "resolved" and case["remedy"] == "reissue"
     assert invoice["origin"] == "reissued" and invoice["number"] != claimed
@@ -269,8 +276,7 @@ def test_reissue_for_a_number_the_ledger_never_saw(people, valid_invoice):
         clerk, claim_for(claimed, timezone.localdate().isoformat(), narrative="又找到了原票。")
     )
     again = act(reviewer, act(reviewer, again, "claim"), "approve", reason_template="evidence_consistent")
-    restore = {"issued_on": timezone.localdate().isoformat(), "confirm": True, **valid_invoice}
-    refused = act(reviewer, again, "resolve", expect=409, remedy="restore", invoice=restore)
+    refused = act(reviewer, again, "resolve", expect=409, remedy="restore")
     assert code(refused) == "number_superseded" and claimed in refused["detail"]
     assert fetch(reviewer, again)["state"] == "approved"
 
@@ -278,9 +284,9 @@ def test_reissue_for_a_number_the_ledger_never_saw(people, valid_invoice):
 def test_a_superseded_number_that_surfaces_is_flagged(people, valid_invoice):
     clerk, reviewer = people["clerk"], people["reviewer"]
     claimed = unclaimed_number(1)
-    case = submitted_case(clerk, claim_for(claimed, timezone.localdate().isoformat()))
+    case = submitted_case(clerk, complete_claim(claimed, timezone.localdate().isoformat()))
     case = act(reviewer, act(reviewer, case, "claim"), "approve", reason_template="evidence_consistent")
-    reissued = act(reviewer, case, "resolve", remedy="reissue", invoice=valid_invoice)["invoice"]
+    reissued = act(reviewer, case, "resolve", remedy="reissue")["invoice"]
 
     # The original surfaces: its entry reaches the log later (as a record-mode import would write it),
     # and the merchant attaches that entry's receipt to a case.
@@ -307,7 +313,7 @@ def test_reissue_is_refused_when_the_ledger_has_the_number(people, valid_invoice
     segment = NumberSegment.objects.get(merchant__uscc="91110108MA01ABCD84", year=int(number[:2]))
     counts = (Invoice.objects.count(), LogEntry.objects.count(), SupersededNumber.objects.count())
 
-    refused = act(people["reviewer"], case, "resolve", expect=409, remedy="reissue", invoice=valid_invoice)
+    refused = act(people["reviewer"], case, "resolve", expect=409, remedy="reissue")
     assert code(refused) == "original_established" and number in refused["detail"]
     after = fetch(people["reviewer"], case)
     assert (after["state"], after["version"]) == ("approved", case["version"])
@@ -328,7 +334,7 @@ def test_reissue_is_refused_for_a_number_never_handed_out(people, valid_invoice)
     unused = f"{segment.year:02d}{segment.province}{segment.channel}{segment.next_serial:015d}"
     case = submitted_case(clerk, claim_for(unused, timezone.localdate().isoformat()))
     case = act(reviewer, act(reviewer, case, "claim"), "approve", reason_template="evidence_consistent")
-    refused = act(reviewer, case, "resolve", expect=409, remedy="reissue", invoice=valid_invoice)
+    refused = act(reviewer, case, "resolve", expect=409, remedy="reissue")
     assert code(refused) == "number_never_allocated"
     assert not SupersededNumber.objects.exists() and not Invoice.objects.filter(number=unused).exists()
     assert fetch(reviewer, case)["state"] == "approved"
@@ -363,10 +369,9 @@ def test_second_reviewer_path(people, valid_invoice, settings):
     assert case["state"] == "approved"
     assert (case["first_approver"], case["second_approver"]) == ("reviewer", "reviewer2")
 
-    restore = {"issued_on": kept["issued_on"], "confirm": True, **valid_invoice}
-    held = act(reviewer, case, "resolve", expect=409, remedy="restore", invoice=restore)
+    held = act(reviewer, case, "resolve", expect=409, remedy="restore")
     assert code(held) == "claim_held"
-    result = act(reviewer2, case, "resolve", remedy="restore", invoice=restore)
+    result = act(reviewer2, case, "resolve", remedy="restore")
     assert result["case"]["state"] == "resolved" and result["invoice"]["origin"] == "restored"
     approvals = AuditRecord.objects.filter(action="case.approve").order_by("seq")
     assert [(a.actor_username, a.after["state"]) for a in approvals] == [
@@ -448,16 +453,15 @@ def test_a_reopened_case_cannot_restore_its_invoice_a_second_time(people, valid_
     case = fetch(clerk, resolved_case(people, valid_invoice))
     case = act(clerk, case, "reopen", reason="恢复的发票买方名称不对。")
     case = act(reviewer, case, "approve", reason_template="evidence_consistent")
-    restore = {"issued_on": case["claim"]["issued_on"], "confirm": True, **valid_invoice}
     entries = LogEntry.objects.count()
-    refused = act(reviewer, case, "resolve", expect=409, remedy="restore", invoice=restore)
+    refused = act(reviewer, case, "resolve", expect=409, remedy="restore")
     assert code(refused) == "remedy_already_applied"
     number = case["claim"]["number"]
     assert refused["detail"] == (
         f"本申请已恢复或补开过发票 {number}，不能再做一次补救来替换它。"
         "如该发票有误，请商户将其红冲并开具正确的发票，或说明理由驳回此次重新打开。"
     )
-    refused = act(reviewer, case, "resolve", expect=409, remedy="reissue", invoice=valid_invoice)
+    refused = act(reviewer, case, "resolve", expect=409, remedy="reissue")
     assert code(refused) == "remedy_already_applied"
     assert LogEntry.objects.count() == entries and fetch(clerk, case)["state"] == "approved"
 
@@ -565,8 +569,7 @@ def test_every_transition_is_audited_and_notified(people, valid_invoice):
     approval = in_site_language(APPROVE_REASONS["evidence_consistent"])
     case = act(reviewer, case, "approve", reason_template="evidence_consistent")
     trail.step("approve", "reviewer", {"clerk"}, reason=approval)
-    restore = {"issued_on": kept["issued_on"], "confirm": True, **valid_invoice}
-    case = act(reviewer, case, "resolve", remedy="restore", invoice=restore)["case"]
+    case = act(reviewer, case, "resolve", remedy="restore")["case"]
     trail.step("resolve", "reviewer", {"clerk"})
     case = act(clerk, fetch(clerk, case), "reopen", reason="买方名称不对。")
     trail.step("reopen", "clerk", {"reviewer"}, reason="买方名称不对。")

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from fapiao.core.case_claim import parse_claim, parse_restore_request
+from fapiao.core.case_claim import parse_claim
+from fapiao.recovery.remedies import parse_note, parse_remedy
 
 pytestmark = pytest.mark.django_db
 
@@ -110,16 +111,14 @@ def test_the_claim_example_is_a_claim_the_service_accepts(schema):
     assert claim.number == example["number"] and claim.total_with_tax > 0
 
 
-def test_the_resolve_example_is_a_restore_the_service_accepts(schema):
+def test_the_resolve_example_is_a_remedy_the_service_accepts(schema):
+    """A remedy carries no invoice content: the example is the remedy, the version and a note."""
     body = json_body(case_operations(schema)[("post", f"{CASE}/resolve")])
     example = body["example"]
+    assert set(example) == {"version", "remedy", "note"} == set(body["schema"]["properties"])
     assert example["remedy"] in body["schema"]["properties"]["remedy"]["enum"]
     assert isinstance(example["version"], int)
-    invoice = example["invoice"]
-    restore = parse_restore_request(
-        invoice, today=max(timezone.localdate(), date.fromisoformat(invoice["issued_on"]))
-    )
-    assert restore.draft.lines and restore.issued_on.isoformat() == invoice["issued_on"]
+    assert parse_remedy(example["remedy"]).value == example["remedy"] and parse_note(example["note"])
 
 
 def test_no_case_route_points_at_a_schema_the_document_lacks(schema):

@@ -24,7 +24,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-import fapiao.invoices.services
+import fapiao.invoices.rows
 from fapiao.accounts.models import NumberSegment
 from fapiao.core.receipt import verify_receipt
 from fapiao.invoices.models import Invoice, InvoiceLine
@@ -74,7 +74,7 @@ def flaky_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
 
     The decision rides on the invoice itself, so it holds in whatever thread runs the work
     (the caller's, or the group-commit writer's)."""
-    real = fapiao.invoices.services.append_entry
+    real = fapiao.invoices.rows.append_entry
 
     def append_entry(unit: Any, *, invoice: dict[str, Any], **kwargs: Any) -> Any:
         remark = invoice["remark"]
@@ -85,7 +85,7 @@ def flaky_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
             raise DeliberateFailure(remark)
         return pending
 
-    monkeypatch.setattr(fapiao.invoices.services, "append_entry", append_entry)
+    monkeypatch.setattr(fapiao.invoices.rows, "append_entry", append_entry)
 
 
 @dataclass

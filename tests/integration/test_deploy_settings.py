@@ -59,6 +59,7 @@ REFERENCE = {
     "accounts.ApiToken",
     "accounts.Invitation",
     "platform.IdempotencyRecord",
+    "invoices.OutgoingNumber",  # one merchant per outgoing number, across merchants: keyed by the number
     "ledger.IntegrityIncident",
     "ledger.VerifyRun",  # a run covers every merchant's log
     "ops.BackupVerification",  # a backup covers every merchant

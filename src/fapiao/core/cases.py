@@ -105,6 +105,9 @@ TABLE: Final[dict[tuple[CaseState, CaseAction], Transition]] = {
     (S.AWAITING_SECOND, A.REJECT): Transition(S.REJECTED, REVIEWERS),
     (S.REJECTED, A.RESUBMIT): Transition(S.SUBMITTED, MERCHANT),
     (S.APPROVED, A.RESOLVE): Transition(S.RESOLVED, REVIEWERS),
+    # The claim lacks what the remedy must write: the merchant completes it (补正), and the
+    # completed claim is reviewed again (the approvals lapse).
+    (S.APPROVED, A.REQUEST_INFO): Transition(S.NEEDS_INFO, ASKERS),
     (S.RESOLVED, A.CONFIRM): Transition(S.CONFIRMED, MERCHANT),
     (S.RESOLVED, A.REOPEN): Transition(S.IN_REVIEW, MERCHANT),
 }

@@ -10,6 +10,10 @@ A claim and the fields read from evidence (an e-invoice XML file through
 - ``buyer_name`` (str) and ``buyer_tax_id`` (str);
 - ``total_with_tax_fen``, ``total_amount_fen``, ``total_tax_fen`` (int, fen).
 
+What a remedy wrote (a ``restore`` or ``reissue`` ledger entry's invoice) is compared with its
+case's claim by :func:`remedy_differences`, which adds the claim's ``kind``, its ``lines`` (each
+as the body of ``POST /api/v1/invoices`` carries a line) and its ``tax_rate``.
+
 Only a field present on both sides is compared: a missing key, ``None`` or an empty string
 means "not stated", which is neither agreement nor contradiction.  Text is compared the
 way people read it: NFKC (full-width letters, digits and brackets equal half-width ones),
@@ -25,9 +29,10 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
-from fapiao.core.money import format_money
+from fapiao.core.errors import FapiaoError
+from fapiao.core.money import format_money, parse_money
 
 #: The fields compared, in the order differences are listed.
 COMPARED_FIELDS: Final = (
@@ -126,3 +131,82 @@ _KEYS: Final[Mapping[str, Callable[[object], object]]] = {
     "total_amount_fen": fen_key,
     "total_tax_fen": fen_key,
 }
+
+
+#: A line's fields a claim can state, as both a claim and a ledger document write them.
+LINE_FIELDS: Final = ("name", "tax_code", "spec", "unit", "quantity", "unit_price", "tax_rate")
+
+
+def _fen(value: object) -> object:
+    try:
+        return parse_money(value)
+    except FapiaoError:
+        return value
+
+
+def document_fields(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A ledger entry's ``invoice`` as :func:`compare_claim` reads it."""
+    buyer = document.get("buyer") if isinstance(document.get("buyer"), Mapping) else {}
+    seller = document.get("seller") if isinstance(document.get("seller"), Mapping) else {}
+    lines = document.get("lines") if isinstance(document.get("lines"), list) else []
+    return {
+        "number": document.get("number"),
+        "issued_on": document.get("issued_on"),
+        "seller_tax_id": seller.get("tax_id"),
+        "buyer_name": buyer.get("name"),
+        "buyer_tax_id": buyer.get("tax_id"),
+        "total_with_tax_fen": _fen(document.get("total_with_tax")),
+        "total_amount_fen": _fen(document.get("total_amount")),
+        "total_tax_fen": _fen(document.get("total_tax")),
+        "kind": document.get("kind"),
+        "lines": [
+            {key: line.get(key) for key in LINE_FIELDS} if isinstance(line, Mapping) else line
+            for line in lines
+        ],
+    }
+
+
+def _lines_text(lines: object) -> str:
+    if not isinstance(lines, list):
+        return str(lines)
+    shown = [
+        f"{line.get('name')} {line.get('quantity')} × {line.get('unit_price')} @ {line.get('tax_rate')}"
+        if isinstance(line, Mapping)
+        else str(line)
+        for line in lines
+    ]
+    return "; ".join(shown)
+
+
+def remedy_differences(
+    claim: Mapping[str, Any], document: Mapping[str, Any], *, restore: bool
+) -> list[ClaimDifference]:
+    """Where a remedy's invoice (a ledger ``invoice`` object) is not what its case claims.
+
+    A restore keeps the claimed number and date; a re-issue has its own.  Only what the claim
+    states is compared; an empty list means the invoice is the claim.
+    """
+    found = document_fields(document)
+    stated = dict(claim)
+    if not restore:
+        stated.pop("number", None)
+        stated.pop("issued_on", None)
+    differences = compare_claim(stated, found)
+    kind = stated.get("kind")
+    if not _absent(kind) and kind != found["kind"]:
+        differences.append(ClaimDifference("kind", str(kind), str(found["kind"])))
+    lines = stated.get("lines")
+    if lines:
+        wanted = [{key: line.get(key) or "" for key in LINE_FIELDS} for line in lines]
+        written = [
+            {key: line.get(key) or "" for key in LINE_FIELDS} if isinstance(line, Mapping) else {}
+            for line in found["lines"]
+        ]
+        if wanted != written:
+            differences.append(ClaimDifference("lines", _lines_text(wanted), _lines_text(written)))
+    rate = stated.get("tax_rate")
+    if not lines and not _absent(rate):
+        rates = sorted({str(line.get("tax_rate")) for line in found["lines"] if isinstance(line, Mapping)})
+        if rates != [rate]:
+            differences.append(ClaimDifference("tax_rate", str(rate), ", ".join(rates)))
+    return differences

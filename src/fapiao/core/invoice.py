@@ -35,7 +35,7 @@ from fapiao.core.money import (
 from fapiao.core.tax import Rate, RateKind, line_tax, resolve_rate
 
 T = TypeVar("T")
-_MISSING: Any = object()
+MISSING: Any = object()
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class InvoiceDraft:
         return self.total_amount + self.total_tax
 
 
-class _Errors:
+class Errors:
     """Collects every problem of one request, so the client sees them all at once."""
 
     def __init__(self) -> None:
@@ -131,7 +131,7 @@ class _Errors:
                 self.add(f"{prefix}{key}", "unknown_field", _("This field is not allowed here."))
 
     def required(self, value: object, path: str) -> bool:
-        if value is _MISSING or value is None:
+        if value is MISSING or value is None:
             self.add(path, "required", _("This field is required."))
             return False
         return True
@@ -158,8 +158,8 @@ def _clean_text(value: object, *, max_len: int, required: bool, multiline: bool)
     return text
 
 
-def _text(
-    errors: _Errors,
+def text_field(
+    errors: Errors,
     value: object,
     path: str,
     max_len: int,
@@ -171,7 +171,7 @@ def _text(
 
     An optional field that is missing or null is ``""``; None means there was a problem.
     """
-    if value is _MISSING or value is None:
+    if value is MISSING or value is None:
         if required:
             errors.required(value, path)
             return None
@@ -188,46 +188,46 @@ _LINE_KEYS = frozenset(
 _TOP_KEYS = frozenset({"kind", "buyer", "lines", "remark"})
 
 
-def _optional(
-    errors: _Errors, value: object, path: str, parse: Callable[[object], T], *, blank_is_absent: bool = True
+def optional(
+    errors: Errors, value: object, path: str, parse: Callable[[object], T], *, blank_is_absent: bool = True
 ) -> T | None:
     """Parse a field that may be absent (missing, null, or ``""`` when ``blank_is_absent``).
 
     None when absent or invalid (the problem is recorded).
     """
-    if value is _MISSING or value is None or (blank_is_absent and value == ""):
+    if value is MISSING or value is None or (blank_is_absent and value == ""):
         return None
     return errors.run(path, lambda: parse(value))
 
 
-def _required(
-    errors: _Errors, data: Mapping[str, Any], key: str, path: str, parse: Callable[[object], T]
+def required(
+    errors: Errors, data: Mapping[str, Any], key: str, path: str, parse: Callable[[object], T]
 ) -> T | None:
-    value = data.get(key, _MISSING)
+    value = data.get(key, MISSING)
     if not errors.required(value, f"{path}.{key}"):
         return None
     return errors.run(f"{path}.{key}", lambda: parse(value))
 
 
-def _parse_buyer(errors: _Errors, raw: object) -> Buyer | None:
+def _parse_buyer(errors: Errors, raw: object) -> Buyer | None:
     data = errors.mapping(raw, "buyer")
     if data is None:
         return None
     before = len(errors.items)
     errors.unknown(data, _BUYER_KEYS, "buyer.")
-    name = _text(errors, data.get("name", _MISSING), "buyer.name", LIMITS.buyer_name, required=True)
-    tax_id = _optional(errors, data.get("tax_id"), "buyer.tax_id", validate_tax_id)
-    address = _text(errors, data.get("address"), "buyer.address", LIMITS.address)
-    phone = _text(errors, data.get("phone"), "buyer.phone", LIMITS.phone)
-    bank = _text(errors, data.get("bank"), "buyer.bank", LIMITS.bank)
-    account = _text(errors, data.get("bank_account"), "buyer.bank_account", LIMITS.bank_account)
+    name = text_field(errors, data.get("name", MISSING), "buyer.name", LIMITS.buyer_name, required=True)
+    tax_id = optional(errors, data.get("tax_id"), "buyer.tax_id", validate_tax_id)
+    address = text_field(errors, data.get("address"), "buyer.address", LIMITS.address)
+    phone = text_field(errors, data.get("phone"), "buyer.phone", LIMITS.phone)
+    bank = text_field(errors, data.get("bank"), "buyer.bank", LIMITS.bank)
+    account = text_field(errors, data.get("bank_account"), "buyer.bank_account", LIMITS.bank_account)
     if len(errors.items) > before or name is None:
         return None
     return Buyer(name, tax_id, address or "", phone or "", bank or "", account or "")
 
 
 def _parse_line(
-    errors: _Errors, raw: object, index: int, *, on: date, kind: InvoiceKind | None
+    errors: Errors, raw: object, index: int, *, on: date, kind: InvoiceKind | None
 ) -> Line | None:
     path = f"lines.{index}"
     data = errors.mapping(raw, path)
@@ -235,17 +235,15 @@ def _parse_line(
         return None
     before = len(errors.items)
     errors.unknown(data, _LINE_KEYS, f"{path}.")
-    name = _text(errors, data.get("name", _MISSING), f"{path}.name", LIMITS.line_name, required=True)
-    tax_code = _optional(errors, data.get("tax_code"), f"{path}.tax_code", validate_tax_code)
-    spec = _text(errors, data.get("spec"), f"{path}.spec", LIMITS.spec)
-    unit = _text(errors, data.get("unit"), f"{path}.unit", LIMITS.unit)
-    quantity = _required(errors, data, "quantity", path, parse_decimal)
-    unit_price = _required(errors, data, "unit_price", path, parse_decimal)
-    rate = _required(errors, data, "tax_rate", path, lambda value: resolve_rate(value, on))
-    client_amount = _optional(
-        errors, data.get("amount"), f"{path}.amount", parse_money, blank_is_absent=False
-    )
-    client_tax = _optional(errors, data.get("tax"), f"{path}.tax", parse_money, blank_is_absent=False)
+    name = text_field(errors, data.get("name", MISSING), f"{path}.name", LIMITS.line_name, required=True)
+    tax_code = optional(errors, data.get("tax_code"), f"{path}.tax_code", validate_tax_code)
+    spec = text_field(errors, data.get("spec"), f"{path}.spec", LIMITS.spec)
+    unit = text_field(errors, data.get("unit"), f"{path}.unit", LIMITS.unit)
+    quantity = required(errors, data, "quantity", path, parse_decimal)
+    unit_price = required(errors, data, "unit_price", path, parse_decimal)
+    rate = required(errors, data, "tax_rate", path, lambda value: resolve_rate(value, on))
+    client_amount = optional(errors, data.get("amount"), f"{path}.amount", parse_money, blank_is_absent=False)
+    client_tax = optional(errors, data.get("tax"), f"{path}.tax", parse_money, blank_is_absent=False)
     if rate is not None and rate.kind is RateKind.EXEMPT and kind is InvoiceKind.SPECIAL:
         errors.add(f"{path}.tax_rate", "exempt_on_special", _("Exempt items cannot go on a special invoice."))
     if quantity is None or unit_price is None:
@@ -274,7 +272,7 @@ def _parse_line(
     return Line(index + 1, name, tax_code or "", spec, unit, quantity, unit_price, rate, amount, tax)
 
 
-def _line_list(errors: _Errors, raw: object) -> list[Any]:
+def line_list(errors: Errors, raw: object) -> list[Any]:
     """The ``lines`` list, or ``[]`` after recording why it is unusable (checked once, not per line)."""
     if not errors.required(raw, "lines"):
         return []
@@ -289,13 +287,13 @@ def _line_list(errors: _Errors, raw: object) -> list[Any]:
     return []
 
 
-def _parse_lines(errors: _Errors, raw: object, *, on: date, kind: InvoiceKind | None) -> list[Line]:
-    raw_lines = _line_list(errors, raw)
+def parse_lines(errors: Errors, raw: object, *, on: date, kind: InvoiceKind | None) -> list[Line]:
+    raw_lines = line_list(errors, raw)
     parsed = [_parse_line(errors, item, index, on=on, kind=kind) for index, item in enumerate(raw_lines)]
     return [line for line in parsed if line is not None]
 
 
-def _parse_kind(errors: _Errors, raw: object) -> InvoiceKind | None:
+def _parse_kind(errors: Errors, raw: object) -> InvoiceKind | None:
     if not errors.required(raw, "kind"):
         return None
     if raw not in {kind.value for kind in InvoiceKind}:
@@ -311,15 +309,15 @@ def parse_invoice_request(data: object, *, on: date) -> InvoiceDraft:
     Raises :class:`ValidationFailed` listing every problem, each at a dotted field path
     (``buyer.tax_id``, ``lines.3.quantity``; ``""`` is the body itself).
     """
-    errors = _Errors()
+    errors = Errors()
     if not isinstance(data, Mapping):
         errors.add("", "not_an_object", _("Send a JSON object."))
         raise ValidationFailed(errors.items)
     errors.unknown(data, _TOP_KEYS, "")
-    kind = _parse_kind(errors, data.get("kind", _MISSING))
-    buyer = _parse_buyer(errors, data.get("buyer", _MISSING))
-    lines = _parse_lines(errors, data.get("lines", _MISSING), on=on, kind=kind)
-    remark = _text(errors, data.get("remark"), "remark", LIMITS.remark, multiline=True)
+    kind = _parse_kind(errors, data.get("kind", MISSING))
+    buyer = _parse_buyer(errors, data.get("buyer", MISSING))
+    lines = parse_lines(errors, data.get("lines", MISSING), on=on, kind=kind)
+    remark = text_field(errors, data.get("remark"), "remark", LIMITS.remark, multiline=True)
     if kind is InvoiceKind.SPECIAL and buyer is not None:
         if buyer.tax_id is None:
             errors.add(

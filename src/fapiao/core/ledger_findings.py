@@ -43,6 +43,8 @@ class FindingCode(StrEnum):
     ENTRY_WITHOUT_INVOICE = "entry_without_invoice"
     NUMBER_GAP = "number_gap"
     NUMBER_UNALLOCATED = "number_unallocated"
+    NUMBER_OWNER = "number_owner"  # an outgoing number registered to another merchant, or to none
+    REMEDY_MISMATCH = "remedy_mismatch"  # a restore / re-issue entry that is not its case's claim
 
 
 INFO_CODES = frozenset({FindingCode.WITNESS_LAG, FindingCode.HEAD_UNVERIFIABLE})
@@ -209,6 +211,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     C.NUMBER_UNALLOCATED: (
         _("Invoices {number} to {last} ({count}) lie beyond their number segment's next serial {next}."),
         "发票号码 {number} 至 {last}（共 {count} 个）超出了号段的下一个可用号码 {next}。",
+    ),
+    C.NUMBER_OWNER: (
+        _("Outgoing invoice {number} is registered to merchant {other}: one number is under two merchants."),
+        "销项发票号码 {number} 登记在商户 {other} 名下：同一号码出现在两个商户。",
+    ),
+    f"{C.NUMBER_OWNER}.unregistered": (
+        _("Outgoing invoice {number} is missing from the register of outgoing numbers."),
+        "销项发票 {number} 不在销项发票号码登记表中。",
+    ),
+    C.REMEDY_MISMATCH: (
+        _("Entry {index} ({kind}) of case {case} differs from the case's claim (claim / entry): {fields}."),
+        "第 {index} 条条目（{kind}）与补救申请 {case} 的申请内容不符（申请 / 条目）：{fields}。",
+    ),
+    f"{C.REMEDY_MISMATCH}.no_case": (
+        _("Entry {index} ({kind}) names case {case}, which this merchant does not have."),
+        "第 {index} 条条目（{kind}）所指的补救申请 {case} 不属于此商户。",
     ),
 }
 

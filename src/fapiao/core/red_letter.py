@@ -14,11 +14,11 @@ from decimal import Decimal
 from fapiao.core.choices import InvoiceState
 from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
 from fapiao.core.invoice import (
+    Errors,
     Line,
-    _Errors,
-    _line_list,
-    _optional,
-    _required,
+    line_list,
+    optional,
+    required,
 )
 from fapiao.core.money import (
     format_decimal,
@@ -70,17 +70,17 @@ def _confirmation_no(value: object) -> str:
     return value
 
 
-def _red_items(errors: _Errors, raw: object) -> list[RedLetterItem]:
+def _red_items(errors: Errors, raw: object) -> list[RedLetterItem]:
     items: list[RedLetterItem] = []
     seen: set[int] = set()
-    for index, entry in enumerate(_line_list(errors, raw)):
+    for index, entry in enumerate(line_list(errors, raw)):
         path = f"lines.{index}"
         data = errors.mapping(entry, path)
         if data is None:
             continue
         errors.unknown(data, _RED_LINE_KEYS, f"{path}.")
-        line_no = _required(errors, data, "line_no", path, _line_no)
-        quantity = _required(errors, data, "quantity", path, parse_decimal)
+        line_no = required(errors, data, "line_no", path, _line_no)
+        quantity = required(errors, data, "quantity", path, parse_decimal)
         if line_no in seen:
             errors.add(f"{path}.line_no", "duplicate_line", _("Line {no} is listed twice."), no=line_no)
         elif line_no is not None:
@@ -92,7 +92,7 @@ def _red_items(errors: _Errors, raw: object) -> list[RedLetterItem]:
 
 def parse_red_letter_request(data: object) -> RedLetterRequest:
     """Validate ``{"full": true}`` or ``{"lines": [{"line_no", "quantity"}]}``, plus ``confirmation_no``."""
-    errors = _Errors()
+    errors = Errors()
     if not isinstance(data, Mapping):
         errors.add("", "not_an_object", _("Send a JSON object."))
         raise ValidationFailed(errors.items)
@@ -108,7 +108,7 @@ def parse_red_letter_request(data: object) -> RedLetterRequest:
             errors.add("full", "not_a_boolean", _("Enter true or false."))
     elif has_lines:
         items = _red_items(errors, data["lines"])
-    confirmation_no = _optional(errors, data.get("confirmation_no"), "confirmation_no", _confirmation_no)
+    confirmation_no = optional(errors, data.get("confirmation_no"), "confirmation_no", _confirmation_no)
     if errors.items:
         raise ValidationFailed(errors.items)
     return RedLetterRequest(has_full, tuple(items), confirmation_no)
@@ -145,7 +145,7 @@ def red_letter_lines(
     if request.full:
         return tuple(_red_line(no, line, *_remaining(line, already)) for no, line in enumerate(open_lines, 1))
     by_no = {line.no: line for line in original}
-    errors = _Errors()
+    errors = Errors()
     result: list[Line] = []
     for index, item in enumerate(request.lines):
         line = by_no.get(item.line_no)

@@ -12,7 +12,7 @@ class InvoicesConfig(AppConfig):
     def ready(self) -> None:
         # Models load only once the registry is ready.  The ledger's verify and the data-key
         # rotation (both below us) learn from here what to check and re-encrypt in our rows.
-        from fapiao.invoices import sensitive  # noqa: PLC0415  app loading
+        from fapiao.invoices import outgoing, sensitive  # noqa: PLC0415  app loading
         from fapiao.invoices.ledger_rows import check_invoices  # noqa: PLC0415  app loading
         from fapiao.invoices.models import Invoice  # noqa: PLC0415  app loading
         from fapiao.ledger.verify import register_row_check  # noqa: PLC0415  app loading
@@ -20,3 +20,4 @@ class InvoicesConfig(AppConfig):
 
         register_rotation(Rotation("invoices", partial(pending_rows, Invoice), sensitive.rotate_invoices))
         register_row_check(check_invoices)
+        register_row_check(outgoing.check_numbers)

@@ -30,7 +30,7 @@ from fapiao.core.ledger_check import (
 )
 from fapiao.core.money import format_money
 from fapiao.invoices.models import Invoice, InvoiceLine
-from fapiao.invoices.services import core_line, document_for
+from fapiao.invoices.rows import core_line, document_for
 from fapiao.ledger.models import LogEntry
 from fapiao.ledger.verify_log import rows as _rows
 
@@ -148,7 +148,9 @@ def check_invoices(
         for line in InvoiceLine.objects.filter(invoice_id__in=list(lines)).order_by("invoice_id", "no"):
             lines[line.invoice_id].append(line)
         wanted = [i.ledger_seq for i in chunk if i.ledger_seq is not None and 0 <= i.ledger_seq < len(flags)]
-        bodies = dict(_rows(entries.filter(seq__in=wanted).values_list("seq", "body")))
+        # No row of the chunk points into this log (say, another merchant's invoice moved here):
+        # an empty IN () is no query at all.
+        bodies = dict(_rows(entries.filter(seq__in=wanted).values_list("seq", "body"))) if wanted else {}
         for invoice in chunk:
             serials.see(invoice.number)
             found = _check_row(log, invoice, lines=lines[invoice.pk], bodies=bodies, flags=flags, fold=fold)

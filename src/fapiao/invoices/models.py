@@ -113,3 +113,27 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.no}. {self.name}"
+
+
+class OutgoingNumber(models.Model):
+    """Whose outgoing (销项) invoice number this is: one merchant per number, across all merchants.
+
+    A number a merchant's segment (号段) covers is that merchant's; a legacy 代码-号码 no segment
+    covers is registered to the merchant that first restores it.  Every issued, red-letter,
+    restored and re-issued outgoing invoice registers its number in its own transaction, and the
+    unique constraint on the number — not a check before the insert — is what keeps one number
+    from being written under two merchants.  A reference table on Citus (keyed by the number, not
+    the merchant).  Received (进项) invoices carry other sellers' numbers and are not listed.
+    """
+
+    number = models.CharField(_("number"), max_length=32)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    registered_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("outgoing invoice number")
+        verbose_name_plural = _("outgoing invoice numbers")
+        constraints = [models.UniqueConstraint(fields=["number"], name="outgoing_number_unique")]
+
+    def __str__(self) -> str:
+        return self.number

@@ -6,32 +6,26 @@ the plaintext lives only in this request's memory."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from fapiao.accounts.models import Merchant, User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import record
-from fapiao.core.canonical import new_salt, seal
-from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, InvoiceState, Origin
+from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, Origin
 from fapiao.core.errors import NotFoundError, _
-from fapiao.core.invoice import Buyer, InvoiceDraft, Line, parse_invoice_request
-from fapiao.core.invoice_document import invoice_document, sensitive_buyer_fields
-from fapiao.core.money import format_decimal
+from fapiao.core.invoice import parse_invoice_request
 from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines, state_after
-from fapiao.core.tax import rate_by_code
 from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.numbering import allocate_number
 from fapiao.invoices.presenters import audit_snapshot, invoice_representation
-from fapiao.invoices.sensitive import buyer_columns, reveal_buyer, revealed_fields, seal_salt
-from fapiao.ledger.services import append_entry
-from fapiao.platform import idempotency, rows
+from fapiao.invoices.rows import NewInvoice, core_line, create_invoice_row, seal_buyer
+from fapiao.invoices.sensitive import reveal_buyer, revealed_fields, seal_salt
+from fapiao.platform import idempotency
 from fapiao.platform.uow import PendingEntry, UnitOfWork, write
 
 
@@ -114,127 +108,6 @@ def _run_work(
     return result
 
 
-def _seal_buyer(draft: InvoiceDraft) -> tuple[str | None, bytes | None]:
-    fields = sensitive_buyer_fields(draft.buyer)
-    if not fields:
-        return None, None
-    salt = new_salt()
-    return seal(fields, salt), salt
-
-
-def _buyer_data(merchant: Merchant, buyer: Buyer, salt: bytes | None) -> dict[str, Any]:
-    """A new row's uid and its buyer columns, encrypted for that row."""
-    uid = uuid.uuid4()
-    return {"uid": uid, **buyer_columns(merchant_id=merchant.pk, uid=uid, buyer=buyer, salt=salt)}
-
-
-def _new_invoice(
-    *,
-    merchant: Merchant,
-    user: User,
-    draft_lines: tuple[Line, ...],
-    base: dict[str, Any],
-    buyer_data: dict[str, Any],
-) -> Invoice:
-    """The invoice row, not yet stored (its ledger entry may need its fields first)."""
-    return Invoice(
-        merchant=merchant,
-        **buyer_data,
-        total_amount=sum(line.amount for line in draft_lines),
-        total_tax=sum(line.tax for line in draft_lines),
-        total_with_tax=sum(line.amount + line.tax for line in draft_lines),
-        created_by=user,
-        **base,
-    )
-
-
-def _store_invoice(
-    invoice: Invoice, draft_lines: tuple[Line, ...], *, unit: UnitOfWork | None = None
-) -> list[InvoiceLine]:
-    """INSERT the invoice now and its lines now or, with ``unit``, with the unit's other lines."""
-    rows.insert([invoice])
-    lines = [
-        InvoiceLine(
-            merchant_id=invoice.merchant_id,
-            invoice=invoice,
-            no=line.no,
-            name=line.name,
-            tax_code=line.tax_code,
-            spec=line.spec,
-            unit=line.unit,
-            quantity=format_decimal(line.quantity),
-            unit_price=format_decimal(line.unit_price),
-            tax_rate=line.rate.code,
-            amount=line.amount,
-            tax=line.tax,
-            original_line_no=line.original_no,
-        )
-        for line in draft_lines
-    ]
-    if unit is not None:
-        unit.defer(*lines)
-    else:
-        rows.insert(lines)
-    return lines
-
-
-def _create_invoice(
-    *,
-    merchant: Merchant,
-    user: User,
-    draft_lines: tuple[Line, ...],
-    base: dict[str, Any],
-    buyer_data: dict[str, Any],
-) -> tuple[Invoice, list[InvoiceLine]]:
-    invoice = _new_invoice(
-        merchant=merchant, user=user, draft_lines=draft_lines, base=base, buyer_data=buyer_data
-    )
-    return invoice, _store_invoice(invoice, draft_lines)
-
-
-def document_for(
-    invoice: Invoice, lines: list[InvoiceLine] | tuple[Line, ...], *, buyer: Buyer | None = None
-) -> dict[str, Any]:
-    """The invoice as the ledger signs it.
-
-    The buyer's sensitive fields are decrypted unless the caller already holds them (``buyer``);
-    a tampered ciphertext raises :class:`fapiao.core.fieldcrypt.DecryptionError`.
-    """
-    if buyer is None:
-        buyer = reveal_buyer(invoice)
-    return invoice_document(
-        number=invoice.number,
-        kind=InvoiceKind(invoice.kind),
-        colour=Colour(invoice.colour),
-        direction=Direction(invoice.direction),
-        issued_on=invoice.issued_on,
-        seller_name=invoice.seller_name,
-        seller_tax_id=invoice.seller_tax_id,
-        buyer=buyer,
-        sealed=invoice.buyer_sealed or None,
-        lines=[core_line(line, invoice) if isinstance(line, InvoiceLine) else line for line in lines],
-        original_number=invoice.original.number if invoice.original_id and invoice.original else None,
-        remark=invoice.remark,
-        seal_tax_id=invoice.buyer_tax_id_enc is not None,  # as the row was stored (see tax_id_sealed)
-    )
-
-
-def core_line(line: InvoiceLine, invoice: Invoice) -> Line:
-    return Line(
-        no=line.no,
-        name=line.name,
-        tax_code=line.tax_code,
-        spec=line.spec,
-        unit=line.unit,
-        quantity=Decimal(line.quantity),
-        unit_price=Decimal(line.unit_price),
-        rate=rate_by_code(line.tax_rate),
-        amount=line.amount,
-        tax=line.tax,
-        original_no=line.original_line_no,
-    )
-
-
 def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = None) -> WriteResult:
     """Issue a blue invoice: validate, number, store, append to the ledger, commit, answer."""
     require(user, Action.ISSUE_INVOICE)
@@ -243,54 +116,43 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
     draft = parse_invoice_request(payload, on=today)
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     fingerprint = idempotency.request_fingerprint("issue", payload)
-    sealed, salt = _seal_buyer(draft)
-    buyer_data = _buyer_data(merchant, draft.buyer, salt)  # encrypted here, outside the writer thread
+    buyer = seal_buyer(merchant, draft.buyer)  # encrypted here, outside the writer thread
 
     def run(unit: UnitOfWork) -> WriteResult:
         def work() -> tuple[Invoice, list[InvoiceLine], PendingEntry | None]:
             now = timezone.now()
             on = timezone.localdate(now)
-            number = allocate_number(merchant=merchant, on=on)
-            invoice = _new_invoice(
+            new = NewInvoice(
+                number=allocate_number(merchant=merchant, on=on),
+                kind=draft.kind,
+                colour=Colour.BLUE,
+                direction=Direction.OUT,
+                origin=Origin.ISSUED,
+                issued_on=on,
+                issued_at=now,
+                seller_name=merchant.name,
+                seller_tax_id=merchant.uscc,
+                lines=draft.lines,
+                remark=draft.remark,
+            )
+            made = create_invoice_row(
+                unit,
                 merchant=merchant,
                 user=user,
-                draft_lines=draft.lines,
-                base={
-                    "number": number,
-                    "kind": draft.kind,
-                    "colour": Colour.BLUE,
-                    "direction": Direction.OUT,
-                    "state": InvoiceState.NORMAL,
-                    "origin": Origin.ISSUED,
-                    "issued_on": on,
-                    "issued_at": now,
-                    "seller_name": merchant.name,
-                    "seller_tax_id": merchant.uscc,
-                    "buyer_sealed": sealed or "",
-                    "remark": draft.remark,
-                },
-                buyer_data=buyer_data,
+                new=new,
+                buyer=buyer,
+                entry=EntryKind.ISSUE,
+                at=now,
+                defer=True,
             )
-            pending = None
-            if settings.FAPIAO_LEDGER_ENABLED:  # off in benchmarks only
-                # The entry first, so that the row is stored once, with its ledger index.
-                pending = append_entry(
-                    unit,
-                    merchant=merchant,
-                    kind=EntryKind.ISSUE,
-                    invoice=document_for(invoice, draft.lines, buyer=draft.buyer),
-                    at=now,
-                )
-                invoice.ledger_seq = pending.seq
-            lines = _store_invoice(invoice, draft.lines, unit=unit)
             record(
                 actor=user,
                 action="invoice.issue",
-                target=invoice,
+                target=made.invoice,
                 merchant=merchant,
-                after=audit_snapshot(invoice, lines=len(lines)),
+                after=audit_snapshot(made.invoice, lines=len(made.lines)),
             )
-            return invoice, lines, pending
+            return made.invoice, made.lines, made.pending
 
         return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)
 
@@ -337,43 +199,30 @@ def red_letter_invoice(
             buyer = reveal_buyer(original)
             now = timezone.now()
             on = timezone.localdate(now)
-            red_number = allocate_number(merchant=merchant, on=on)
-            invoice, lines = _create_invoice(
-                merchant=merchant,
-                user=user,
-                draft_lines=red_lines,
-                base={
-                    "number": red_number,
-                    "kind": original.kind,
-                    "colour": Colour.RED,
-                    "direction": original.direction,
-                    "state": InvoiceState.NORMAL,
-                    "origin": Origin.ISSUED,
-                    "issued_on": on,
-                    "issued_at": now,
-                    "seller_name": original.seller_name,
-                    "seller_tax_id": original.seller_tax_id,
-                    "buyer_sealed": original.buyer_sealed,
-                    "original": original,
-                    "confirmation_no": request.confirmation_no or "",
-                    "remark": original.remark,
-                },
-                # Re-encrypted for the red row: each ciphertext is bound to its own row.
-                buyer_data=_buyer_data(merchant, buyer, seal_salt(original)),
+            new = NewInvoice(
+                number=allocate_number(merchant=merchant, on=on),
+                kind=InvoiceKind(original.kind),
+                colour=Colour.RED,
+                direction=Direction(original.direction),
+                origin=Origin.ISSUED,
+                issued_on=on,
+                issued_at=now,
+                seller_name=original.seller_name,
+                seller_tax_id=original.seller_tax_id,
+                lines=red_lines,
+                remark=original.remark,
+                original=original,
+                confirmation_no=request.confirmation_no or "",
             )
+            # Re-encrypted for the red row (each ciphertext is bound to its own row), same seal.
+            sealed = seal_buyer(merchant, buyer, sealed=original.buyer_sealed, salt=seal_salt(original))
+            made = create_invoice_row(
+                unit, merchant=merchant, user=user, new=new, buyer=sealed, entry=EntryKind.RED_LETTER, at=now
+            )
+            invoice, lines, pending = made.invoice, made.lines, made.pending
             after = red_lettered_so_far(original)
             new_state = state_after(original_lines, after)
             Invoice.objects.filter(pk=original.pk).update(state=new_state, version=original.version + 1)
-            pending = append_entry(
-                unit,
-                merchant=merchant,
-                kind=EntryKind.RED_LETTER,
-                invoice=document_for(invoice, red_lines, buyer=buyer),
-                ref=None,
-                at=now,
-            )
-            Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
-            invoice.ledger_seq = pending.seq
             original.state, original.version = new_state, original.version + 1
             record(
                 actor=user,

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from ninja import Router
 
 from fapiao.accounts.models import User
+from fapiao.accounts.permissions import Action, require
 from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.core.evidence import EvidenceTooLargeError, megabytes
 from fapiao.invoices.presenters import invoice_representation
@@ -32,6 +33,11 @@ from fapiao.recovery.storage import open_blob
 router = Router(tags=["cases"])
 ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}
 MAX_PAGE = 10_000
+NOT_ALLOWED = _("This field is not allowed here.")
+REMEDY_CONTENT = _(
+    "A remedy writes the ledger's entry or the claim as reviewed, never content sent with it: "
+    "ask the merchant to complete or correct the claim instead."
+)
 
 
 def _user(request: HttpRequest) -> User:
@@ -194,6 +200,9 @@ def assign(request: HttpRequest, case_id: str) -> JsonResponse:
     return _case(request, actions.run("assign", user=user, case=case, given=given))
 
 
+RESOLVE_KEYS = frozenset({"version", "remedy", "note"})
+
+
 @router.post(
     "/{case_id}/resolve",
     response={200: schemas.ResolveOut, **ERRORS},
@@ -201,11 +210,22 @@ def assign(request: HttpRequest, case_id: str) -> JsonResponse:
     summary="Restore or re-issue the invoice of an approved case",
 )
 def resolve(request: HttpRequest, case_id: str) -> JsonResponse:
+    """The remedy writes the merchant's ledger entry of the number or the claim as reviewed: the
+    body chooses the remedy and may add a note, and carries no invoice content."""
     user = _user(request)
     case = selectors.case_get(user=user, case_id=case_id)
+    require(user, Action.REVIEW_CASES)  # before the body: only a reviewer learns what it may hold
     body = _object(request)
+    unknown = sorted(str(key) for key in body if key not in RESOLVE_KEYS)
+    if unknown:
+        raise ValidationFailed(
+            [
+                FieldError(key, "unknown_field", REMEDY_CONTENT if key == "invoice" else NOT_ALLOWED)
+                for key in unknown
+            ]
+        )
     resolved, invoice, receipt = remedies.resolve_case(
-        user=user, case=case, version=_version(body), remedy=body.get("remedy"), invoice=body.get("invoice")
+        user=user, case=case, version=_version(body), remedy=body.get("remedy"), note=body.get("note")
     )
     resolved.refresh_from_db()
     return _json(

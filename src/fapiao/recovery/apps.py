@@ -6,3 +6,11 @@ class RecoveryConfig(AppConfig):
     name = "fapiao.recovery"
     label = "recovery"
     verbose_name = _("Recovery cases")
+
+    def ready(self) -> None:
+        # Models load only once the registry is ready.  The ledger's verify (below us) learns from
+        # here to compare every restore and re-issue entry with its case's claim.
+        from fapiao.ledger.verify import register_row_check  # noqa: PLC0415  app loading
+        from fapiao.recovery.verify_remedies import check_remedies  # noqa: PLC0415  app loading
+
+        register_row_check(check_remedies)

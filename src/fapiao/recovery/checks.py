@@ -19,7 +19,7 @@ from fapiao.core.evidence import EvidenceType
 from fapiao.formats.einvoice_xml import read_einvoice_xml
 from fapiao.ledger.checks import check_and_report
 from fapiao.recovery.choices import CheckStatus
-from fapiao.recovery.claim import claimed_buyer_tax_id
+from fapiao.recovery.claim import claim_mapping
 from fapiao.recovery.models import Case, Evidence, SupersededNumber
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -125,24 +125,6 @@ def check_receipt(evidence: Evidence, case: Case, data: bytes) -> None:
         # The receipt's own verdict stays in the status; the message says what must happen now.
         evidence.check_details["surfaced"] = number
         _set(evidence, CheckStatus(evidence.check_status), SUPERSEDED_SURFACED, number=number)
-
-
-def claim_mapping(case: Case) -> dict[str, Any]:
-    claim: dict[str, Any] = {
-        "number": case.claimed_number,
-        "issued_on": case.claimed_issued_on.isoformat(),
-        "seller_tax_id": case.merchant.uscc,  # the case is this merchant's: so must the invoice be
-        "buyer_name": case.claimed_buyer_name,
-        "total_with_tax_fen": case.claimed_total_with_tax,
-    }
-    tax_id = claimed_buyer_tax_id(case)
-    if tax_id:
-        claim["buyer_tax_id"] = tax_id
-    if case.claimed_total_amount is not None:
-        claim["total_amount_fen"] = case.claimed_total_amount
-    if case.claimed_total_tax is not None:
-        claim["total_tax_fen"] = case.claimed_total_tax
-    return claim
 
 
 def check_einvoice(evidence: Evidence, case: Case, data: bytes) -> None:

@@ -22,7 +22,7 @@ from fapiao.core.cases import CaseAction, CaseState
 from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
 from fapiao.recovery import notify
 from fapiao.recovery.models import Case, CaseMessage
-from fapiao.recovery.transitions import Change, transition
+from fapiao.recovery.transitions import Change, clear_decision, transition
 
 MESSAGE_MAX = 4000
 REQUESTED_ITEMS_MAX = 20
@@ -135,12 +135,22 @@ def answer(*, user: User, case: Case, note: str) -> Case:
 
 
 def request_info(*, user: User, case: Case, version: int | None, body: object, items: object = None) -> Case:
-    """A 补正通知: ask the merchant for more, listing exactly what is missing."""
+    """A 补正通知: ask the merchant for more, listing exactly what is missing.
+
+    Asked of an approved case (its claim turned out incomplete), the approvals lapse: the
+    completed claim is reviewed again.
+    """
     require(user, Action.MESSAGE_CASES)
     text = required_text(body, "body", MESSAGE_MAX)
     wanted = _items(items)
+
+    def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
+        clear_decision(locked)
+
     with transaction.atomic():
-        step = transition(case, CaseAction.REQUEST_INFO, actor=user, version=version, reason=text)
+        step = transition(
+            case, CaseAction.REQUEST_INFO, actor=user, version=version, reason=text, apply=apply
+        )
         _message(step.case, user, text, items=wanted, on_behalf=False, now=step.now)
         notify.notify(step.case, "request_info", notify.merchant_people(step.case), actor=user)
     return step.case

@@ -44,6 +44,9 @@ class Case(models.Model):
     claimed_total_with_tax = models.BigIntegerField(_("claimed total with tax (fen)"))
     claimed_total_amount = models.BigIntegerField(null=True, blank=True)
     claimed_total_tax = models.BigIntegerField(null=True, blank=True)
+    claimed_tax_rate = models.CharField(max_length=12, blank=True)  # of an invoice claimed by totals
+    # The claimed lines, each as POST /api/v1/invoices carries one (canonical decimal strings).
+    claimed_lines = models.JSONField(default=list, blank=True)
     narrative = models.TextField(_("what happened"), max_length=4000)
 
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -13,6 +13,7 @@ from fapiao.audit.services import display_name
 from fapiao.core.cases import TABLE, CaseAction, CaseState
 from fapiao.core.money import format_money
 from fapiao.invoices.presenters import summary_representation
+from fapiao.invoices.sensitive import masked_buyer
 from fapiao.recovery import selectors
 from fapiao.recovery.checks import check_message
 from fapiao.recovery.models import Case, CaseEvent, CaseMessage, Evidence
@@ -39,8 +40,50 @@ def claim_representation(case: Case) -> dict[str, Any]:
         "total_with_tax": _money(case.claimed_total_with_tax),
         "total_amount": _money(case.claimed_total_amount),
         "total_tax": _money(case.claimed_total_tax),
+        "tax_rate": case.claimed_tax_rate or None,
+        "lines": list(case.claimed_lines or []),
         "narrative": case.narrative,
     }
+
+
+def written_beside_claimed(case: Case) -> list[dict[str, Any]]:
+    """What the remedy wrote beside what was claimed, field by field, for the merchant's check.
+
+    ``same`` is None where the claim did not say, and where a re-issue differs by design (its
+    own number and date).
+    """
+    invoice = case.resolved_invoice
+    if invoice is None:
+        return []
+    claim = claim_representation(case)
+    reissued = case.remedy == "reissue"
+    rows = [
+        ("number", claim["number"], invoice.number, not reissued),
+        ("issued_on", claim["issued_on"], invoice.issued_on.isoformat(), not reissued),
+        ("kind", claim["kind"], invoice.kind, True),
+        ("buyer", claim["buyer"]["name"], invoice.buyer_name, True),
+        ("buyer_tax_id", claim["buyer"]["tax_id"], masked_buyer(invoice)["tax_id"], True),
+        ("total_amount", claim["total_amount"], _money(invoice.total_amount), True),
+        ("total_tax", claim["total_tax"], _money(invoice.total_tax), True),
+        ("total_with_tax", claim["total_with_tax"], _money(invoice.total_with_tax), True),
+    ]
+    return [
+        {
+            "field": field,
+            "claimed": claimed,
+            "written": written,
+            "same": (claimed == written) if compared and claimed is not None else None,
+        }
+        for field, claimed, written, compared in rows
+    ]
+
+
+def written_rows(case: Case) -> list[dict[str, Any]]:
+    """:func:`written_beside_claimed` for the case page: both values in order, money marked."""
+    return [
+        {**row, "values": (row["claimed"], row["written"]), "money": row["field"].startswith("total_")}
+        for row in written_beside_claimed(case)
+    ]
 
 
 def evidence_representation(evidence: Evidence) -> dict[str, Any]:
@@ -138,6 +181,7 @@ def case_representation(case: Case, *, user: User) -> dict[str, Any]:
         "remedy": case.remedy or None,
         "resolved_invoice": case.resolved_invoice.number if case.resolved_invoice else None,
         "resolved_at": _time(case.resolved_at),
+        "written": written_beside_claimed(case),
         "reopen_deadline": _time(case.reopen_deadline),
         "evidence": [evidence_representation(e) for e in case.evidence.order_by("uploaded_at", "pk")],
         "messages": [

@@ -23,4 +23,8 @@ REQUEST_ITEMS: dict[str, str] = {
     "e_invoice": gettext_noop("The e-invoice file (XML, OFD or PDF)"),
     "system_receipt": gettext_noop("The system receipt (JSON) you received when the invoice was issued"),
     "clearer_scan": gettext_noop("A clearer scan of the document"),
+    # What a remedy writes is the claim: one lacking these can't be restored or re-issued.
+    "complete_claim": gettext_noop(
+        "The complete claim: the invoice kind, and its lines or its amount without tax, tax and rate"
+    ),
 }

@@ -1,16 +1,19 @@
 """The two remedies of an approved case (DESIGN.md §7): restore and re-issue (补开).
 
-**Restore** brings the invoice back under its original number: the reviewer confirms every
-field, the row is written with origin ``restored``, and a ``restore`` ledger entry carrying the
-case id is appended in the same unit of work, so the merchant gets a fresh receipt.
-**Re-issue** is for when the original cannot be established: a new invoice, numbered from the
-merchant's segments, origin ``reissued``, a ``reissue`` entry; the claimed number is recorded as
-superseded, so if the original ever surfaces it is flagged for red-letter.
+**Restore** brings the invoice back under its original number, with origin ``restored`` and a
+``restore`` ledger entry carrying the case id, in the same unit of work, so the merchant gets a
+fresh receipt.  **Re-issue** is for when the original cannot be established: a new invoice,
+numbered from the merchant's segments, origin ``reissued``, a ``reissue`` entry; the claimed
+number is recorded as superseded, so if the original ever surfaces it is flagged for red-letter.
+
+What either writes is :func:`fapiao.recovery.remedy_plan.plan_remedy`'s: the merchant's own
+ledger entry, or the claim as reviewed — the reviewer chooses the remedy and may add a note,
+nothing else.  A restored number must be the merchant's (:mod:`fapiao.invoices.outgoing`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,25 +23,25 @@ from django.utils import timezone
 from fapiao.accounts.models import NumberSegment, User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import record
-from fapiao.core.case_claim import parse_restore_request
 from fapiao.core.cases import CaseAction, CaseState
-from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceState, Origin
-from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
-from fapiao.core.invoice import InvoiceDraft, parse_invoice_request
+from fapiao.core.choices import Direction, EntryKind, Origin
+from fapiao.core.errors import ConflictError, FapiaoError, InvalidValueError, ValidationFailed, _
 from fapiao.invoices.models import Invoice
 from fapiao.invoices.numbering import allocate_number
+from fapiao.invoices.outgoing import check_not_elsewhere, check_restorable
 from fapiao.invoices.presenters import audit_snapshot
-from fapiao.invoices.services import _buyer_data, _create_invoice, _seal_buyer, document_for
+from fapiao.invoices.rows import NewInvoice, create_invoice_row, seal_buyer
 from fapiao.ledger.models import LogEntry
-from fapiao.ledger.services import append_entry
 from fapiao.platform.uow import PendingEntry, UnitOfWork, write
 from fapiao.recovery import notify
 from fapiao.recovery.choices import Remedy
 from fapiao.recovery.models import Case, SupersededNumber
+from fapiao.recovery.remedy_plan import Writing, ledger_original, plan_remedy
 from fapiao.recovery.review import claim_check
 from fapiao.recovery.transitions import transition
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+NOTE_MAX = 2000
 
 
 class InvoiceAlreadyPresentError(ConflictError):
@@ -79,9 +82,15 @@ class OriginalEstablishedError(ConflictError):
     code = "original_established"
 
 
-def _remedy(value: object) -> Remedy:
+class OriginalMissingError(ConflictError):
+    """Red invoice {number} reverses {original}, which is not in the system: restore {original} first."""
+
+    code = "original_missing"
+
+
+def parse_remedy(value: object) -> Remedy:
     try:
-        return Remedy(str(value))
+        return Remedy(value) if isinstance(value, str) else Remedy("")
     except ValueError:
         raise ValidationFailed(
             [
@@ -90,6 +99,20 @@ def _remedy(value: object) -> Remedy:
                 ).at("remedy")
             ]
         ) from None
+
+
+def parse_note(value: object) -> str:
+    """The reviewer's note on the remedy (the timeline and the audit trail keep it)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationFailed([InvalidValueError(_("Enter text here."), code="not_a_string").at("note")])
+    text = value.strip()
+    if len(text) > NOTE_MAX:
+        raise ValidationFailed(
+            [InvalidValueError(_("Use at most {max} characters."), code="too_long", max=NOTE_MAX).at("note")]
+        )
+    return text
 
 
 def _never_allocated(case: Case) -> bool:
@@ -122,89 +145,66 @@ def _refuse_a_second_remedy(case: Case) -> None:
         raise RemedyAlreadyAppliedError(REMEDY_APPLIED, number=number)
 
 
-def _restore_checks(user: User) -> Any:
-    held = claim_check(user)
-
-    def check(locked: Case) -> None:
-        held(locked)
-        number = locked.claimed_number
-        _refuse_a_second_remedy(locked)
-        if Invoice.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
-            raise InvoiceAlreadyPresentError(number=number)
-        if SupersededNumber.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
+def check_number(case: Case, remedy: Remedy) -> None:
+    """What the claimed number rules out, whatever the content: raises the first refusal."""
+    number = case.claimed_number
+    _refuse_a_second_remedy(case)
+    if Invoice.objects.filter(merchant_id=case.merchant_id, number=number).exists():
+        raise InvoiceAlreadyPresentError(number=number)
+    if remedy is Remedy.RESTORE:
+        if SupersededNumber.objects.filter(merchant_id=case.merchant_id, number=number).exists():
             raise NumberSupersededError(number=number)
-        if _never_allocated(locked):
-            raise NumberNeverAllocatedError(number=number)
+        original = ledger_original(case)
+        if original is None or original[1].get("direction") != Direction.IN:  # 进项: another seller's
+            check_restorable(case.merchant, number)
+    else:
+        if LogEntry.objects.filter(merchant_id=case.merchant_id, invoice_number=number).exists():
+            raise OriginalEstablishedError(number=number)
+        check_not_elsewhere(case.merchant, number)
+    # In the merchant's segment but never handed out: the claim is wrong (and a re-issue could
+    # even be handed that number).
+    if _never_allocated(case):
+        raise NumberNeverAllocatedError(number=number)
 
-    return check
+
+def preview(case: Case, remedy: Remedy) -> tuple[Writing | None, FapiaoError | None]:
+    """What ``remedy`` would write now, or why it cannot (for the reviewer's page)."""
+    try:
+        check_number(case, remedy)
+        return plan_remedy(case, remedy, today=timezone.localdate()), None
+    except FapiaoError as refusal:
+        return None, refusal
 
 
-def _reissue_checks(user: User) -> Any:
+def _checks(user: User, remedy: Remedy) -> Any:
     held = claim_check(user)
 
     def check(locked: Case) -> None:
         held(locked)
-        number = locked.claimed_number
-        _refuse_a_second_remedy(locked)
-        if Invoice.objects.filter(merchant_id=locked.merchant_id, number=number).exists():
-            raise InvoiceAlreadyPresentError(number=number)
-        if LogEntry.objects.filter(merchant_id=locked.merchant_id, invoice_number=number).exists():
-            raise OriginalEstablishedError(number=number)
-        # Not issued here, ever: the claim is wrong, and the re-issue could even be handed that number.
-        if _never_allocated(locked):
-            raise NumberNeverAllocatedError(number=number)
+        check_number(locked, remedy)
 
     return check
-
-
-def _issued_at(case: Case, issued_on: Any) -> datetime:
-    """When the original was issued: its first ledger entry's time, else that day's start in Beijing."""
-    entry = (
-        LogEntry.objects.filter(merchant_id=case.merchant_id, invoice_number=case.claimed_number)
-        .order_by("seq")
-        .first()
-    )
-    if entry is not None:
-        return entry.created_at
-    return datetime.combine(issued_on, time.min, tzinfo=BEIJING)
 
 
 def resolve_case(
-    *, user: User, case: Case, version: int | None, remedy: object, invoice: object
+    *, user: User, case: Case, version: int | None, remedy: object, note: object = None
 ) -> tuple[Case, Invoice, dict[str, Any] | None]:
     """Restore or re-issue; returns the case, the invoice and its receipt."""
     require(user, Action.REVIEW_CASES)
-    chosen = _remedy(remedy)
-    today = timezone.localdate()
-    if chosen is Remedy.RESTORE:
-        request = parse_restore_request(invoice, today=today)
-        draft, issued_on = request.draft, request.issued_on
-    else:
-        draft, issued_on = parse_invoice_request(invoice, on=today), today
-    merchant = case.merchant
-    sealed, salt = _seal_buyer(draft)
-    buyer_data = _buyer_data(merchant, draft.buyer, salt)
+    chosen = parse_remedy(remedy)
+    text = parse_note(note)
     made: dict[str, Any] = {}
+    details = {"remedy": chosen.value}
 
     def apply(locked: Case, _target: CaseState, now: datetime) -> None:
-        unit: UnitOfWork = made["unit"]
-        made["invoice"], made["pending"] = _write_invoice(
-            unit,
-            user=user,
-            case=locked,
-            draft=draft,
-            remedy=chosen,
-            issued_on=issued_on,
-            sealed=sealed,
-            buyer_data=buyer_data,
-            now=now,
-        )
+        writing = plan_remedy(locked, chosen, today=timezone.localdate(now))
+        details["source"] = writing.source  # the timeline event is written after apply
+        unit = made["unit"]
+        made["invoice"], made["pending"] = _write(unit, user=user, case=locked, writing=writing, now=now)
         locked.remedy = chosen
         locked.resolved_invoice = made["invoice"]
         locked.resolved_at = now
         locked.reopen_deadline = now + timedelta(days=settings.FAPIAO_CASE_REOPEN_DAYS)
-
-    checks = _restore_checks(user) if chosen is Remedy.RESTORE else _reissue_checks(user)
 
     def run(unit: UnitOfWork) -> Case:
         made["unit"] = unit
@@ -213,9 +213,10 @@ def resolve_case(
             CaseAction.RESOLVE,
             actor=user,
             version=version,
-            check=checks,
+            reason=text,
+            check=_checks(user, chosen),
             apply=apply,
-            details={"remedy": chosen.value},
+            details=details,
         )
         notify.notify(
             step.case,
@@ -231,64 +232,65 @@ def resolve_case(
     return resolved, made["invoice"], pending.receipt if pending else None
 
 
-def _write_invoice(
-    unit: UnitOfWork,
-    *,
-    user: User,
-    case: Case,
-    draft: InvoiceDraft,
-    remedy: Remedy,
-    issued_on: Any,
-    sealed: str | None,
-    buyer_data: dict[str, Any],
-    now: datetime,
+def _issued_at(case: Case, issued_on: date) -> datetime:
+    """When the original was issued: its first ledger entry's time, else that day's start in Beijing."""
+    entry = (
+        LogEntry.objects.filter(merchant_id=case.merchant_id, invoice_number=case.claimed_number)
+        .order_by("seq")
+        .first()
+    )
+    if entry is not None:
+        return entry.created_at
+    return datetime.combine(issued_on, time.min, tzinfo=BEIJING)
+
+
+def _write(
+    unit: UnitOfWork, *, user: User, case: Case, writing: Writing, now: datetime
 ) -> tuple[Invoice, PendingEntry | None]:
     merchant = case.merchant
-    restoring = remedy is Remedy.RESTORE
-    number = case.claimed_number if restoring else allocate_number(merchant=merchant, on=issued_on)
-    invoice, lines = _create_invoice(
+    restoring = writing.remedy is Remedy.RESTORE
+    original = None
+    if writing.original_number:
+        original = Invoice.objects.filter(merchant=merchant, number=writing.original_number).first()
+        if original is None:
+            raise OriginalMissingError(number=writing.number, original=writing.original_number)
+    seller_name, seller_tax_id = writing.seller or (merchant.name, merchant.uscc)
+    new = NewInvoice(
+        number=writing.number or allocate_number(merchant=merchant, on=writing.issued_on),
+        kind=writing.kind,
+        colour=writing.colour,
+        direction=writing.direction,
+        origin=Origin.RESTORED if restoring else Origin.REISSUED,
+        issued_on=writing.issued_on,
+        issued_at=_issued_at(case, writing.issued_on) if restoring else now,
+        seller_name=seller_name,
+        seller_tax_id=seller_tax_id,
+        lines=writing.lines,
+        remark=writing.remark,
+        origin_ref=case.acceptance_no,
+        original=original,
+    )
+    buyer = seal_buyer(merchant, writing.buyer, sealed=writing.sealed)
+    made = create_invoice_row(
+        unit,
         merchant=merchant,
         user=user,
-        draft_lines=draft.lines,
-        base={
-            "number": number,
-            "kind": draft.kind,
-            "colour": Colour.BLUE,
-            "direction": Direction.OUT,
-            "state": InvoiceState.NORMAL,
-            "origin": Origin.RESTORED if restoring else Origin.REISSUED,
-            "origin_ref": case.acceptance_no,
-            "issued_on": issued_on,
-            "issued_at": _issued_at(case, issued_on) if restoring else now,
-            "seller_name": merchant.name,
-            "seller_tax_id": merchant.uscc,
-            "buyer_sealed": sealed or "",
-            "remark": draft.remark,
-        },
-        buyer_data=buyer_data,
+        new=new,
+        buyer=buyer,
+        entry=EntryKind.RESTORE if restoring else EntryKind.REISSUE,
+        at=now,
+        ref=str(case.uid),
     )
-    pending = None
-    if settings.FAPIAO_LEDGER_ENABLED:
-        pending = append_entry(
-            unit,
-            merchant=merchant,
-            kind=EntryKind.RESTORE if restoring else EntryKind.REISSUE,
-            invoice=document_for(invoice, draft.lines, buyer=draft.buyer),
-            ref=str(case.uid),
-            at=now,
-        )
-        Invoice.objects.filter(pk=invoice.pk).update(ledger_seq=pending.seq)
-        invoice.ledger_seq = pending.seq
     if not restoring:
         SupersededNumber.objects.create(
-            merchant=merchant, number=case.claimed_number, case=case, replacement=invoice, created_at=now
+            merchant=merchant, number=case.claimed_number, case=case, replacement=made.invoice, created_at=now
         )
     record(
         actor=user,
-        action=f"invoice.{remedy.value}",
-        target=invoice,
+        action=f"invoice.{writing.remedy.value}",
+        target=made.invoice,
         merchant=merchant,
-        after=audit_snapshot(invoice, lines=len(lines)),
+        after={**audit_snapshot(made.invoice, lines=len(made.lines)), "source": writing.source},
         note=f"case {case.acceptance_no}",
     )
-    return invoice, pending
+    return made.invoice, made.pending

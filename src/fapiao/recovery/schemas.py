@@ -8,7 +8,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-from fapiao.invoices.schemas import IDEMPOTENCY_HEADER, InvoiceIn, inline_schema
+from fapiao.invoices.schemas import IDEMPOTENCY_HEADER, LineIn, inline_schema
 
 
 def request_body(model: type[Schema], *, idempotent: bool = False) -> dict[str, Any]:
@@ -83,6 +83,12 @@ class CaseIn(Schema):
     total_with_tax: str = Field(examples=["1060.00"])
     total_amount: str | None = Field(None, examples=["1000.00"])
     total_tax: str | None = Field(None, examples=["60.00"])
+    tax_rate: str | None = Field(
+        None, description="The rate of an invoice claimed by its totals (without lines).", examples=["0.06"]
+    )
+    lines: list[LineIn] | None = Field(
+        None, description="The invoice's lines, when known: they must add up to the claimed totals."
+    )
     narrative: str = Field(description="What happened, up to 2,000 characters.")
 
 
@@ -127,39 +133,17 @@ class AssignIn(Schema):
     assignee: str = Field(description="The reviewer's username.")
 
 
-class RestoreInvoiceIn(InvoiceIn):
-    issued_on: str = Field(description="The original invoice's date, YYYY-MM-DD.")
-    confirm: bool = Field(description="true: the reviewer checked every field against the evidence.")
-
-
 class ResolveIn(VersionIn):
+    """The remedy only: what it writes is the merchant's ledger entry of the number or the claim
+    as reviewed, never content sent here (an ``invoice`` member is refused with 422)."""
+
     model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "version": 7,
-                "remedy": "restore",
-                "invoice": {
-                    "issued_on": "2026-11-03",
-                    "confirm": True,
-                    "kind": "ordinary",
-                    "buyer": {"name": "北京买方贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"},
-                    "lines": [
-                        {
-                            "name": "*信息技术服务*软件开发",
-                            "quantity": "1",
-                            "unit_price": "1000.00",
-                            "tax_rate": "0.06",
-                        }
-                    ],
-                },
-            }
-        }
+        extra="forbid",
+        json_schema_extra={"example": {"version": 7, "remedy": "restore", "note": "合同与银行回单一致。"}},
     )
     remedy: Literal["restore", "reissue"]
-    invoice: RestoreInvoiceIn | InvoiceIn = Field(
-        description=(
-            "restore: the original as confirmed (with issued_on and confirm); reissue: a new invoice body."
-        )
+    note: str | None = Field(
+        None, description="For the timeline and the audit trail, up to 2,000 characters."
     )
 
 

@@ -21,22 +21,28 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.core.case_claim import parse_claim
 from fapiao.core.cases import CaseAction, CaseState
-from fapiao.core.errors import ConflictError
+from fapiao.core.errors import ConflictError, _
 from fapiao.platform import idempotency
 from fapiao.recovery import notify
 from fapiao.recovery.acceptance import next_acceptance_no
 from fapiao.recovery.claim import apply_claim
-from fapiao.recovery.conversation import required_text
+from fapiao.recovery.conversation import answer, required_text
 from fapiao.recovery.models import Case
-from fapiao.recovery.transitions import Change, opened, transition
+from fapiao.recovery.transitions import Change, clear_decision, opened, transition
 
-EDITABLE_STATES = frozenset({CaseState.DRAFT, CaseState.REJECTED})
+EDITABLE_STATES = frozenset({CaseState.DRAFT, CaseState.REJECTED, CaseState.NEEDS_INFO})
 
 
 class CaseNotEditableError(ConflictError):
-    """Only a draft or a rejected case can be edited; this one is "{state}"."""
+    """Only a draft, a rejected case or one awaiting your answer can be edited; this one is "{state}"."""
 
     code = "case_not_editable"
+
+
+class ClaimWrittenError(ConflictError):
+    """An invoice was already written from this claim; the claim can no longer change."""
+
+    code = "claim_written"
 
 
 def open_case(*, user: User, payload: object, idempotency_key: str | None = None) -> Case:
@@ -69,19 +75,29 @@ def open_case(*, user: User, payload: object, idempotency_key: str | None = None
 
 
 def update_claim(*, user: User, case: Case, payload: object, version: int | None) -> Case:
-    """Edit the claim of a draft or a rejected case (before resubmitting it)."""
+    """Edit the claim of a draft or rejected case, or complete it when asked (补正, needs_info).
+
+    An amended claim is a new claim: approvals given to the old one no longer count, and a case
+    waiting for the merchant goes back to review.  A case that already wrote its invoice keeps
+    the claim that invoice was written from.
+    """
     require(user, Action.OPEN_CASES)
     claim = parse_claim(payload, today=timezone.localdate())
 
     def editable(locked: Case) -> None:
         if locked.state not in EDITABLE_STATES:
             raise CaseNotEditableError(state=locked.state)
+        if locked.resolved_invoice_id is not None:
+            raise ClaimWrittenError()
 
     def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
         apply_claim(locked, claim)
+        clear_decision(locked)
 
     with transaction.atomic():
         step = transition(case, Change.EDIT, actor=user, version=version, check=editable, apply=apply)
+        if step.case.state == CaseState.NEEDS_INFO:  # the completed claim is the answer (补正)
+            return answer(user=user, case=step.case, note=_("Answered by completing the claim."))
     return step.case
 
 
@@ -107,9 +123,9 @@ def resubmit_case(*, user: User, case: Case, version: int | None) -> Case:
     def apply(locked: Case, _target: CaseState, now: datetime) -> None:
         locked.submitted_by = user
         locked.submitted_at = now
-        locked.first_approver = locked.second_approver = locked.assignee = None
+        clear_decision(locked)
+        locked.assignee = None
         locked.claim_expires_at = None
-        locked.decision_reason = ""
 
     with transaction.atomic():
         step = transition(case, CaseAction.RESUBMIT, actor=user, version=version, apply=apply)
@@ -149,9 +165,7 @@ def reopen_case(*, user: User, case: Case, version: int | None, reason: object) 
     text = required_text(reason, "reason")
 
     def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
-        # A new decision follows: the earlier approvals must not count towards it.
-        locked.first_approver = locked.second_approver = None
-        locked.decision_reason = ""
+        clear_decision(locked)  # a new decision follows: the earlier approvals must not count
 
     with transaction.atomic():
         step = transition(case, CaseAction.REOPEN, actor=user, version=version, reason=text, apply=apply)

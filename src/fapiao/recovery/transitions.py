@@ -91,6 +91,14 @@ def facts_of(case: Case, now: datetime) -> CaseFacts:
     )
 
 
+def clear_decision(case: Case) -> None:
+    """Approvals and the reason given count for the claim they were given on, and no other (an
+    ``apply`` step of a transition that leaves the decided claim: resubmit, reopen, an amended or
+    incomplete claim)."""
+    case.first_approver = case.second_approver = None
+    case.decision_reason = ""
+
+
 def snapshot(case: Case) -> dict[str, Any]:
     """The case as the audit trail records it (no buyer tax ID)."""
     return {

@@ -1,5 +1,5 @@
 """Template filters of the recovery pages: ``{{ kind|evidence_type }}``, ``{{ state|case_state }}``,
-``{{ action|case_action }}``."""
+``{{ action|case_action }}``, ``{{ field|claim_field }}``."""
 
 from __future__ import annotations
 
@@ -59,4 +59,22 @@ def case_action(value: str) -> str:
 @register.filter
 def channel(value: str) -> str:
     found = CHANNELS.get(str(value))
+    return str(found) if found is not None else str(value)
+
+
+CLAIM_FIELDS = {
+    "number": _("Invoice number"),
+    "issued_on": _("Invoice date"),
+    "kind": _("Invoice kind"),
+    "buyer": _("Buyer"),
+    "buyer_tax_id": _("Buyer's taxpayer number"),
+    "total_amount": _("Amount without tax"),
+    "total_tax": _("Tax"),
+    "total_with_tax": _("Total with tax"),
+}
+
+
+@register.filter
+def claim_field(value: str) -> str:
+    found = CLAIM_FIELDS.get(str(value))
     return str(found) if found is not None else str(value)

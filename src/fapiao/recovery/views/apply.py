@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
@@ -17,6 +18,8 @@ from fapiao.accounts.requests import acting_user
 from fapiao.core.entry import normalise_text, number_text
 from fapiao.core.errors import FapiaoError, InvalidValueError
 from fapiao.core.money import format_money
+from fapiao.core.tax import rates_in_force
+from fapiao.platform import labels
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState, posted
 from fapiao.recovery import selectors, services
@@ -26,7 +29,7 @@ from fapiao.recovery.views.progress import steps
 
 FIELDS = (
     "number", "issued_on", "buyer_name", "buyer_tax_id", "total_with_tax", "total_amount", "total_tax",
-    "kind", "narrative",
+    "tax_rate", "kind", "narrative",
 )  # fmt: skip
 LABELS = {
     "number": _("Invoice number"),
@@ -36,6 +39,7 @@ LABELS = {
     "total_with_tax": _("Total with tax"),
     "total_amount": _("Amount without tax"),
     "total_tax": _("Tax"),
+    "tax_rate": _("Tax rate"),
     "kind": _("Kind"),
     "narrative": _("What happened"),
     "version": _("Version"),
@@ -67,6 +71,8 @@ def claim_payload(data: dict[str, str]) -> dict[str, Any]:
             payload[name] = _money(data[name])
     if data["kind"]:
         payload["kind"] = data["kind"]
+    if data["tax_rate"]:
+        payload["tax_rate"] = data["tax_rate"]
     return payload
 
 
@@ -86,8 +92,15 @@ def prefill(params: dict[str, str]) -> dict[str, str]:
     return data
 
 
+def _rate_choices() -> list[tuple[str, str]]:
+    rates = rates_in_force(timezone.localdate())
+    return [("", gettext("Not sure")), *((rate.code, labels.rate_label(rate.code)) for rate in rates)]
+
+
 def _form_page(request: HttpRequest, form: FormState, case: Case | None) -> HttpResponse:
     context = {
+        "rate_choices": _rate_choices(),
+        "claimed_lines": case.claimed_lines if case else [],
         "form": form,
         "summary": form.summary({name: str(label) for name, label in LABELS.items()}),
         "labels": LABELS,
@@ -133,11 +146,12 @@ def edit_case(request: HttpRequest, case_id: str) -> HttpResponse:
             "number": fields["number"],
             "issued_on": fields["issued_on"],
             "buyer_name": fields["buyer"]["name"],
-            "buyer_tax_id": fields["buyer"]["tax_id"] or "",
+            "buyer_tax_id": fields["buyer"].get("tax_id") or "",
             "total_with_tax": format_money(case.claimed_total_with_tax),
             "total_amount": _fen_text(case.claimed_total_amount),
             "total_tax": _fen_text(case.claimed_total_tax),
-            "kind": fields["kind"] or "",
+            "tax_rate": case.claimed_tax_rate,
+            "kind": fields.get("kind") or "",
             "narrative": fields["narrative"],
             "version": str(case.version),
         }
@@ -148,7 +162,10 @@ def edit_case(request: HttpRequest, case_id: str) -> HttpResponse:
     except ValueError:
         version = -1
     try:
-        services.update_claim(user=user, case=case, payload=claim_payload(form.data), version=version)
+        payload = claim_payload(form.data)
+        if case.claimed_lines:  # lines come through the API; the form keeps them as they are
+            payload["lines"] = case.claimed_lines
+        services.update_claim(user=user, case=case, payload=payload, version=version)
     except FapiaoError as failure:
         form.add_failure(failure, lambda path: PATHS.get(path, path))
         return _form_page(request, form, case)

@@ -20,7 +20,7 @@ from fapiao.recovery.checks import check_message
 from fapiao.recovery.evidence import MB, max_file_bytes
 from fapiao.recovery.labels import evidence_type_choices, state_label
 from fapiao.recovery.models import Case, CaseMessage
-from fapiao.recovery.presenters import case_representation
+from fapiao.recovery.presenters import case_representation, written_rows
 from fapiao.recovery.views.progress import steps, waiting_for
 from fapiao.recovery.views.staff_panel import panel_context
 
@@ -50,6 +50,7 @@ def case_page_context(request: HttpRequest, case: Case, **extra: Any) -> dict[st
         "events": case.events.order_by("at", "pk"),
         "receipt_url": reverse("recovery:receipt", args=[case.uid]) if case.acceptance_no else None,
         "invoice_url": _invoice_url(case, user),
+        "written": written_rows(case),  # the merchant's check: what was written beside the claim
     }
     if not merchant_view:
         context.update(panel_context(request, case))

@@ -26,9 +26,9 @@ from fapiao.core.errors import _
 from fapiao.recovery import selectors
 from fapiao.recovery.checks import check_message
 from fapiao.recovery.evidence import OPEN_FOR_EVIDENCE
+from fapiao.recovery.history import ledger_rows
 from fapiao.recovery.labels import evidence_type_choices
 from fapiao.recovery.models import Case, Evidence
-from fapiao.recovery.prefill import ledger_rows
 from fapiao.recovery.presenters import next_actions
 from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS, REQUEST_ITEMS
 from fapiao.recovery.templatetags.recovery_tags import channel as channel_label
