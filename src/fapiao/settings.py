@@ -290,6 +290,12 @@ FAPIAO_TRUSTED_PROXY_HOPS = env_int("FAPIAO_TRUSTED_PROXY_HOPS", 0)
 FAPIAO_EVIDENCE_DIR = Path(env("FAPIAO_EVIDENCE_DIR", str(VAR_DIR / "evidence"))).resolve()
 FAPIAO_EVIDENCE_MAX_FILE_MB = env_int("FAPIAO_EVIDENCE_MAX_FILE_MB", 20)
 FAPIAO_EVIDENCE_MAX_CASE_MB = env_int("FAPIAO_EVIDENCE_MAX_CASE_MB", 100)
+# The upload guard (fapiao.formats.safezip): every uploaded zip — an XLSX batch, an evidence file,
+# an e-mail's attachment — is checked against these before anything in it is unpacked.
+FAPIAO_ZIP_MAX_ENTRIES = env_int("FAPIAO_ZIP_MAX_ENTRIES", 10_000)
+FAPIAO_ZIP_MAX_ENTRY_MB = env_int("FAPIAO_ZIP_MAX_ENTRY_MB", 64)
+FAPIAO_ZIP_MAX_TOTAL_MB = env_int("FAPIAO_ZIP_MAX_TOTAL_MB", 128)
+FAPIAO_ZIP_MAX_RATIO = env_int("FAPIAO_ZIP_MAX_RATIO", 100)
 # Approving a case whose claimed total (fen) is strictly above this needs a second reviewer; -1: never.
 FAPIAO_SECOND_REVIEW_ABOVE_FEN = env_int("FAPIAO_SECOND_REVIEW_ABOVE_FEN", 10_000_000)
 FAPIAO_CASE_REOPEN_DAYS = env_int("FAPIAO_CASE_REOPEN_DAYS", 30)
