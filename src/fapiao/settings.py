@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fapiao.web.middleware.SignInThrottleMiddleware",  # 429 before a throttled client's password is hashed
     "fapiao.accounts.middleware.PasswordChangeRequiredMiddleware",
     "fapiao.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -199,6 +200,11 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "fapiao.platform.errors.locked_out"
 AXES_ENABLE_ADMIN = False  # unlocking is an audited service (`fapiao unlock`), not an admin delete
+# Anonymous refusals (a 401, a failed sign-in, a form without its CSRF token) per client address
+# per hour: the first N are audited one by one, the rest counted in one summary record; beyond the
+# limit the client gets 429 (fapiao.audit.refusals, counted by fapiao.platform.ratelimit).
+FAPIAO_ANON_REFUSALS_AUDITED = env_int("FAPIAO_ANON_REFUSALS_AUDITED", 20)
+FAPIAO_ANON_REFUSALS_PER_HOUR = env_int("FAPIAO_ANON_REFUSALS_PER_HOUR", 100)
 # Operators must sign in with a second factor (TOTP) outside demo mode; other staff may opt in.
 FAPIAO_OPERATOR_TOTP = env_bool("FAPIAO_OPERATOR_TOTP", not DEMO)
 
