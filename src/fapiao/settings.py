@@ -15,6 +15,12 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from fapiao.platform.filemodes import private_umask
+
+# First of all: what this process creates (the database and its WAL, keys, witness files, evidence,
+# mail, logs) is for the service account only — 0600 files, 0700 directories (issue 13, finding 7).
+private_umask()
+
 
 def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
@@ -223,6 +229,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = VAR_DIR / "media"
+FILE_UPLOAD_PERMISSIONS = 0o600  # Django's default, 0o644, would override the umask
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Bodies up to 8 MiB reach our validators, so a 10,000-line invoice or a 1 MB string gets a
 # field-level error rather than a bare 400; larger bodies are refused with 413.
