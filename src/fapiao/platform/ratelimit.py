@@ -201,4 +201,4 @@ def _execute(name: str, params: list[Any]) -> list[tuple[Any, ...]]:
 def _rowcount(name: str, params: list[Any], *, others: int = 0) -> int:
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(_sql(name, others), params)
-        return max(0, cursor.rowcount)
+        return max(0, int(cursor.rowcount))
