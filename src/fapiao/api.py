@@ -121,7 +121,9 @@ def database_error(request: HttpRequest, error: DatabaseError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
-    errors.refused(request, status=401, code="unauthenticated")
+    throttled = errors.refused(request, status=401, code="unauthenticated")
+    if throttled is not None:  # an anonymous client past the hour's limit: no record, no work
+        return problems.too_many_requests(throttled.retry_after)
     return problems.problem(
         401,
         code="unauthenticated",

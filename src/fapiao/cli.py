@@ -28,10 +28,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fapiao {args[0]} is switched off: {REFUSED_COMMANDS[args[0]]}", file=sys.stderr)
         return 2
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fapiao.settings")
+    from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415  runs before Django is set up
     from django.core.management import execute_from_command_line  # noqa: PLC0415  runs before Django is set up
 
     from fapiao.platform.context import cli_context  # noqa: PLC0415  runs before Django is set up
+    from fapiao.platform.filemodes import require_private  # noqa: PLC0415  runs before Django is set up
 
+    try:
+        require_private()  # the var dir's files are 0600 in 0700 directories, or the command refuses
+    except ImproperlyConfigured as refused:
+        print(refused, file=sys.stderr)
+        return 1
     cli_context()  # audit records made by this command carry its id and the OS user
 
     try:

@@ -2,6 +2,8 @@
 
 import os
 
+os.umask(0o077)  # the master opens the access log before any worker loads the settings
+
 bind = os.environ.get("FAPIAO_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FAPIAO_WORKERS", "2"))
 worker_class = "gthread"

@@ -15,6 +15,12 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from fapiao.platform.filemodes import private_umask
+
+# First of all: what this process creates (the database and its WAL, keys, witness files, evidence,
+# mail, logs) is for the service account only — 0600 files, 0700 directories (issue 13, finding 7).
+private_umask()
+
 
 def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
@@ -96,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fapiao.web.middleware.SignInThrottleMiddleware",  # 429 before a throttled client's password is hashed
     "fapiao.accounts.middleware.PasswordChangeRequiredMiddleware",
     "fapiao.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -201,6 +208,11 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "fapiao.platform.errors.locked_out"
 AXES_ENABLE_ADMIN = False  # unlocking is an audited service (`fapiao unlock`), not an admin delete
+# Anonymous refusals (a 401, a failed sign-in, a form without its CSRF token) per client address
+# per hour: the first N are audited one by one, the rest counted in one summary record; beyond the
+# limit the client gets 429 (fapiao.audit.refusals, counted by fapiao.platform.ratelimit).
+FAPIAO_ANON_REFUSALS_AUDITED = env_int("FAPIAO_ANON_REFUSALS_AUDITED", 20)
+FAPIAO_ANON_REFUSALS_PER_HOUR = env_int("FAPIAO_ANON_REFUSALS_PER_HOUR", 100)
 # Operators must sign in with a second factor (TOTP) outside demo mode; other staff may opt in.
 FAPIAO_OPERATOR_TOTP = env_bool("FAPIAO_OPERATOR_TOTP", not DEMO)
 # How long a mailed link to choose one's password (an invitation, or a reset) works; it works once.
@@ -221,6 +233,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = VAR_DIR / "media"
+FILE_UPLOAD_PERMISSIONS = 0o600  # Django's default, 0o644, would override the umask
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Bodies up to 8 MiB reach our validators, so a 10,000-line invoice or a 1 MB string gets a
 # field-level error rather than a bare 400; larger bodies are refused with 413.
@@ -294,6 +308,12 @@ FAPIAO_TRUSTED_PROXY_HOPS = env_int("FAPIAO_TRUSTED_PROXY_HOPS", 0)
 FAPIAO_EVIDENCE_DIR = Path(env("FAPIAO_EVIDENCE_DIR", str(VAR_DIR / "evidence"))).resolve()
 FAPIAO_EVIDENCE_MAX_FILE_MB = env_int("FAPIAO_EVIDENCE_MAX_FILE_MB", 20)
 FAPIAO_EVIDENCE_MAX_CASE_MB = env_int("FAPIAO_EVIDENCE_MAX_CASE_MB", 100)
+# The upload guard (fapiao.formats.safezip): every uploaded zip — an XLSX batch, an evidence file,
+# an e-mail's attachment — is checked against these before anything in it is unpacked.
+FAPIAO_ZIP_MAX_ENTRIES = env_int("FAPIAO_ZIP_MAX_ENTRIES", 10_000)
+FAPIAO_ZIP_MAX_ENTRY_MB = env_int("FAPIAO_ZIP_MAX_ENTRY_MB", 64)
+FAPIAO_ZIP_MAX_TOTAL_MB = env_int("FAPIAO_ZIP_MAX_TOTAL_MB", 128)
+FAPIAO_ZIP_MAX_RATIO = env_int("FAPIAO_ZIP_MAX_RATIO", 100)
 # Approving a case whose claimed total (fen) is strictly above this needs a second reviewer; -1: never.
 FAPIAO_SECOND_REVIEW_ABOVE_FEN = env_int("FAPIAO_SECOND_REVIEW_ABOVE_FEN", 10_000_000)
 FAPIAO_CASE_REOPEN_DAYS = env_int("FAPIAO_CASE_REOPEN_DAYS", 30)

@@ -65,6 +65,7 @@ REFERENCE = {
     "ops.BackupVerification",  # a backup covers every merchant
     "recovery.AcceptanceCounter",  # the 受理编号 counter is one sequence for all merchants
     "recovery.Notification",  # per user; staff notifications span merchants
+    "platform.RateCounter",  # per client address or token, across merchants: a coordinator (local) table
 }
 # The audit trail's tables are distributed by their log, whose id is the merchant's id (the staff
 # log's is 0): co-located with the merchant's tables, and every unique key includes the log.

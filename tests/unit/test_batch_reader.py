@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import time
+import tracemalloc
+import zlib
 from datetime import date
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fapiao.formats.batch import HEADER, read_batch
+from fapiao.formats.batch import HEADER, RowProblem, read_batch
 from fapiao.formats.batch_template import write_template
+from fapiao.formats.safezip import ZipBombError, ZipDamagedError
+from fapiao.formats.spreadsheet import SpreadsheetRowTooWideError, SpreadsheetTooManyCellsError
+from tests.zipbombs import MIB, SHARED_STRINGS, build_zip, deflated, members_of, xlsx_bomb
 
 ON = date(2026, 11, 28)
 GOOD = [
@@ -111,3 +119,73 @@ def test_the_xlsx_template_reads_back() -> None:
 def test_never_raises_on_any_cells(rows: list[list[str]]) -> None:
     records, problems = read_batch(as_csv(rows), "x.csv", on=ON)
     assert len(records) + len({p.row for p in problems}) >= 0
+
+
+def sheet_with(rows: bytes) -> bytes:
+    """The template with its first sheet's data replaced by ``rows`` (XML)."""
+    members = members_of(write_template("xlsx"))
+    for index, member in enumerate(members):
+        if member.name == "xl/worksheets/sheet1.xml":
+            xml = re.sub(rb"<sheetData>.*</sheetData>", b"<sheetData>" + rows + b"</sheetData>",
+                         zlib.decompress(member.packed, -15), flags=re.S)  # fmt: skip
+            members[index] = deflated(member.name, xml)
+    return build_zip(members)
+
+
+def wide_row_sheet(cells: int) -> bytes:
+    """One row of ``cells`` empty cells: 2 MB that openpyxl would hold whole (8 s, 500 MB before)."""
+    return sheet_with(b'<row r="1">' + "".join(f'<c r="A{i}"/>' for i in range(cells)).encode() + b"</row>")
+
+
+def read_measured(data: bytes) -> tuple[list[RowProblem], float, int]:
+    started = time.perf_counter()
+    tracemalloc.start()
+    try:
+        records, problems = read_batch(data, "batch.xlsx", on=ON)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert records == []
+    return problems, time.perf_counter() - started, peak
+
+
+@pytest.mark.parametrize(
+    ("make", "message", "params"),
+    [
+        pytest.param(
+            lambda: xlsx_bomb(80 * MIB), ZipBombError.__doc__, {"name": SHARED_STRINGS, "max": 100}, id="80MB"
+        ),
+        pytest.param(  # issue 13 finding 4: 135 s and 3 GB before the guard
+            lambda: xlsx_bomb(1390 * MIB),
+            ZipBombError.__doc__,
+            {"name": SHARED_STRINGS, "max": 100},
+            id="1.39GB",
+        ),
+        pytest.param(
+            lambda: xlsx_bomb(256 * MIB, declared=4 * MIB), ZipDamagedError.__doc__, {}, id="lying-directory"
+        ),
+        pytest.param(
+            lambda: wide_row_sheet(1_000_000),
+            SpreadsheetRowTooWideError.__doc__,
+            {"max": 1024},
+            id="wide-row",
+        ),
+    ],
+)
+def test_a_bomb_is_one_problem_found_quickly_in_bounded_memory(make: Any, message: Any, params: Any) -> None:
+    problems, elapsed, peak = read_measured(make())
+    assert [(p.row, p.message, p.params) for p in problems] == [(0, message, params)]
+    assert elapsed < 3
+    assert peak < 16 * MIB
+
+
+def test_too_many_cells_in_a_sheet() -> None:
+    rows = (
+        f'<row r="{r}">' + "".join(f"<c><v>{r * 7919 + i * 104729}</v></c>" for i in range(100)) + "</row>"
+        for r in range(1, 2101)
+    )
+    data = sheet_with("".join(rows).encode())
+    problems, _elapsed, _peak = read_measured(data)
+    assert [(p.message, p.params) for p in problems] == [
+        (SpreadsheetTooManyCellsError.__doc__, {"max": 200_000})
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import time
 import unicodedata
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -19,7 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fapiao.formats.eml import MailMessage, MailProblem, read_eml
+from fapiao.formats.eml import UNSAFE_ATTACHMENT, MailMessage, MailProblem, read_eml
+from tests.zipbombs import MIB, xlsx_bomb, zip_with
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eml"
 LIMIT = 10 * 2**20
@@ -325,3 +327,24 @@ def test_never_raises_on_mutated_mails(name: str, data: st.DataObject) -> None:
         elif kind == "truncate":
             del mail_bytes[at:]
     check(bytes(mail_bytes))
+
+
+def test_an_attached_zip_bomb_is_left_out_without_unpacking_it() -> None:
+    """Issue 13 finding 4: an archive attached to a mail goes through the same upload guard."""
+    message = mail()
+    message.add_attachment(b"%PDF-1.4 contract", maintype="application", subtype="pdf", filename="合同.pdf")
+    message.add_attachment(xlsx_bomb(1390 * MIB), maintype="application", subtype="zip", filename="流水.xlsx")
+    started = time.perf_counter()
+    found, problems = read_eml(message.as_bytes(), max_bytes=LIMIT)
+    assert time.perf_counter() - started < 2
+    assert found is not None
+    assert [attachment.filename for attachment in found.attachments] == ["合同.pdf"]
+    assert [(p.code, p.params) for p in problems] == [(UNSAFE_ATTACHMENT, {"name": "流水.xlsx"})]
+    assert problems[0].render() == (
+        "The attachment 流水.xlsx is an unsafe archive (a zip bomb or damaged) and was left out."
+    )
+    lying = mail()
+    lying.add_attachment(zip_with("a.xml", 64 * MIB, declared=1000), maintype="application", subtype="zip")
+    found, problems = read_eml(lying.as_bytes(), max_bytes=LIMIT)
+    assert found is not None and found.attachments == ()
+    assert [p.code for p in problems] == [UNSAFE_ATTACHMENT]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,16 @@ from reportlab.pdfgen import canvas
 
 from fapiao.core.evidence import (
     MIB,
+    EvidenceAttachmentUnsafeError,
     EvidenceEmptyError,
     EvidenceTooLargeError,
     EvidenceType,
     EvidenceTypeMismatchError,
     EvidenceTypeUnknownError,
 )
+from fapiao.formats.safezip import ZipBombError, ZipDamagedError, ZipLimits, ZipTooManyFilesError
 from fapiao.formats.sniff import EVIDENCE_KINDS_ALLOWED, IMAGE_KINDS, KINDS, check_evidence, sniff
+from tests.zipbombs import xlsx_bomb, zip_with
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MAIL = (
@@ -249,3 +254,44 @@ def test_sniff_never_raises_on_arbitrary_bytes(prefix: bytes, body: bytes) -> No
 @given(text=st.text(max_size=500))
 def test_sniff_never_raises_on_arbitrary_text(text: str) -> None:
     assert sniff(text.encode("utf-8", "surrogatepass")) in KINDS
+
+
+@pytest.mark.parametrize(
+    ("declared", "data", "refusal"),
+    [
+        pytest.param("bank_statement", xlsx_bomb(1390 * MIB), ZipBombError, id="xlsx-bomb"),
+        pytest.param("other", zip_with("scan.pdf", 300 * MIB), ZipBombError, id="zip-bomb"),
+        pytest.param("other", zip_with("a.pdf", 64 * MIB, declared=10_000), ZipDamagedError, id="lying-zip"),
+        pytest.param("other", b"PK\x03\x04" + b"\x00" * 40, ZipDamagedError, id="damaged-zip"),
+        pytest.param("e_invoice", zipped("OFD.xml", *(f"{i}.xml" for i in range(20))), ZipTooManyFilesError,
+                     id="ofd-too-many-files"),
+    ],
+)  # fmt: skip
+def test_every_archive_goes_through_the_upload_guard(declared: str, data: bytes, refusal: type) -> None:
+    """Issue 13 finding 4: evidence that is a zip (XLSX, OFD, DOCX, a plain zip) is checked, quickly."""
+    started = time.perf_counter()
+    with pytest.raises(refusal):
+        check_evidence(
+            declared_type=declared,
+            filename="f",
+            data=data,
+            max_bytes=20 * MIB,
+            zip_limits=ZipLimits(max_entries=20),
+        )
+    assert time.perf_counter() - started < 2
+
+
+def test_an_email_carrying_a_zip_bomb_is_refused_whole() -> None:
+    """A mail is kept whole as evidence: a bomb attached to it would be stored with it."""
+    message = EmailMessage()
+    message["From"], message["Subject"], message["Date"] = (
+        "a@example.cn",
+        "x",
+        "Tue, 24 Nov 2026 10:15:00 +0800",
+    )
+    message.set_content("see attachment")
+    message.add_attachment(xlsx_bomb(1390 * MIB), maintype="application", subtype="zip", filename="流水.xlsx")
+    with pytest.raises(EvidenceAttachmentUnsafeError) as refused:
+        check_evidence(declared_type="email", filename="m.eml", data=message.as_bytes(), max_bytes=20 * MIB)
+    assert refused.value.params == {"attachment": "流水.xlsx"}
+    assert check_evidence(declared_type="email", filename="m.eml", data=MAIL, max_bytes=MIB) == "eml"

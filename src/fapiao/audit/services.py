@@ -200,18 +200,3 @@ def record_quietly(**kwargs: Any) -> AuditRecord | None:
     except DatabaseError as error:
         log.warning("audit record %s not written: %s", kwargs.get("action"), error)
         return None
-
-
-def record_refusal(request: Any, *, status: int, code: str) -> AuditRecord | None:
-    """Record a refused request: 401 (no or bad credentials) or 403 (not allowed), for the API and the UI."""
-    user = getattr(request, "user", None)
-    actor = user if getattr(user, "is_authenticated", False) else None
-    method, path = str(getattr(request, "method", "") or ""), str(getattr(request, "path", "") or "")
-    return record_quietly(
-        actor=actor,
-        action="access.unauthenticated" if status == 401 else "access.forbidden",
-        target_type="route",
-        target_id=path[:64],
-        note=f"{method} {path}"[:MAX_NOTE],
-        after={"status": status, "code": code, "method": method, "path": path[:500]},
-    )

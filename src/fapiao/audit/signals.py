@@ -2,7 +2,9 @@
 
 Connected by :class:`fapiao.audit.apps.AuditConfig` at start-up.  A failed sign-in names the
 username that was tried (never the password); it goes to that user's merchant's log when such a
-user exists, else to the staff log.
+user exists, else to the staff log.  A failed sign-in from someone not signed in is an anonymous
+refusal: sampled per client address (:mod:`fapiao.audit.refusals`), and the lockout it runs into
+is recorded with it or not at all.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
+from fapiao.audit import refusals
 from fapiao.audit.services import record_quietly
 
 MAX_USERNAME = 150
@@ -38,9 +41,20 @@ def logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: Any
         record_quietly(actor=user, action="auth.logout", target=user)
 
 
+def _sampled_out(request: Any) -> bool:
+    """True when this anonymous attempt is only counted, not recorded (a signed-in user's, such as a
+    wrong second-factor code, always is)."""
+    user = getattr(request, "user", None)
+    if getattr(user, "is_authenticated", False):
+        return False
+    return not refusals.recorded_one_by_one(refusals.count(request))
+
+
 def login_failed(
     sender: Any, credentials: dict[str, Any] | None = None, request: Any = None, **kwargs: Any
 ) -> None:
+    if _sampled_out(request):
+        return
     username = _tried(credentials)
     user = _existing_user(username)
     record_quietly(
@@ -55,6 +69,8 @@ def login_failed(
 
 
 def locked_out(sender: Any, request: Any = None, username: str | None = None, **kwargs: Any) -> None:
+    if _sampled_out(request):
+        return
     user = _existing_user(username or "")
     record_quietly(
         actor=None,

@@ -296,7 +296,7 @@ def witness(heads: list[dict[str, Any]]) -> None:
         path = witness_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         data = "".join(json.dumps(h, ensure_ascii=False, sort_keys=True) + "\n" for h in heads).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, data)
         finally:

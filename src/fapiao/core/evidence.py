@@ -49,6 +49,12 @@ class EvidenceTypeMismatchError(InvalidValueError):
     code = "evidence_type_mismatch"
 
 
+class EvidenceAttachmentUnsafeError(InvalidValueError):
+    """The attachment {attachment} is an unsafe archive (a zip bomb or damaged); the e-mail was not saved."""
+
+    code = "evidence_attachment_unsafe"
+
+
 def megabytes(limit_bytes: int) -> int | float:
     """A byte limit as the MB figure people configured: ``20 * MIB -> 20``, ``MIB // 2 -> 0.5``."""
     whole, rest = divmod(limit_bytes, MIB)

@@ -273,7 +273,7 @@ class KeyRegistry:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o600)  # public keys, but under the private var dir like everything else
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -18,17 +18,19 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from openpyxl import load_workbook
-
 from fapiao.core.entry import exclusive_unit_price, normalise_text, number_text, rate_code
 from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.invoice import parse_invoice_request
 from fapiao.core.money import parse_decimal
 from fapiao.core.tax import resolve_rate
+from fapiao.formats.safezip import UnsafeZipError, ZipLimits
+from fapiao.formats.spreadsheet import SheetLimits, SpreadsheetError, read_rows
 
 MAX_ROWS = 1000
 MAX_BYTES = 5 * 1024 * 1024
 FLOAT_SAFE = 2**53  # larger whole numbers lose digits as a spreadsheet number
+# A batch sheet has 12 columns and at most 1,000 rows: room for notes beside it, nothing like a bomb.
+SHEET_LIMITS = SheetLimits(max_cols=1024, max_cells=200_000, max_elements=250_000)
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,15 @@ class BatchRecord:
     total_with_tax: int
 
 
-def read_batch(data: bytes, filename: str, *, on: date) -> tuple[list[BatchRecord], list[RowProblem]]:
-    """Read and check every row of an uploaded batch file for invoices dated ``on``."""
-    data_rows, positions, problem = _data_rows(data, filename)
+def read_batch(
+    data: bytes, filename: str, *, on: date, zip_limits: ZipLimits | None = None
+) -> tuple[list[BatchRecord], list[RowProblem]]:
+    """Read and check every row of an uploaded batch file for invoices dated ``on``.
+
+    An XLSX is an archive: it is opened only if it passes ``zip_limits`` (the upload guard's
+    settings; the defaults of :class:`ZipLimits` when not given) and :data:`SHEET_LIMITS`.
+    """
+    data_rows, positions, problem = _data_rows(data, filename, zip_limits or ZipLimits())
     if problem is not None:
         return [], [problem]
     records: list[BatchRecord] = []
@@ -136,7 +144,9 @@ def read_batch(data: bytes, filename: str, *, on: date) -> tuple[list[BatchRecor
 Rows = list[tuple[int, Sequence[object]]]
 
 
-def _data_rows(data: bytes, filename: str) -> tuple[Rows, dict[str, int], RowProblem | None]:
+def _data_rows(
+    data: bytes, filename: str, zip_limits: ZipLimits
+) -> tuple[Rows, dict[str, int], RowProblem | None]:
     """The non-blank data rows (with their spreadsheet row numbers) and the column positions, or
     the one problem that makes the whole file unusable."""
     if len(data) > MAX_BYTES:
@@ -145,7 +155,9 @@ def _data_rows(data: bytes, filename: str) -> tuple[Rows, dict[str, int], RowPro
     if suffix not in {"csv", "xlsx"}:
         return [], {}, RowProblem(0, "", _("Upload the template as an .xlsx or .csv file."))
     try:
-        rows = list(_xlsx_rows(data) if suffix == "xlsx" else _csv_rows(data))
+        rows = list(_xlsx_rows(data, zip_limits) if suffix == "xlsx" else _csv_rows(data))
+    except (UnsafeZipError, SpreadsheetError) as refused:  # a zip bomb or a sheet too big to read
+        return [], {}, RowProblem(0, "", refused.message, dict(refused.params))
     except Exception:  # any unreadable file is one problem, never a traceback
         return [], {}, RowProblem(0, "", _("The file cannot be read as {kind}."), {"kind": suffix.upper()})
     if not rows:
@@ -165,18 +177,13 @@ def _filled(cells: Sequence[object]) -> Iterator[bool]:
     return (cell is not None and str(cell).strip() != "" for cell in cells)
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple[object, ...]]:
-
-    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        sheet = workbook.worksheets[0]
-        for count, row in enumerate(sheet.iter_rows(values_only=True)):
-            if count > MAX_ROWS + 50:  # header, blank rows: enough to say "too many rows"
-                yield ("…",)
-                break
-            yield row
-    finally:
-        workbook.close()
+def _xlsx_rows(data: bytes, zip_limits: ZipLimits) -> Iterator[tuple[object, ...]]:
+    rows = read_rows(data, zip_limits=zip_limits, limits=SHEET_LIMITS, max_rows=MAX_ROWS + 52)
+    for count, row in enumerate(rows):
+        if count > MAX_ROWS + 50:  # header, blank rows: enough to say "too many rows"
+            yield ("…",)
+            break
+        yield row
 
 
 def _csv_rows(data: bytes) -> Iterator[tuple[object, ...]]:

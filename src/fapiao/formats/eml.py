@@ -26,6 +26,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from fapiao.core.errors import _
+from fapiao.formats.safezip import UnsafeZipError, ZipLimits, check_zip, looks_like_zip
 
 MAX_DEPTH = 12  # nested multiparts and forwarded mails; deeper parts are skipped
 MAX_NAME = 200
@@ -41,6 +42,8 @@ BASE64_DEFECTS = (
 UNDECODABLE = _("Some text in the e-mail cannot be decoded and may show wrongly.")
 TOO_MANY_PARTS = _("The e-mail has too many parts to read.")
 BAD_PART = _("A part of the e-mail cannot be read and was left out.")
+UNSAFE_ATTACHMENT = "unsafe_attachment"
+UNSAFE_MESSAGE = _("The attachment {name} is an unsafe archive (a zip bomb or damaged) and was left out.")
 _TYPES = mimetypes.MimeTypes()  # the built-in table only, not the machine's /etc/mime.types
 
 
@@ -76,12 +79,14 @@ class MailMessage:
 
 
 def read_eml(
-    data: bytes, *, max_bytes: int, max_attachments: int = 50
+    data: bytes, *, max_bytes: int, max_attachments: int = 50, zip_limits: ZipLimits | None = None
 ) -> tuple[MailMessage | None, list[MailProblem]]:
     """Read one uploaded mail; ``None`` only when the file is not a readable mail at all.
 
     A file over ``max_bytes`` is not parsed; attachments past ``max_attachments`` are left out
-    with a problem.  Problems are returned once each, in the order they were met.
+    with a problem, and so is an attached archive that fails the upload guard under
+    ``zip_limits`` (problem code :data:`UNSAFE_ATTACHMENT`; the defaults of :class:`ZipLimits`
+    when not given).  Problems are returned once each, in the order they were met.
     """
     if not data.strip():
         return None, [MailProblem("empty", _("The file is empty."))]
@@ -102,7 +107,7 @@ def read_eml(
             message = _("The e-mail has no sender address; choose the merchant user yourself.")
             problems.append(MailProblem("no_sender", message))
         attachments: list[MailAttachment] = []
-        _collect(root, 0, attachments, problems, max_attachments)
+        _collect(root, 0, attachments, problems, (max_attachments, zip_limits or ZipLimits()))
         found = MailMessage(
             sender_address=address,
             sender_name=_header_text(name, problems),
@@ -123,7 +128,7 @@ def _collect(
     depth: int,
     out: list[MailAttachment],
     problems: list[MailProblem],
-    limit: int,
+    limits: tuple[int, ZipLimits],
 ) -> None:
     """Attachments of ``part`` in mail order, descending into multiparts and forwarded mails."""
     if depth > MAX_DEPTH:
@@ -134,7 +139,7 @@ def _collect(
         children = _children(part, problems)
         if children is not None:
             for child in children:
-                _collect(child, depth + 1, out, problems, limit)
+                _collect(child, depth + 1, out, problems, limits)
             return
         filename = _filename(part, problems)
         content_type = part.get_content_type()
@@ -142,9 +147,9 @@ def _collect(
             not filename or content_type in ("text/plain", "text/html")
         ):
             return  # the body, or an inline picture with no name (a signature logo)
-        if len(out) >= limit:
+        if len(out) >= limits[0]:
             message = _("The e-mail has more than {max} attachments; only the first {max} were taken.")
-            problems.append(MailProblem("too_many_attachments", message, {"max": limit}))
+            problems.append(MailProblem("too_many_attachments", message, {"max": limits[0]}))
             return
         data = _payload(part)
         fallback = f"attachment-{len(out) + 1}{_TYPES.guess_extension(content_type) or '.bin'}"
@@ -152,10 +157,23 @@ def _collect(
         if any(isinstance(defect, BASE64_DEFECTS) for defect in part.defects):
             message = _("The attachment {name} is damaged and was left out.")
             problems.append(MailProblem("damaged_attachment", message, {"name": name}))
+        elif not _safe_archive(data, limits[1]):
+            problems.append(MailProblem(UNSAFE_ATTACHMENT, UNSAFE_MESSAGE, {"name": name}))
         else:
             out.append(MailAttachment(name, content_type, data))
     except Exception:  # one unreadable part never hides the others
         problems.append(MailProblem("bad_part", BAD_PART))
+
+
+def _safe_archive(data: bytes, limits: ZipLimits) -> bool:
+    """True unless ``data`` is a zip (an XLSX, DOCX, OFD…) that fails the upload guard."""
+    if not looks_like_zip(data):
+        return True
+    try:
+        check_zip(data, limits)
+    except UnsafeZipError:
+        return False
+    return True
 
 
 def _children(part: email.message.Message, problems: list[MailProblem]) -> list[email.message.Message] | None:

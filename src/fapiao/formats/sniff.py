@@ -9,16 +9,16 @@ declared evidence type accepts.
 
 Only the first 64 KiB is examined for text, and a zip's directory is read but nothing in it
 is ever decompressed, so sniffing a hostile file costs little.  :func:`sniff` never raises.
+:func:`check_evidence` then puts every archive — a zip, an XLSX, an OFD, or one attached to an
+e-mail — through the upload guard (:mod:`fapiao.formats.safezip`): a zip bomb is never stored.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import re
-import zipfile
 from collections import Counter
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -29,6 +29,7 @@ from filetype.types import archive, image
 
 from fapiao.core.errors import _
 from fapiao.core.evidence import (
+    EvidenceAttachmentUnsafeError,
     EvidenceEmptyError,
     EvidenceTooLargeError,
     EvidenceType,
@@ -36,8 +37,12 @@ from fapiao.core.evidence import (
     EvidenceTypeUnknownError,
     megabytes,
 )
+from fapiao.formats.eml import UNSAFE_ATTACHMENT, read_eml
+from fapiao.formats.safezip import ZipLimits, check_zip, entry_names
 
 IMAGE_KINDS: Final = frozenset({"jpeg", "png", "gif", "webp", "tiff", "heic"})
+#: The kinds that are zip archives: each goes through the upload guard.
+ZIP_KINDS: Final = frozenset({"zip", "xlsx", "ofd"})
 #: Every kind :func:`sniff` can return.
 KINDS: Final = (
     frozenset({"pdf", "ofd", "zip", "xml", "eml", "json", "xlsx", "csv", "text", "unknown"}) | IMAGE_KINDS
@@ -112,12 +117,17 @@ def sniff(data: bytes) -> str:
     return _text_kind(data)
 
 
-def check_evidence(*, declared_type: str, filename: str, data: bytes, max_bytes: int) -> str:
+def check_evidence(
+    *, declared_type: str, filename: str, data: bytes, max_bytes: int, zip_limits: ZipLimits | None = None
+) -> str:
     """Check one uploaded evidence file and return its content kind.
 
     The file name is only quoted back (``filename`` param); the decision rests on the bytes.
     Raises :class:`EvidenceTypeUnknownError`, :class:`EvidenceEmptyError`,
-    :class:`EvidenceTooLargeError` (above ``max_bytes``) or :class:`EvidenceTypeMismatchError`.
+    :class:`EvidenceTooLargeError` (above ``max_bytes``), :class:`EvidenceTypeMismatchError`, an
+    :class:`fapiao.formats.safezip.UnsafeZipError` for an archive outside ``zip_limits`` (the
+    defaults of :class:`ZipLimits` when not given) or :class:`EvidenceAttachmentUnsafeError` for
+    an e-mail carrying one.
     """
     allowed = EVIDENCE_KINDS_ALLOWED.get(declared_type)
     if allowed is None:
@@ -131,7 +141,20 @@ def check_evidence(*, declared_type: str, filename: str, data: bytes, max_bytes:
         raise EvidenceTypeMismatchError(
             found=KIND_NAMES[kind], declared=declared_type, kind=kind, filename=filename
         )
+    limits = zip_limits or ZipLimits()
+    if kind in ZIP_KINDS:
+        check_zip(data, limits)
+    elif kind == "eml":
+        _check_attachments(data, max_bytes, limits)
     return kind
+
+
+def _check_attachments(data: bytes, max_bytes: int, limits: ZipLimits) -> None:
+    """An e-mail is kept whole, so an archive attached to it must pass the guard as well."""
+    _mail, problems = read_eml(data, max_bytes=max_bytes, zip_limits=limits)
+    for problem in problems:
+        if problem.code == UNSAFE_ATTACHMENT:
+            raise EvidenceAttachmentUnsafeError(attachment=problem.params["name"])
 
 
 def _text_kind(data: bytes) -> str:
@@ -149,14 +172,10 @@ def _text_kind(data: bytes) -> str:
 
 def _zip_kind(data: bytes) -> str:
     """OFD (``OFD.xml`` at the root), XLSX (``xl/`` parts) or a plain zip, by member names only."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive_file:
-            infos = archive_file.infolist()
-    except Exception:  # zipfile raises many kinds of error on damaged directories; the magic still says zip
+    found = entry_names(data, _MAX_ZIP_MEMBERS)  # the directory's records are counted first
+    if found is None:  # damaged, or too many members to look at; the magic still says zip
         return "zip"
-    if len(infos) > _MAX_ZIP_MEMBERS:
-        return "zip"
-    names = {info.filename for info in infos}
+    names = set(found)
     if "OFD.xml" in names:
         return "ofd"
     if "[Content_Types].xml" in names and "xl/workbook.xml" in names:

@@ -22,6 +22,7 @@ from fapiao.catalogue.services import merchant_of
 from fapiao.core.errors import FapiaoError, FieldError, ValidationFailed, _
 from fapiao.formats.batch import read_batch
 from fapiao.invoices.services import issue_invoice
+from fapiao.platform.uploads import zip_limits
 
 STEP_SIZE = 5  # rows issued per request: the progress page asks for the next step
 
@@ -49,7 +50,7 @@ def create_batch(*, user: User, filename: str, data: bytes) -> Batch:
     :class:`ValidationFailed` at field ``file``; bad rows are kept with their reasons.
     """
     merchant = merchant_of(user)
-    records, problems = read_batch(data, filename, on=timezone.localdate())
+    records, problems = read_batch(data, filename, on=timezone.localdate(), zip_limits=zip_limits())
     file_problems = [p for p in problems if p.row <= 1] if not records else []
     if not records and (file_problems or not problems):
         raise ValidationFailed(

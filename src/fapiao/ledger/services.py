@@ -211,7 +211,7 @@ def witness(heads: list[dict[str, Any]]) -> None:
     path = settings.FAPIAO_WITNESS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     data = "".join(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n" for item in heads).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)

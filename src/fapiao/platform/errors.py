@@ -32,6 +32,7 @@ from django.utils.translation import gettext
 
 from fapiao.core.errors import FapiaoError, _
 from fapiao.platform import problems
+from fapiao.platform.ratelimit import Decision
 from fapiao.platform.requests import is_api
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,31 @@ View = Callable[..., HttpResponse]
 
 
 # Called as f(request, status=…, code=…) for every request refused with 401 or 403, API or page: the
-# audit trail registers itself here from ``AuditConfig.ready`` (the platform knows no audit).
-REFUSED: list[Callable[..., Any]] = []
+# audit trail registers itself here from ``AuditConfig.ready`` (the platform knows no audit).  It may
+# return the rate limiter's :class:`Decision`: one not ``allowed`` turns the refusal into a 429.
+REFUSED: list[Callable[..., Decision | None]] = []
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
-def refused(request: HttpRequest, *, status: int, code: str) -> None:
-    """Every refused request is in the audit trail (DESIGN.md C8)."""
+def refused(request: HttpRequest, *, status: int, code: str) -> Decision | None:
+    """Every refused request is in the audit trail (DESIGN.md C8) — an anonymous client's sampled,
+    and past the hour's limit not at all: then the refusing decision comes back (answer 429)."""
+    throttled = None
     for record in REFUSED:
-        record(request, status=status, code=code)
+        decision = record(request, status=status, code=code)
+        if decision is not None and not decision.allowed:
+            throttled = decision
+    return throttled
+
+
+def too_many_requests(request: HttpRequest, decision: Decision) -> HttpResponse:
+    """429 with ``Retry-After``: this client's anonymous refusals passed the hour's limit."""
+    if is_api(request):
+        return problems.too_many_requests(decision.retry_after)
+    detail = problems.throttled_detail(decision.retry_after)
+    response = render(request, "web/errors/429.html", {"detail": detail}, status=429)
+    response["Retry-After"] = str(decision.retry_after)
+    return response
 
 
 def _message(exception: BaseException | None) -> str:
@@ -75,7 +92,9 @@ def permission_denied(request: HttpRequest, exception: BaseException | None = No
 
 
 def _forbidden_page(request: HttpRequest, detail: str) -> HttpResponse:
-    refused(request, status=403, code="page_forbidden")
+    throttled = refused(request, status=403, code="page_forbidden")
+    if throttled is not None:
+        return too_many_requests(request, throttled)
     return render(request, "web/errors/403.html", {"detail": detail}, status=403)
 
 
@@ -109,7 +128,9 @@ def respond(request: HttpRequest, failure: FapiaoError | DatabaseError) -> HttpR
         return database_unavailable_page(request, failure)
     if is_api(request):
         if failure.status in (401, 403):
-            refused(request, status=failure.status, code=failure.code)
+            throttled = refused(request, status=failure.status, code=failure.code)
+            if throttled is not None:  # an anonymous client past the hour's limit
+                return problems.too_many_requests(throttled.retry_after)
         return problems.from_error(failure)
     return _error_page(request, failure)
 
@@ -191,7 +212,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             "Go back, reload the page and submit it again."
         )
     )
-    refused(request, status=403, code="csrf_failed")
+    throttled = refused(request, status=403, code="csrf_failed")
+    if throttled is not None:
+        return too_many_requests(request, throttled)
     if is_api(request):
         return problems.problem(403, code="csrf_failed", detail=detail)
     return render(request, "accounts/csrf_failure.html", {"detail": detail}, status=403)

@@ -1,4 +1,4 @@
-"""The platform's own table: the stored answers of idempotent POSTs."""
+"""The platform's own tables: the stored answers of idempotent POSTs, the rate limiter's counters."""
 
 from __future__ import annotations
 
@@ -33,3 +33,26 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class RateCounter(models.Model):
+    """How many times ``key`` hit ``scope`` in one fixed window (epoch seconds, UTC).
+
+    One row per (scope, key, window start), counted up with one upsert statement, so every
+    server process and worker shares the count; a closed window's row is purged.
+    """
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=200)
+    window_start = models.BigIntegerField()
+    window_end = models.BigIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key", "window_start"], name="ratecounter_unique_window")
+        ]
+        indexes = [models.Index(fields=["window_end"], name="ratecounter_by_end")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}@{self.window_start} = {self.count}"

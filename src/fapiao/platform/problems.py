@@ -27,9 +27,13 @@ TITLES = {
     409: _("Conflict"),
     413: _("Request too large"),
     422: _("Invalid request"),
+    429: _("Too many requests"),
     500: _("Internal error"),
     503: _("Service unavailable"),
 }
+THROTTLED = _(
+    "Too many refused requests came from your network address this hour; try again in {minutes} minutes."
+)
 
 
 class ProblemResponse(JsonResponse):
@@ -63,6 +67,20 @@ def problem(
         "errors": [field_error_document(error) for error in errors or []],
     }
     return ProblemResponse(body, status=status, headers=headers)
+
+
+def throttled_detail(retry_after: int) -> str:
+    return gettext(THROTTLED).format(minutes=max(1, -(-retry_after // 60)))
+
+
+def too_many_requests(retry_after: int) -> ProblemResponse:
+    """429 with ``Retry-After``: the client's anonymous refusals passed the hour's limit."""
+    return problem(
+        429,
+        code="too_many_requests",
+        detail=throttled_detail(retry_after),
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def from_error(error: FapiaoError) -> ProblemResponse:

@@ -29,6 +29,7 @@ from fapiao.core.cases import CaseState
 from fapiao.core.errors import ConflictError, FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.evidence import EvidenceTooLargeError, EvidenceType, EvidenceTypeMismatchError
 from fapiao.formats.sniff import check_evidence
+from fapiao.platform.uploads import zip_limits
 from fapiao.recovery import notify
 from fapiao.recovery.checks import run_check
 from fapiao.recovery.choices import Channel
@@ -167,6 +168,7 @@ def add_evidence(
             filename=name,
             data=data,
             max_bytes=max_file_bytes(),
+            zip_limits=zip_limits(),
         )
     except EvidenceTooLargeError as problem:
         raise too_large(problem.at("file")) from None

@@ -16,10 +16,11 @@ from django.core import signing
 
 from fapiao.accounts.choices import MERCHANT_ROLES
 from fapiao.accounts.models import User
-from fapiao.core.errors import FapiaoError
-from fapiao.core.evidence import EvidenceType
-from fapiao.formats.eml import MailMessage, MailProblem, read_eml
+from fapiao.core.errors import FapiaoError, ValidationFailed
+from fapiao.core.evidence import EvidenceAttachmentUnsafeError, EvidenceType
+from fapiao.formats.eml import UNSAFE_ATTACHMENT, MailMessage, MailProblem, read_eml
 from fapiao.formats.sniff import EVIDENCE_KINDS_ALLOWED, sniff
+from fapiao.platform.uploads import zip_limits
 from fapiao.recovery.evidence import max_file_bytes
 from fapiao.recovery.models import Case
 from fapiao.recovery.storage import open_blob, store_blob
@@ -45,7 +46,16 @@ KIND_HINTS = {
 
 
 def read_mail(data: bytes) -> tuple[MailMessage | None, list[MailProblem]]:
-    return read_eml(data, max_bytes=max_file_bytes())
+    """The mail; an attached archive that fails the upload guard is left out with a problem."""
+    return read_eml(data, max_bytes=max_file_bytes(), zip_limits=zip_limits())
+
+
+def refuse_unsafe(problems: list[MailProblem]) -> None:
+    """A mail is kept whole as evidence, so one carrying an archive the upload guard refuses (a zip
+    bomb) is refused whole, before anything of it is stored — even for the preview."""
+    unsafe = [problem.params["name"] for problem in problems if problem.code == UNSAFE_ATTACHMENT]
+    if unsafe:
+        raise ValidationFailed([EvidenceAttachmentUnsafeError(attachment=name).at("file") for name in unsafe])
 
 
 def merchant_users(case: Case) -> list[User]:

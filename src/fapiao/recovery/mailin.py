@@ -37,7 +37,7 @@ from fapiao.recovery import notify
 from fapiao.recovery.choices import Channel
 from fapiao.recovery.conversation import MESSAGE_MAX, answer, post_message
 from fapiao.recovery.evidence import add_evidence
-from fapiao.recovery.mail_preview import guess_type, match_sender, read_mail
+from fapiao.recovery.mail_preview import guess_type, match_sender, read_mail, refuse_unsafe
 from fapiao.recovery.models import Case, CaseMessage, Evidence
 from fapiao.recovery.transitions import Change, transition
 
@@ -118,6 +118,7 @@ def import_email(
     mail, problems = read_mail(data)
     if mail is None:  # each reason the mail can't be read, translated where it is shown
         raise ValidationFailed([FieldError("file", p.code, p.message, p.params) for p in problems])
+    refuse_unsafe(problems)
     who = resolve_sender(case, mail, sender)
     types = types or {}
     with transaction.atomic():

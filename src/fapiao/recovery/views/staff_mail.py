@@ -129,6 +129,11 @@ def email_page(request: HttpRequest, case_id: str) -> HttpResponse:
         for problem in problems:
             form.add("file", problem.render(gettext))
         return render(request, "recovery/staff/email.html", {"case": case, "form": form})
+    try:
+        mail_preview.refuse_unsafe(problems)  # before the mail is held for the preview: a bomb is never stored
+    except ValidationFailed as refused:
+        form.add_failure(refused, lambda path: "file")
+        return render(request, "recovery/staff/email.html", {"case": case, "form": form})
     name = upload.name if upload is not None and upload.name else "mail.eml"
     token = mail_preview.hold_mail(case, data, name)
     return _preview(request, case, token=token, mail=mail, problems=problems, form=form)
