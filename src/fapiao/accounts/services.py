@@ -37,15 +37,18 @@ from fapiao.accounts.tokens import (
 from fapiao.core.errors import (
     ConflictError,
     FieldError,
+    InvalidValueError,
     PermissionDeniedError,
     ValidationFailed,
     _,
 )
+from fapiao.core.text import clean_name
 from fapiao.platform.auditing import record
 
 # One-time passwords are read aloud or typed from a screen: no 0/O, 1/l/I.
 ONE_TIME_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 ONE_TIME_GROUPS = 4
+DISPLAY_NAME_MAX = 150
 
 
 class UsernameTakenError(ConflictError):
@@ -109,8 +112,17 @@ def _parse_role(value: str) -> Role:
         ) from None
 
 
-def _check_new_user_fields(username: str, email: str) -> None:
+def _check_new_user_fields(
+    username: str, email: str, *, last_name: str = "", first_name: str = ""
+) -> tuple[str, str]:
+    """Every problem of a new user's fields at once; the display names as they will be stored."""
     errors: list[FieldError] = []
+    names: dict[str, str] = {}
+    for field, value in (("last_name", last_name), ("first_name", first_name)):
+        try:
+            names[field] = clean_name(value, max_len=DISPLAY_NAME_MAX, required=False)
+        except InvalidValueError as error:
+            errors.append(error.at(field))
     try:
         User.username_validator(username)
         if not 3 <= len(username) <= 150:
@@ -130,6 +142,7 @@ def _check_new_user_fields(username: str, email: str) -> None:
             errors.append(FieldError("email", "bad_email", _("Enter a valid e-mail address.")))
     if errors:
         raise ValidationFailed(errors)
+    return names["last_name"], names["first_name"]
 
 
 def invite_user(
@@ -165,7 +178,9 @@ def invite_user(
         )
     check_may_manage(actor, role=parsed, merchant=merchant)
     username = username.strip()
-    _check_new_user_fields(username, email.strip())
+    last_name, first_name = _check_new_user_fields(
+        username, email.strip(), last_name=last_name, first_name=first_name
+    )
     password = one_time_password()
     with transaction.atomic():
         if User.objects.filter(username__iexact=username).exists():
@@ -174,8 +189,8 @@ def invite_user(
             username=username,
             role=parsed,
             merchant=merchant,
-            last_name=last_name.strip()[:150],
-            first_name=first_name.strip()[:150],
+            last_name=last_name,
+            first_name=first_name,
             email=email.strip(),
         )
         user.set_password(password)

@@ -26,6 +26,7 @@ from fapiao.accounts.requests import acting_user
 from fapiao.core.case_claim import parse_date
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import FapiaoError, InvalidValueError, ValidationFailed
+from fapiao.core.strict import whole_number_or_none
 from fapiao.core.tax import rates_in_force
 from fapiao.core.words import amount_in_words
 from fapiao.invoices.forms import BUYER_FIELDS, FIELD_LABELS, LINE_LABELS, IssueForm, check, read_form
@@ -166,9 +167,7 @@ def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
         return _render(request, Page(case, form, source, remedy, on))
     action = request.POST.get("action", "review")
     remove = request.POST.get("remove_line", "")
-    form = _read(
-        request.POST, add_line=action == "add_line", remove_row=int(remove) if remove.isdigit() else None
-    )
+    form = _read(request.POST, add_line=action == "add_line", remove_row=whole_number_or_none(remove))
     on = _issued_on(form, remedy)
     check(form, on=on)
     if action == "add_line" or remove:
@@ -187,12 +186,12 @@ def _resolve(request: HttpRequest, page: Page) -> HttpResponse:
     invoice = dict(form.payload)
     if remedy == "restore":
         invoice.update(issued_on=page.on.isoformat(), confirm=True)
-    version = form.state.data.get("version", "")
+    version = whole_number_or_none(form.state.data.get("version", ""))
     try:
         _case, made, _receipt = remedies.resolve_case(
             user=user,
             case=case,
-            version=int(version) if version.isdigit() else -1,
+            version=-1 if version is None else version,
             remedy=remedy,
             invoice=invoice,
         )
