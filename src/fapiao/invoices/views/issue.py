@@ -38,6 +38,7 @@ from fapiao.invoices.services import issue_invoice
 from fapiao.platform import labels
 from fapiao.platform.forms import new_token, valid_token
 from fapiao.platform.labels import rate_choices
+from fapiao.platform.private import private_page
 
 
 def _labels(form: IssueForm) -> dict[str, str]:
@@ -99,6 +100,7 @@ def _context(user: User, form: IssueForm, **extra: Any) -> dict[str, Any]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@private_page
 def issue(request: HttpRequest) -> HttpResponse:
     """GET: the empty form.  POST: add/remove a line, review (→ confirmation page), edit, or issue."""
     user = acting_user(request)
@@ -181,6 +183,7 @@ def issue_preview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@private_page
 def issue_buyer(request: HttpRequest) -> HttpResponse:
     """htmx: the buyer fields filled from the chosen address-book entry (an audited reveal of one entry)."""
     user = acting_user(request)

@@ -19,6 +19,7 @@ from fapiao.core.errors import FapiaoError, InvalidValueError
 from fapiao.core.money import format_money
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState, posted
+from fapiao.platform.private import private_page
 from fapiao.recovery import selectors, services
 from fapiao.recovery.claim import case_fields
 from fapiao.recovery.models import Case
@@ -105,6 +106,7 @@ def _form_page(request: HttpRequest, form: FormState, case: Case | None) -> Http
 @login_required
 @require_http_methods(["GET", "POST"])
 @friendly
+@private_page
 def new_case(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.OPEN_CASES)
@@ -123,6 +125,7 @@ def new_case(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @friendly
+@private_page
 def edit_case(request: HttpRequest, case_id: str) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.OPEN_CASES)

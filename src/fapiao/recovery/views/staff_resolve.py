@@ -32,6 +32,7 @@ from fapiao.core.words import amount_in_words
 from fapiao.invoices.forms import BUYER_FIELDS, FIELD_LABELS, LINE_LABELS, IssueForm, check, read_form
 from fapiao.platform import labels
 from fapiao.platform.errors import friendly
+from fapiao.platform.private import private_page
 from fapiao.recovery import remedies, selectors
 from fapiao.recovery.models import Case
 from fapiao.recovery.prefill import LINE_KEYS, Source, best_source, ledger_rows
@@ -148,6 +149,7 @@ def _render(request: HttpRequest, page: Page) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @friendly
+@private_page
 def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.REVIEW_CASES)
