@@ -161,12 +161,11 @@ def too_big(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
     # ninja wraps whatever its body parser raises in a 400 "Cannot parse request body": the reader's
-    # own answer (422 malformed_json, too_deep, bad_character; 413 too large) is the true one.
+    # own answer (422 malformed_json, too_deep, bad_character) is the true one.  (A body over the
+    # upload limit is read before the parser runs: RequestDataTooBig reaches too_big() directly.)
     cause = error.__cause__
     if isinstance(cause, FapiaoError):
         return fapiao_error(request, cause)
-    if isinstance(cause, RequestDataTooBig):
-        return too_big(request, cause)
     return problems.problem(error.status_code, code="http_error", detail=str(error))
 
 

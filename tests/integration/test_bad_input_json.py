@@ -124,7 +124,7 @@ def test_malformed_json_on_a_schema_body_is_a_422_like_everywhere_else(people):
 
 
 def test_a_schema_body_over_the_upload_limit_is_a_413(people):
-    """It was a 400 "Cannot parse request body" too."""
+    """The size bound comes first for schema bodies too (ninja reads the body before its parser)."""
     body = {"uscc": "91110000MA01XKQ2TQ", "name": "x" * (9 * 1024 * 1024)}
     with Unchanged():
         response = post(people["operator"], "/api/v1/accounts/merchants", body)
