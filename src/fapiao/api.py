@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyHeader, SessionAuth
 from ninja.utils import check_csrf
 
@@ -24,6 +25,7 @@ from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, V
 from fapiao.invoices.api import router as invoices_router
 from fapiao.ledger.api import router as ledger_router
 from fapiao.platform import errors, problems
+from fapiao.platform.requests import json_body
 from fapiao.recovery.api import router as cases_router
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -98,8 +100,16 @@ class Session(SessionAuth):
         return user
 
 
+class BoundedJsonParser(Parser):
+    """Bodies declared as schemas are read by the same bounded reader as every other JSON body."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return json_body(request)
+
+
 api = NinjaAPI(
     title="Fapiao Vault API",
+    parser=BoundedJsonParser(),
     version="1",
     urls_namespace="api-v1",
     auth=[BearerToken(), Session()],
@@ -152,6 +162,12 @@ def too_big(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    # ninja wraps whatever its body parser raises in a 400 "Cannot parse request body": the reader's
+    # own answer (422 malformed_json, too_deep, bad_character) is the true one.  (A body over the
+    # upload limit is read before the parser runs: RequestDataTooBig reaches too_big() directly.)
+    cause = error.__cause__
+    if isinstance(cause, FapiaoError):
+        return fapiao_error(request, cause)
     return problems.problem(error.status_code, code="http_error", detail=str(error))
 
 

@@ -94,6 +94,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "fapiao.platform.middleware.RequestIdMiddleware",
+    "fapiao.platform.input_guard.ControlCharacterGuard",  # before the session reads its cookie
+    "fapiao.platform.private.NoStoreForPersonalData",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

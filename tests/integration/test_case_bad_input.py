@@ -531,5 +531,5 @@ def test_a_decision_reason_that_is_not_text(people, in_review):
         listed = post(
             people["reviewer"], path, {"version": in_review["version"], "reason_template": ["nope"]}
         )
-    refused(number, 422, "validation_failed", ("reason", "not_text"))
+    refused(number, 422, "validation_failed", ("reason", "not_a_string"))
     refused(listed, 422, "validation_failed", ("reason_template", "invalid_choice"))

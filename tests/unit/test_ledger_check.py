@@ -696,7 +696,8 @@ def test_every_message_renders_in_both_languages():
         "have": 1, "log_size": 2, "head_size": 3, "last": 4, "count": 5, "entry_seq": 6, "entry_log": LOG,
         "level": 1, "node_index": 2, "key_id": "k", "at": "t", "since": "s", "db_size": 7, "line": 8,
         "witness_size": 9, "fields": "f", "error": "e", "state": "normal", "expected": "fully_red",
-        "column": "kind", "next": "n", "other": "91110105MA01EFGH56", "kind": "restore", "case": "BJ-2026-000001",
+        "column": "kind", "next": "n", "other": "91110105MA01EFGH56", "kind": "restore",
+        "case": "BJ-2026-000001",
     }  # fmt: skip
     for key in MESSAGES:
         code, _dot, variant = key.partition(".")

@@ -17,6 +17,7 @@ from fapiao.accounts.models import Merchant, NumberSegment, User
 from fapiao.accounts.permissions import Action, require
 from fapiao.core.errors import ConflictError, FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.identifiers import validate_uscc
+from fapiao.core.text import clean_name, clean_text
 from fapiao.platform.auditing import record
 
 MAX_SERIAL = 10**15 - 1
@@ -46,13 +47,15 @@ def create_merchant(*, actor: User, uscc: str, name: str, address: str = "", pho
         uscc = validate_uscc(uscc)
     except InvalidValueError as error:
         errors.append(error.at("uscc"))
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        errors.append(FieldError("name", "bad_name", _("Give the merchant's name, at most 100 characters.")))
-    if len(address.strip()) > 200:
-        errors.append(FieldError("address", "too_long", _("At most {most} characters."), {"most": 200}))
-    if len(phone.strip()) > 30:
-        errors.append(FieldError("phone", "too_long", _("At most {most} characters."), {"most": 30}))
+    try:
+        name = clean_name(name, max_len=100)
+    except InvalidValueError as error:
+        errors.append(error.at("name"))
+    for field, value, most in (("address", address, 200), ("phone", phone, 30)):
+        try:
+            clean_text(value, max_len=most)
+        except InvalidValueError as error:
+            errors.append(error.at(field))
     if errors:
         raise ValidationFailed(errors)
     try:

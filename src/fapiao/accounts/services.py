@@ -41,11 +41,15 @@ from fapiao.accounts.tokens import (
 from fapiao.core.errors import (
     ConflictError,
     FieldError,
+    InvalidValueError,
     PermissionDeniedError,
     ValidationFailed,
     _,
 )
+from fapiao.core.text import clean_name
 from fapiao.platform.auditing import record
+
+DISPLAY_NAME_MAX = 150
 
 
 class UsernameTakenError(ConflictError):
@@ -110,8 +114,17 @@ def _parse_role(value: str) -> Role:
         ) from None
 
 
-def _check_new_user_fields(username: str, email: str, *, email_required: bool = True) -> None:
+def _check_new_user_fields(
+    username: str, email: str, *, last_name: str = "", first_name: str = "", email_required: bool = True
+) -> tuple[str, str]:
+    """Every problem of a new user's fields at once; the display names as they will be stored."""
     errors: list[FieldError] = []
+    names: dict[str, str] = {}
+    for field, value in (("last_name", last_name), ("first_name", first_name)):
+        try:
+            names[field] = clean_name(value, max_len=DISPLAY_NAME_MAX, required=False)
+        except InvalidValueError as error:
+            errors.append(error.at(field))
     try:
         User.username_validator(username)
         if not 3 <= len(username) <= 150:
@@ -135,6 +148,7 @@ def _check_new_user_fields(username: str, email: str, *, email_required: bool = 
         )
     if errors:
         raise ValidationFailed(errors)
+    return names["last_name"], names["first_name"]
 
 
 def _refuse_unless_first_account(merchant: Merchant) -> None:
@@ -182,7 +196,9 @@ def invite_user(
     check_may_manage(actor, role=parsed, merchant=merchant)
     username = username.strip()
     email = email.strip()
-    _check_new_user_fields(username, email)
+    last_name, first_name = _check_new_user_fields(
+        username, email, last_name=last_name, first_name=first_name
+    )
     with transaction.atomic():
         if merchant is not None and not actor.is_merchant_user:
             _refuse_unless_first_account(merchant)
@@ -192,8 +208,8 @@ def invite_user(
             username=username,
             role=parsed,
             merchant=merchant,
-            last_name=last_name.strip()[:150],
-            first_name=first_name.strip()[:150],
+            last_name=last_name,
+            first_name=first_name,
             email=email,
         )
         user.set_unusable_password()

@@ -23,6 +23,7 @@ from fapiao.accounts.models import ApiToken, User
 from fapiao.accounts.permissions import Action, require
 from fapiao.core.choices import TokenScope
 from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, ValidationFailed, _
+from fapiao.core.text import bad_character
 from fapiao.platform.auditing import record
 from fapiao.platform.groupcommit import writer
 
@@ -93,6 +94,8 @@ def create_token(
     name = name.strip()
     if not 1 <= len(name) <= 100:
         errors.append(FieldError("name", "bad_name", _("Give the token a name of 1–100 characters.")))
+    elif bad_character(name) is not None:
+        errors.append(FieldError("name", "bad_character", _("Remove control characters such as tabs.")))
     if errors:
         raise ValidationFailed(errors)
     if actor is not None:

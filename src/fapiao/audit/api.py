@@ -16,6 +16,7 @@ from fapiao.audit.models import AuditHead, AuditLog, AuditRecord
 from fapiao.audit.store import fetch_nodes, record_bytes_of
 from fapiao.core import merkle
 from fapiao.core.errors import FieldError, NotFoundError, ValidationFailed, _
+from fapiao.platform.requests import page_param
 from fapiao.platform.schemas import Problem
 
 router = Router(tags=["audit"])
@@ -42,23 +43,13 @@ def _head_document(head: AuditHead, log: str) -> dict[str, Any]:
     }
 
 
-def _page(request: HttpRequest) -> int:
-    try:
-        page = int(request.GET.get("page", "1"))
-    except ValueError:
-        page = 0
-    if not 1 <= page <= selectors.MAX_PAGE:
-        raise ValidationFailed([FieldError("page", "bad_page", _("Page must be a whole number from 1."))])
-    return page
-
-
 @router.get("", response={200: dict[str, Any], **ERRORS}, summary="Search the audit trail")
 def search(request: HttpRequest) -> dict[str, Any]:
     """Filters: ``actor`` (username or part of the name), ``action`` (``invoice.issue`` or a family
     such as ``invoice``), ``target``, ``target_type``, ``merchant`` (a USCC or ``staff``),
     ``date_from``/``date_to`` (Beijing dates); newest first, 50 a page."""
     filters = selectors.parse_filters(request.GET.dict())
-    page_number = _page(request)
+    page_number = page_param(request, maximum=selectors.MAX_PAGE)
     queryset = selectors.audit_records(user=request.user, filters=filters)  # type: ignore[arg-type]
     paginator = Paginator(queryset, selectors.PAGE_SIZE)
     page = paginator.get_page(page_number) if page_number <= max(paginator.num_pages, 1) else []

@@ -17,7 +17,8 @@ from django.db.models import Q, QuerySet
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit.models import STAFF_LOG, AuditLog, AuditRecord
-from fapiao.core.errors import FieldError, ValidationFailed, _
+from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed
+from fapiao.core.strict import parse_iso_date
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 PAGE_SIZE = 50
@@ -57,9 +58,9 @@ def parse_filters(params: dict[str, str]) -> AuditFilters:
         raw = _clean(params.get(name))
         if raw:
             try:
-                values[name] = date.fromisoformat(raw)
-            except ValueError:
-                errors.append(FieldError(name, "bad_date", _("Use a date like 2026-11-28.")))
+                values[name] = parse_iso_date(raw)
+            except InvalidValueError as error:
+                errors.append(error.at(name))
     if errors:
         raise ValidationFailed(errors)
     return AuditFilters(**values)

@@ -6,7 +6,6 @@ entry that saves here also issues.  Every change leaves an audit record.
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from fapiao.accounts.permissions import Action, require
 from fapiao.audit import services as audit
 from fapiao.catalogue import sensitive
 from fapiao.catalogue.models import Buyer, Product
+from fapiao.core import text as text_rules
 from fapiao.core.entry import normalise_text, number_text, rate_code
 from fapiao.core.errors import FieldError, InvalidValueError, NotFoundError, ValidationFailed, _
 from fapiao.core.identifiers import validate_tax_code, validate_tax_id
@@ -65,22 +65,31 @@ def merchant_of(user: User) -> Merchant:
     return user.merchant
 
 
-def clean_text(errors: list[FieldError], name: str, value: str, limit: int, *, required: bool = False) -> str:
-    text = value.strip()
-    if any(unicodedata.category(c) == "Cc" for c in text):
-        errors.append(FieldError(name, "bad_character", _("Remove control characters such as tabs.")))
-    elif required and not text:
-        errors.append(FieldError(name, "blank", _("This field cannot be blank.")))
-    elif len(text) > limit:
-        errors.append(FieldError(name, "too_long", _("Use at most {max} characters."), {"max": limit}))
-    return text
+def clean_text(
+    errors: list[FieldError],
+    name: str,
+    value: str,
+    limit: int,
+    *,
+    required: bool = False,
+    is_name: bool = False,
+) -> str:
+    """The field trimmed and checked by the invoice's own rules (a name must also be visible);
+    a problem is added to ``errors`` and the text returned as typed."""
+    try:
+        if is_name:
+            return text_rules.clean_name(value, max_len=limit, required=required)
+        return text_rules.clean_text(value, max_len=limit, required=required)
+    except InvalidValueError as error:
+        errors.append(error.at(name))
+        return value.strip() if isinstance(value, str) else ""
 
 
 def check_buyer(data: BuyerInput) -> dict[str, str]:
     """The entry's fields, cleaned; :class:`ValidationFailed` lists every problem."""
     errors: list[FieldError] = []
     fields = {
-        "name": clean_text(errors, "name", data.name, LIMITS.buyer_name, required=True),
+        "name": clean_text(errors, "name", data.name, LIMITS.buyer_name, required=True, is_name=True),
         "address": clean_text(errors, "address", data.address, LIMITS.address),
         "phone": clean_text(errors, "phone", data.phone, LIMITS.phone),
         "bank": clean_text(errors, "bank", data.bank, LIMITS.bank),
@@ -104,7 +113,7 @@ def check_buyer(data: BuyerInput) -> dict[str, str]:
 def check_product(data: ProductInput) -> dict[str, Any]:
     errors: list[FieldError] = []
     fields: dict[str, Any] = {
-        "name": clean_text(errors, "name", data.name, LIMITS.line_name, required=True),
+        "name": clean_text(errors, "name", data.name, LIMITS.line_name, required=True, is_name=True),
         "spec": clean_text(errors, "spec", data.spec, LIMITS.spec),
         "unit": clean_text(errors, "unit", data.unit, LIMITS.unit),
         "price_includes_tax": data.price_includes_tax,

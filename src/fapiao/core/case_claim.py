@@ -104,7 +104,7 @@ def parse_claim(data: object, *, today: date) -> Claim:
     if buyer is not None:
         errors.unknown(buyer, _CLAIM_BUYER_KEYS, "buyer.")
         buyer_name = text_field(
-            errors, buyer.get("name", MISSING), "buyer.name", LIMITS.buyer_name, required=True
+            errors, buyer.get("name", MISSING), "buyer.name", LIMITS.buyer_name, required=True, name=True
         )
         tax_id = optional(errors, buyer.get("tax_id"), "buyer.tax_id", validate_tax_id)
     total = _required_value(errors, data, "total_with_tax", _positive_money)

@@ -10,7 +10,6 @@ Text limits count characters (code points) after trimming surrounding whitespace
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +32,7 @@ from fapiao.core.money import (
     parse_money,
 )
 from fapiao.core.tax import Rate, RateKind, line_tax, resolve_rate
+from fapiao.core.text import LINE_BREAKS, SINGLE_LINE, clean_name, clean_text
 
 T = TypeVar("T")
 MISSING: Any = object()
@@ -145,19 +145,6 @@ class Errors:
         return value
 
 
-def _clean_text(value: object, *, max_len: int, required: bool, multiline: bool) -> str:
-    if not isinstance(value, str):
-        raise InvalidValueError(_("Enter text here."), code="not_a_string")
-    text = value.strip()
-    if any(unicodedata.category(c) == "Cc" and not (multiline and c == "\n") for c in text):
-        raise InvalidValueError(_("Remove control characters such as tabs."), code="bad_character")
-    if required and not text:
-        raise InvalidValueError(_("This field cannot be blank."), code="blank")
-    if len(text) > max_len:
-        raise InvalidValueError(_("Use at most {max} characters."), code="too_long", max=max_len)
-    return text
-
-
 def text_field(
     errors: Errors,
     value: object,
@@ -166,8 +153,10 @@ def text_field(
     *,
     required: bool = False,
     multiline: bool = False,
+    name: bool = False,
 ) -> str | None:
-    """A text field, trimmed, without control characters (line breaks only if ``multiline``), bounded.
+    """A text field, trimmed, without control characters (line breaks only if ``multiline``), bounded;
+    a ``name`` also shows what it says (:func:`fapiao.core.text.clean_name`).
 
     An optional field that is missing or null is ``""``; None means there was a problem.
     """
@@ -176,9 +165,10 @@ def text_field(
             errors.required(value, path)
             return None
         return ""
-    return errors.run(
-        path, lambda: _clean_text(value, max_len=max_len, required=required, multiline=multiline)
-    )
+    if name:
+        return errors.run(path, lambda: clean_name(value, max_len=max_len, required=required))
+    allow = LINE_BREAKS if multiline else SINGLE_LINE
+    return errors.run(path, lambda: clean_text(value, max_len=max_len, required=required, allow=allow))
 
 
 _BUYER_KEYS = frozenset({"name", "tax_id", "address", "phone", "bank", "bank_account"})
@@ -215,7 +205,9 @@ def _parse_buyer(errors: Errors, raw: object) -> Buyer | None:
         return None
     before = len(errors.items)
     errors.unknown(data, _BUYER_KEYS, "buyer.")
-    name = text_field(errors, data.get("name", MISSING), "buyer.name", LIMITS.buyer_name, required=True)
+    name = text_field(
+        errors, data.get("name", MISSING), "buyer.name", LIMITS.buyer_name, required=True, name=True
+    )
     tax_id = optional(errors, data.get("tax_id"), "buyer.tax_id", validate_tax_id)
     address = text_field(errors, data.get("address"), "buyer.address", LIMITS.address)
     phone = text_field(errors, data.get("phone"), "buyer.phone", LIMITS.phone)
@@ -235,7 +227,9 @@ def _parse_line(
         return None
     before = len(errors.items)
     errors.unknown(data, _LINE_KEYS, f"{path}.")
-    name = text_field(errors, data.get("name", MISSING), f"{path}.name", LIMITS.line_name, required=True)
+    name = text_field(
+        errors, data.get("name", MISSING), f"{path}.name", LIMITS.line_name, required=True, name=True
+    )
     tax_code = optional(errors, data.get("tax_code"), f"{path}.tax_code", validate_tax_code)
     spec = text_field(errors, data.get("spec"), f"{path}.spec", LIMITS.spec)
     unit = text_field(errors, data.get("unit"), f"{path}.unit", LIMITS.unit)
@@ -296,7 +290,7 @@ def parse_lines(errors: Errors, raw: object, *, on: date, kind: InvoiceKind | No
 def _parse_kind(errors: Errors, raw: object) -> InvoiceKind | None:
     if not errors.required(raw, "kind"):
         return None
-    if raw not in {kind.value for kind in InvoiceKind}:
+    if not isinstance(raw, str) or raw not in {kind.value for kind in InvoiceKind}:
         choices = ", ".join(kind.value for kind in InvoiceKind)
         errors.add("kind", "invalid_choice", _("Choose one of: {choices}."), choices=choices)
         return None

@@ -8,11 +8,11 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, JsonResponse
 from ninja import Router
 
-from fapiao.core.errors import FieldError, ValidationFailed, _
+from fapiao.core.errors import _
 from fapiao.invoices import schemas, selectors, services
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
-from fapiao.platform.requests import json_body
+from fapiao.platform.requests import json_body, page_param
 from fapiao.platform.schemas import Problem
 
 router = Router(tags=["invoices"])
@@ -49,12 +49,7 @@ def issue(request: HttpRequest) -> JsonResponse:
 @router.get("", response={200: schemas.InvoicePage, **ERRORS}, summary="Search invoices")
 def search(request: HttpRequest) -> dict[str, Any]:
     filters = selectors.parse_filters(request.GET.dict())
-    try:
-        page_number = int(request.GET.get("page", "1"))
-    except ValueError:
-        page_number = 0
-    if not 1 <= page_number <= selectors.MAX_PAGE:
-        raise ValidationFailed([FieldError("page", "bad_page", _("Page must be a whole number from 1."))])
+    page_number = page_param(request, maximum=selectors.MAX_PAGE)
     queryset = selectors.invoice_list(user=request.user, filters=filters)  # type: ignore[arg-type]
     paginator = Paginator(queryset, selectors.PAGE_SIZE)
     page = paginator.get_page(page_number) if page_number <= max(paginator.num_pages, 1) else []

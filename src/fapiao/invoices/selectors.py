@@ -14,6 +14,7 @@ from fapiao.core.choices import Colour, Direction, InvoiceState
 from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.identifiers import parse_invoice_identity
 from fapiao.core.money import parse_money
+from fapiao.core.strict import parse_iso_date
 from fapiao.invoices.models import Invoice
 from fapiao.invoices.services import InvoiceNotFoundError
 from fapiao.platform.blind_index import tax_id_index
@@ -56,9 +57,9 @@ def parse_filters(params: dict[str, str]) -> InvoiceFilters:
         raw = normalise_search(params.get(name) or "")
         if raw:
             try:
-                values[name] = date.fromisoformat(raw)
-            except ValueError:
-                errors.append(FieldError(name, "bad_date", _("Use a date like 2026-11-28.")))
+                values[name] = parse_iso_date(raw)
+            except InvalidValueError as error:
+                errors.append(error.at(name))
     for name in ("amount_min", "amount_max"):
         raw = normalise_search(params.get(name) or "").replace(",", "")
         if raw:

@@ -11,12 +11,13 @@ import contextlib
 import getpass
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="")
 _client_address: ContextVar[str] = ContextVar("client_address", default="")
+_personal_data: ContextVar[bool] = ContextVar("personal_data", default=False)
 
 
 def current_request_id() -> str:
@@ -33,6 +34,23 @@ def set_request_id(value: str) -> object:
 
 def reset_request_id(token: object) -> None:
     _request_id.reset(token)  # type: ignore[arg-type]
+
+
+def mark_personal_data() -> None:
+    """The request being served handles personal data in the clear (it decrypted some, or shows
+    what was typed): its answer must not be kept by any cache (``Cache-Control: no-store``)."""
+    _personal_data.set(True)
+
+
+@contextlib.contextmanager
+def personal_data_watch() -> Iterator[Callable[[], bool]]:
+    """Within: whether :func:`mark_personal_data` has been called (reset for each request, since a
+    server thread serves one request after another)."""
+    token = _personal_data.set(False)
+    try:
+        yield _personal_data.get
+    finally:
+        _personal_data.reset(token)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ from django.utils import timezone
 
 from fapiao.core.canonical import utc_stamp
 from fapiao.core.errors import FapiaoError
-from fapiao.core.fieldcrypt import KEY_BYTES, Keyring
+from fapiao.core.fieldcrypt import KEY_BYTES, FieldContext, Keyring
+from fapiao.platform.context import mark_personal_data
 
 FORMAT = "fapiao-data-keys/1"
 FILE_NAME = "data-keys.json"
@@ -92,7 +93,15 @@ def parse(document: Any) -> Keyring:
     current = document.get("current")
     if current not in keys:
         raise DataKeyError("The data key document's current version is not among its keys.")
-    return Keyring(keys, current=current, index_key=_decode(document.get("index_key"), "index_key"))
+    return _Keyring(keys, current=current, index_key=_decode(document.get("index_key"), "index_key"))
+
+
+class _Keyring(Keyring):
+    """Every decryption marks the request as showing personal data, so its answer is not cached."""
+
+    def decrypt(self, blob: bytes | memoryview, context: FieldContext) -> bytes:
+        mark_personal_data()
+        return super().decrypt(blob, context)
 
 
 def _new_key_entry(version: int) -> dict[str, Any]:

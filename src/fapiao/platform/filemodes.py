@@ -1,8 +1,8 @@
 """What the server keeps on disk is private to its account: files 0600 in directories 0700 (issue 13).
 
 The var dir (``FAPIAO_VAR_DIR``) holds the SQLite database and its WAL (live sessions), the keys,
-the witness files, the evidence store, the backups, the mail spool; a world-readable ``fapiao.sqlite3`` let any
-local user replay a session.  Three things keep it private:
+the witness files, the evidence store, the backups, the mail spool; a world-readable
+``fapiao.sqlite3`` let any local user replay a session.  Three things keep it private:
 
 * :func:`private_umask`, called first thing by the settings (so by the servers, the ``fapiao``
   command and the tests): whatever this process creates gets no group or other bits — SQLite

@@ -1,34 +1,27 @@
-"""Reading request bodies."""
+"""Reading requests: every JSON body of the API, ninja's schema bodies included, is read here."""
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest
 
-from fapiao.core.errors import FieldError, ValidationFailed, _
+from fapiao.core.errors import InvalidValueError, ValidationFailed
+from fapiao.core.json_input import parse_json
+from fapiao.core.strict import parse_whole_number
 
 
 def json_body(request: HttpRequest) -> object:
-    """The request's JSON body; a malformed body is a 422 problem, never a traceback."""
+    """The request's JSON body, bounded and checked (:func:`fapiao.core.json_input.parse_json`): a
+    malformed, too deeply nested or control-character-laden body is a 422 problem, never a
+    traceback.  A body over the upload limit raises ``RequestDataTooBig`` (413) before parsing."""
+    return parse_json(request.body)
+
+
+def page_param(request: HttpRequest, *, maximum: int) -> int:
+    """``?page=`` (default 1) as a whole number from 1 to ``maximum``; else a 422 at ``page``."""
     try:
-        text = request.body.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as error:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    "body",
-                    "malformed_json",
-                    _("The body is not valid JSON: {reason}"),
-                    {"reason": str(error)},
-                )
-            ]
-        ) from None
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not allowed")
+        return parse_whole_number(request.GET.get("page", "1"), minimum=1, maximum=maximum)
+    except InvalidValueError as error:
+        raise ValidationFailed([error.at("page")]) from None
 
 
 def is_api(request: HttpRequest) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fapiao.accounts.models import User
-from fapiao.core.errors import ValidationFailed
+from fapiao.core.errors import InvalidValueError, ValidationFailed, _
 from fapiao.recovery import conversation, review, selectors, services
 from fapiao.recovery.models import Case
 
@@ -31,6 +31,8 @@ class ActionInput:
 
 
 def _assign(user: User, case: Case, given: ActionInput) -> Case:
+    if not isinstance(given.assignee, str):
+        raise ValidationFailed([InvalidValueError(_("Enter text here."), code="not_a_string").at("assignee")])
     assignee = selectors.user_by_username(given.assignee)
     if assignee is None:
         raise ValidationFailed([review.AssigneeNotReviewerError().at("assignee")])
@@ -42,14 +44,14 @@ ACTIONS: dict[str, Action] = {
     "submit": lambda user, case, given: services.submit_case(user=user, case=case, version=given.version),
     "resubmit": lambda user, case, given: services.resubmit_case(user=user, case=case, version=given.version),
     "withdraw": lambda user, case, given: services.withdraw_case(
-        user=user, case=case, version=given.version, reason=str(given.reason or "")
+        user=user, case=case, version=given.version, reason=given.reason
     ),
     "confirm": lambda user, case, given: services.confirm_case(user=user, case=case, version=given.version),
     "reopen": lambda user, case, given: services.reopen_case(
         user=user,
         case=case,
         version=given.version,
-        reason=given.reason or "",
+        reason=given.reason,
     ),
     "claim": lambda user, case, given: review.claim_case(user=user, case=case, version=given.version),
     "release": lambda user, case, given: review.release_case(user=user, case=case),

@@ -20,7 +20,7 @@ from fapiao.accounts.permissions import Action, require
 from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.core.evidence import EvidenceTooLargeError, megabytes
 from fapiao.invoices.presenters import invoice_representation
-from fapiao.platform.requests import json_body
+from fapiao.platform.requests import json_body, page_param
 from fapiao.platform.schemas import Problem
 from fapiao.recovery import actions, conversation, remedies, schemas, selectors, services
 from fapiao.recovery import evidence as evidence_services
@@ -91,10 +91,7 @@ def list_cases(request: HttpRequest) -> dict[str, Any]:
     (受理编号 or invoice number), ``unread`` (merchant messages no staff member has read)."""
     user = _user(request)
     filters = selectors.parse_filters(request.GET.dict())
-    page_text = request.GET.get("page", "1")
-    page_number = int(page_text) if page_text.isdigit() else 0
-    if not 1 <= page_number <= MAX_PAGE:
-        raise ValidationFailed([FieldError("page", "bad_page", _("Page must be a whole number from 1."))])
+    page_number = page_param(request, maximum=MAX_PAGE)
     paginator = Paginator(selectors.case_list(user=user, filters=filters), selectors.PAGE_SIZE)
     page = paginator.get_page(page_number) if page_number <= max(paginator.num_pages, 1) else []
     return {

@@ -20,6 +20,7 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.core.cases import CaseAction, CaseState
 from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
+from fapiao.core.text import bad_character, free_text
 from fapiao.recovery import notify
 from fapiao.recovery.models import Case, CaseMessage
 from fapiao.recovery.transitions import Change, clear_decision, transition
@@ -37,15 +38,9 @@ class CaseNotOpenForMessagesError(ConflictError):
 
 
 def required_text(value: object, field: str, max_len: int = 2000) -> str:
-    """The text given for ``field``, stripped: refused when empty or longer than ``max_len``."""
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        raise ValidationFailed([InvalidValueError(_("This field is required."), code="required").at(field)])
-    if len(text) > max_len:
-        raise ValidationFailed(
-            [InvalidValueError(_("Use at most {max} characters."), code="too_long", max=max_len).at(field)]
-        )
-    return text
+    """The text given for ``field``, stripped: refused when missing or blank, not text, holding
+    control characters other than tab and line breaks, or longer than ``max_len``."""
+    return free_text(value, field, max_len=max_len, required=True)
 
 
 def _items(value: object) -> list[str]:
@@ -54,6 +49,14 @@ def _items(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationFailed([InvalidValueError(_("Send a list of texts."), code="not_a_list").at("items")])
     items = [item.strip() for item in value if item.strip()]
+    if any(bad_character(item) is not None for item in items):
+        raise ValidationFailed(
+            [
+                InvalidValueError(_("Remove control characters such as tabs."), code="bad_character").at(
+                    "items"
+                )
+            ]
+        )
     if len(items) > REQUESTED_ITEMS_MAX or any(len(item) > 200 for item in items):
         raise ValidationFailed(
             [

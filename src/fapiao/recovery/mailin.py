@@ -32,6 +32,7 @@ from fapiao.core.errors import (
     _,
 )
 from fapiao.core.evidence import EvidenceType
+from fapiao.core.text import free_text
 from fapiao.formats.eml import MailMessage
 from fapiao.recovery import notify
 from fapiao.recovery.choices import Channel
@@ -193,11 +194,11 @@ def register_mail_in(
         arrived = parse_date(received_on, latest=timezone.localdate())
     except InvalidValueError as problem:
         errors.append(problem.at("received_on"))
-    remark = note.strip() if isinstance(note, str) else ""
-    if len(remark) > NOTE_MAX:
-        errors.append(
-            InvalidValueError(_("Use at most {max} characters."), code="too_long", max=NOTE_MAX).at("note")
-        )
+    remark = ""
+    try:
+        remark = free_text(note, "note", max_len=NOTE_MAX)
+    except ValidationFailed as failed:
+        errors.extend(failed.errors)
     if errors:
         raise ValidationFailed(errors)
     with transaction.atomic():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_noop
 
+REASON_MAX = 2000
+"""The longest reason a decision, a withdrawal or a reopening may give, in characters."""
+
 REJECT_REASONS: dict[str, str] = {
     "not_ours": gettext_noop("The invoice was not issued through this system."),
     "evidence_insufficient": gettext_noop("The evidence does not establish the invoice's details."),

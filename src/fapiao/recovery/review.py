@@ -21,10 +21,18 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import display_name
 from fapiao.core.cases import CLOSED_STATES, CaseAction, CaseState
-from fapiao.core.errors import ConflictError, InvalidValueError, PermissionDeniedError, ValidationFailed, _
+from fapiao.core.errors import (
+    ConflictError,
+    FieldError,
+    InvalidValueError,
+    PermissionDeniedError,
+    ValidationFailed,
+    _,
+)
+from fapiao.core.text import free_text
 from fapiao.recovery import notify
 from fapiao.recovery.models import Case
-from fapiao.recovery.reasons import APPROVE_REASONS, REJECT_REASONS
+from fapiao.recovery.reasons import APPROVE_REASONS, REASON_MAX, REJECT_REASONS
 from fapiao.recovery.transitions import Change, transition
 
 
@@ -140,27 +148,37 @@ def assign_case(*, user: User, case: Case, assignee: User) -> Case:
 
 def decision_reason(reason: object, template: object, templates: dict[str, str], *, required: bool) -> str:
     """A written reason, or the template's text — in the site's language (zh-Hans), which is the
-    language of the record the merchant reads — followed by what the reviewer wrote."""
-    if reason is not None and not isinstance(reason, str):
-        raise ValidationFailed([InvalidValueError(_("Send a text."), code="not_text").at("reason")])
-    text = (reason or "").strip()
-    if template:
-        if not isinstance(template, str) or template not in templates:
-            raise ValidationFailed(
-                [
-                    InvalidValueError(
-                        _("Choose one of: {choices}."), code="invalid_choice", choices=", ".join(templates)
-                    ).at("reason_template")
-                ]
-            )
+    language of the record the merchant reads — followed by what the reviewer wrote.  Both are
+    checked before anything else: a reason is text (never a number, list or object, never control
+    characters but tab and line breaks), a template one of ``templates``."""
+    errors: list[FieldError] = []
+    text = ""
+    try:
+        text = free_text(reason, "reason", max_len=REASON_MAX)
+    except ValidationFailed as failed:
+        errors.extend(failed.errors)
+    code = template if isinstance(template, str) else None
+    if template not in (None, "") and code not in templates:
+        errors.append(
+            InvalidValueError(
+                _("Choose one of: {choices}."), code="invalid_choice", choices=", ".join(templates)
+            ).at("reason_template")
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    if code:
         with translation.override(settings.LANGUAGE_CODE):
-            chosen = gettext(templates[template])
+            chosen = gettext(templates[code])
         text = f"{chosen} {text}".strip()
     if required and not text:
         raise ValidationFailed([InvalidValueError(_("Give a reason."), code="required").at("reason")])
-    if len(text) > 2000:
+    if len(text) > REASON_MAX:
         raise ValidationFailed(
-            [InvalidValueError(_("Use at most {max} characters."), code="too_long", max=2000).at("reason")]
+            [
+                InvalidValueError(_("Use at most {max} characters."), code="too_long", max=REASON_MAX).at(
+                    "reason"
+                )
+            ]
         )
     return text
 

@@ -24,12 +24,15 @@ from fapiao.accounts.permissions import Action, may
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.money import parse_money
+from fapiao.core.strict import parse_whole_number
 from fapiao.invoices.models import Invoice
 from fapiao.ledger.models import LogEntry
 from fapiao.recovery.models import Case, CaseEvent, CaseMessage, Evidence, Notification
 from fapiao.recovery.transitions import CaseNotFoundError
 
 PAGE_SIZE = 50
+MAX_DAYS = 36_500
+"""The oldest a case filter reaches back: a hundred years, well within date arithmetic."""
 OPEN_STATES = frozenset(
     {
         CaseState.SUBMITTED,
@@ -126,15 +129,19 @@ def parse_filters(params: dict[str, str]) -> CaseFilters:
         except InvalidValueError as problem:
             errors.append(problem.at(name))
     older = params.get("older_than_days", "").strip()
-    if older and not older.isdigit():
-        errors.append(FieldError("older_than_days", "invalid", _("Enter a whole number of days.")))
+    older_than_days = None
+    if older:
+        try:
+            older_than_days = parse_whole_number(older, minimum=0, maximum=MAX_DAYS)
+        except InvalidValueError as problem:
+            errors.append(problem.at("older_than_days"))
     if errors:
         raise ValidationFailed(errors)
     return CaseFilters(
         states=states,
         merchant=params.get("merchant", "").strip().upper(),
         overdue=params.get("overdue", "") in ("1", "true", "yes", "on"),
-        older_than_days=int(older) if older else None,
+        older_than_days=older_than_days,
         amount_min=amounts["amount_min"],
         amount_max=amounts["amount_max"],
         assignee=params.get("assignee", "").strip(),

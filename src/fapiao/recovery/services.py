@@ -22,12 +22,14 @@ from fapiao.accounts.permissions import Action, require
 from fapiao.core.case_claim import parse_claim
 from fapiao.core.cases import CaseAction, CaseState
 from fapiao.core.errors import ConflictError, _
+from fapiao.core.text import free_text
 from fapiao.platform import idempotency
 from fapiao.recovery import notify
 from fapiao.recovery.acceptance import next_acceptance_no
 from fapiao.recovery.claim import apply_claim
 from fapiao.recovery.conversation import answer, required_text
 from fapiao.recovery.models import Case
+from fapiao.recovery.reasons import REASON_MAX
 from fapiao.recovery.transitions import Change, clear_decision, opened, transition
 
 EDITABLE_STATES = frozenset({CaseState.DRAFT, CaseState.REJECTED, CaseState.NEEDS_INFO})
@@ -133,14 +135,15 @@ def resubmit_case(*, user: User, case: Case, version: int | None) -> Case:
     return step.case
 
 
-def withdraw_case(*, user: User, case: Case, version: int | None, reason: str = "") -> Case:
+def withdraw_case(*, user: User, case: Case, version: int | None, reason: object = "") -> Case:
     require(user, Action.OPEN_CASES)
+    text = free_text(reason, "reason", max_len=REASON_MAX)
 
     def apply(locked: Case, _target: CaseState, now: datetime) -> None:
         locked.closed_at = now
 
     with transaction.atomic():
-        step = transition(case, CaseAction.WITHDRAW, actor=user, version=version, reason=reason, apply=apply)
+        step = transition(case, CaseAction.WITHDRAW, actor=user, version=version, reason=text, apply=apply)
         if step.before != CaseState.DRAFT:
             notify.notify(step.case, "withdraw", notify.staff_people(step.case), actor=user)
     return step.case
@@ -162,7 +165,7 @@ def confirm_case(*, user: User, case: Case, version: int | None) -> Case:
 def reopen_case(*, user: User, case: Case, version: int | None, reason: object) -> Case:
     """The result is wrong: back to review, within the reopen window, with the reason."""
     require(user, Action.OPEN_CASES)
-    text = required_text(reason, "reason")
+    text = required_text(reason, "reason", REASON_MAX)
 
     def apply(locked: Case, _target: CaseState, _now: datetime) -> None:
         clear_decision(locked)  # a new decision follows: the earlier approvals must not count

@@ -17,6 +17,7 @@ from fapiao.catalogue import selectors, sensitive, services
 from fapiao.catalogue.models import Buyer
 from fapiao.catalogue.views.editing import PAGE_SIZE, edit_page
 from fapiao.core.errors import _
+from fapiao.platform.private import private_page
 
 BUYER_FIELDS = services.BUYER_FIELDS
 BUYER_LABELS = {
@@ -45,6 +46,7 @@ def buyer_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@private_page
 def buyer_edit(request: HttpRequest, buyer_id: int | None = None) -> HttpResponse:
     """Add an entry, or change one.  Changing shows the stored values in full: an audited reveal."""
     user = acting_user(request)

@@ -22,6 +22,7 @@ from fapiao.accounts.requests import acting_user
 from fapiao.catalogue import selectors as catalogue
 from fapiao.catalogue.services import remember_buyer, reveal_buyer
 from fapiao.core.errors import FapiaoError, ValidationFailed, _
+from fapiao.core.strict import whole_number_or_none
 from fapiao.core.words import amount_in_words
 from fapiao.invoices.forms import (
     BUYER_FIELDS,
@@ -37,6 +38,7 @@ from fapiao.invoices.services import issue_invoice
 from fapiao.platform import labels
 from fapiao.platform.forms import new_token, valid_token
 from fapiao.platform.labels import rate_choices
+from fapiao.platform.private import private_page
 
 
 def _labels(form: IssueForm) -> dict[str, str]:
@@ -51,10 +53,10 @@ def _labels(form: IssueForm) -> dict[str, str]:
 
 def _fill_products(user: User, form: IssueForm) -> None:
     for row in form.rows:
-        product_id = form.value(row, "product")
-        if product_id.isdigit() and not form.value(row, "name").strip():
+        product_id = whole_number_or_none(form.value(row, "product"))
+        if product_id is not None and not form.value(row, "name").strip():
             try:
-                fill_from_product(form, row, catalogue.product_get(user=user, product_id=int(product_id)))
+                fill_from_product(form, row, catalogue.product_get(user=user, product_id=product_id))
             except FapiaoError:
                 form.state.add(
                     form.name(row, "product"), gettext(_("No such entry in your address book or catalogue."))
@@ -63,11 +65,11 @@ def _fill_products(user: User, form: IssueForm) -> None:
 
 def _fill_buyer(user: User, form: IssueForm) -> None:
     """Copy the chosen address-book entry into empty buyer fields (browsers without script)."""
-    buyer_id = form.state.data.get("buyer_id", "")
-    if not buyer_id.isdigit() or form.state.data.get("buyer_name", "").strip():
+    buyer_id = whole_number_or_none(form.state.data.get("buyer_id", ""))
+    if buyer_id is None or form.state.data.get("buyer_name", "").strip():
         return
     try:
-        values = reveal_buyer(user=user, buyer_id=int(buyer_id))
+        values = reveal_buyer(user=user, buyer_id=buyer_id)
     except FapiaoError:
         return
     for name in BUYER_FIELDS:
@@ -98,6 +100,7 @@ def _context(user: User, form: IssueForm, **extra: Any) -> dict[str, Any]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@private_page
 def issue(request: HttpRequest) -> HttpResponse:
     """GET: the empty form.  POST: add/remove a line, review (→ confirmation page), edit, or issue."""
     user = acting_user(request)
@@ -109,7 +112,7 @@ def issue(request: HttpRequest) -> HttpResponse:
     form = read_form(
         request.POST,
         add_line=action == "add_line",
-        remove_row=int(remove) if remove.isdigit() else None,
+        remove_row=whole_number_or_none(remove),
     )
     _fill_products(user, form)
     _fill_buyer(user, form)
@@ -180,14 +183,16 @@ def issue_preview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@private_page
 def issue_buyer(request: HttpRequest) -> HttpResponse:
     """htmx: the buyer fields filled from the chosen address-book entry (an audited reveal of one entry)."""
     user = acting_user(request)
     require(user, Action.ISSUE_INVOICE)
     values = {f"buyer_{name}": "" for name in BUYER_FIELDS}
     buyer_id = request.GET.get("buyer_id", "")
-    if buyer_id.isdigit():
-        revealed = reveal_buyer(user=user, buyer_id=int(buyer_id))
+    chosen = whole_number_or_none(buyer_id)
+    if chosen is not None:
+        revealed = reveal_buyer(user=user, buyer_id=chosen)
         values = {f"buyer_{name}": revealed.get(name, "") for name in BUYER_FIELDS}
     values["buyer_id"] = buyer_id
     form = empty_form()

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from fapiao.accounts.permissions import Action, require
@@ -18,8 +19,9 @@ from fapiao.accounts.requests import acting_user
 from fapiao.audit import services as audit
 from fapiao.core.choices import Direction
 from fapiao.core.entry import normalise_text
-from fapiao.core.errors import _
+from fapiao.core.errors import InvalidValueError
 from fapiao.core.money import format_money
+from fapiao.core.strict import parse_iso_date
 from fapiao.formats.tabular import write_table
 from fapiao.invoices.totals import TotalsRow, totals_by_month_and_rate
 from fapiao.invoices.views.invoices import EXPORT_TYPES
@@ -42,9 +44,9 @@ def _date(state: FormState, name: str, default: date | None) -> date | None:
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        state.add(name, str(_("Use a date like 2026-11-28.")))
+        return parse_iso_date(raw)
+    except InvalidValueError as error:
+        state.add(name, error.render(gettext))
         return None
 
 

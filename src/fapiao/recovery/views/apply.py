@@ -22,6 +22,7 @@ from fapiao.core.tax import rates_in_force
 from fapiao.platform import labels
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState, posted
+from fapiao.platform.private import private_page
 from fapiao.recovery import selectors, services
 from fapiao.recovery.claim import case_fields
 from fapiao.recovery.models import Case
@@ -118,6 +119,7 @@ def _form_page(request: HttpRequest, form: FormState, case: Case | None) -> Http
 @login_required
 @require_http_methods(["GET", "POST"])
 @friendly
+@private_page
 def new_case(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.OPEN_CASES)
@@ -136,6 +138,7 @@ def new_case(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @friendly
+@private_page
 def edit_case(request: HttpRequest, case_id: str) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.OPEN_CASES)

@@ -26,6 +26,7 @@ from fapiao.accounts.permissions import Action, may, require
 from fapiao.accounts.requests import acting_user
 from fapiao.core.cases import CaseState
 from fapiao.core.errors import FapiaoError, ValidationFailed
+from fapiao.core.strict import whole_number_or_none
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState
 from fapiao.recovery import actions, conversation, selectors
@@ -39,8 +40,8 @@ from fapiao.recovery.views.staff_panel import list_context
 
 
 def _version(request: HttpRequest) -> int:
-    text = request.POST.get("version", "")
-    return int(text) if text.isdigit() else -1
+    version = whole_number_or_none(request.POST.get("version", ""))
+    return -1 if version is None else version
 
 
 @login_required

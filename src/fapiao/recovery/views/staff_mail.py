@@ -130,7 +130,8 @@ def email_page(request: HttpRequest, case_id: str) -> HttpResponse:
             form.add("file", problem.render(gettext))
         return render(request, "recovery/staff/email.html", {"case": case, "form": form})
     try:
-        mail_preview.refuse_unsafe(problems)  # before the mail is held for the preview: a bomb is never stored
+        # before the mail is held for the preview: a bomb is never stored
+        mail_preview.refuse_unsafe(problems)
     except ValidationFailed as refused:
         form.add_failure(refused, lambda path: "file")
         return render(request, "recovery/staff/email.html", {"case": case, "form": form})

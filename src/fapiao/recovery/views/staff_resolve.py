@@ -23,9 +23,11 @@ from fapiao.core.cases import CaseState
 from fapiao.core.errors import FapiaoError, ValidationFailed
 from fapiao.core.identifiers import holds_resident_id
 from fapiao.core.masking import mask
+from fapiao.core.strict import whole_number_or_none
 from fapiao.core.words import amount_in_words
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState, posted
+from fapiao.platform.private import private_page
 from fapiao.recovery import remedies, selectors
 from fapiao.recovery.choices import Remedy
 from fapiao.recovery.history import ledger_rows
@@ -64,6 +66,7 @@ def _context(case: Case, remedy: Remedy, form: FormState) -> dict[str, Any]:
 @login_required
 @require_http_methods(["GET", "POST"])
 @friendly
+@private_page
 def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.REVIEW_CASES)
@@ -78,12 +81,12 @@ def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
         form = FormState(data={"version": str(case.version), "note": ""})
         return render(request, "recovery/staff/resolve.html", _context(case, remedy, form))
     form = FormState(data=posted(request.POST, ("version", "note")))
-    version = form.data["version"]
+    version = whole_number_or_none(form.data["version"])
     try:
         _case, made, _receipt = remedies.resolve_case(
             user=user,
             case=case,
-            version=int(version) if version.isdigit() else -1,
+            version=-1 if version is None else version,
             remedy=remedy.value,
             note=form.data["note"],
         )
