@@ -146,9 +146,10 @@ def _fen(value: object) -> object:
 
 def document_fields(document: Mapping[str, Any]) -> dict[str, Any]:
     """A ledger entry's ``invoice`` as :func:`compare_claim` reads it."""
-    buyer = document.get("buyer") if isinstance(document.get("buyer"), Mapping) else {}
-    seller = document.get("seller") if isinstance(document.get("seller"), Mapping) else {}
-    lines = document.get("lines") if isinstance(document.get("lines"), list) else []
+    raw_buyer, raw_seller, raw_lines = document.get("buyer"), document.get("seller"), document.get("lines")
+    buyer: Mapping[str, Any] = raw_buyer if isinstance(raw_buyer, Mapping) else {}
+    seller: Mapping[str, Any] = raw_seller if isinstance(raw_seller, Mapping) else {}
+    lines: list[Any] = raw_lines if isinstance(raw_lines, list) else []
     return {
         "number": document.get("number"),
         "issued_on": document.get("issued_on"),

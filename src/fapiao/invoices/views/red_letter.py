@@ -22,6 +22,7 @@ from fapiao.core.money import format_decimal
 from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines
 from fapiao.invoices import selectors, services
 from fapiao.invoices.models import Invoice
+from fapiao.invoices.rows import core_line
 from fapiao.platform.forms import FormState, new_token, valid_token
 
 
@@ -29,7 +30,7 @@ def _open_lines(invoice: Invoice) -> list[dict[str, Any]]:
     so_far = services.red_lettered_so_far(invoice)
     rows = []
     for stored in invoice.lines.all():
-        line = services.core_line(stored, invoice)
+        line = core_line(stored, invoice)
         quantity, amount, tax = so_far.get(line.no, (Decimal(0), 0, 0))
         rows.append(
             {
@@ -89,7 +90,7 @@ def _to_name(order: list[int]) -> Any:
 def _preview(invoice: Invoice, payload: dict[str, Any]) -> tuple[Line, ...]:
     """The red lines the write will create (the same rules, computed before anything is stored)."""
     request = parse_red_letter_request(payload)
-    original = [services.core_line(line, invoice) for line in invoice.lines.all()]
+    original = [core_line(line, invoice) for line in invoice.lines.all()]
     return red_letter_lines(original, services.red_lettered_so_far(invoice), request)
 
 
