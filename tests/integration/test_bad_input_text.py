@@ -320,7 +320,13 @@ def test_hidden_merchant_and_person_names(people, name, code):
         person = post(
             people["madmin"],
             "/api/v1/accounts/users",
-            {"username": "newclerk", "role": "clerk", "last_name": name, "first_name": name},
+            {
+                "username": "newclerk",
+                "role": "clerk",
+                "email": "newclerk@example.com",
+                "last_name": name,
+                "first_name": name,
+            },
         )
     assert field_codes(problem(merchant, 422)) == {("name", code)}
     assert field_codes(problem(person, 422)) == {("last_name", code), ("first_name", code)}
