@@ -36,6 +36,7 @@ from fapiao.core.backup import (
     BackupDamagedError,
     Kept,
     ManifestRefusedError,
+    TranslatedReason,
     backup_key_id,
     backups_to_keep,
     compare_summaries,
@@ -70,7 +71,7 @@ class SameFilesystemError(ConflictError):
     code = "backup_same_filesystem"
 
 
-class BackupWriteError(FapiaoError):
+class BackupWriteError(TranslatedReason, FapiaoError):
     """The backup could not be written to {directory}: {reason}. Nothing was listed; the database was not touched."""  # noqa: E501
 
     status = 507
