@@ -41,7 +41,7 @@ _LENGTH = struct.Struct(">I")
 _TAG = 16
 
 
-class _TranslatedReason:
+class TranslatedReason:
     # Mixed into an error whose ``reason`` parameter is itself a message (an msgid with placeholders).
     message: str
     params: dict[str, Any]
@@ -61,14 +61,14 @@ class _TranslatedReason:
             return text
 
 
-class BackupDamagedError(_TranslatedReason, FapiaoError):
+class BackupDamagedError(TranslatedReason, FapiaoError):
     """The backup file {name} is damaged or was changed: {reason}. Nothing was restored from it."""
 
     status = 422
     code = "backup_damaged"
 
 
-class ManifestRefusedError(_TranslatedReason, FapiaoError):
+class ManifestRefusedError(TranslatedReason, FapiaoError):
     """The backup's manifest is refused: {reason}. Nothing was restored."""
 
     status = 422

@@ -25,7 +25,8 @@ from fapiao.core.choices import IncidentKind
 from fapiao.core.errors import ConflictError, InvalidValueError
 from fapiao.ledger.incidents import open_incident
 from fapiao.ledger.models import Log
-from fapiao.ops.backup.service import DATABASE, EVIDENCE, database_path, scratch_root, verify_backup
+from fapiao.ops.backup.service import DATABASE, EVIDENCE, database_path, scratch_root
+from fapiao.ops.backup.verification import verify_backup
 from fapiao.ops.running import no_server
 from fapiao.platform import keys
 from fapiao.platform.verifying import read_witness

@@ -18,11 +18,8 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +31,17 @@ from fapiao.audit.services import record as audit_record
 from fapiao.core.backup import (
     FORMAT,
     BackupDamagedError,
-    Kept,
-    ManifestRefusedError,
+    TranslatedReason,
     backup_key_id,
-    backups_to_keep,
-    compare_summaries,
     decrypt_stream,
     encrypt_stream,
     sign_manifest,
-    verify_manifest,
 )
 from fapiao.core.canonical import utc_stamp
-from fapiao.core.errors import ConflictError, FapiaoError, InvalidValueError, _
+from fapiao.core.errors import ConflictError, FapiaoError, _
 from fapiao.ops.backup import store
-from fapiao.ops.backup.store import MANIFEST, PARTIAL, BackupKeyError, Stored, encrypted_name
+from fapiao.ops.backup.store import MANIFEST, PARTIAL, Stored, encrypted_name
 from fapiao.ops.backup.summary import summarise
-from fapiao.ops.models import BackupVerification
 from fapiao.platform import keys
 
 DATABASE = "db.sqlite3"
@@ -70,7 +62,7 @@ class SameFilesystemError(ConflictError):
     code = "backup_same_filesystem"
 
 
-class BackupWriteError(FapiaoError):
+class BackupWriteError(TranslatedReason, FapiaoError):
     """The backup could not be written to {directory}: {reason}. Nothing was listed; the database was not touched."""  # noqa: E501
 
     status = 507
@@ -84,7 +76,7 @@ def database_path() -> Path:
     return Path(str(settings.DATABASES["default"]["NAME"]))
 
 
-def _require_sqlite() -> None:
+def require_sqlite() -> None:
     if connection.vendor != "sqlite":
         raise BackupEngineError(vendor=connection.vendor)
 
@@ -124,7 +116,7 @@ class Created:
 
 def create_backup() -> Created:
     """Take a consistent backup while writes continue; listed only once complete and checked."""
-    _require_sqlite()
+    require_sqlite()
     started = time.monotonic()
     directory = store.backup_dir()
     if settings.PRODUCTION:
@@ -141,7 +133,7 @@ def create_backup() -> Created:
             partial.mkdir(mode=0o700)
             scratch.mkdir(mode=0o700)
             files = _write_files(partial, scratch, key=key, backup_id=backup_id)
-            summary = _summary_of(scratch / DATABASE)
+            summary = summary_of(scratch / DATABASE)
             manifest = _manifest(backup_id, now, files, summary, key)
             _write_manifest(
                 partial, sign_manifest(manifest, keys.signing_key()), key=key, backup_id=backup_id
@@ -197,13 +189,13 @@ def _write_files(partial: Path, scratch: Path, *, key: bytes, backup_id: str) ->
     for name, source in plain:
         target = partial / encrypted_name(name)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with source.open("rb") as reading, _create(target) as writing:
+        with source.open("rb") as reading, create_private_file(target) as writing:
             digest, size = encrypt_stream(reading, writing, key=key, backup_id=backup_id, name=name)
         files.append({"name": name, "sha256": digest, "size": size})
     return files
 
 
-def _create(path: Path) -> Any:
+def create_private_file(path: Path) -> Any:
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
@@ -221,7 +213,7 @@ def snapshot_sqlite(source: Path, target: Path) -> None:
     os.chmod(target, 0o600)
 
 
-def _summary_of(database: Path) -> dict[str, Any]:
+def summary_of(database: Path) -> dict[str, Any]:
     reading = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         return summarise(reading.cursor())
@@ -251,7 +243,7 @@ def _manifest(
 def _write_manifest(partial: Path, document: dict[str, Any], *, key: bytes, backup_id: str) -> None:
     data = json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
     source = _BytesReader(data)
-    with _create(partial / MANIFEST) as writing:
+    with create_private_file(partial / MANIFEST) as writing:
         encrypt_stream(source, writing, key=key, backup_id=backup_id, name=MANIFEST)  # type: ignore[arg-type]
 
 
@@ -274,7 +266,7 @@ def _write_index(partial: Path, backup_id: str, now: Any, key: bytes, files: lis
         "backup_key_id": backup_key_id(key),
         "files": len(files),
     }
-    with _create(partial / store.INDEX) as writing:
+    with create_private_file(partial / store.INDEX) as writing:
         writing.write(json.dumps(index, indent=2, sort_keys=True).encode() + b"\n")
 
 
@@ -286,241 +278,3 @@ def _check_files(partial: Path, files: list[dict[str, Any]], *, key: bytes, back
             digest, _size = decrypt_stream(reading, None, key=key, backup_id=backup_id, name=name)
         if digest != entry["sha256"]:
             raise BackupDamagedError(name=name, reason=_("it does not read back as it was written"))
-
-
-# --- open and verify ------------------------------------------------------------------------------
-
-
-def open_manifest(backup: Stored, key: bytes) -> dict[str, Any]:
-    """The backup's manifest: decrypted with this installation's backup key, its signature
-    verified with a signing key this installation knows; refused otherwise, naming why."""
-    wanted = str(backup.index.get("backup_key_id", ""))
-    have = backup_key_id(key)
-    if wanted != have:
-        raise BackupKeyError(
-            _(
-                "Backup {backup_id} was encrypted with backup key {wanted}; this installation's backup key "
-                "is {have}. Restore the backup key it was made with (FAPIAO_BACKUP_KEY or the key "
-                "directory's backup-key) and try again."
-            ),
-            backup_id=backup.backup_id,
-            wanted=wanted or "?",
-            have=have,
-        )
-    path = backup.path / MANIFEST
-    if not path.is_file():
-        raise BackupDamagedError(name=MANIFEST, reason=_("the file is missing"))
-    sink = _BytesSink()
-    with path.open("rb") as reading:
-        decrypt_stream(reading, sink, key=key, backup_id=backup.backup_id, name=MANIFEST)  # type: ignore[arg-type]
-    try:
-        document = json.loads(bytes(sink.data))
-    except ValueError:
-        raise ManifestRefusedError(reason=_("it is not a signed fapiao-backup/1 manifest")) from None
-    return verify_manifest(document, keys.registry(), backup_id=backup.backup_id)
-
-
-class _BytesSink:
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, chunk: bytes) -> None:
-        self.data += chunk
-
-
-@dataclass
-class Verified:
-    backup_id: str
-    ok: bool
-    problems: list[str]
-    seconds: float
-    invoices: int = 0
-    entries: int = 0
-
-
-def verify_backup(backup_id: str, *, keep: Path | None = None) -> Verified:
-    """Restore into scratch, run the checks, compare with the manifest; the result is recorded.
-
-    A refused manifest (wrong key, another installation, a changed signature) raises: nothing is
-    restored.  ``keep``: leave the checked copy there (used by restore)."""
-    _require_sqlite()
-    started = time.monotonic()
-    run = BackupVerification.objects.create(backup_id=backup_id, started_at=timezone.now())
-    scratch = keep or scratch_root() / f"verify-{backup_id}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    problems: list[str] = []
-    manifest: dict[str, Any] = {}
-    try:
-        backup = store.stored(backup_id)
-        key = store.backup_key()
-        manifest = open_manifest(backup, key)
-        scratch.mkdir(parents=True, mode=0o700)
-        problems += _restore_files(backup, manifest, scratch, key=key)
-        if not problems:
-            problems += run_checks(scratch)
-            found = _summary_of(scratch / DATABASE)
-            found.pop("keys")
-            problems += [str(d) for d in compare_summaries(manifest["summary"], found)]
-            stored_blobs = {f["name"] for f in manifest["files"]}
-            problems += [
-                _("evidence {sha256} is referenced by the database but not in the backup").format(sha256=sha)
-                for sha in found.get("evidence", [])
-                if f"{EVIDENCE}/sha256/{sha[:2]}/{sha[2:4]}/{sha}" not in stored_blobs
-            ]
-    except FapiaoError as error:
-        problems.append(error.render())
-        raise
-    finally:
-        run.finished_at = timezone.now()
-        run.ok = not problems
-        run.problems = problems
-        summary = manifest.get("summary", {})
-        run.invoices = sum(m.get("invoices", 0) for m in summary.get("merchants", {}).values())
-        run.entries = sum(log.get("entries", 0) for log in summary.get("ledger", {}).values())
-        run.save()
-        if keep is None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    audit_record(
-        actor=None,
-        action="backup.verify",
-        target_type="backup",
-        target_id=backup_id,
-        after={"ok": not problems, "problems": problems[:20]},
-    )
-    return Verified(backup_id, not problems, problems, time.monotonic() - started, run.invoices, run.entries)
-
-
-def _restore_files(backup: Stored, manifest: dict[str, Any], scratch: Path, *, key: bytes) -> list[str]:
-    """Decrypt every file the manifest lists into ``scratch``; name every file that fails."""
-    problems = []
-    listed = set()
-    for entry in manifest["files"]:
-        name = str(entry["name"])
-        listed.add(encrypted_name(name))
-        target = _inside(scratch, name)
-        source = backup.path / encrypted_name(name)
-        if target is None:
-            problems.append(_("file {name}: not a name a backup can hold").format(name=name))
-            continue
-        if not source.is_file():
-            problems.append(_("file {name}: missing from the backup").format(name=name))
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            with source.open("rb") as reading, _create(target) as writing:
-                digest, size = decrypt_stream(
-                    reading, writing, key=key, backup_id=backup.backup_id, name=name
-                )
-        except BackupDamagedError as error:
-            problems.append(error.render())
-            continue
-        if digest != entry["sha256"] or size != entry["size"]:
-            problems.append(_("file {name}: its SHA-256 is not the manifest's").format(name=name))
-    for path in backup.path.rglob("*.enc"):
-        relative = path.relative_to(backup.path).as_posix()
-        if relative != MANIFEST and relative not in listed:
-            problems.append(_("file {name}: in the backup but not in its manifest").format(name=relative))
-    return problems
-
-
-def _inside(root: Path, name: str) -> Path | None:
-    """``root/name`` when ``name`` stays inside ``root`` (a signed manifest still gets no ``..``)."""
-    target = (root / name).resolve()
-    return target if target.is_relative_to(root.resolve()) and ".." not in Path(name).parts else None
-
-
-def scratch_environment(scratch: Path) -> dict[str, str]:
-    """The environment of a ``fapiao`` command that works on the copy in ``scratch``."""
-    env = dict(os.environ)
-    env.update(
-        FAPIAO_VAR_DIR=str(scratch),
-        FAPIAO_DATABASE_URL=f"sqlite:///{scratch / DATABASE}",
-        FAPIAO_EVIDENCE_DIR=str(scratch / EVIDENCE),
-        FAPIAO_WITNESS_FILE=str(scratch / WITNESS[0]),
-        FAPIAO_KEYS_DIR=str(settings.KEYS_DIR),
-        FAPIAO_BACKUP_DIR=str(scratch / "no-backups"),
-        DJANGO_SETTINGS_MODULE="fapiao.settings",
-    )
-    return env
-
-
-def fapiao_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "fapiao.cli", *args]
-    return subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT, check=False
-    )
-
-
-def run_checks(scratch: Path) -> list[str]:
-    """What an operator runs after a restore, on the copy: migrate, ledger verify, audit verify."""
-    env = scratch_environment(scratch)
-    problems = []
-    for args in (("migrate", "--noinput"), ("ledger", "verify"), ("audit", "verify")):
-        done = fapiao_command(*args, env=env)
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
-            problems.append(f"fapiao {' '.join(args)}: exit {done.returncode}: " + " | ".join(tail))
-    return problems
-
-
-# --- list and prune -------------------------------------------------------------------------------
-
-
-def latest_verification(backup_id: str) -> BackupVerification | None:
-    return (
-        BackupVerification.objects.filter(backup_id=backup_id, finished_at__isnull=False)
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
-
-
-def listing() -> list[dict[str, Any]]:
-    """Every complete backup, newest first, with the result of its latest verification."""
-    rows = []
-    for backup in reversed(store.all_stored()):
-        verification = latest_verification(backup.backup_id)
-        rows.append(
-            {
-                "id": backup.backup_id,
-                "created_at": backup.created_at,
-                "engine": backup.index.get("engine", ""),
-                "files": backup.index.get("files", 0),
-                "bytes": backup.size,
-                "verified": None if verification is None else verification.ok,
-                "verified_at": utc_stamp(verification.finished_at)
-                if verification and verification.finished_at
-                else None,
-            }
-        )
-    return rows
-
-
-class PruneKeepsNothingError(InvalidValueError):
-    """Keep at least one backup: --keep-daily, --keep-weekly and --keep-monthly are all 0."""
-
-    code = "prune_keeps_nothing"
-
-
-def prune(*, daily: int, weekly: int, monthly: int, dry_run: bool = False) -> tuple[list[str], list[str]]:
-    """Remove the backups a daily/weekly/monthly retention no longer keeps (never the newest
-    verified one); returns (kept, removed)."""
-    if daily < 0 or weekly < 0 or monthly < 0 or not daily + weekly + monthly:
-        raise PruneKeepsNothingError()
-    directory = store.backup_dir()
-    with store.exclusive(directory):
-        backups = store.all_stored()
-        kept_rows = [
-            Kept(b.backup_id, _created(b), bool((v := latest_verification(b.backup_id)) and v.ok))
-            for b in backups
-        ]
-        keep = backups_to_keep(kept_rows, daily=daily, weekly=weekly, monthly=monthly)
-        removed = [b.backup_id for b in backups if b.backup_id not in keep]
-        if not dry_run:
-            for backup_id in removed:
-                shutil.rmtree(directory / backup_id)
-                audit_record(actor=None, action="backup.prune", target_type="backup", target_id=backup_id)
-    return sorted(keep), removed
-
-
-def _created(backup: Stored) -> datetime:
-    return datetime.fromisoformat(backup.created_at.replace("Z", "+00:00"))

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 
 from fapiao.core.backup import parse_age
 from fapiao.core.errors import FapiaoError
-from fapiao.ops.backup import restore, service
+from fapiao.ops.backup import restore, retention, service, verification
 
 
 class Command(BaseCommand):
@@ -79,7 +79,7 @@ class Command(BaseCommand):
                         value=if_older_than
                     )
                 ) from None
-            newest = service.listing()[:1]
+            newest = retention.listing()[:1]
             if newest and newest[0]["created_at"] > (timezone.now() - age).strftime("%Y-%m-%dT%H:%M:%SZ"):
                 self.stdout.write(
                     gettext("Backup {backup_id} is younger than {age}: nothing to do.").format(
@@ -108,7 +108,7 @@ class Command(BaseCommand):
         )
 
     def _verify(self, backup_id: str, *, as_json: bool) -> None:
-        result = service.verify_backup(backup_id)
+        result = verification.verify_backup(backup_id)
         if as_json:
             document = {
                 "backup": result.backup_id,
@@ -139,7 +139,7 @@ class Command(BaseCommand):
             raise SystemExit(1)
 
     def _list(self, *, as_json: bool) -> None:
-        rows = service.listing()
+        rows = retention.listing()
         if as_json:
             self.stdout.write(json.dumps({"backups": rows}, ensure_ascii=False, indent=2))
             return
@@ -153,7 +153,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{row['id']}  {row['created_at']}  {row['bytes']:>14,}  {verified}")
 
     def _prune(self, daily: int, weekly: int, monthly: int, dry_run: bool) -> None:
-        kept, removed = service.prune(daily=daily, weekly=weekly, monthly=monthly, dry_run=dry_run)
+        kept, removed = retention.prune(daily=daily, weekly=weekly, monthly=monthly, dry_run=dry_run)
         for backup_id in removed:
             message = gettext("would remove {backup_id}") if dry_run else gettext("removed {backup_id}")
             self.stdout.write(message.format(backup_id=backup_id))

@@ -1,0 +1,216 @@
+"""``fapiao backup verify``: restore into scratch, run the checks an operator would, compare with
+the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from fapiao.audit.services import record as audit_record
+from fapiao.core.backup import (
+    BackupDamagedError,
+    ManifestRefusedError,
+    backup_key_id,
+    compare_summaries,
+    decrypt_stream,
+    verify_manifest,
+)
+from fapiao.core.errors import FapiaoError, _
+from fapiao.ops.backup import store
+from fapiao.ops.backup.service import (
+    CHECK_TIMEOUT,
+    DATABASE,
+    EVIDENCE,
+    WITNESS,
+    create_private_file,
+    require_sqlite,
+    scratch_root,
+    summary_of,
+)
+from fapiao.ops.backup.store import MANIFEST, BackupKeyError, Stored, encrypted_name
+from fapiao.ops.models import BackupVerification
+from fapiao.platform import keys
+
+# --- open and verify ------------------------------------------------------------------------------
+
+
+def open_manifest(backup: Stored, key: bytes) -> dict[str, Any]:
+    """The backup's manifest: decrypted with this installation's backup key, its signature
+    verified with a signing key this installation knows; refused otherwise, naming why."""
+    wanted = str(backup.index.get("backup_key_id", ""))
+    have = backup_key_id(key)
+    if wanted != have:
+        raise BackupKeyError(
+            _(
+                "Backup {backup_id} was encrypted with backup key {wanted}; this installation's backup key "
+                "is {have}. Restore the backup key it was made with (FAPIAO_BACKUP_KEY or the key "
+                "directory's backup-key) and try again."
+            ),
+            backup_id=backup.backup_id,
+            wanted=wanted or "?",
+            have=have,
+        )
+    path = backup.path / MANIFEST
+    if not path.is_file():
+        raise BackupDamagedError(name=MANIFEST, reason=_("the file is missing"))
+    sink = _BytesSink()
+    with path.open("rb") as reading:
+        decrypt_stream(reading, sink, key=key, backup_id=backup.backup_id, name=MANIFEST)  # type: ignore[arg-type]
+    try:
+        document = json.loads(bytes(sink.data))
+    except ValueError:
+        raise ManifestRefusedError(reason=_("it is not a signed fapiao-backup/1 manifest")) from None
+    return verify_manifest(document, keys.registry(), backup_id=backup.backup_id)
+
+
+class _BytesSink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> None:
+        self.data += chunk
+
+
+@dataclass
+class Verified:
+    backup_id: str
+    ok: bool
+    problems: list[str]
+    seconds: float
+    invoices: int = 0
+    entries: int = 0
+
+
+def verify_backup(backup_id: str, *, keep: Path | None = None) -> Verified:
+    """Restore into scratch, run the checks, compare with the manifest; the result is recorded.
+
+    A refused manifest (wrong key, another installation, a changed signature) raises: nothing is
+    restored.  ``keep``: leave the checked copy there (used by restore)."""
+    require_sqlite()
+    started = time.monotonic()
+    run = BackupVerification.objects.create(backup_id=backup_id, started_at=timezone.now())
+    scratch = keep or scratch_root() / f"verify-{backup_id}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    problems: list[str] = []
+    manifest: dict[str, Any] = {}
+    try:
+        backup = store.stored(backup_id)
+        key = store.backup_key()
+        manifest = open_manifest(backup, key)
+        scratch.mkdir(parents=True, mode=0o700)
+        problems += _restore_files(backup, manifest, scratch, key=key)
+        if not problems:
+            problems += run_checks(scratch)
+            found = summary_of(scratch / DATABASE)
+            found.pop("keys")
+            problems += [str(d) for d in compare_summaries(manifest["summary"], found)]
+            stored_blobs = {f["name"] for f in manifest["files"]}
+            problems += [
+                _("evidence {sha256} is referenced by the database but not in the backup").format(sha256=sha)
+                for sha in found.get("evidence", [])
+                if f"{EVIDENCE}/sha256/{sha[:2]}/{sha[2:4]}/{sha}" not in stored_blobs
+            ]
+    except FapiaoError as error:
+        problems.append(error.render())
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        run.ok = not problems
+        run.problems = problems
+        summary = manifest.get("summary", {})
+        run.invoices = sum(m.get("invoices", 0) for m in summary.get("merchants", {}).values())
+        run.entries = sum(log.get("entries", 0) for log in summary.get("ledger", {}).values())
+        run.save()
+        if keep is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    audit_record(
+        actor=None,
+        action="backup.verify",
+        target_type="backup",
+        target_id=backup_id,
+        after={"ok": not problems, "problems": problems[:20]},
+    )
+    return Verified(backup_id, not problems, problems, time.monotonic() - started, run.invoices, run.entries)
+
+
+def _restore_files(backup: Stored, manifest: dict[str, Any], scratch: Path, *, key: bytes) -> list[str]:
+    """Decrypt every file the manifest lists into ``scratch``; name every file that fails."""
+    problems = []
+    listed = set()
+    for entry in manifest["files"]:
+        name = str(entry["name"])
+        listed.add(encrypted_name(name))
+        target = _inside(scratch, name)
+        source = backup.path / encrypted_name(name)
+        if target is None:
+            problems.append(_("file {name}: not a name a backup can hold").format(name=name))
+            continue
+        if not source.is_file():
+            problems.append(_("file {name}: missing from the backup").format(name=name))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            with source.open("rb") as reading, create_private_file(target) as writing:
+                digest, size = decrypt_stream(
+                    reading, writing, key=key, backup_id=backup.backup_id, name=name
+                )
+        except BackupDamagedError as error:
+            problems.append(error.render())
+            continue
+        if digest != entry["sha256"] or size != entry["size"]:
+            problems.append(_("file {name}: its SHA-256 is not the manifest's").format(name=name))
+    for path in backup.path.rglob("*.enc"):
+        relative = path.relative_to(backup.path).as_posix()
+        if relative != MANIFEST and relative not in listed:
+            problems.append(_("file {name}: in the backup but not in its manifest").format(name=relative))
+    return problems
+
+
+def _inside(root: Path, name: str) -> Path | None:
+    """``root/name`` when ``name`` stays inside ``root`` (a signed manifest still gets no ``..``)."""
+    target = (root / name).resolve()
+    return target if target.is_relative_to(root.resolve()) and ".." not in Path(name).parts else None
+
+
+def scratch_environment(scratch: Path) -> dict[str, str]:
+    """The environment of a ``fapiao`` command that works on the copy in ``scratch``."""
+    env = dict(os.environ)
+    env.update(
+        FAPIAO_VAR_DIR=str(scratch),
+        FAPIAO_DATABASE_URL=f"sqlite:///{scratch / DATABASE}",
+        FAPIAO_EVIDENCE_DIR=str(scratch / EVIDENCE),
+        FAPIAO_WITNESS_FILE=str(scratch / WITNESS[0]),
+        FAPIAO_KEYS_DIR=str(settings.KEYS_DIR),
+        FAPIAO_BACKUP_DIR=str(scratch / "no-backups"),
+        DJANGO_SETTINGS_MODULE="fapiao.settings",
+    )
+    return env
+
+
+def fapiao_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "fapiao.cli", *args]
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT, check=False
+    )
+
+
+def run_checks(scratch: Path) -> list[str]:
+    """What an operator runs after a restore, on the copy: migrate, ledger verify, audit verify."""
+    env = scratch_environment(scratch)
+    problems = []
+    for args in (("migrate", "--noinput"), ("ledger", "verify"), ("audit", "verify")):
+        done = fapiao_command(*args, env=env)
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
+            problems.append(f"fapiao {' '.join(args)}: exit {done.returncode}: " + " | ".join(tail))
+    return problems
