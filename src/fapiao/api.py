@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 from ninja.security import APIKeyHeader, SessionAuth
 from ninja.utils import check_csrf
@@ -24,7 +25,7 @@ from fapiao.core.choices import TokenScope
 from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, ValidationFailed, _
 from fapiao.invoices.api import router as invoices_router
 from fapiao.ledger.api import router as ledger_router
-from fapiao.platform import errors, problems
+from fapiao.platform import errors, openapi, problems
 from fapiao.platform.requests import json_body
 from fapiao.recovery.api import router as cases_router
 
@@ -107,7 +108,19 @@ class BoundedJsonParser(Parser):
         return json_body(request)
 
 
-api = NinjaAPI(
+class FapiaoAPI(NinjaAPI):
+    """Ninja's API, whose OpenAPI document also holds the ``Problem`` schema that every problem
+    answer refers to (:mod:`fapiao.platform.openapi`)."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document["components"]["schemas"].update(openapi.problem_components())
+        return document
+
+
+api = FapiaoAPI(
     title="Fapiao Vault API",
     parser=BoundedJsonParser(),
     version="1",
@@ -144,14 +157,13 @@ def unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpRes
 
 @api.exception_handler(NinjaValidationError)
 def request_invalid(request: HttpRequest, error: NinjaValidationError) -> HttpResponse:
-    fields = [
-        FieldError(
-            ".".join(str(part) for part in item.get("loc", [])[1:]) or "request",
-            "invalid",
-            _("This value is not valid."),
-        )
-        for item in error.errors
-    ]
+    fields = []
+    for item in error.errors:
+        field = ".".join(str(part) for part in item.get("loc", [])[1:]) or "request"
+        if item.get("type") == "missing":
+            fields.append(FieldError(field, "required", _("This field is required.")))
+        else:
+            fields.append(FieldError(field, "invalid", _("This value is not valid.")))
     return problems.from_error(ValidationFailed(fields))
 
 

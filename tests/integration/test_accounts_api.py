@@ -306,6 +306,28 @@ def test_token_expiry_and_scope_are_checked(demo):
     assert {e["field"] for e in response.json()["errors"]} == {"scope", "days"}
 
 
+@pytest.mark.parametrize(
+    ("caller", "path"),
+    [
+        ("madmin", "/api/v1/accounts/users"),
+        ("operator", "/api/v1/accounts/merchants"),
+        ("operator", f"/api/v1/accounts/merchants/{M1}/segments"),
+        ("clerk's session", "/api/v1/accounts/tokens"),
+    ],
+)
+def test_malformed_json_is_422_malformed_json_as_everywhere_else(client_for, demo, caller, path):
+    """These bodies are parsed by ninja, which answered an English ``400 http_error``."""
+    client = session_client(demo["clerk"]) if caller.endswith("session") else client_for(caller)
+    counts = [model.objects.count() for model in (User, Merchant, NumberSegment, ApiToken)]
+    response = client.post(path, data='{"name": "x",', content_type="application/json")
+    assert response.status_code == 422, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/validation_failed")
+    assert [(error["field"], error["code"]) for error in body["errors"]] == [("body", "malformed_json")]
+    assert [model.objects.count() for model in (User, Merchant, NumberSegment, ApiToken)] == counts
+
+
 def test_someone_elses_token_is_404(client_for, demo):
     from fapiao.accounts.services import create_token
 

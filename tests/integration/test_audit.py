@@ -372,6 +372,9 @@ def test_api_proves_a_record_against_a_signed_head(client_for, valid_invoice, de
     assert verify_head(proof["head"], proof["signature"], keys.signing_key().public_raw)
     missing = auditor.get(f"/api/v1/audit/logs/{demo['clerk'].merchant.uscc}/proof", {"index": 999})
     assert missing.status_code == 404
+    without_index = auditor.get(f"/api/v1/audit/logs/{demo['clerk'].merchant.uscc}/proof")
+    assert without_index.status_code == 422
+    assert [(e["field"], e["code"]) for e in without_index.json()["errors"]] == [("index", "required")]
 
 
 def test_auditor_pages_browse_filter_and_export_with_formula_escaping(client_for, valid_invoice, demo):

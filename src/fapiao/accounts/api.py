@@ -33,10 +33,9 @@ from fapiao.accounts.schemas import (
     UserList,
     UserOut,
 )
-from fapiao.platform.schemas import Problem
+from fapiao.platform.openapi import documented
 
 router = Router(tags=["accounts"])
-ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}
 
 
 def _actor(request: HttpRequest) -> User:
@@ -46,7 +45,7 @@ def _actor(request: HttpRequest) -> User:
 # --- users ------------------------------------------------------------------------------------
 
 
-@router.get("/users", response={200: UserList, **ERRORS}, summary="Users the caller may see")
+@router.get("/users", response=UserList, openapi_extra=documented(), summary="Users the caller may see")
 def list_users(request: HttpRequest, merchant: str = "", role: str = "") -> dict[str, Any]:
     users = list(selectors.user_list(user=_actor(request), merchant=merchant, role=role))
     locked = selectors.locked_usernames([user.username for user in users])
@@ -55,7 +54,8 @@ def list_users(request: HttpRequest, merchant: str = "", role: str = "") -> dict
 
 @router.post(
     "/users",
-    response={201: UserInvited, **ERRORS},
+    response={201: UserInvited},
+    openapi_extra=documented(404, 409, 413),
     summary="Invite a user (they are mailed a single-use link to choose their password)",
 )
 def invite_user(request: HttpRequest, body: UserIn) -> Status[dict[str, Any]]:
@@ -73,19 +73,23 @@ def invite_user(request: HttpRequest, body: UserIn) -> Status[dict[str, Any]]:
     return Status(201, {"user": user_out(user, set()), "invitation": invitation_out(issued.invitation)})
 
 
-@router.get("/users/{user_id}", response={200: UserOut, **ERRORS}, summary="One user")
+@router.get("/users/{user_id}", response=UserOut, openapi_extra=documented(404), summary="One user")
 def get_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
     return user_out(selectors.user_get(user=_actor(request), user_id=user_id))
 
 
-@router.post("/users/{user_id}/disable", response={200: UserOut, **ERRORS}, summary="Disable a user")
+@router.post(
+    "/users/{user_id}/disable", response=UserOut, openapi_extra=documented(404), summary="Disable a user"
+)
 def disable_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
     actor = _actor(request)
     target = selectors.user_get(user=actor, user_id=user_id)
     return user_out(services.set_user_active(actor=actor, target=target, active=False))
 
 
-@router.post("/users/{user_id}/enable", response={200: UserOut, **ERRORS}, summary="Enable a user")
+@router.post(
+    "/users/{user_id}/enable", response=UserOut, openapi_extra=documented(404), summary="Enable a user"
+)
 def enable_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
     actor = _actor(request)
     target = selectors.user_get(user=actor, user_id=user_id)
@@ -94,7 +98,8 @@ def enable_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
 
 @router.post(
     "/users/{user_id}/reset-password",
-    response={200: UserInvited, **ERRORS},
+    response=UserInvited,
+    openapi_extra=documented(404),
     summary="End a user's password, sessions and tokens; mail them a link to choose a new one",
 )
 def reset_password(request: HttpRequest, user_id: int) -> dict[str, Any]:
@@ -106,7 +111,10 @@ def reset_password(request: HttpRequest, user_id: int) -> dict[str, Any]:
 
 
 @router.post(
-    "/users/{user_id}/unlock", response={200: Unlocked, **ERRORS}, summary="Unlock a locked-out user"
+    "/users/{user_id}/unlock",
+    response=Unlocked,
+    openapi_extra=documented(404),
+    summary="Unlock a locked-out user",
 )
 def unlock_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
     actor = _actor(request)
@@ -117,7 +125,8 @@ def unlock_user(request: HttpRequest, user_id: int) -> dict[str, Any]:
 
 @router.post(
     "/users/{user_id}/reset-second-factor",
-    response={200: UserOut, **ERRORS},
+    response=UserOut,
+    openapi_extra=documented(404),
     summary="Clear a staff member's lost second factor (operators)",
 )
 def reset_second_factor(request: HttpRequest, user_id: int) -> dict[str, Any]:
@@ -130,12 +139,17 @@ def reset_second_factor(request: HttpRequest, user_id: int) -> dict[str, Any]:
 # --- merchants and number segments --------------------------------------------------------------
 
 
-@router.get("/merchants", response={200: MerchantList, **ERRORS}, summary="Merchants (staff)")
+@router.get("/merchants", response=MerchantList, openapi_extra=documented(), summary="Merchants (staff)")
 def list_merchants(request: HttpRequest) -> dict[str, Any]:
     return {"items": [merchant_out(m) for m in selectors.merchant_list(user=_actor(request))]}
 
 
-@router.post("/merchants", response={201: MerchantOut, **ERRORS}, summary="Create a merchant")
+@router.post(
+    "/merchants",
+    response={201: MerchantOut},
+    openapi_extra=documented(409, 413),
+    summary="Create a merchant",
+)
 def create_merchant(request: HttpRequest, body: MerchantIn) -> Status[dict[str, Any]]:
     merchant = onboarding.create_merchant(
         actor=_actor(request), uscc=body.uscc, name=body.name, address=body.address, phone=body.phone
@@ -144,7 +158,10 @@ def create_merchant(request: HttpRequest, body: MerchantIn) -> Status[dict[str, 
 
 
 @router.get(
-    "/merchants/{uscc}", response={200: MerchantOut, **ERRORS}, summary="One merchant and its segments"
+    "/merchants/{uscc}",
+    response=MerchantOut,
+    openapi_extra=documented(404),
+    summary="One merchant and its segments",
 )
 def get_merchant(request: HttpRequest, uscc: str) -> dict[str, Any]:
     return merchant_out(selectors.merchant_get(user=_actor(request), uscc=uscc))
@@ -152,7 +169,8 @@ def get_merchant(request: HttpRequest, uscc: str) -> dict[str, Any]:
 
 @router.post(
     "/merchants/{uscc}/segments",
-    response={201: SegmentOut, **ERRORS},
+    response={201: SegmentOut},
+    openapi_extra=documented(404, 409, 413),
     summary="Allocate a number segment (never overlapping another merchant's)",
 )
 def allocate_segment(request: HttpRequest, uscc: str, body: SegmentIn) -> Status[dict[str, Any]]:
@@ -173,14 +191,15 @@ def allocate_segment(request: HttpRequest, uscc: str, body: SegmentIn) -> Status
 # --- the caller's own API tokens ------------------------------------------------------------------
 
 
-@router.get("/tokens", response={200: TokenList, **ERRORS}, summary="Your API tokens")
+@router.get("/tokens", response=TokenList, openapi_extra=documented(), summary="Your API tokens")
 def list_tokens(request: HttpRequest) -> dict[str, Any]:
     return {"items": [token_out(token) for token in selectors.own_tokens(user=_actor(request))]}
 
 
 @router.post(
     "/tokens",
-    response={201: NewToken, **ERRORS},
+    response={201: NewToken},
+    openapi_extra=documented(413),
     summary="Create an API token (signed-in sessions only; the token is shown once)",
 )
 def create_token(request: HttpRequest, body: TokenIn) -> Status[dict[str, Any]]:
@@ -196,7 +215,12 @@ def create_token(request: HttpRequest, body: TokenIn) -> Status[dict[str, Any]]:
     return Status(201, {**token_out(token), "token": plaintext})
 
 
-@router.delete("/tokens/{token_id}", response={204: None, **ERRORS}, summary="Revoke one of your tokens")
+@router.delete(
+    "/tokens/{token_id}",
+    response={204: None},
+    openapi_extra=documented(404),
+    summary="Revoke one of your tokens",
+)
 def revoke_token(request: HttpRequest, token_id: str) -> HttpResponse:
     actor = _actor(request)
     token = selectors.own_token_get(user=actor, public_id=token_id)

@@ -11,16 +11,15 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest
 from ninja import Router
 
-from fapiao.audit import selectors
+from fapiao.audit import schemas, selectors
 from fapiao.audit.models import AuditHead, AuditLog, AuditRecord
 from fapiao.audit.store import fetch_nodes, record_bytes_of
 from fapiao.core import merkle
 from fapiao.core.errors import FieldError, NotFoundError, ValidationFailed, _
+from fapiao.platform.openapi import documented
 from fapiao.platform.requests import page_param
-from fapiao.platform.schemas import Problem
 
 router = Router(tags=["audit"])
-ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
 
 
 class AuditRecordNotFoundError(NotFoundError):
@@ -43,7 +42,12 @@ def _head_document(head: AuditHead, log: str) -> dict[str, Any]:
     }
 
 
-@router.get("", response={200: dict[str, Any], **ERRORS}, summary="Search the audit trail")
+@router.get(
+    "",
+    response=schemas.AuditPage,
+    openapi_extra=documented(extra={"parameters": schemas.FILTERS}),
+    summary="Search the audit trail",
+)
 def search(request: HttpRequest) -> dict[str, Any]:
     """Filters: ``actor`` (username or part of the name), ``action`` (``invoice.issue`` or a family
     such as ``invoice``), ``target``, ``target_type``, ``merchant`` (a USCC or ``staff``),
@@ -60,7 +64,12 @@ def search(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/logs", response={200: dict[str, Any], **ERRORS}, summary="Audit logs and their signed heads")
+@router.get(
+    "/logs",
+    response=schemas.AuditLogs,
+    openapi_extra=documented(),
+    summary="Audit logs and their signed heads",
+)
 def logs(request: HttpRequest) -> dict[str, Any]:
     items = []
     for log in selectors.audit_logs(user=request.user):  # type: ignore[arg-type]
@@ -79,15 +88,16 @@ def logs(request: HttpRequest) -> dict[str, Any]:
 
 @router.get(
     "/logs/{log}/proof",
-    response={200: dict[str, Any], **ERRORS},
+    response=schemas.AuditProof,
+    openapi_extra=documented(404),
     summary="Prove one audit record's inclusion",
 )
-def proof(request: HttpRequest, log: str, index: int | None = None) -> dict[str, Any]:
+def proof(request: HttpRequest, log: str, index: int) -> dict[str, Any]:
     """``log`` is a USCC or ``staff``; ``index`` the record's index.  Answers the record's leaf
     bytes, the latest signed head and the RFC 9162 inclusion proof, like a ledger receipt."""
     name = "audit:staff" if log.lower() == "staff" else f"audit:{log.upper()}"
     audit_log = selectors.audit_logs(user=request.user).filter(name=name).first()  # type: ignore[arg-type]
-    if index is None or index < 0:
+    if index < 0:
         raise ValidationFailed([FieldError("index", "required", _("Give the record's index, from 0."))])
     row = (
         AuditRecord.objects.filter(log=audit_log, seq=index).select_related("log").first()

@@ -12,16 +12,10 @@ from fapiao.core.errors import _
 from fapiao.invoices import schemas, selectors, services
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
+from fapiao.platform.openapi import documented
 from fapiao.platform.requests import json_body, page_param
-from fapiao.platform.schemas import Problem
 
 router = Router(tags=["invoices"])
-ERRORS: dict[int, Any] = {
-    401: Problem,
-    403: Problem,
-    404: Problem,
-    422: Problem,
-}
 
 
 def _answer(result: services.WriteResult) -> JsonResponse:
@@ -33,8 +27,10 @@ def _answer(result: services.WriteResult) -> JsonResponse:
 
 @router.post(
     "",
-    response={201: schemas.InvoiceOut, 409: Problem, 503: Problem, **ERRORS},
-    openapi_extra=schemas.body_schema(schemas.InvoiceIn),
+    response={201: schemas.InvoiceOut},
+    openapi_extra=documented(
+        409, 413, links=schemas.INVOICE_LINKS, extra=schemas.body_schema(schemas.InvoiceIn)
+    ),
     summary="Issue a blue invoice",
 )
 def issue(request: HttpRequest) -> JsonResponse:
@@ -46,7 +42,12 @@ def issue(request: HttpRequest) -> JsonResponse:
     return _answer(result)
 
 
-@router.get("", response={200: schemas.InvoicePage, **ERRORS}, summary="Search invoices")
+@router.get(
+    "",
+    response={200: schemas.InvoicePage},
+    openapi_extra=documented(extra={"parameters": schemas.FILTERS}),
+    summary="Search invoices",
+)
 def search(request: HttpRequest) -> dict[str, Any]:
     filters = selectors.parse_filters(request.GET.dict())
     page_number = page_param(request, maximum=selectors.MAX_PAGE)
@@ -60,7 +61,12 @@ def search(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/{number}", response={200: schemas.InvoiceOut, **ERRORS}, summary="Fetch one invoice")
+@router.get(
+    "/{number}",
+    response={200: schemas.InvoiceOut},
+    openapi_extra=documented(404),
+    summary="Fetch one invoice",
+)
 def detail(request: HttpRequest, number: str, reveal: bool = False, merchant: str = "") -> JsonResponse:
     """Sensitive buyer fields come masked; ``?reveal=true`` shows them in full, which needs the
     permission to reveal (merchant clerks and admins) and is recorded in the audit trail."""
@@ -77,8 +83,10 @@ def detail(request: HttpRequest, number: str, reveal: bool = False, merchant: st
 
 @router.post(
     "/{number}/red-letter",
-    response={201: schemas.InvoiceOut, 409: Problem, 503: Problem, **ERRORS},
-    openapi_extra=schemas.body_schema(schemas.RedLetterIn),
+    response={201: schemas.InvoiceOut},
+    openapi_extra=documented(
+        404, 409, 413, links=schemas.INVOICE_LINKS, extra=schemas.body_schema(schemas.RedLetterIn)
+    ),
     summary="Red-letter an invoice, fully or by line",
 )
 def red_letter(request: HttpRequest, number: str) -> JsonResponse:
@@ -91,7 +99,12 @@ def red_letter(request: HttpRequest, number: str) -> JsonResponse:
     return _answer(result)
 
 
-@router.get("/{number}/receipt", response={200: dict[str, Any], **ERRORS}, summary="A fresh receipt")
+@router.get(
+    "/{number}/receipt",
+    response={200: dict[str, Any]},
+    openapi_extra=documented(404),
+    summary="A fresh receipt",
+)
 def receipt(request: HttpRequest, number: str, merchant: str = "") -> JsonResponse:
     invoice = selectors.invoice_get(user=request.user, number=number, merchant=merchant)  # type: ignore[arg-type]
     if invoice.ledger_seq is None:

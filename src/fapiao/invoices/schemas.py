@@ -8,6 +8,9 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from fapiao.core.choices import Colour, Direction, InvoiceState
+from fapiao.platform.openapi import PAGE_PARAMETER, link, query_parameter
+
 
 class BuyerIn(Schema):
     model_config = ConfigDict(extra="forbid")
@@ -38,8 +41,24 @@ class LineIn(Schema):
     tax: str | None = Field(None, description="If sent, must equal amount × rate rounded to the fen.")
 
 
+INVOICE_EXAMPLE: dict[str, Any] = {
+    "kind": "ordinary",
+    "buyer": {"name": "北京买方贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"},
+    "lines": [
+        {
+            "name": "*信息技术服务*软件开发",
+            "tax_code": "3040201000000000000",
+            "unit": "项",
+            "quantity": "1",
+            "unit_price": "1000.00",
+            "tax_rate": "0.06",
+        }
+    ],
+}
+
+
 class InvoiceIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": INVOICE_EXAMPLE})
     kind: Literal["ordinary", "special"]
     buyer: BuyerIn
     lines: list[LineIn]
@@ -52,7 +71,7 @@ class RedLetterLineIn(Schema):
 
 
 class RedLetterIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"full": True}})
     full: bool | None = None
     lines: list[RedLetterLineIn] | None = None
     confirmation_no: str | None = Field(None, description="红字确认单编号, where there is one.")
@@ -158,11 +177,38 @@ IDEMPOTENCY_HEADER: dict[str, Any] = {
 
 
 def body_schema(model: type[Schema]) -> dict[str, Any]:
-    """An ``openapi_extra`` documenting a JSON body we parse ourselves."""
+    """An ``openapi_extra`` documenting a JSON body we parse ourselves, with the model's example."""
+    schema = inline_schema(model.model_json_schema())
+    content: dict[str, Any] = {"schema": schema}
+    if "example" in schema:
+        content["example"] = schema["example"]
     return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": inline_schema(model.model_json_schema())}},
-        },
+        "requestBody": {"required": True, "content": {"application/json": content}},
         "parameters": [IDEMPOTENCY_HEADER],
     }
+
+
+# --- what the document says beyond the bodies: the search's filters and the links between answers ---
+
+FILTERS = [
+    query_parameter("number", "20-digit number, or 代码-号码 for a legacy invoice."),
+    query_parameter("date_from", "First issue date, YYYY-MM-DD.", type="string", format="date"),
+    query_parameter("date_to", "Last issue date, YYYY-MM-DD.", type="string", format="date"),
+    query_parameter("buyer", "Part of the buyer's name, or the buyer's whole taxpayer number."),
+    query_parameter("amount_min", "Least total with tax, yuan (`100.00`)."),
+    query_parameter("amount_max", "Most total with tax, yuan."),
+    query_parameter("state", "Invoice state.", type="string", enum=[state.value for state in InvoiceState]),
+    query_parameter("direction", "outgoing or incoming.", type="string", enum=[d.value for d in Direction]),
+    query_parameter("colour", "blue or red.", type="string", enum=[colour.value for colour in Colour]),
+    query_parameter("merchant", "A merchant's USCC (staff)."),
+    PAGE_PARAMETER,
+]
+NUMBER = "$response.body#/number"
+#: From an issued invoice (or a red letter) to what can be done with it next.
+INVOICE_LINKS = {
+    201: {
+        "GetInvoice": link("fapiao_invoices_api_detail", "The invoice just written.", number=NUMBER),
+        "RedLetter": link("fapiao_invoices_api_red_letter", "Red-letter it.", number=NUMBER),
+        "Receipt": link("fapiao_invoices_api_receipt", "A fresh receipt for it.", number=NUMBER),
+    }
+}

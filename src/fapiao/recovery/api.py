@@ -20,8 +20,8 @@ from fapiao.accounts.permissions import Action, require
 from fapiao.core.errors import FieldError, ValidationFailed, _
 from fapiao.core.evidence import EvidenceTooLargeError, megabytes
 from fapiao.invoices.presenters import invoice_representation
+from fapiao.platform.openapi import documented
 from fapiao.platform.requests import json_body, page_param
-from fapiao.platform.schemas import Problem
 from fapiao.recovery import actions, conversation, remedies, schemas, selectors, services
 from fapiao.recovery import evidence as evidence_services
 from fapiao.recovery.models import Case
@@ -31,7 +31,6 @@ from fapiao.recovery.receipt import submission_receipt_pdf
 from fapiao.recovery.storage import open_blob
 
 router = Router(tags=["cases"])
-ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}
 MAX_PAGE = 10_000
 NOT_ALLOWED = _("This field is not allowed here.")
 REMEDY_CONTENT = _(
@@ -71,8 +70,10 @@ def _version(body: dict[str, Any]) -> int:
 
 @router.post(
     "",
-    response={201: schemas.CaseOut, **ERRORS},
-    openapi_extra=schemas.request_body(schemas.CaseIn, idempotent=True),
+    response={201: schemas.CaseOut},
+    openapi_extra=documented(
+        409, 413, links={201: schemas.CASE_LINKS}, extra=schemas.request_body(schemas.CaseIn, idempotent=True)
+    ),
     summary="Open a draft case",
 )
 def open_case(request: HttpRequest) -> JsonResponse:
@@ -84,7 +85,12 @@ def open_case(request: HttpRequest) -> JsonResponse:
     return _case(request, case, 201)
 
 
-@router.get("", response={200: schemas.CasePage, **ERRORS}, summary="List cases")
+@router.get(
+    "",
+    response={200: schemas.CasePage},
+    openapi_extra=documented(extra={"parameters": schemas.FILTERS}),
+    summary="List cases",
+)
 def list_cases(request: HttpRequest) -> dict[str, Any]:
     """Filters: ``state`` (comma-separated), ``merchant`` (USCC), ``overdue``, ``older_than_days``,
     ``amount_min``/``amount_max``, ``assignee`` (``me``, ``none`` or a username), ``q``
@@ -102,7 +108,12 @@ def list_cases(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/reasons", response={200: dict[str, Any], **ERRORS}, summary="Reason and request templates")
+@router.get(
+    "/reasons",
+    response={200: dict[str, Any]},
+    openapi_extra=documented(),
+    summary="Reason and request templates",
+)
 def reasons(request: HttpRequest) -> dict[str, Any]:
     def translated(templates: dict[str, str]) -> list[dict[str, str]]:
         return [{"code": code, "text": gettext(text)} for code, text in templates.items()]
@@ -114,15 +125,22 @@ def reasons(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/{case_id}", response={200: schemas.CaseOut, **ERRORS}, summary="Fetch one case")
+@router.get(
+    "/{case_id}",
+    response={200: schemas.CaseOut},
+    openapi_extra=documented(404, links={200: schemas.CASE_LINKS}),
+    summary="Fetch one case",
+)
 def detail(request: HttpRequest, case_id: str) -> JsonResponse:
     return _case(request, selectors.case_get(user=_user(request), case_id=case_id))
 
 
 @router.patch(
     "/{case_id}",
-    response={200: schemas.CaseOut, **ERRORS},
-    openapi_extra=schemas.request_body(schemas.CaseEditIn),
+    response={200: schemas.CaseOut},
+    openapi_extra=documented(
+        404, 409, 413, links={200: schemas.CASE_LINKS}, extra=schemas.request_body(schemas.CaseEditIn)
+    ),
     summary="Edit the claim of a draft or rejected case",
 )
 def edit(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -155,8 +173,10 @@ def _action(name: str, summary: str, schema: type) -> None:
     handler.__name__ = name.replace("-", "_")
     router.post(
         f"/{{case_id}}/{name}",
-        response={200: schemas.CaseOut, **ERRORS},
-        openapi_extra=schemas.request_body(schema),
+        response={200: schemas.CaseOut},
+        openapi_extra=documented(
+            404, 409, 413, links={200: schemas.CASE_LINKS}, extra=schemas.request_body(schema)
+        ),
         summary=summary,
     )(handler)
 
@@ -176,7 +196,10 @@ for _name, _summary, _schema in (
 
 
 @router.post(
-    "/{case_id}/release", response={200: schemas.CaseOut, **ERRORS}, summary="Give a claimed case back"
+    "/{case_id}/release",
+    response={200: schemas.CaseOut},
+    openapi_extra=documented(404, 409, links={200: schemas.CASE_LINKS}),
+    summary="Give a claimed case back",
 )
 def release(request: HttpRequest, case_id: str) -> JsonResponse:
     user = _user(request)
@@ -186,8 +209,10 @@ def release(request: HttpRequest, case_id: str) -> JsonResponse:
 
 @router.post(
     "/{case_id}/assign",
-    response={200: schemas.CaseOut, **ERRORS},
-    openapi_extra=schemas.request_body(schemas.AssignIn),
+    response={200: schemas.CaseOut},
+    openapi_extra=documented(
+        404, 409, 413, links={200: schemas.CASE_LINKS}, extra=schemas.request_body(schemas.AssignIn)
+    ),
     summary="Assign a case to a reviewer (lead reviewers)",
 )
 def assign(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -202,8 +227,10 @@ RESOLVE_KEYS = frozenset({"version", "remedy", "note"})
 
 @router.post(
     "/{case_id}/resolve",
-    response={200: schemas.ResolveOut, **ERRORS},
-    openapi_extra=schemas.request_body(schemas.ResolveIn),
+    response={200: schemas.ResolveOut},
+    openapi_extra=documented(
+        404, 409, 413, links={200: schemas.RESOLVE_LINKS}, extra=schemas.request_body(schemas.ResolveIn)
+    ),
     summary="Restore or re-issue the invoice of an approved case",
 )
 def resolve(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -236,8 +263,10 @@ def resolve(request: HttpRequest, case_id: str) -> JsonResponse:
 
 @router.post(
     "/{case_id}/messages",
-    response={201: dict[str, Any], **ERRORS},
-    openapi_extra=schemas.request_body(schemas.MessageIn),
+    response={201: schemas.CaseOut},
+    openapi_extra=documented(
+        404, 409, 413, links={201: schemas.CASE_LINKS}, extra=schemas.request_body(schemas.MessageIn)
+    ),
     summary="Write a message on a case",
 )
 def message(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -252,8 +281,8 @@ def message(request: HttpRequest, case_id: str) -> JsonResponse:
 
 @router.post(
     "/{case_id}/evidence",
-    response={201: schemas.EvidenceOut, **ERRORS, 413: Problem},
-    openapi_extra=schemas.EVIDENCE_UPLOAD,
+    response={201: schemas.EvidenceOut},
+    openapi_extra=documented(404, 409, 413, extra=schemas.EVIDENCE_UPLOAD),
     summary="Attach a file (multipart: file, type)",
 )
 def add_evidence(request: HttpRequest, case_id: str) -> JsonResponse:
@@ -275,7 +304,12 @@ def add_evidence(request: HttpRequest, case_id: str) -> JsonResponse:
     return _json(evidence_representation(evidence), 201)
 
 
-@router.get("/{case_id}/evidence/{evidence_id}", response={200: None, **ERRORS}, summary="Download a file")
+@router.get(
+    "/{case_id}/evidence/{evidence_id}",
+    response={200: None},
+    openapi_extra=documented(404, content={200: "application/octet-stream"}),
+    summary="Download a file",
+)
 def download_evidence(request: HttpRequest, case_id: str, evidence_id: str) -> HttpResponse:
     case = selectors.case_get(user=_user(request), case_id=case_id)
     evidence = selectors.evidence_get(case=case, evidence_id=evidence_id)
@@ -285,7 +319,12 @@ def download_evidence(request: HttpRequest, case_id: str, evidence_id: str) -> H
     return response
 
 
-@router.get("/{case_id}/receipt.pdf", response={200: None, **ERRORS}, summary="The submission receipt (PDF)")
+@router.get(
+    "/{case_id}/receipt.pdf",
+    response={200: None},
+    openapi_extra=documented(404, 409, content={200: "application/pdf"}),
+    summary="The submission receipt (PDF)",
+)
 def receipt_pdf(request: HttpRequest, case_id: str) -> HttpResponse:
     case = selectors.case_get(user=_user(request), case_id=case_id)
     response = HttpResponse(submission_receipt_pdf(case), content_type="application/pdf")

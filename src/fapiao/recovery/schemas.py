@@ -9,6 +9,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from fapiao.invoices.schemas import IDEMPOTENCY_HEADER, LineIn, inline_schema
+from fapiao.platform.openapi import PAGE_PARAMETER, link, query_parameter
 
 
 def request_body(model: type[Schema], *, idempotent: bool = False) -> dict[str, Any]:
@@ -175,3 +176,63 @@ class ResolveOut(Schema):
     case: dict[str, Any]
     invoice: dict[str, Any]
     receipt: dict[str, Any] | None
+
+
+# --- what the document says beyond the bodies: the list's filters and the links between answers ---
+
+FILTERS = [
+    query_parameter("state", "Case states, comma-separated."),
+    query_parameter("merchant", "A merchant's USCC."),
+    query_parameter("overdue", "Only cases past their deadline (`1`)."),
+    query_parameter("older_than_days", "Only cases opened more than this many days ago.", type="integer"),
+    query_parameter("amount_min", "Least claimed total with tax, yuan."),
+    query_parameter("amount_max", "Most claimed total with tax, yuan."),
+    query_parameter("assignee", "`me`, `none` or a reviewer's username."),
+    query_parameter("q", "受理编号 or invoice number."),
+    query_parameter("unread", "Only cases with merchant messages no staff member has read (`1`)."),
+    PAGE_PARAMETER,
+]
+
+
+def _case_links(at: str = "") -> dict[str, Any]:
+    """Links from an answer holding a case (at ``at`` in the body) to the actions on that case,
+    each sent with the case's id and its current version."""
+    case_id = f"$response.body#{at}/case_id"
+    version = f"$response.body#{at}/version"
+
+    def action(name: str, description: str) -> dict[str, Any]:
+        operation = f"fapiao_recovery_api_{name.replace('-', '_')}"
+        return link(operation, description, case_id=case_id, body_version=version)
+
+    return {
+        "GetCase": link("fapiao_recovery_api_detail", "The case as it is now.", case_id=case_id),
+        "EditClaim": action("edit", "Edit the claim (a draft or a rejected case)."),
+        "Submit": action("submit", "Submit the draft."),
+        "Resubmit": action("resubmit", "Submit a rejected case again."),
+        "Withdraw": action("withdraw", "Withdraw the case."),
+        "Claim": action("claim", "A reviewer claims it."),
+        "RequestInfo": action("request-info", "Ask the merchant for more."),
+        "Approve": action("approve", "Approve it."),
+        "Reject": action("reject", "Reject it."),
+        "Resolve": action("resolve", "Restore or re-issue the invoice."),
+        "Confirm": action("confirm", "The merchant confirms the result."),
+        "Reopen": action("reopen", "Reopen it within the window."),
+        "Release": link("fapiao_recovery_api_release", "Give the claim back.", case_id=case_id),
+        "Message": link("fapiao_recovery_api_message", "Write a message.", case_id=case_id),
+        "Receipt": link("fapiao_recovery_api_receipt_pdf", "The submission receipt.", case_id=case_id),
+    }
+
+
+CASE_LINKS = _case_links()
+#: From a resolved case to its confirmation and to the invoice written.
+RESOLVE_LINKS = {
+    **_case_links("/case"),
+    **{
+        name: link(f"fapiao_invoices_api_{operation}", description, number="$response.body#/invoice/number")
+        for name, operation, description in (
+            ("GetInvoice", "detail", "The invoice written."),
+            ("InvoiceReceipt", "receipt", "A fresh receipt for it."),
+            ("RedLetter", "red_letter", "Red-letter it."),
+        )
+    },
+}
