@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 BACKEND = os.environ.get("FAPIAO_TEST_BACKEND", "sqlite")
-SHARED_DIR = Path(os.environ.get("FAPIAO_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
 VALID_INVOICE: dict[str, Any] = {
     "kind": "ordinary",

@@ -81,7 +81,7 @@ from fapiao.platform.ratelimit import hit
 now, count = float(sys.argv[1]), int(sys.argv[2])
 print("ready", flush=True)
 sys.stdin.readline()
-allowed = sum(hit("shared", "198.51.100.4", 150, 3600, now=now).allowed for _ in range(count))
+allowed = sum(hit("pooled", "198.51.100.4", 150, 3600, now=now).allowed for _ in range(count))
 print(json.dumps({"allowed": allowed}), flush=True)
 """
 
@@ -124,4 +124,4 @@ def test_two_processes_hitting_one_key_share_one_count(shared_database: str, tmp
     assert [process.returncode for process in processes] == [0, 0]
     assert sum(result["allowed"] for result in results) == 150
     assert all(result["allowed"] > 0 for result in results)
-    assert peek("shared", "198.51.100.4", 150, 3600, now=HOUR).count == 200
+    assert peek("pooled", "198.51.100.4", 150, 3600, now=HOUR).count == 200
