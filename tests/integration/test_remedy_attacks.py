@@ -324,3 +324,17 @@ def test_the_migration_registers_the_invoices_already_stored(people, valid_invoi
     migration.register_existing(django_apps, SimpleNamespace(connection=connection))
     owners = dict(OutgoingNumber.objects.values_list("number", "merchant__uscc"))
     assert owners == {mine: A, theirs: B}
+
+
+def test_red_letter_honours_the_ledger_switch_like_issue(people, valid_invoice, settings):
+    """One service creates every invoice row: with the ledger off (benchmarks only) issue and
+    red-letter alike append no entry; both still register their numbers."""
+    settings.FAPIAO_LEDGER_ENABLED = False
+    blue = post(people["clerk"], "/api/v1/invoices", valid_invoice).json()["number"]
+    red = post(people["clerk"], f"/api/v1/invoices/{blue}/red-letter", {"full": True}).json()["number"]
+    assert not LogEntry.objects.exists()
+    assert list(Invoice.objects.filter(number__in=[blue, red]).values_list("ledger_seq", flat=True)) == [
+        None,
+        None,
+    ]
+    assert set(OutgoingNumber.objects.values_list("number", flat=True)) == {blue, red}
