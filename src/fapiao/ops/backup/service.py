@@ -14,6 +14,7 @@ recorded (:class:`~fapiao.ops.models.BackupVerification`) and ``/readyz`` report
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -242,19 +243,8 @@ def _manifest(
 
 def _write_manifest(partial: Path, document: dict[str, Any], *, key: bytes, backup_id: str) -> None:
     data = json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
-    source = _BytesReader(data)
     with create_private_file(partial / MANIFEST) as writing:
-        encrypt_stream(source, writing, key=key, backup_id=backup_id, name=MANIFEST)  # type: ignore[arg-type]
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self._data, self._at = data, 0
-
-    def read(self, size: int) -> bytes:
-        chunk = self._data[self._at : self._at + size]
-        self._at += len(chunk)
-        return chunk
+        encrypt_stream(io.BytesIO(data), writing, key=key, backup_id=backup_id, name=MANIFEST)
 
 
 def _write_index(partial: Path, backup_id: str, now: Any, key: bytes, files: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@ the manifest."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -63,22 +64,14 @@ def open_manifest(backup: Stored, key: bytes) -> dict[str, Any]:
     path = backup.path / MANIFEST
     if not path.is_file():
         raise BackupDamagedError(name=MANIFEST, reason=_("the file is missing"))
-    sink = _BytesSink()
+    sink = io.BytesIO()
     with path.open("rb") as reading:
-        decrypt_stream(reading, sink, key=key, backup_id=backup.backup_id, name=MANIFEST)  # type: ignore[arg-type]
+        decrypt_stream(reading, sink, key=key, backup_id=backup.backup_id, name=MANIFEST)
     try:
-        document = json.loads(bytes(sink.data))
+        document = json.loads(sink.getvalue())
     except ValueError:
         raise ManifestRefusedError(reason=_("it is not a signed fapiao-backup/1 manifest")) from None
     return verify_manifest(document, keys.registry(), backup_id=backup.backup_id)
-
-
-class _BytesSink:
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, chunk: bytes) -> None:
-        self.data += chunk
 
 
 @dataclass
