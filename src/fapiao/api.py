@@ -23,6 +23,8 @@ from fapiao.accounts.services import TokenInvalidError, authenticate_token
 from fapiao.audit.api import router as audit_router
 from fapiao.core.choices import TokenScope
 from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, ValidationFailed, _
+from fapiao.documents.api import bundle_router, check_router
+from fapiao.documents.api import router as documents_router
 from fapiao.invoices.api import router as invoices_router
 from fapiao.ledger.api import router as ledger_router
 from fapiao.platform import errors, openapi, problems
@@ -188,6 +190,9 @@ def register_routers() -> None:
     api.add_router("/accounts", accounts_router)
     api.add_router("/audit", audit_router)
     api.add_router("/invoices", invoices_router)
+    api.add_router("/invoices", documents_router)
+    api.add_router("/invoice-bundle", bundle_router)
+    api.add_router("/check", check_router)
     api.add_router("/ledger", ledger_router)
     api.add_router("/cases", cases_router)
 

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "fapiao.ops",
     "fapiao.catalogue",  # entry aids: address book, product catalogue, batch issuing
     "fapiao.recovery",  # recovery cases (补救申请), DESIGN.md §7
+    "fapiao.documents",  # invoice PDF/XML, receipts for people, delivery to the buyer, public 查验
     "fapiao.web",
 ]
 
@@ -346,6 +347,15 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+# Sending invoices to buyers (fapiao.documents.deliveries): how long one SMTP conversation may take,
+# and the retries of `fapiao deliveries retry` (RETRY_MINUTES × 2^(attempt − 1) apart).
+FAPIAO_SMTP_TIMEOUT_SECONDS = env_int("FAPIAO_SMTP_TIMEOUT_SECONDS", 20)
+FAPIAO_DELIVERY_RETRY_MINUTES = env_int("FAPIAO_DELIVERY_RETRY_MINUTES", 5)
+FAPIAO_DELIVERY_MAX_ATTEMPTS = env_int("FAPIAO_DELIVERY_MAX_ATTEMPTS", 6)
+# The public 查验 (/check/, /api/v1/check): checks per client address and per invoice number.
+FAPIAO_CHECK_WINDOW_SECONDS = env_int("FAPIAO_CHECK_WINDOW_SECONDS", 3600)
+FAPIAO_CHECK_LIMIT_PER_ADDRESS = env_int("FAPIAO_CHECK_LIMIT_PER_ADDRESS", 60)
+FAPIAO_CHECK_LIMIT_PER_NUMBER = env_int("FAPIAO_CHECK_LIMIT_PER_NUMBER", 20)
 FAPIAO_DEMO_PASSWORD_DEFAULT = "fapiao-demo-2026"  # noqa: S105  demo users only, printed on start
 
 NINJA_PAGINATION_PER_PAGE = 50

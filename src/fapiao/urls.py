@@ -14,6 +14,7 @@ urlpatterns = [
     path("cases/", include("fapiao.recovery.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("fapiao.documents.urls")),
     path("", include("fapiao.invoices.urls")),
     path("", include("fapiao.catalogue.urls")),
     path("", include("fapiao.web.urls")),

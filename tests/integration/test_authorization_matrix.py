@@ -314,9 +314,11 @@ def case_bodies(scope: str, world: World) -> dict[tuple[str, str], object]:
 def request_data(method: str, path: str, scope: str, world: World) -> tuple[dict[str, Any], object | None]:
     """The query and JSON body a row sends: valid, so only authorisation decides the outcome."""
     next_year = timezone.localdate().year + 1
+    today = timezone.localdate().isoformat()
     bodies: dict[tuple[str, str], object] = {
         ("POST", "/api/v1/invoices"): VALID_INVOICE,
         ("POST", "/api/v1/invoices/<number>/red-letter"): {"full": True},
+        ("POST", "/api/v1/invoices/<number>/deliveries"): {"to": "matrix@buyer.example.cn"},
         ("POST", "/api/v1/accounts/merchants"): {"uscc": NEW_USCC, "name": "北京矩阵测试有限公司"},
         ("POST", "/api/v1/accounts/merchants/<uscc>/segments"): {
             "year": next_year,
@@ -336,6 +338,12 @@ def request_data(method: str, path: str, scope: str, world: World) -> tuple[dict
         ("GET", "/api/v1/ledger/<log>/proof/inclusion"): {"index": 0},
         ("GET", "/api/v1/ledger/<log>/proof/consistency"): {"first": 1, "second": 1},
         ("GET", "/api/v1/audit/logs/<log>/proof"): {"index": 0},
+        ("GET", "/api/v1/check"): {
+            "number": world.invoices["own"],
+            "issued_on": today,
+            "total_with_tax": "1060.00",
+        },
+        ("GET", "/api/v1/invoice-bundle"): {"date_from": today, "date_to": today},
     }
     return queries.get((method, path), {}), bodies.get((method, path))
 
@@ -416,7 +424,8 @@ def test_matrix(world: World, method: str, path: str):
         if not outcome_matches(response, expected):
             failures.append(f"  {role:<15} {scope:<6} expected {expected}, got {describe(response)}")
         elif role in MERCHANT_PLAYERS and response.status_code == 200:
-            leaked = [marker for marker in leak_markers(world) if marker.encode() in response.content]
+            content = b"".join(response.streaming_content) if response.streaming else response.content
+            leaked = [marker for marker in leak_markers(world) if marker.encode() in content]
             if leaked:
                 failures.append(f"  {role:<15} {scope:<6} shows the other merchant's {leaked}")
     assert not failures, f"{method} {path}:\n" + "\n".join(failures)

@@ -51,6 +51,8 @@ DISTRIBUTED_BY_MERCHANT = {
     "recovery.CaseMessage",
     "recovery.CaseEvent",
     "recovery.SupersededNumber",
+    "documents.Document",
+    "documents.Delivery",
 }
 REFERENCE = {
     "accounts.Merchant",

@@ -243,7 +243,11 @@ def test_rotate_data_re_encrypts_the_address_book_too(demo, client_for, valid_in
     assert after.data_key_version == 2
     assert key_version_of(bytes(after.address_enc)) == 2
     assert bytes(after.address_enc) != bytes(before.address_enc)
-    assert catalogue.reveal_buyer(user=demo["clerk"], buyer_id=entry.pk) == {"name": PERSON["name"], **fields}
+    assert catalogue.reveal_buyer(user=demo["clerk"], buyer_id=entry.pk) == {
+        "name": PERSON["name"],
+        "email": "",
+        **fields,
+    }
     rotation = AuditRecord.objects.get(action="keys.rotate_data")
     assert rotation.after == {"version": 2, "rows": 2, "resumed": False}  # the invoice and the entry
     assert "已重新加密 2 行" in out.getvalue()

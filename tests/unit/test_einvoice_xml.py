@@ -63,9 +63,22 @@ def test_ordinary_invoice_utf8() -> None:
         139900,
     )
     assert fields.lines == (
-        EInvoiceLine("*信息技术服务*软件开发", "1", "1000.00", 100000, "0.06", 6000),
-        EInvoiceLine("*计算机外部设备*键盘", "2", "150.00000000", 30000, "0.13", 3900),
+        EInvoiceLine(
+            "*信息技术服务*软件开发", "1", "1000.00", 100000, "0.06", 6000, None, "项", "3040201000000000000"
+        ),
+        EInvoiceLine(
+            "*计算机外部设备*键盘",
+            "2",
+            "150.00000000",
+            30000,
+            "0.13",
+            3900,
+            "K-104",
+            "个",
+            "1090511010000000000",
+        ),
     )
+    assert (fields.kind, fields.colour, fields.original_number) == ("ordinary", None, None)
     for value in (fields.total_amount_fen, fields.lines[0].amount_fen, fields.lines[1].tax_fen):
         assert type(value) is int
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class Action(StrEnum):
     ISSUE_INVOICE = "issue_invoice"
     RED_LETTER_INVOICE = "red_letter_invoice"
+    DELIVER_INVOICES = "deliver_invoices"
     READ_INVOICES = "read_invoices"
     EXPORT_INVOICES = "export_invoices"
     READ_LEDGER = "read_ledger"
@@ -49,6 +50,8 @@ class Action(StrEnum):
 ALLOWED: dict[Action, frozenset[Role]] = {
     Action.ISSUE_INVOICE: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
     Action.RED_LETTER_INVOICE: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
+    # E-mailing an invoice to its buyer (the PDF carries the buyer's own data).
+    Action.DELIVER_INVOICES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
     Action.READ_INVOICES: frozenset(Role),
     Action.EXPORT_INVOICES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.AUDITOR}),
     Action.READ_LEDGER: frozenset(Role),

@@ -36,6 +36,7 @@ class Buyer(models.Model):
     phone_enc = models.BinaryField(null=True, blank=True)
     bank_enc = models.BinaryField(null=True, blank=True)
     bank_account_enc = models.BinaryField(null=True, blank=True)
+    email_enc = models.BinaryField(null=True, blank=True)  # where invoices are sent (documents app)
     masked = models.JSONField(default=dict, blank=True)
     data_key_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,6 +1,6 @@
 """The address book's sensitive party data, encrypted like an invoice's (DESIGN.md C8).
 
-A buyer's address, phone, bank and account, and an individual's ID number, are stored only as
+A buyer's address, phone, bank, account and e-mail, and an individual's ID number, are stored only as
 AES-GCM ciphertexts (:mod:`fapiao.core.fieldcrypt`, keys from :mod:`fapiao.platform.datakeys`), each
 bound to ``(merchant id, "catalogue_buyer", <field>, row uid, key version)``.  What stays plain:
 the name, an organisation's tax ID, the masked forms lists show, and the keyed blind index of
@@ -28,7 +28,7 @@ from fapiao.platform.datakeys import keyring, rotate_rows
 
 TABLE = "catalogue_buyer"
 BATCH_TABLE = "catalogue_batchrow"
-TEXT_FIELDS = ("address", "phone", "bank", "bank_account")
+TEXT_FIELDS = ("address", "phone", "bank", "bank_account", "email")
 SECRET_FIELDS = ("tax_id", *TEXT_FIELDS)  # tax_id: an individual's ID number only
 
 
@@ -53,10 +53,23 @@ def columns(*, merchant_id: int, uid: uuid.UUID, fields: dict[str, str]) -> dict
         secret = bool(value) and (name != "tax_id" or individual)
         found[f"{name}_enc"] = ring.encrypt(value, _context(merchant_id, uid, name)) if secret else None
         if secret:
-            masked[name] = mask(value)
+            masked[name] = mask_email(value) if name == "email" else mask(value)
     found["masked"] = masked
     found["data_key_version"] = ring.current if masked else None
     return found
+
+
+def mask_email(address: str) -> str:
+    """``zhang.san@example.com`` → ``z***@example.com``: enough to tell addresses apart."""
+    local, _at, domain = address.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def revealed_email(buyer: Any) -> str:
+    """The entry's e-mail address in plaintext, to send an invoice to it ("" when it has none)."""
+    if buyer.email_enc is None:
+        return ""
+    return keyring().decrypt_text(buyer.email_enc, _context(buyer.merchant_id, buyer.uid, "email"))
 
 
 def masked(buyer: Any) -> dict[str, str]:

@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -41,9 +43,11 @@ class BuyerInput:
     phone: str = ""
     bank: str = ""
     bank_account: str = ""
+    email: str = ""
 
 
-BUYER_FIELDS = ("name", "tax_id", "address", "phone", "bank", "bank_account")
+BUYER_FIELDS = ("name", "tax_id", "address", "phone", "bank", "bank_account", "email")
+MAX_EMAIL = 254
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,17 @@ def check_buyer(data: BuyerInput) -> dict[str, str]:
         "phone": clean_text(errors, "phone", data.phone, LIMITS.phone),
         "bank": clean_text(errors, "bank", data.bank, LIMITS.bank),
         "bank_account": clean_text(errors, "bank_account", data.bank_account, LIMITS.bank_account),
+        "email": clean_text(errors, "email", data.email, MAX_EMAIL),
         "tax_id": "",
         "tax_id_kind": "",
     }
+    if fields["email"] and not errors:
+        try:
+            validate_email(fields["email"])
+        except DjangoValidationError:
+            errors.append(
+                FieldError("email", "bad_email", _("Enter one e-mail address, like name@example.com."))
+            )
     tax_id = "".join(normalise_text(data.tax_id).split()).upper()
     if tax_id:
         try:

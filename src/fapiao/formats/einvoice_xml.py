@@ -2,11 +2,15 @@
 
 The tax bureau's file is ``<EInvoice>`` with ``<Header>``, ``<EInvoiceData>`` (seller, buyer,
 basic information with the totals, one ``<IssuItemInformation>`` per line) and
-``<TaxSupervisionInfo>`` (number, issue time).  Element names drift between versions and
-issuing platforms, so every field is looked up by its local name anywhere in the tree,
-namespaces, case, ``-`` and ``_`` ignored, under a few known aliases.  Whatever is missing or
-unreadable becomes a problem (a :class:`~fapiao.core.errors.FieldError`) rather than a failure;
-the caller decides.  The result is ``None`` only when the file cannot be read at all.
+``<TaxSupervisionInfo>`` (number, issue time).  The header's labels give the kind (普通/专用) and
+the colour (蓝字/红字); a red invoice's ``BlueInvoiceNumber`` (as our own writer,
+:mod:`fapiao.formats.einvoice_xml_write`, puts it) names the blue one it reverses.
+
+Element names drift between versions and issuing platforms, so every field is looked up by its
+local name anywhere in the tree, namespaces, case, ``-`` and ``_`` ignored, under a few known
+aliases.  Whatever is missing or unreadable becomes a problem (a
+:class:`~fapiao.core.errors.FieldError`) rather than a failure; the caller decides.  The result
+is ``None`` only when the file cannot be read at all.
 
 Safety: at most 5 MB; parsed by defusedxml with DTDs forbidden, so entity expansion ("billion
 laughs") and external entities never run.  Expat cannot read multi-byte encodings such as GBK,
@@ -49,13 +53,25 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
 LINE_ELEMENTS = ("IssuItemInformation", "IssueItemInformation", "InvoiceItem")
 LINE_FIELDS: dict[str, tuple[str, ...]] = {
     "name": ("ItemName", "GoodsName", "Xmmc"),
+    "spec": ("SpecMod", "Specification", "Ggxh"),
+    "unit": ("MeaUnits", "Unit", "Dw"),
+    "tax_code": ("TaxClassificationCode", "GoodsCode", "Spbm"),
     "quantity": ("Quantity",),
     "unit_price": ("UnPrice", "UnitPrice", "Price"),
     "amount_fen": ("Amount", "AmountWithoutTax"),
     "tax_rate": ("TaxRate",),
     "tax_fen": ("ComTaxAm", "TaxAmount", "TaxAm"),
 }
-OPTIONAL = frozenset({"buyer_tax_id", "quantity", "unit_price", "tax_rate", "tax_fen"})
+# Read when present, never a problem when missing.
+EXTRA_FIELDS: dict[str, tuple[str, ...]] = {
+    "remark": ("Remark", "Bz"),
+    "original_number": ("BlueInvoiceNumber", "OriginalInvoiceNumber", "Yfphm"),
+}
+OPTIONAL = frozenset(
+    {"buyer_tax_id", "quantity", "unit_price", "tax_rate", "tax_fen", "spec", "unit", "tax_code"}
+)
+# The words a file may use for the two untaxed treatments, as the API writes them.
+RATE_CODES = {"免税": "exempt", "不征税": "not_taxable"}
 
 _DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
 _CHINESE = frozenset({"gbk", "gb2312", "gb18030", "cp936"})  # read all as GB18030, their superset
@@ -72,8 +88,11 @@ class EInvoiceLine:
     quantity: str | None
     unit_price: str | None
     amount_fen: int | None
-    tax_rate: str | None  # "0.06"; a percentage in the file is converted, words (免税) kept
+    tax_rate: str | None  # "0.06"; a percentage converted, 免税/不征税 as exempt/not_taxable
     tax_fen: int | None
+    spec: str | None = None
+    unit: str | None = None
+    tax_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,10 @@ class EInvoiceFields:
     total_tax_fen: int | None
     total_with_tax_fen: int | None
     lines: tuple[EInvoiceLine, ...]
+    kind: str | None = None  # "special" | "ordinary", from GeneralOrSpecialVAT
+    colour: str | None = None  # "blue" | "red", from InIssuType (Y | N)
+    original_number: str | None = None  # the blue invoice a red one reverses
+    remark: str | None = None
 
     def as_mapping(self) -> dict[str, object]:
         """The fields :func:`fapiao.core.claims.compare_claim` reads, leaving out those not found."""
@@ -177,6 +200,10 @@ def _fields(root: Element) -> tuple[EInvoiceFields | None, list[FieldError]]:
         total_tax_fen=money["total_tax_fen"],
         total_with_tax_fen=money["total_with_tax_fen"],
         lines=tuple(_line(position, element, problems) for position, element in enumerate(line_elements)),
+        kind=_labelled(index, "GeneralOrSpecialVAT", {"01": "special", "02": "ordinary"}),
+        colour=_labelled(index, "InIssuType", {"Y": "blue", "N": "red"}),
+        original_number=_first(index, EXTRA_FIELDS["original_number"]),
+        remark=_first(index, EXTRA_FIELDS["remark"]),
     )
     amount, tax, total = fields.total_amount_fen, fields.total_tax_fen, fields.total_with_tax_fen
     if amount is not None and tax is not None and total is not None and amount + tax != total:
@@ -199,6 +226,9 @@ def _line(position: int, element: Element, problems: list[FieldError]) -> EInvoi
         amount_fen=_money(f"lines.{position}.amount_fen", found["amount_fen"], problems),
         tax_rate=_rate(found["tax_rate"]),
         tax_fen=_money(f"lines.{position}.tax_fen", found["tax_fen"], problems),
+        spec=found["spec"],
+        unit=found["unit"],
+        tax_code=found["tax_code"],
     )
 
 
@@ -223,6 +253,15 @@ def _first(index: dict[str, list[Element]], aliases: Sequence[str]) -> str | Non
             text = (element.text or "").strip()
             if text:
                 return text
+    return None
+
+
+def _labelled(index: dict[str, list[Element]], label: str, codes: dict[str, str]) -> str | None:
+    """The meaning of a header label's ``LabelCode`` (``InIssuType`` → Y/N), None if absent or unknown."""
+    for element in index.get(_key(label), []):
+        for child in element.iter():
+            if isinstance(child.tag, str) and _key(child.tag) == _key("LabelCode"):
+                return codes.get((child.text or "").strip().upper())
     return None
 
 
@@ -257,9 +296,9 @@ def _date(text: str | None, problems: list[FieldError]) -> date | None:
 
 
 def _rate(text: str | None) -> str | None:
-    """``"6%"`` → ``"0.06"``; a fraction or a word (免税, 不征税) is kept as written."""
+    """``"6%"`` → ``"0.06"``; 免税 → ``exempt``, 不征税 → ``not_taxable``; anything else as written."""
     if text is None or not text.endswith("%"):
-        return text
+        return RATE_CODES.get(text, text) if text is not None else None
     try:
         return format_decimal(Decimal(text[:-1].strip()) / 100)
     except (InvalidOperation, ValueError):

@@ -34,6 +34,7 @@ DESCRIPTIONS: dict[int, str] = {
         "Too many requests: this address's unauthenticated requests were refused too often this hour "
         "(`too_many_requests`); `Retry-After` says when to retry."
     ),
+    502: "A server we pass the request on to refused it for good (the mail server: `mail_refused`).",
     503: "The database is unavailable; nothing was saved. `Retry-After` says when to retry.",
 }
 RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}

@@ -29,6 +29,7 @@ TITLES = {
     422: _("Invalid request"),
     429: _("Too many requests"),
     500: _("Internal error"),
+    502: _("Bad gateway"),
     503: _("Service unavailable"),
 }
 THROTTLED = _(
@@ -88,6 +89,8 @@ def from_error(error: FapiaoError) -> ProblemResponse:
     headers = None
     if error.status == 503:
         headers = {"Retry-After": str(settings.FAPIAO_RETRY_AFTER_SECONDS)}
+    if getattr(error, "retry_after", None):  # a limit says when it opens again
+        headers = {"Retry-After": str(error.retry_after)}  # type: ignore[attr-defined]
     return problem(
         error.status, code=error.code, detail=error.render(gettext), errors=errors, headers=headers
     )

@@ -2,27 +2,23 @@
 
 A pure renderer: the caller turns the case into a :class:`SubmissionReceipt` (claim rows and labels
 already translated) and gets bytes back, so this module knows nothing of models or the database.
-The text uses reportlab's built-in ``STSong-Light`` CID font, which needs no font files.
+The text uses reportlab's built-in ``STSong-Light`` CID font, which needs no font files
+(:mod:`fapiao.formats.pdf_text`, shared with the invoice documents).
 
 The receipt must stay machine-checkable: a clerk (or a test) extracts its text and finds the 受理编号
 and every file's SHA-256.  So each hash sits on its own line in Courier, narrow enough never to wrap,
-and user text is drawn only with glyphs the fonts map back to Unicode: a character ``STSong-Light``
-lacks goes to Helvetica if WinAnsi has it, otherwise it is written as ``[U+XXXX]`` — an emoji, a stray
-control or a right-to-left override in a file name is shown, never silently dropped or garbled.
+and user text goes through :func:`~fapiao.formats.pdf_text.paragraph_markup`.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
-from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -32,9 +28,9 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, Preformatted, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from fapiao.formats.pdf_text import CJK_FONT, MONO_FONT, paragraph_markup, register_fonts
 
 #: Every fixed text on the receipt.  Callers pass translated overrides in ``SubmissionReceipt.labels``.
 DEFAULT_LABELS: Final[Mapping[str, str]] = MappingProxyType(
@@ -63,15 +59,7 @@ DEFAULT_LABELS: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 BEIJING: Final = ZoneInfo("Asia/Shanghai")
-CJK_FONT: Final = "STSong-Light"
-_LATIN_FONT: Final = "Helvetica"
-_MONO_FONT: Final = "Courier"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-# GBK characters that the UniGB-UCS2-H CMap has no code for (pinyin ń ň ɑ ɡ, vertical forms, a few
-# compatibility ideographs, and the middle dot, which WinAnsi has); all other GBK characters map back.
-_CMAP_GAPS: Final = frozenset("\u00b7\u0144\u0148\u0251\u0261\uf979\uf995\uf9e7\uf9f1\ufa0c\ufe31") | {
-    chr(c) for c in range(0xFE33, 0xFE45)
-}
 _MARGIN: Final = 18 * mm
 _BODY_WIDTH: Final = A4[0] - 2 * _MARGIN
 QR_SIZE: Final = 32 * mm
@@ -137,44 +125,6 @@ def case_qr(url: str, *, size: float = QR_SIZE) -> Drawing:
     return drawing
 
 
-def _encodable(char: str, codec: str) -> bool:
-    try:
-        char.encode(codec)
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _font_for(char: str) -> str | None:
-    """The font that draws ``char`` and maps it back to Unicode, or None if neither can."""
-    if " " <= char <= "~":
-        return CJK_FONT
-    if unicodedata.category(char)[0] == "C":  # controls, format marks, surrogates, unassigned
-        return None
-    if char not in _CMAP_GAPS and _encodable(char, "gbk"):
-        return CJK_FONT
-    return _LATIN_FONT if _encodable(char, "cp1252") else None
-
-
-def paragraph_markup(text: str) -> str:
-    """Paragraph markup for untrusted ``text``: XML-escaped, one ``<font>`` per run of another font."""
-    out: list[str] = []
-    for char in text:
-        font = _font_for(char)
-        if font == CJK_FONT:
-            out.append(escape(char))
-        elif font is not None:
-            out.append(f'<font name="{font}">{escape(char)}</font>')
-        else:
-            out.append(f'<font name="{_MONO_FONT}" color="#777777">[U+{ord(char):04X}]</font>')
-    return "".join(out).replace(f'</font><font name="{_LATIN_FONT}">', "")
-
-
-@functools.cache
-def _register_fonts() -> None:
-    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-
-
 def _styles() -> dict[str, ParagraphStyle]:
     body = ParagraphStyle("body", fontName=CJK_FONT, fontSize=9, leading=13, wordWrap="CJK")
     return {
@@ -183,7 +133,7 @@ def _styles() -> dict[str, ParagraphStyle]:
         "heading": ParagraphStyle("heading", body, fontSize=11, leading=15, spaceBefore=10, spaceAfter=4),
         "number": ParagraphStyle("number", body, fontName="Helvetica-Bold", fontSize=15, leading=19),
         "small": ParagraphStyle("small", body, fontSize=8, leading=11, alignment=TA_CENTER),
-        "hash": ParagraphStyle("hash", body, fontName=_MONO_FONT, fontSize=7.5, leading=10),
+        "hash": ParagraphStyle("hash", body, fontName=MONO_FONT, fontSize=7.5, leading=10),
     }
 
 
@@ -247,7 +197,7 @@ def _story(receipt: SubmissionReceipt, st: dict[str, ParagraphStyle]) -> list[An
 
 def render_submission_receipt(receipt: SubmissionReceipt) -> bytes:
     """The receipt as A4 PDF bytes; rendering the same receipt twice gives the same bytes."""
-    _register_fonts()
+    register_fonts()
     styles = _styles()
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(

@@ -40,6 +40,7 @@ ITEMS: list[NavItem] = [
     NavItem("catalogue:buyers", _("Address book"), Action.ISSUE_INVOICE),
     NavItem("catalogue:products", _("Product catalogue"), Action.ISSUE_INVOICE),
     NavItem("invoices:totals", _("Monthly totals"), Action.EXPORT_INVOICES),
+    NavItem("documents:bundle", _("Bulk download"), Action.EXPORT_INVOICES),
     NavItem("recovery:list", _("My applications"), Action.READ_CASES, staff_label=_("Recovery cases")),
     NavItem("recovery:inbox", _("Inbox"), Action.MESSAGE_CASES, when=lambda user: not user.is_merchant_user),
     NavItem("recovery:guide", _("Guide")),

@@ -27,6 +27,7 @@ BUYER_LABELS = {
     "phone": _("Phone"),
     "bank": _("Bank"),
     "bank_account": _("Bank account"),
+    "email": _("E-mail"),
 }
 
 

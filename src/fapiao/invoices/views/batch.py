@@ -25,6 +25,7 @@ from fapiao.core.errors import ValidationFailed, _
 from fapiao.formats.batch import COLUMNS, MAX_BYTES, MAX_ROWS
 from fapiao.formats.batch_template import write_template
 from fapiao.invoices import batches
+from fapiao.invoices.panels import render_panels
 from fapiao.platform.forms import FormState
 
 TEMPLATE_TYPES = {
@@ -107,7 +108,8 @@ def _detail_context(batch: Batch) -> dict[str, Any]:
 def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     user = acting_user(request)
     batch = catalogue.batch_get(user=user, public_id=public_id)
-    return render(request, "invoices/batch/detail.html", _detail_context(batch))
+    context = {**_detail_context(batch), "panels": render_panels("batch", request, batch)}
+    return render(request, "invoices/batch/detail.html", context)
 
 
 @login_required

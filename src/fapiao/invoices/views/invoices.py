@@ -22,6 +22,7 @@ from fapiao.audit import services as audit
 from fapiao.core.errors import ValidationFailed, _
 from fapiao.invoices import exports, selectors, services
 from fapiao.invoices.models import Invoice
+from fapiao.invoices.panels import render_panels
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
 from fapiao.platform import labels
@@ -208,6 +209,7 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
         "print_url": detail_url(invoice, user, "invoices:invoice-print"),
         "receipt_url": detail_url(invoice, user, "invoices:invoice-receipt"),
         "red_letter_url": reverse("invoices:red-letter", args=[invoice.number]),
+        "panels": render_panels("invoice", request, invoice),
     }
     return render(request, "invoices/detail.html", context)
 
