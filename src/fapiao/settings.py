@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "fapiao.platform.middleware.RequestIdMiddleware",
+    "fapiao.platform.middleware.RequestMetricsMiddleware",  # fapiao_http_* and the request log line
     "fapiao.platform.input_guard.ControlCharacterGuard",  # before the session reads its cookie
     "fapiao.platform.private.NoStoreForPersonalData",
     "django.middleware.security.SecurityMiddleware",
@@ -305,6 +306,10 @@ FAPIAO_SIGNING_KEY_FILE = env("FAPIAO_SIGNING_KEY_FILE") or None
 FAPIAO_DATA_KEYS = env("FAPIAO_DATA_KEYS") or None
 # Behind N reverse proxies the client's address is the N-th last X-Forwarded-For entry (0: none).
 FAPIAO_TRUSTED_PROXY_HOPS = env_int("FAPIAO_TRUSTED_PROXY_HOPS", 0)
+# GET /metrics answers only `Authorization: Bearer <this>`; unset, /metrics is switched off (404).
+FAPIAO_METRICS_TOKEN = env("FAPIAO_METRICS_TOKEN")
+# How many PostgreSQL standbys should stream from the primary (the StandbyMissing alert compares).
+FAPIAO_EXPECTED_STANDBYS = env_int("FAPIAO_EXPECTED_STANDBYS", 0)
 
 # Recovery cases (DESIGN.md §7).  Evidence files are stored content-addressed under
 # FAPIAO_EVIDENCE_DIR (behind Django's storage API, so object storage can replace it).

@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from fapiao.api import api
+from fapiao.ops import metrics as ops_metrics
 from fapiao.ops import views as ops_views
 
 urlpatterns = [
     path("api/v1/", api.urls),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_metrics.metrics, name="metrics"),
     path("ledger/", include("fapiao.ledger.urls")),
     path("audit/", include("fapiao.audit.urls")),
     path("accounts/", include("fapiao.accounts.urls")),

@@ -4,11 +4,15 @@ A worker refuses to start while files of the installation stay readable by other
 (``fapiao.platform.filemodes``: it closes those this account owns).
 """
 
+import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fapiao.settings")
+# Python's warnings become log records (logger "py.warnings"), so the server writes nothing but
+# JSON lines to its standard error.
+logging.captureWarnings(True)
 application = get_wsgi_application()
 
 from fapiao.ops.running import mark_running  # noqa: E402  after Django is set up

@@ -65,6 +65,7 @@ REFERENCE = {
     "ledger.IntegrityIncident",
     "ledger.VerifyRun",  # a run covers every merchant's log
     "ops.BackupVerification",  # a backup covers every merchant
+    "audit.AuditVerifyRun",  # likewise for the audit logs
     "recovery.AcceptanceCounter",  # the 受理编号 counter is one sequence for all merchants
     "recovery.Notification",  # per user; staff notifications span merchants
     "platform.RateCounter",  # per client address or token, across merchants: a coordinator (local) table

@@ -151,3 +151,38 @@ class AuditHead(AppendOnly):
 
     def __str__(self) -> str:
         return f"head {self.size}"
+
+
+class AuditVerifyRun(models.Model):
+    """One run of ``audit verify`` (command line or the audit verification page) and its result.
+
+    What monitoring reads for the time and result of the last audit verification
+    (``fapiao_audit_last_verified_timestamp_seconds``).  ``log`` is empty for a run over every
+    audit log.  A reference (coordinator) table on Citus, like the ledger's verify runs.
+    """
+
+    finished_at = models.DateTimeField(_("finished at"))
+    log = models.CharField(_("log"), max_length=40, blank=True)  # "": every audit log
+    deep = models.BooleanField(_("deep"), default=False)
+    ok = models.BooleanField(_("passed"))
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    logs = models.PositiveIntegerField(_("logs"), default=0)
+    records = models.BigIntegerField(_("records"), default=0)
+    elapsed_seconds = models.FloatField(_("seconds"), default=0.0)
+    source = models.CharField(_("source"), max_length=8)  # "cli" or "web"
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+
+    class Meta:
+        verbose_name = _("audit verification")
+        verbose_name_plural = _("audit verifications")
+        indexes = [models.Index(fields=["log", "finished_at"], name="audit_verify_run_latest")]
+
+    def __str__(self) -> str:
+        return f"audit verify {self.finished_at:%Y-%m-%d %H:%M} ({'ok' if self.ok else 'failed'})"

@@ -24,6 +24,7 @@ from fapiao.accounts.permissions import Action, may
 from fapiao.audit import selectors
 from fapiao.audit.exports import export_audit
 from fapiao.audit.verify import UnknownAuditLogError, report_lines, verify_audit
+from fapiao.audit.verify_runs import record_run
 from fapiao.core.errors import ValidationFailed, _
 
 EXPORT_TYPES = {
@@ -99,6 +100,7 @@ def verify_page(request: HttpRequest) -> HttpResponse:
         except UnknownAuditLogError as error:
             context["error"] = error.render(gettext)
         else:
+            record_run(report, log=log or None, source="web", by=request.user)
             context["report"] = report
             context["lines"] = report_lines(report, get_language() or "zh-hans")
     return render(request, "audit/verify.html", context, status=400 if context["error"] else 200)

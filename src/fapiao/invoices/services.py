@@ -25,7 +25,7 @@ from fapiao.invoices.numbering import allocate_number
 from fapiao.invoices.presenters import audit_snapshot, invoice_representation
 from fapiao.invoices.rows import NewInvoice, core_line, create_invoice_row, seal_buyer
 from fapiao.invoices.sensitive import reveal_buyer, revealed_fields, seal_salt
-from fapiao.platform import idempotency
+from fapiao.platform import idempotency, metrics
 from fapiao.platform.uow import PendingEntry, UnitOfWork, write
 
 
@@ -152,6 +152,7 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
                 merchant=merchant,
                 after=audit_snapshot(made.invoice, lines=len(made.lines)),
             )
+            unit.after_commit.append(metrics.INVOICES_ISSUED.inc)  # dropped if this write rolls back
             return made.invoice, made.lines, made.pending
 
         return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)
@@ -235,6 +236,7 @@ def red_letter_invoice(
                     "red_letter": audit_snapshot(invoice, lines=len(lines)),
                 },
             )
+            unit.after_commit.append(metrics.INVOICES_RED_LETTERED.inc)
             return invoice, lines, pending
 
         return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from fapiao.core.canonical import entry_bytes, utc_stamp
 from fapiao.core.receipt import build_receipt
 from fapiao.core.signing import make_head, sign_head
 from fapiao.ledger.models import Log, LogEntry, LogNode, TreeHead
-from fapiao.platform import keys, rows
+from fapiao.platform import keys, metrics, rows
 from fapiao.platform.uow import PendingEntry, UnitOfWork
 
 
@@ -169,6 +170,7 @@ def _grow(merchant_id: int, mine: list[PendingEntry]) -> tuple[int, dict[merkle.
 
 def seal_unit(unit: UnitOfWork) -> None:
     """Write the unit's Merkle nodes, sign one head per touched log, build every entry's receipt."""
+    started = time.perf_counter()
     key = keys.signing_key()
     now = timezone.now()
     stamp = utc_stamp(now)
@@ -202,6 +204,8 @@ def seal_unit(unit: UnitOfWork) -> None:
     rows.insert(heads, returning=False)
     witnessed = list(unit.heads)
     unit.after_commit.append(lambda: witness(witnessed))
+    metrics.LEDGER_ENTRIES.inc(len(unit.entries))
+    metrics.LEDGER_APPEND.observe(time.perf_counter() - started)
 
 
 def witness(heads: list[dict[str, Any]]) -> None:

@@ -14,7 +14,7 @@ unresolved incident instead of opening another, and new damage opens a new one.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -92,6 +92,13 @@ def latest_full_run() -> VerifyRun | None:
     """The latest recorded run over every log (a ``--merchant`` run is not one)."""
     runs = VerifyRun.objects.filter(merchant_uscc="").select_related("by")
     return runs.order_by("-finished_at", "-pk").first()
+
+
+def latest_full_result() -> tuple[datetime, bool] | None:
+    """When the latest run over every log finished and whether it passed (monitoring reads it at
+    every scrape: one index probe, no user row)."""
+    runs = VerifyRun.objects.filter(merchant_uscc="").order_by("-finished_at", "-pk")
+    return runs.values_list("finished_at", "ok").first()
 
 
 def readiness() -> str:

@@ -15,6 +15,7 @@ from fapiao.ledger.incidents import open_incident_count
 from fapiao.ledger.verify_runs import readiness
 from fapiao.ops.backup.readiness import readiness as backup_readiness
 from fapiao.platform import keys
+from fapiao.platform.metrics import mark_unavailable
 
 MIN_FREE_DISK_BYTES = 512 * 1024 * 1024
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     response = JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
     if not ready:
         response["Retry-After"] = str(settings.FAPIAO_RETRY_AFTER_SECONDS)
+        mark_unavailable(response, "not_ready")
     return response
 
 

@@ -32,6 +32,7 @@ from django.utils.translation import gettext
 
 from fapiao.core.errors import FapiaoError, _
 from fapiao.platform import problems
+from fapiao.platform.metrics import mark_unavailable
 from fapiao.platform.ratelimit import Decision
 from fapiao.platform.requests import is_api
 
@@ -108,7 +109,7 @@ def database_unavailable_page(request: HttpRequest, error: BaseException | None 
     """503 with Retry-After: nothing was saved; the page says to wait and retry."""
     log.warning("database unavailable: %s", error, extra={"path": request.path})
     retry = str(settings.FAPIAO_RETRY_AFTER_SECONDS)
-    return _bare("web/errors/503.html", 503, {"Retry-After": retry})
+    return mark_unavailable(_bare("web/errors/503.html", 503, {"Retry-After": retry}), "database_unavailable")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -143,7 +144,7 @@ def _error_page(request: HttpRequest, error: FapiaoError) -> HttpResponse:
         return _forbidden_page(request, detail)
     if error.status == 503:
         retry = str(settings.FAPIAO_RETRY_AFTER_SECONDS)
-        return _bare("web/errors/503.html", 503, {"Retry-After": retry})
+        return mark_unavailable(_bare("web/errors/503.html", 503, {"Retry-After": retry}), error.code)
     back = _back(request)
     if back:  # a form sent from one of our pages: back to it, the message above it
         messages.error(request, detail)

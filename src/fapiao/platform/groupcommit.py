@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, OperationalError, close_old_connections, connection, transaction
 
 from fapiao.core.errors import UnavailableError
+from fapiao.platform import metrics
 from fapiao.platform.unit import UnitOfWork
 
 T = TypeVar("T")
@@ -93,6 +94,8 @@ class GroupCommitWriter:
         # processes' batches can't deadlock on PostgreSQL (one holding the token row while it
         # waits for the segment the other holds).
         batch = sorted(batch, key=lambda job: getattr(job[1], "background", False))
+        metrics.GROUP_COMMIT_BATCH.observe(len(batch))
+        started = time.perf_counter()
         _refresh_connection()
         unit = UnitOfWork()
         outcomes: list[tuple[Future[Any], bool, Any]] = []
@@ -112,6 +115,7 @@ class GroupCommitWriter:
                         outcomes.append((future, False, error))
                 unit.finish()
         except DatabaseError as error:
+            metrics.GROUP_COMMIT_DURATION.observe(time.perf_counter() - started)
             log.warning("group commit of %d writes rolled back: %s", len(batch), error)
             connection.close()
             unavailable = UnavailableError()
@@ -119,6 +123,7 @@ class GroupCommitWriter:
             for _, future in batch:
                 future.set_exception(unavailable)
             return
+        metrics.GROUP_COMMIT_DURATION.observe(time.perf_counter() - started)
         for callback in unit.after_commit:
             callback()
         for future, ok, value in outcomes:

@@ -1,4 +1,10 @@
-"""Structured (JSON-lines) logs carrying the request id."""
+"""Structured logs: one JSON document per line, carrying the request id.
+
+A record may bring its own top-level fields in ``extra={"fields": {...}}`` (the request line of
+:class:`fapiao.platform.middleware.RequestMetricsMiddleware`: user id, method, route, status,
+duration) and a structured event in ``extra={"event": {...}}``.  Nothing here may hold a party's
+sensitive data: routes are templates, never paths or query strings.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,11 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": current_request_id(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            for name, value in fields.items():
+                if name not in document or (name == "request_id" and value):
+                    document[name] = value
         event = getattr(record, "event", None)
         if isinstance(event, dict):
             document["event"] = event

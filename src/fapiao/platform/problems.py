@@ -14,6 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext
 
 from fapiao.core.errors import FapiaoError, FieldError, ValidationFailed, _
+from fapiao.platform.metrics import mark_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +92,18 @@ def from_error(error: FapiaoError) -> ProblemResponse:
         headers = {"Retry-After": str(settings.FAPIAO_RETRY_AFTER_SECONDS)}
     if getattr(error, "retry_after", None):  # a limit says when it opens again
         headers = {"Retry-After": str(error.retry_after)}  # type: ignore[attr-defined]
-    return problem(
+    response = problem(
         error.status, code=error.code, detail=error.render(gettext), errors=errors, headers=headers
     )
+    return mark_unavailable(response, error.code) if error.status == 503 else response
 
 
 def database_unavailable(request: HttpRequest, error: DatabaseError) -> ProblemResponse:
     log.warning("database unavailable: %s", error, extra={"path": request.path})
-    return problem(
+    response = problem(
         503,
         code="database_unavailable",
         detail=gettext(_("The database is unavailable; nothing was saved. Please retry shortly.")),
         headers={"Retry-After": str(settings.FAPIAO_RETRY_AFTER_SECONDS)},
     )
+    return mark_unavailable(response, "database_unavailable")

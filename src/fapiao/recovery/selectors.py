@@ -15,13 +15,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from fapiao.accounts.choices import MERCHANT_ROLES, Role
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, may
-from fapiao.core.cases import CaseState
+from fapiao.core.cases import CLOSED_STATES, CaseState
 from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.money import parse_money
 from fapiao.core.strict import parse_whole_number
@@ -285,3 +286,46 @@ def notifications_for(user: User, *, unread_only: bool = False) -> QuerySet[Noti
 
 def unread_count(user: User) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+@dataclass(frozen=True)
+class StateCount:
+    """How many cases are in a state, and how many of them are past its due time (None: it has none)."""
+
+    cases: int
+    overdue: int | None
+
+
+def open_case_counts(now: datetime | None = None) -> dict[str, StateCount]:
+    """Every case not yet closed, by state, across merchants, and those past their state's due time
+    (``FAPIAO_CASE_DUE_HOURS``): monitoring's ``fapiao_recovery_cases`` and ``…_overdue``, read at
+    every scrape.
+
+    Closed cases (confirmed, withdrawn) are left out: they only ever grow.  One statement of
+    ``COUNT(*)`` branches, each a range of the (state, state_changed_at) index, so the cost follows
+    the open cases and never the table (a grouped count with a filter read every open case's row:
+    ~5 ms at 36,000 open cases on SQLite, against ~2 ms this way).
+    """
+    now = now or timezone.now()
+    due = due_hours()
+    open_states = [state.value for state in CaseState if state not in CLOSED_STATES]
+    table = connection.ops.quote_name(Case._meta.db_table)
+    branches: list[str] = []
+    params: list[Any] = []
+    for state in open_states:
+        branches.append(f"SELECT {len(branches)}, COUNT(*) FROM {table} WHERE state = %s")  # noqa: S608
+        params.append(state)
+    for state, hours in due.items():
+        cutoff = connection.ops.adapt_datetimefield_value(now - timedelta(hours=hours))
+        branches.append(
+            f"SELECT {len(branches)}, COUNT(*) FROM {table} WHERE state = %s AND state_changed_at < %s"  # noqa: S608
+        )
+        params += [state, cutoff]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(branches), params)
+        counts = {int(index): int(count) for index, count in cursor.fetchall()}
+    overdue = {state: counts[len(open_states) + n] for n, state in enumerate(due)}
+    return {
+        state: StateCount(cases=counts[n], overdue=overdue.get(state) if state in due else None)
+        for n, state in enumerate(open_states)
+    }

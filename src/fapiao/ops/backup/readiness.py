@@ -4,7 +4,7 @@ that).  A fresh installation is ``ok`` until it has data worth losing."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -12,6 +12,16 @@ from django.utils import timezone
 from fapiao.audit.models import AuditRecord
 from fapiao.invoices.models import Invoice
 from fapiao.ops.models import BackupVerification
+
+
+def latest_result() -> tuple[datetime, bool] | None:
+    """When the latest finished backup verification ended and whether it passed (monitoring reads
+    it at every scrape: one probe of the finished_at index)."""
+    finished = BackupVerification.objects.filter(finished_at__isnull=False).order_by("-finished_at", "-pk")
+    latest = finished.values_list("finished_at", "ok").first()
+    if latest is None or latest[0] is None:
+        return None
+    return latest[0], latest[1]
 
 
 def readiness() -> str:

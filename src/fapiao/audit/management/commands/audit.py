@@ -19,6 +19,7 @@ from fapiao.accounts.cli import acting_user, add_user_argument
 from fapiao.audit.exports import export_audit
 from fapiao.audit.selectors import parse_filters
 from fapiao.audit.verify import UnknownAuditLogError, report_lines, verify_audit
+from fapiao.audit.verify_runs import record_run
 from fapiao.core.errors import FapiaoError
 
 
@@ -66,6 +67,7 @@ class Command(BaseCommand):
             report = verify_audit(log=options.get("log"), deep=options["deep"])
         except UnknownAuditLogError as error:
             raise CommandError(error.render(gettext), returncode=2) from None
+        record_run(report, log=options.get("log"), source="cli")
         if options["json"]:
             self.stdout.write(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         else:
