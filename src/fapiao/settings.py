@@ -15,6 +15,7 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from fapiao.core.database_url import parse_multi_host
 from fapiao.platform.filemodes import private_umask
 
 # First of all: what this process creates (the database and its WAL, keys, witness files, evidence,
@@ -145,7 +146,10 @@ DATABASE_URL = env("FAPIAO_DATABASE_URL", f"sqlite:///{VAR_DIR / 'fapiao.sqlite3
 
 
 def database_config(url: str) -> dict[str, Any]:
-    config: dict[str, Any] = dict(dj_database_url.parse(url))
+    multi_host = parse_multi_host(url)
+    # A libpq multi-host URL (postgresql://h1:p1,h2:p2/db?target_session_attrs=read-write) goes to
+    # libpq as it is: HOST="h1,h2", PORT="p1,p2"; dj_database_url reads every other URL.
+    config: dict[str, Any] = multi_host.django_settings() if multi_host else dict(dj_database_url.parse(url))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
@@ -164,8 +168,15 @@ def database_config(url: str) -> dict[str, Any]:
         config["CONN_MAX_AGE"] = env_int("FAPIAO_CONN_MAX_AGE", 60)
         config["CONN_HEALTH_CHECKS"] = True
     elif config["ENGINE"] == "django.db.backends.postgresql":
+        url_options = dict(config.get("OPTIONS") or {}) if multi_host else {}
+        if multi_host:
+            # Several hosts: only the primary takes writes.  libpq skips a standby (or a node that
+            # is being demoted) and connects to the one that accepts writes.
+            url_options.setdefault("target_session_attrs", "read-write")
+        libpq_options = " ".join(filter(None, [url_options.pop("options", ""), "-c synchronous_commit=on"]))
         config["OPTIONS"] = {
-            "options": "-c synchronous_commit=on",
+            **url_options,
+            "options": libpq_options,
             "connect_timeout": env_int("FAPIAO_PG_CONNECT_TIMEOUT", 3),
         }
         config["CONN_MAX_AGE"] = env_int("FAPIAO_CONN_MAX_AGE", 60)
@@ -174,6 +185,13 @@ def database_config(url: str) -> dict[str, Any]:
 
 
 DATABASES = {"default": database_config(DATABASE_URL)}
+# The URL names several PostgreSQL hosts (a pg_auto_failover cluster: docs/operations/high-availability.md).
+DATABASE_MULTI_HOST = "," in str(DATABASES["default"].get("HOST", ""))
+# Acknowledge a write only while the primary has a synchronous standby (pg_stat_replication), so an
+# acknowledged invoice is on two machines' disks; otherwise answer 503 no_sync_standby.  On by
+# default when the URL names several hosts.  A positive answer is trusted for this many ms.
+FAPIAO_REQUIRE_SYNC_STANDBY = env_bool("FAPIAO_REQUIRE_SYNC_STANDBY", DATABASE_MULTI_HOST)
+FAPIAO_SYNC_STANDBY_CACHE_MS = env_int("FAPIAO_SYNC_STANDBY_CACHE_MS", 1000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Passwords: Argon2id first ------------------------------------------------------------

@@ -107,3 +107,9 @@ class UnavailableError(FapiaoError):
 
     status = 503
     code = "unavailable"
+
+
+class NoSyncStandbyError(UnavailableError):
+    """No standby database is confirming writes; nothing was saved. Please retry shortly."""
+
+    code = "no_sync_standby"

@@ -1,4 +1,7 @@
-"""``fapiao ledger verify [--merchant USCC] [--deep] [--json] [--lang zh|en] [--workers N]``.
+"""``fapiao ledger verify [--merchant USCC] [--deep] [--json] [--lang zh|en] [--workers N] [--witness F]…``.
+
+With several application hosts, each appends to its own witness file: ``--witness`` (repeatable)
+checks the database against every one of them (by default: this host's ``FAPIAO_WITNESS_FILE``).
 
 Prints a summary per log (Chinese by default) or, with ``--json``, the machine-readable report
 (``fapiao-ledger-verify/1``).  Progress goes to stderr on big logs.  Exit status: 0 when nothing
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -80,6 +84,14 @@ def add_arguments(parser: CommandParser) -> None:
         metavar="N",
         help="helper processes that hash long logs beside this one (default: one per further core; 0: none)",
     )
+    parser.add_argument(
+        "--witness",
+        action="append",
+        metavar="FILE",
+        default=[],
+        help="a witness file to check the database against; repeat it for every application host's "
+        "file (default: FAPIAO_WITNESS_FILE)",
+    )
 
 
 def run(command: BaseCommand, options: dict[str, Any]) -> None:
@@ -92,6 +104,7 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
             progress=printer,
             cap=max(options["max_findings"], 1),
             workers=options.get("workers"),
+            witness_files=[Path(path) for path in options.get("witness") or []],
         )
     except UnknownMerchantError as error:
         message = error.render(lambda msgid: localize(msgid, "没有这个统一社会信用代码的商户。", language))

@@ -20,7 +20,7 @@ tampering.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from fapiao.core.ledger_check import (
 from fapiao.core.signing import KeyRegistry
 from fapiao.ledger.verify_log import check_log
 from fapiao.platform import keys
-from fapiao.platform.verifying import read_snapshot, read_witness
+from fapiao.platform.verifying import read_snapshot, read_witnesses
 
 REPORT_FORMAT = "fapiao-ledger-verify/1"
 
@@ -116,8 +116,9 @@ class VerifyReport:
     logs: list[LogReport]
     findings: list[Finding]  # about the witness file as a whole, or logs the database lost
     deep: bool
-    witness_file: str
+    witness_file: str  # the witness files, comma-separated
     elapsed: float = 0.0
+    witness_files: list[Path] = field(default_factory=list)
 
     def all_findings(self) -> Iterator[Finding]:
         yield from self.findings
@@ -148,6 +149,7 @@ class VerifyReport:
             "ok": self.ok,
             "deep": self.deep,
             "witness_file": self.witness_file,
+            "witness_files": [str(path) for path in self.witness_files],
             "elapsed_seconds": round(self.elapsed, 3),
             "errors": self.errors,
             "infos": self.infos,
@@ -207,8 +209,13 @@ def verify_ledger(
     cap: int = 100,
     check_invoices: bool = True,
     workers: int | None = None,
+    witness_files: Sequence[Path] = (),
 ) -> VerifyReport:
     """Verify every merchant's log (or only ``merchant``'s, by USCC).
+
+    ``witness_files``: the witness files to check the database against (every application
+    host's own, :func:`fapiao.platform.verifying.read_witnesses`); by default this host's
+    ``FAPIAO_WITNESS_FILE``.
 
     ``deep`` also checks every head's signature, every entry's canonical form and every
     stored Merkle node.  At most ``cap`` findings of each code are kept per log (all counted).
@@ -217,8 +224,8 @@ def verify_ledger(
     """
     started = time.perf_counter()
     registry = keys.registry()
-    witness_path = Path(settings.FAPIAO_WITNESS_FILE)
-    witness, loose = read_witness(witness_path, keys=registry if deep else None)
+    witness_paths = [Path(path) for path in witness_files] or [Path(settings.FAPIAO_WITNESS_FILE)]
+    witness, loose = read_witnesses(witness_paths, keys=registry if deep else None)
     merchants = list(Merchant.objects.order_by("uscc"))
     if merchant is not None:
         wanted = merchant.strip().upper()
@@ -253,7 +260,7 @@ def verify_ledger(
                     Finding(FindingCode.WITNESS_MISMATCH, log, size=seen.max_size, variant="lost_log")
                 )
     elapsed = time.perf_counter() - started
-    return VerifyReport(reports, findings, deep, str(witness_path), elapsed)
+    return VerifyReport(reports, findings, deep, ", ".join(map(str, witness_paths)), elapsed, witness_paths)
 
 
 def _attach(report: LogReport, finding: Finding, cap: int) -> None:

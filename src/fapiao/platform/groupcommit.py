@@ -114,14 +114,9 @@ class GroupCommitWriter:
                     except Exception as error:
                         outcomes.append((future, False, error))
                 unit.finish()
-        except DatabaseError as error:
+        except (DatabaseError, UnavailableError) as error:
             metrics.GROUP_COMMIT_DURATION.observe(time.perf_counter() - started)
-            log.warning("group commit of %d writes rolled back: %s", len(batch), error)
-            connection.close()
-            unavailable = UnavailableError()
-            unavailable.__cause__ = error
-            for _, future in batch:
-                future.set_exception(unavailable)
+            _fail(batch, error)
             return
         metrics.GROUP_COMMIT_DURATION.observe(time.perf_counter() - started)
         for callback in unit.after_commit:
@@ -131,6 +126,20 @@ class GroupCommitWriter:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+
+def _fail(batch: list[Job], error: DatabaseError | UnavailableError) -> None:
+    """The batch was rolled back: every caller gets 503 (nothing of theirs was saved)."""
+    if isinstance(error, UnavailableError):  # refused before COMMIT, e.g. no synchronous standby
+        log.warning("group commit of %d writes refused: %s", len(batch), error.code)
+        unavailable = error
+    else:  # the database failed (or went away, e.g. a failover): reconnect for the next batch
+        log.warning("group commit of %d writes rolled back: %s", len(batch), error)
+        connection.close()
+        unavailable = UnavailableError()
+        unavailable.__cause__ = error
+    for _, future in batch:
+        future.set_exception(unavailable)
 
 
 def _refresh_connection() -> None:

@@ -4,8 +4,10 @@ Services never open transactions for ledger-bearing writes themselves; they ask
 :func:`write` to run a function inside one.  The function receives the
 :class:`UnitOfWork`, appends ledger entries through it, and returns its result.  Before the
 transaction commits, the unit signs one new head per touched log and builds each entry's
-receipt; after it commits, the heads go to the witness file.  Only then does the caller get
-its result, so an acknowledgement always follows a durable commit.
+receipt; with ``FAPIAO_REQUIRE_SYNC_STANDBY`` it then checks that a synchronous standby is
+attached (:mod:`fapiao.platform.replication`).  After it commits, the heads go to the witness
+file.  Only then does the caller get its result, so an acknowledgement always follows a durable
+commit.
 
 With ``FAPIAO_WRITE_BATCHING`` on (the server), :func:`write` hands the function to the
 process's group-commit writer (``fapiao.platform.groupcommit``), which runs many callers'
@@ -30,7 +32,7 @@ from typing import Any, TypeVar
 from django.db import connection, transaction
 from django.db.models import Model
 
-from fapiao.platform import rows
+from fapiao.platform import replication, rows
 
 T = TypeVar("T")
 
@@ -132,6 +134,8 @@ class UnitOfWork:
         for callback in self.before_commit:
             callback()
         self.flush()  # what the callbacks deferred (e.g. idempotency answers, which need receipts)
+        # Last, right before COMMIT: no acknowledgement without a synchronous standby (when required).
+        replication.require_sync_standby()
 
 
 # What turns a unit's entries into signed heads and receipts before commit: the ledger registers

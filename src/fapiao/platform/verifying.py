@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -49,3 +50,29 @@ def read_witness(path: Path, *, keys: KeyRegistry | None) -> tuple[dict[str, Wit
             return parse_witness(handle, keys=keys)
     except FileNotFoundError:
         return {}, []
+
+
+def read_witnesses(
+    paths: Sequence[Path], *, keys: KeyRegistry | None
+) -> tuple[dict[str, WitnessLog], list[Finding]]:
+    """Several hosts' witness files as one: every root any of them saw, per log and size.
+
+    Each application host appends the heads it signed to its own file, so each file sees a part
+    of every log; the database must agree with all of them.  Two files that saw different roots
+    for the same log and size are a fork, as within one file.  With more than one file, a finding
+    about a file's own lines names the file (``file`` in its params).
+    """
+    if len(paths) == 1:
+        return read_witness(paths[0], keys=keys)
+    merged: dict[str, WitnessLog] = {}
+    findings: list[Finding] = []
+    for path in paths:
+        logs, loose = read_witness(path, keys=keys)
+        findings += [dataclasses.replace(f, params={**f.params, "file": str(path)}) for f in loose]
+        for name, seen in logs.items():
+            into = merged.setdefault(name, WitnessLog(name))
+            into.forks |= seen.forks
+            for size, root in seen.roots.items():
+                if into.roots.setdefault(size, root) != root:
+                    into.forks.add(size)
+    return merged, findings

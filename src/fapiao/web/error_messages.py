@@ -39,6 +39,7 @@ MESSAGES = (
     _("No backup {backup_id} in {directory}. `fapiao backup list` shows the backups there."),
     _("No invoice numbers are left for this year; ask the operator to allocate a number segment."),
     _("No merchant has this unified social credit code."),
+    _("No standby database is confirming writes; nothing was saved. Please retry shortly."),
     _("No such audit record."),
     _("No such case."),
     _("No such entry in your address book or catalogue."),
