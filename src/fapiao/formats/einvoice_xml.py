@@ -61,7 +61,14 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
         "Jshj",
     ),
 }
-LINE_ELEMENTS = ("IssuItemInformation", "IssueItemInformation", "InvoiceItem", "GoodsInfo", "FPKJXX_XMXX", "Xmxx")
+LINE_ELEMENTS = (
+    "IssuItemInformation",
+    "IssueItemInformation",
+    "InvoiceItem",
+    "GoodsInfo",
+    "FPKJXX_XMXX",
+    "Xmxx",
+)
 LINE_FIELDS: dict[str, tuple[str, ...]] = {
     "name": ("ItemName", "GoodsName", "Item", "Xmmc"),
     "spec": ("SpecMod", "Specification", "Ggxh"),
@@ -169,6 +176,11 @@ def _original(extra: dict[str, str | None], remark: str | None) -> tuple[str | N
     """The blue invoice a red one reverses: its own element, else the official remark's wording."""
     if extra["original_number"] is not None:
         return extra["original_code"], extra["original_number"]
+    return blue_named_in(remark)
+
+
+def blue_named_in(remark: str | None) -> tuple[str | None, str | None]:
+    """The blue invoice (code, number) a red one's remark names in the official wording, if any."""
     if remark:
         if found := _BLUE_IN_REMARK.search(remark):
             return None, found.group(1)
@@ -284,7 +296,9 @@ def _upper(text: str | None) -> str | None:
 
 
 def _missing(field: str, element: str) -> FieldError:
-    return FieldError(field, "missing", _("The e-invoice XML has no {element} element."), {"element": element})
+    return FieldError(
+        field, "missing", _("The e-invoice XML has no {element} element."), {"element": element}
+    )
 
 
 def _problem(field: str, code: str, message: str, **params: Any) -> FieldError:

@@ -57,24 +57,29 @@ def parse_xml(data: bytes, limits: XmlLimits | None = None) -> tuple[Element | N
         _count(text, limits)
         return SafeET.fromstring(text, forbid_dtd=True), None
     except (DefusedXmlException, _Refused) as error:
-        if isinstance(error, _Refused) and error.code == "too_deep":
-            message = _("The XML file nests more than {max} elements deep; an invoice never does.")
-            return None, FieldError("", "too_deep", message, {"max": limits.max_depth})
-        if isinstance(error, _Refused) and error.code == "too_many_elements":
-            message = _("The XML file has more than {max} elements; it was not read.")
-            return None, FieldError("", "too_many_elements", message, {"max": limits.max_elements})
-        message = _(
-            "The XML file declares a DTD or entities, which an e-invoice never does; it was not read."
-        )
-        return None, FieldError("", "forbidden_markup", message)
+        return None, _refusal(error.code if isinstance(error, _Refused) else "forbidden_markup", limits)
     except (ParseError, expat.ExpatError) as error:
         line = getattr(error, "lineno", None) or getattr(error, "position", (0, 0))[0]
         column = getattr(error, "offset", None) or getattr(error, "position", (0, 0))[1]
-        message = _("The file is not well-formed XML (line {line}, column {column}).")
-        return None, FieldError("", "not_xml", message, {"line": line, "column": column})
+        return None, _not_xml(line, column)
     except (ValueError, RecursionError):  # e.g. characters XML cannot hold
-        message = _("The file is not well-formed XML (line {line}, column {column}).")
-        return None, FieldError("", "not_xml", message, {"line": 0, "column": 0})
+        return None, _not_xml(0, 0)
+
+
+def _refusal(code: str, limits: XmlLimits) -> FieldError:
+    if code == "too_deep":
+        message = _("The XML file nests more than {max} elements deep; an invoice never does.")
+        return FieldError("", "too_deep", message, {"max": limits.max_depth})
+    if code == "too_many_elements":
+        message = _("The XML file has more than {max} elements; it was not read.")
+        return FieldError("", "too_many_elements", message, {"max": limits.max_elements})
+    message = _("The XML file declares a DTD or entities, which an e-invoice never does; it was not read.")
+    return FieldError("", "forbidden_markup", message)
+
+
+def _not_xml(line: int, column: int) -> FieldError:
+    message = _("The file is not well-formed XML (line {line}, column {column}).")
+    return FieldError("", "not_xml", message, {"line": line, "column": column})
 
 
 def decode_xml(data: bytes) -> tuple[str | None, FieldError | None]:
