@@ -193,9 +193,7 @@ def _codes(element: Element) -> Iterator[str]:
 def _page_text(archive: zipfile.ZipFile, names: list[str]) -> str:
     """The first page's text (with its template's labels) as printed rows, top to bottom."""
     parts = [name for name in names if _TEMPLATE.search(name)]
-    pages = sorted(
-        (name for name in names if _PAGE.search(name)), key=lambda name: int(_PAGE.search(name).group(1))
-    )  # type: ignore[union-attr]
+    pages = sorted((name for name in names if _PAGE.search(name)), key=_page_number)
     parts += pages[:1]
     placed: list[tuple[float, float, str]] = []
     for name in parts:
@@ -212,15 +210,21 @@ def _page_text(archive: zipfile.ZipFile, names: list[str]) -> str:
     return "\n".join(" ".join(text for _y, _x, text in sorted(row, key=lambda item: item[1])) for row in rows)
 
 
+def _page_number(name: str) -> int:
+    found = _PAGE.search(name)
+    return int(found.group(1)) if found else 0
+
+
 def _placed(element: Element) -> list[tuple[float, float, str]]:
     box = _numbers(element.get("Boundary", ""))
     left, top = (box[0], box[1]) if len(box) >= 2 else (0.0, 0.0)
     placed = []
     for child in element.iter():
-        if isinstance(child.tag, str) and local_key(child.tag) == "textcode" and (child.text or "").strip():
+        text = (child.text or "").strip()
+        if isinstance(child.tag, str) and local_key(child.tag) == "textcode" and text:
             x = _numbers(child.get("X", "0"))
             y = _numbers(child.get("Y", "0"))
-            placed.append((top + (y[0] if y else 0.0), left + (x[0] if x else 0.0), child.text.strip()))
+            placed.append((top + (y[0] if y else 0.0), left + (x[0] if x else 0.0), text))
     return placed
 
 
