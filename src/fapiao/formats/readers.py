@@ -57,23 +57,29 @@ def read_xml(data: bytes) -> ReadResult:
 _READERS: dict[str, Callable[[bytes], ReadResult]] = {"pdf": read_pdf, "ofd": read_ofd, "xml": read_xml}
 
 
-def _read(data: bytes, mapping: ColumnMapping | None) -> ReadResult:
+def _refusal(data: bytes) -> FieldError | None:
     if not data:
-        return file_result("unknown", [FieldError("", "empty", _("The file is empty."))])
+        return FieldError("", "empty", _("The file is empty."))
     if data.startswith(_OLE2):
         message = _("The file is password-protected or in an old Office format; save it as a plain .xlsx.")
-        return file_result("unknown", [FieldError("", "password_protected", message)])
+        return FieldError("", "password_protected", message)
+    return None
+
+
+def _read(data: bytes, mapping: ColumnMapping | None) -> ReadResult:
+    refusal = _refusal(data)
+    if refusal is not None:
+        return file_result("unknown", [refusal])
     kind = sniff(data)
     reader = _READERS.get(kind)
     if reader is not None:
         return reader(data)
-    if kind in ("csv", "xlsx", "text") and mapping is not None:
+    if kind in ("csv", "xlsx", "text", "zip") and mapping is not None:
         return read_table(data, mapping)
     if kind in ("csv", "xlsx"):
         message = _("A CSV or XLSX export is read with a column mapping; name one.")
         return file_result(kind, [FieldError("", "mapping_needed", message)])
-    if kind == "zip":
-        message = _("The file is a zip archive, not an invoice; unpack it and send the files in it.")
-    else:
-        message = _("The file is not an invoice format we read (数电票 XML, OFD, PDF, CSV or XLSX).")
+    if kind == "zip":  # a damaged OFD or XLSX, or another archive: the OFD reader says which
+        return read_ofd(data)
+    message = _("The file is not an invoice format we read (数电票 XML, OFD, PDF, CSV or XLSX).")
     return file_result(kind, [FieldError("", "unsupported_format", message)])
