@@ -276,3 +276,9 @@ def test_reading_damaged_pdfs_and_ofds_never_raises(position: int, byte: int, cu
         data = original[:at] if cut else original[:at] + bytes([byte]) + original[at + 1 :]
         result = read_invoice_file(data)
         assert result.records or result.problems
+
+
+def test_an_oversized_ofd_is_refused_before_it_is_opened() -> None:
+    data = ofd(attachment=einvoice_xml())
+    padded = data + b"\0" * (20 * 2**20 + 1 - len(data))
+    assert codes(read_invoice_file(padded)) == [("", "too_large")]

@@ -224,3 +224,8 @@ def test_reading_any_text_as_a_table_never_raises(text: str, encoding: str) -> N
         "legacy_xml",
         "xbrl",
     )
+
+
+def test_an_oversized_export_is_refused_before_it_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("fapiao.formats.table_invoices.MAX_TABLE_BYTES", 100)
+    assert codes(read_invoice_file(csv_bytes(ROWS), mapping=mapping())) == [(None, None, "", "too_large")]
