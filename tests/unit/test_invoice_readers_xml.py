@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fapiao.core.choices import Colour
 from fapiao.core.errors import InvalidValueError
 from fapiao.formats.amounts import fen_from_cell, fen_from_text
 from fapiao.formats.readers import read_invoice_file
 from fapiao.formats.records import ReadResult
-from tests.unit.invoice_files_factory import document, einvoice_xml, legacy_xml, red_document, xbrl
+from tests.unit.invoice_files_factory import document, einvoice_xml, legacy_xml, line, red_document, xbrl
 
 
 def codes(result: ReadResult) -> list[tuple[str, str]]:
@@ -55,10 +56,21 @@ def test_a_red_mark_on_a_positive_total_is_a_problem() -> None:
 def test_lines_that_do_not_add_up_to_the_totals_are_a_problem() -> None:
     data = einvoice_xml().replace(b"<Amount>300.00</Amount>", b"<Amount>300.01</Amount>")
     result = read_invoice_file(data)
-    assert codes(result) == [("total_amount_fen", "lines_do_not_add_up")]
-    assert result.problems[0].render() == "The lines add up to 1300.01, but the invoice's total says 1300.00."
-    assert result.problems[0].record == 0
+    assert codes(result) == [
+        ("lines.1.with_tax_fen", "line_inconsistent"),
+        ("total_amount_fen", "lines_do_not_add_up"),
+    ]
+    assert result.problems[0].render() == "Line 2 does not add up: 300.01 + 39.00 is not 339.00."
+    assert result.problems[1].render() == "The lines add up to 1300.01, but the invoice's total says 1300.00."
+    assert {problem.record for problem in result.problems} == {0}
     assert result.accepted() == []
+
+
+def test_a_lines_total_is_never_taken_for_the_invoices_total() -> None:
+    data = einvoice_xml().replace(b"<TotalTax-includedAmount>1399.00</TotalTax-includedAmount>", b"")
+    result = read_invoice_file(data)
+    assert codes(result) == [("total_with_tax_fen", "missing")]  # not the first line's 1060.00
+    assert result.records[0].total_with_tax_fen is None
 
 
 def test_a_line_that_cannot_be_read_is_a_problem_and_the_sum_is_not_guessed() -> None:
@@ -229,3 +241,30 @@ def test_reading_damaged_xml_and_xbrl_never_raises(position: int, byte: int, cut
         data = original[:at] if cut else original[:at] + bytes([byte]) + original[at + 1 :]
         result = read_invoice_file(data)
         assert result.records or result.problems
+
+
+line_strategy = st.tuples(
+    st.sampled_from(["0.06", "0.13", "0.09", "0.03", "exempt"]),
+    st.integers(min_value=1, max_value=1000),
+    st.integers(min_value=1, max_value=10**8),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(line_strategy, min_size=1, max_size=8), red=st.booleans())
+def test_any_written_invoice_reads_back_as_itself(lines: list[tuple[str, int, int]], red: bool) -> None:
+    sign = "-" if red else ""
+    made = [
+        line(no, f"*项目*{no}", f"{sign}{quantity}", f"{cents // 100}.{cents % 100:02d}", rate)
+        for no, (rate, quantity, cents) in enumerate(lines, start=1)
+    ]
+    extra = {"colour": Colour.RED, "original_number": "26110000000000000007"} if red else {}
+    invoice = document(lines=made, **extra)
+    result = read_invoice_file(einvoice_xml(invoice))
+    assert codes(result) == []
+    shaped = result.records[0].as_api()
+    for key in ("total_amount", "total_tax", "total_with_tax", "colour", "original_number"):
+        assert shaped[key] == (str(invoice[key]) if invoice[key] is not None else None), key
+    assert [(item["amount"], item["tax"], item["tax_rate"]) for item in shaped["lines"]] == [
+        (item["amount"], item["tax"], item["tax_rate"]) for item in invoice["lines"]
+    ]

@@ -33,7 +33,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from fapiao.core.errors import FieldError, InvalidValueError, _
-from fapiao.core.money import format_decimal
+from fapiao.core.money import format_decimal, format_money
 from fapiao.formats.amounts import fen_from_text
 from fapiao.formats.records import InvoiceLine, InvoiceRecord, ReadResult, check_record, single_result
 from fapiao.formats.xmlsafe import XmlLimits, local_key, parse_xml
@@ -69,6 +69,7 @@ LINE_ELEMENTS = (
     "FPKJXX_XMXX",
     "Xmxx",
 )
+_LINE_KEYS = frozenset(local_key(name) for name in LINE_ELEMENTS)
 LINE_FIELDS: dict[str, tuple[str, ...]] = {
     "name": ("ItemName", "GoodsName", "Item", "Xmmc"),
     "spec": ("SpecMod", "Specification", "Ggxh"),
@@ -80,6 +81,8 @@ LINE_FIELDS: dict[str, tuple[str, ...]] = {
     "tax_rate": ("TaxRate", "TaxScheme", "Sl"),
     "tax_fen": ("ComTaxAm", "TaxAmount", "TaxAm", "Se"),
 }
+#: A line's amount with tax, when the file gives it: checked against the line's amount + tax.
+LINE_WITH_TAX = ("TotaltaxIncludedAmount", "AmountWithTax", "Hsje")
 # Read when present, never a problem when missing.
 EXTRA_FIELDS: dict[str, tuple[str, ...]] = {
     "remark": ("Remark", "Note", "Bz"),
@@ -120,7 +123,7 @@ def xml_format(record: InvoiceRecord | None) -> str:
 
 def fields_of(root: Element) -> tuple[InvoiceRecord | None, list[FieldError]]:
     """The invoice in an already parsed tree (an OFD attachment, a custom tag resolved to text)."""
-    return _fields(_index(root))
+    return _fields(_index(root, skip=_LINE_KEYS), _lines_in(root))
 
 
 def fields_from_values(values: dict[str, str]) -> tuple[InvoiceRecord | None, list[FieldError]]:
@@ -133,11 +136,14 @@ def fields_from_values(values: dict[str, str]) -> tuple[InvoiceRecord | None, li
     return fields_of(root)
 
 
-def _fields(index: dict[str, list[Element]]) -> tuple[InvoiceRecord | None, list[FieldError]]:
+def _fields(
+    index: dict[str, list[Element]], line_elements: list[Element]
+) -> tuple[InvoiceRecord | None, list[FieldError]]:
+    """``index``: the invoice's elements outside its lines (a line's ``TotaltaxIncludedAmount`` is
+    not the invoice's ``TotalTax-includedAmount``, though the names match)."""
     problems: list[FieldError] = []
     header = {field: _first(index, aliases) for field, aliases in HEADER_FIELDS.items()}
     extra = {field: _first(index, aliases) for field, aliases in EXTRA_FIELDS.items()}
-    line_elements = [element for name in LINE_ELEMENTS for element in index.get(local_key(name), [])]
     if not line_elements and all(value is None for value in header.values()):
         message = _("The XML file does not look like an e-invoice: none of its fields were found.")
         return None, [FieldError("", "not_einvoice", message)]
@@ -203,7 +209,7 @@ def _line(position: int, element: Element, problems: list[FieldError]) -> Invoic
     for field, value in found.items():
         if value is None and field not in OPTIONAL:
             problems.append(_missing(f"lines.{position}.{field}", LINE_FIELDS[field][0]))
-    return InvoiceLine(
+    line = InvoiceLine(
         name=found["name"],
         quantity=found["quantity"],
         unit_price=found["unit_price"],
@@ -214,14 +220,45 @@ def _line(position: int, element: Element, problems: list[FieldError]) -> Invoic
         unit=found["unit"],
         tax_code=found["tax_code"],
     )
+    field = f"lines.{position}.with_tax_fen"
+    with_tax = _money(field, _first(index, LINE_WITH_TAX), problems)
+    amount, tax = line.amount_fen, line.tax_fen
+    if with_tax is not None and amount is not None and tax is not None and amount + tax != with_tax:
+        message = _("Line {line} does not add up: {amount} + {tax} is not {total}.")
+        params = {"line": position + 1, "amount": format_money(amount), "tax": format_money(tax)}
+        problems.append(
+            FieldError(field, "line_inconsistent", message, {**params, "total": format_money(with_tax)})
+        )
+    return line
 
 
-def _index(root: Element) -> dict[str, list[Element]]:
+def _index(root: Element, *, skip: frozenset[str] = frozenset()) -> dict[str, list[Element]]:
+    """Elements by comparable name, in document order, leaving out the subtrees named in ``skip``."""
     index: dict[str, list[Element]] = {}
-    for element in root.iter():
-        if isinstance(element.tag, str):
-            index.setdefault(local_key(element.tag), []).append(element)
+    pending = [root]
+    while pending:
+        element = pending.pop()
+        if not isinstance(element.tag, str):
+            continue
+        key = local_key(element.tag)
+        if key in skip and element is not root:
+            continue
+        index.setdefault(key, []).append(element)
+        pending.extend(reversed(element))
     return index
+
+
+def _lines_in(root: Element) -> list[Element]:
+    """The line elements, in document order (a line inside a line is not read twice)."""
+    found: list[Element] = []
+    pending = [root]
+    while pending:
+        element = pending.pop()
+        if isinstance(element.tag, str) and local_key(element.tag) in _LINE_KEYS and element is not root:
+            found.append(element)
+            continue
+        pending.extend(reversed(element))
+    return found
 
 
 def _first(index: dict[str, list[Element]], aliases: Sequence[str]) -> str | None:
