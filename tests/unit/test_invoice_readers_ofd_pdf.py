@@ -285,6 +285,9 @@ def test_an_oversized_ofd_is_refused_before_it_is_opened() -> None:
 
 
 def test_an_ofd_attachment_with_entity_tricks_is_refused() -> None:
-    attachment = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><EInvoice><BuyerName>&a;</BuyerName></EInvoice>'
+    attachment = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]>'
+        b"<EInvoice><BuyerName>&a;</BuyerName></EInvoice>"
+    )
     result = read_invoice_file(ofd(attachment=attachment, page_rows=FORM_ROWS))
     assert (codes(result), result.records) == ([("", "forbidden_markup")], ())
