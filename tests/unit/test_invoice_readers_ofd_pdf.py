@@ -17,6 +17,7 @@ from reportlab.pdfgen import canvas
 
 from fapiao.core.invoice_qr import invoice_qr_text
 from fapiao.formats.invoice_pdf import InvoiceForm, invoice_form, qr_drawing, render_invoice_pdf
+from fapiao.formats.invoice_text import read_form_text
 from fapiao.formats.pdf_invoice import PdfLimits, read_pdf
 from fapiao.formats.readers import read_invoice_file
 from fapiao.formats.records import ReadResult
@@ -291,3 +292,40 @@ def test_an_ofd_attachment_with_entity_tricks_is_refused() -> None:
     )
     result = read_invoice_file(ofd(attachment=attachment, page_rows=FORM_ROWS))
     assert (codes(result), result.records) == ([("", "forbidden_markup")], ())
+
+
+LEGACY_FORM = """北京增值税电子普通发票
+发票代码:011001900111
+发票号码:80100798
+开票日期:2020年05月20日
+校 验 码:85342 96568 11163 80258
+购 名 称:北京买方贸易有限公司
+买 纳税人识别号:91110000MA01XKQ2TQ
+货物或应税劳务、服务名称 规格型号 单位 数 量 单 价 金 额 税率 税 额
+*图书*会计学原理 本 2 50.00 100.00 免税 ***
+*餐饮服务*餐费 1 20 20.00 6% 1.20
+合 计 ¥120.00 ¥1.20
+价税合计(大写) 壹佰贰拾壹圆贰角 (小写)¥121.20
+销 名 称:北京示例科技有限公司
+售 纳税人识别号:91110108MA01ABCD84
+"""
+
+
+def test_the_legacy_form_text_with_an_exempt_line() -> None:
+    record, problems = read_form_text(LEGACY_FORM)
+    assert problems == []
+    assert record is not None
+    assert (record.code, record.number, record.check_code) == (
+        "011001900111",
+        "80100798",
+        "85342965681116380258",
+    )
+    assert (record.buyer_name, record.seller_tax_id, record.total_with_tax_fen) == (
+        "北京买方贸易有限公司",
+        "91110108MA01ABCD84",
+        12120,
+    )
+    assert [(line.name, line.quantity, line.tax_rate, line.tax_fen) for line in record.lines] == [
+        ("*图书*会计学原理", "2", "exempt", 0),
+        ("*餐饮服务*餐费", "1", "0.06", 120),
+    ]

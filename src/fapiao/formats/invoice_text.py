@@ -31,7 +31,8 @@ _DATE = re.compile(
 _CHECK = re.compile(r"校\s*验\s*码\s*[:：]\s*([\d ]{20,24})")
 _NAME = re.compile(r"名\s*称\s*[:：]\s*(\S*)")
 _TAX_ID = re.compile(r"纳税人识别号\s*[:：]\s*([0-9A-Za-z]{15,20})?")
-_TOTALS = re.compile(r"^\s*合\s*计\s+[¥￥]?\s*(-?[\d.]+)\s+[¥￥]?\s*(-?[\d.]+)", re.MULTILINE)
+_TOTALS = re.compile(r"^\s*合\s*计\s+[¥￥]?\s*(-?[\d.]+)\s+[¥￥]?\s*(-?[\d.]+|\*\*\*)", re.MULTILINE)
+_NO_TAX = "***"  # the tax column of an exempt or untaxed line (免税, 不征税): no tax
 _TOTAL_WITH_TAX = re.compile(r"[（(]\s*小\s*写\s*[）)]\s*[¥￥]?\s*(-?[\d.]+)")
 _REMARK = re.compile(r"^\s*备\s*注\s*(.*)$", re.MULTILINE)
 _TABLE_HEAD = re.compile(r"^\s*(项目名称|货物或应税劳务)")
@@ -115,7 +116,7 @@ def _lines(text: str, problems: list[FieldError]) -> list[InvoiceLine]:
 def _line(words: list[str], position: int, problems: list[FieldError]) -> InvoiceLine | None:
     if len(words) < _MIN_LINE_WORDS or not _RATE_WORD.fullmatch(words[-2]):
         return None
-    if not (_MONEY_WORD.fullmatch(words[-1]) and _MONEY_WORD.fullmatch(words[-3])):
+    if not ((_MONEY_WORD.fullmatch(words[-1]) or words[-1] == _NO_TAX) and _MONEY_WORD.fullmatch(words[-3])):
         return None
     rest = words[:-3]
     numbers: list[str] = []
@@ -139,6 +140,8 @@ def _line(words: list[str], position: int, problems: list[FieldError]) -> Invoic
 def _money(field: str, text: str | None, problems: list[FieldError]) -> int | None:
     if text is None:
         return None
+    if text == _NO_TAX:
+        return 0
     try:
         return fen_from_text(text, currency_sign=True)
     except InvalidValueError as error:
