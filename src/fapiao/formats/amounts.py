@@ -15,6 +15,7 @@ from decimal import Decimal
 from fapiao.core.errors import InvalidValueError, _
 from fapiao.core.money import MAX_MONEY_FEN, format_decimal
 
+_PLAIN_FEN = re.compile(r"(-?)([0-9]{1,12})\.([0-9]{2})", re.ASCII)
 _AMOUNT = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]*))?", re.ASCII)
 _MAX_WHOLE_DIGITS = len(str(MAX_MONEY_FEN // 100))
 _YUAN_SIGNS = "¥￥"
@@ -24,6 +25,11 @@ def fen_from_text(text: str, *, currency_sign: bool = False, thousands: bool = F
     """``text`` (yuan) as fen.  Raises :class:`InvalidValueError` with code ``bad_amount``,
     ``fraction_of_fen`` or ``amount_too_large``.  ``currency_sign`` allows a leading ¥,
     ``thousands`` allows ``,`` between digit groups (both off for XML, where neither belongs)."""
+    fast = _PLAIN_FEN.fullmatch(text)  # the common "-1060.00": at most 12 digits, so within the limit
+    if fast is not None:
+        sign, whole, cents = fast.groups()
+        fen = int(whole) * 100 + int(cents)
+        return -fen if sign else fen
     value = text.strip().replace(" ", "")
     if currency_sign:
         sign = value[:1] if value[:1] in ("+", "-") else ""
