@@ -136,7 +136,8 @@ def test_the_legacy_xml_keeps_code_and_8_digit_number() -> None:
         "0.06",
         10000,
     )
-    assert record.as_api()["code"] == "011001900111"
+    assert (record.as_api()["number"], record.as_api()["code"]) == ("011001900111-80100798", "011001900111")
+    assert record.as_mapping()["number"] == "011001900111-80100798"  # as a claim names it
 
 
 def test_a_legacy_red_invoice_names_its_blue_one_by_code_and_number() -> None:
@@ -147,6 +148,7 @@ def test_a_legacy_red_invoice_names_its_blue_one_by_code_and_number() -> None:
     assert codes(result) == []
     record = result.records[0]
     assert (record.is_red, record.original_code, record.original_number) == (True, "011001900111", "80100798")
+    assert record.as_api()["original_number"] == "011001900111-80100798"
 
 
 def test_a_legacy_number_of_the_wrong_length_is_a_problem() -> None:

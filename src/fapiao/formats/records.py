@@ -69,6 +69,16 @@ class InvoiceRecord:
     row: int | None = None  # where the record starts in the file: a spreadsheet row (header = 1)
 
     @property
+    def identity(self) -> str | None:
+        """The number as the system stores it: the 20 digits, or a legacy ``<代码>-<号码>``
+        (:func:`fapiao.core.identifiers.validate_legacy_identity`)."""
+        return _identity(self.code, self.number)
+
+    @property
+    def original_identity(self) -> str | None:
+        return _identity(self.original_code, self.original_number)
+
+    @property
     def is_red(self) -> bool:
         """Red when the file says so, or (when it does not say) when the total is negative."""
         if self.colour is not None:
@@ -80,6 +90,8 @@ class InvoiceRecord:
         found: dict[str, object] = {
             key: getattr(self, key) for key in _CLAIMED if getattr(self, key) is not None
         }
+        if self.identity is not None:
+            found["number"] = self.identity
         if self.issued_on is not None:
             found["issued_on"] = self.issued_on.isoformat()
         return found
@@ -87,7 +99,7 @@ class InvoiceRecord:
     def as_api(self) -> dict[str, Any]:
         """The record in the API's invoice shape: money as decimal strings, the date in ISO form."""
         shaped: dict[str, Any] = {
-            "number": self.number,
+            "number": self.identity,
             "issued_on": self.issued_on.isoformat() if self.issued_on else None,
             "kind": self.kind,
             "colour": "red" if self.is_red else "blue",
@@ -110,14 +122,12 @@ class InvoiceRecord:
                 }
                 for line in self.lines
             ],
-            "original_number": self.original_number,
+            "original_number": self.original_identity,
             "remark": self.remark,
         }
         if self.code is not None:
             shaped["code"] = self.code
             shaped["check_code"] = self.check_code
-            if self.original_code is not None:
-                shaped["original_code"] = self.original_code
         return shaped
 
 
@@ -266,6 +276,12 @@ def _check_lines(record: InvoiceRecord) -> list[FieldError]:
             shown = {"lines": format_money(added), "total": format_money(total)}
             found.append(problem(total_field, "lines_do_not_add_up", message, **shown))
     return found
+
+
+def _identity(code: str | None, number: str | None) -> str | None:
+    if number is None:
+        return None
+    return f"{code}-{number}" if code else number
 
 
 def _digits(text: str, count: int) -> bool:
