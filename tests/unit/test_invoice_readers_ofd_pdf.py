@@ -28,6 +28,7 @@ from tests.unit.invoice_files_factory import (
     einvoice_xml,
     invoice_pdf,
     legacy_xml,
+    line,
     ofd,
     red_document,
     xbrl,
@@ -329,3 +330,15 @@ def test_the_legacy_form_text_with_an_exempt_line() -> None:
         ("*图书*会计学原理", "2", "exempt", 0),
         ("*餐饮服务*餐费", "1", "0.06", 120),
     ]
+
+
+def test_a_pdf_of_several_pages_reads_every_line_once() -> None:
+    lines = [line(no, f"*信息技术服务*软件开发第{no}期", "1", f"{no}.00", "0.06") for no in range(1, 41)]
+    long_name = (
+        "*信息技术服务*软件开发与系统集成及其后续运维技术支持服务（含三年升级许可）"  # wraps in its cell
+    )
+    lines[0] = line(1, long_name, "3", "1000.00", "0.06", unit="项")
+    invoice = document(lines=lines)
+    result = read_invoice_file(invoice_pdf(invoice))
+    assert codes(result) == []
+    assert [item.name for item in result.records[0].lines] == [item["name"] for item in invoice["lines"]]

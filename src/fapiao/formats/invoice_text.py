@@ -99,7 +99,7 @@ def _lines(text: str, problems: list[FieldError]) -> list[InvoiceLine]:
         if _TABLE_END.match(row):
             break
         words = row.split()
-        if not words:
+        if not words or _TABLE_HEAD.match(row):  # a long invoice repeats the header row on every page
             continue
         line = _line(words, len(lines), problems)
         if line is not None:
