@@ -7,6 +7,7 @@ import io
 import zipfile
 from datetime import date
 
+import pypdfium2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from fapiao.core.invoice_qr import invoice_qr_text
 from fapiao.formats.invoice_pdf import InvoiceForm, invoice_form, qr_drawing, render_invoice_pdf
 from fapiao.formats.invoice_text import read_form_text
 from fapiao.formats.pdf_invoice import PdfLimits, read_pdf
+from fapiao.formats.pdf_text import CJK_FONT, register_fonts
 from fapiao.formats.readers import read_invoice_file
 from fapiao.formats.records import ReadResult
 from tests.unit.invoice_files_factory import (
@@ -342,3 +344,34 @@ def test_a_pdf_of_several_pages_reads_every_line_once() -> None:
     result = read_invoice_file(invoice_pdf(invoice))
     assert codes(result) == []
     assert [item.name for item in result.records[0].lines] == [item["name"] for item in invoice["lines"]]
+
+
+def official_style_pdf(qr_text: str) -> bytes:
+    """The form's text rows, and the QR code as an embedded bitmap, as the tax bureau's PDF has it."""
+    qr_document = pypdfium2.PdfDocument(qr_only_pdf(qr_text))
+    qr_image = qr_document[0].render(scale=2).to_pil()
+    qr_document.close()
+    buffer = io.BytesIO()
+    register_fonts()
+    page = canvas.Canvas(buffer, pagesize=(700, 400))
+    page.drawInlineImage(qr_image, 10, 300, 90, 90)
+    page.setFont(CJK_FONT, 9)
+    for index, row in enumerate(FORM_ROWS):
+        page.drawString(110, 380 - 14 * index, " ".join(row))
+    page.save()
+    return buffer.getvalue()
+
+
+def test_a_qr_code_embedded_as_an_image_is_read_as_on_the_official_form() -> None:
+    result = read_pdf(official_style_pdf("01,31,,26110000000000000007,1399.00,20261128,,ABCD"))
+    assert codes(result) == []
+    assert (result.records[0].number, result.records[0].total_with_tax_fen) == (
+        "26110000000000000007",
+        139900,
+    )
+    wrong = read_pdf(official_style_pdf("01,32,,26110000000000000007,1399.10,20261127,,ABCD"))
+    assert codes(wrong) == [
+        ("issued_on", "qr_disagrees"),
+        ("total_with_tax_fen", "qr_disagrees"),
+        ("kind", "qr_disagrees"),
+    ]
