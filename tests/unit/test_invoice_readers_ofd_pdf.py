@@ -375,3 +375,42 @@ def test_a_qr_code_embedded_as_an_image_is_read_as_on_the_official_form() -> Non
         ("total_with_tax_fen", "qr_disagrees"),
         ("kind", "qr_disagrees"),
     ]
+
+
+form_words = st.sampled_from(
+    [
+        "发票号码：",
+        "开票日期：",
+        "名称：",
+        "纳税人识别号：",
+        "合计",
+        "（小写）¥",
+        "项目名称",
+        "免税",
+        "***",
+        "6%",
+        "-",
+        "¥",
+    ]
+)
+form_text = st.lists(
+    st.lists(form_words | st.text(max_size=12) | st.decimals(allow_nan=False).map(str), max_size=8),
+    max_size=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=form_text)
+def test_reading_any_form_text_never_raises(rows: list[list[str]]) -> None:
+    record, problems = read_form_text("\n".join(" ".join(row) for row in rows))
+    assert record is not None or problems
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=form_text, attachment=st.binary(max_size=300) | st.none(), tags=st.text(max_size=200) | st.none())
+def test_reading_any_ofd_contents_never_raises(
+    rows: list[list[str]], attachment: bytes | None, tags: str | None
+) -> None:
+    result = read_invoice_file(ofd(page_rows=rows, attachment=attachment, tags=tags))
+    assert result.format == "ofd"
+    assert result.records or result.problems
