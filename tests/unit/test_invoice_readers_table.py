@@ -14,6 +14,7 @@ from openpyxl import Workbook
 from fapiao.formats.mapping import ColumnMapping
 from fapiao.formats.readers import read_invoice_file
 from fapiao.formats.records import ReadResult
+from fapiao.formats.table_invoices import read_table, stream_table
 
 COLUMNS = {
     "number": "发票号码",
@@ -229,3 +230,27 @@ def test_reading_any_text_as_a_table_never_raises(text: str, encoding: str) -> N
 def test_an_oversized_export_is_refused_before_it_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("fapiao.formats.table_invoices.MAX_TABLE_BYTES", 100)
     assert codes(read_invoice_file(csv_bytes(ROWS), mapping=mapping())) == [(None, None, "", "too_large")]
+
+
+def test_an_export_is_streamed_one_invoice_at_a_time() -> None:
+    stream = stream_table(csv_bytes(ROWS), mapping())
+    first, problems = next(stream)
+    assert first is not None
+    assert (first.number, len(first.lines), problems) == ("26110000000000000007", 2, ())
+    assert [record.number for record, _problems in stream if record is not None] == ["26110000000000000008"]
+
+
+def test_rows_of_one_invoice_must_be_together() -> None:
+    rows = [ROWS[0], ROWS[2], ROWS[1]]
+    result = read_invoice_file(csv_bytes(rows), mapping=mapping())
+    assert [record.number for record in result.records] == [
+        "26110000000000000007",
+        "26110000000000000008",
+        "26110000000000000007",
+    ]
+    assert (2, 4, "number", "rows_not_adjacent") in codes(result)
+
+
+def test_the_row_limit_is_the_callers() -> None:
+    assert codes(read_table(csv_bytes(ROWS), mapping(), max_rows=3)) == []
+    assert codes(read_table(csv_bytes(ROWS), mapping(), max_rows=2)) == [(None, None, "", "too_many_rows")]

@@ -36,7 +36,6 @@ from fapiao.formats.records import (
     ReadProblem,
     ReadResult,
     check_record,
-    file_result,
 )
 from fapiao.formats.safezip import UnsafeZipError, ZipLimits
 from fapiao.formats.spreadsheet import SheetLimits, SpreadsheetError, read_rows
@@ -57,6 +56,7 @@ COLOURS = {"蓝字": "blue", "blue": "blue", "正数": "blue", "红字": "red", 
 
 @dataclass
 class _Invoice:
+    key: tuple[str, str]
     row: int
     header: dict[str, Any]
     lines: list[InvoiceLine]
@@ -65,26 +65,51 @@ class _Invoice:
 
 def read_table(data: bytes, mapping: ColumnMapping, *, max_rows: int = MAX_ROWS) -> ReadResult:
     """Read a CSV or XLSX export (decided by the bytes) with ``mapping``; never raises."""
-    is_xlsx = data.startswith(b"PK\x03\x04")
-    kind = "xlsx" if is_xlsx else "csv"
+    records: list[InvoiceRecord] = []
+    problems: list[ReadProblem] = []
+    for record, found in stream_table(data, mapping, max_rows=max_rows):
+        if record is not None:
+            records.append(record)
+        problems.extend(found)
+    return ReadResult(table_kind(data), tuple(records), tuple(problems))
+
+
+def table_kind(data: bytes) -> str:
+    return "xlsx" if data.startswith((b"PK\x03\x04", _OLE2)) else "csv"
+
+
+def stream_table(
+    data: bytes, mapping: ColumnMapping, *, max_rows: int = MAX_ROWS
+) -> Iterator[tuple[InvoiceRecord | None, tuple[ReadProblem, ...]]]:
+    """The export's invoices one at a time, each with its problems (``record`` is its index in the
+    stream), in constant memory but for the set of numbers seen.  ``(None, problems)`` is a
+    problem of the whole file and ends the stream; it may come after some invoices (a damaged
+    XLSX is found damaged where it is damaged), and it rejects them all.  Never raises."""
     if len(data) > MAX_TABLE_BYTES:
         message = _("The file is larger than {max} MB.")
-        return file_result(kind, [FieldError("", "too_large", message, {"max": MAX_TABLE_BYTES // 2**20})])
+        yield None, _of_file(FieldError("", "too_large", message, {"max": MAX_TABLE_BYTES // 2**20}))
+        return
     if data.startswith(_OLE2):
         message = _(
             "The spreadsheet is password-protected or in the old .xls format; save it as a plain .xlsx."
         )
-        return file_result("xlsx", [FieldError("", "password_protected", message)])
+        yield None, _of_file(FieldError("", "password_protected", message))
+        return
     try:
-        rows = _xlsx_rows(data, max_rows) if is_xlsx else _csv_rows(data, mapping, max_rows)
-        return _read_rows(kind, rows, mapping)
+        limit = max_rows + mapping.header_row + 1  # one row more than allowed: enough to know
+        rows = _xlsx_rows(data, limit) if data.startswith(b"PK\x03\x04") else _csv_rows(data, mapping, limit)
+        yield from _stream_rows(rows, mapping, max_rows)
     except (UnsafeZipError, SpreadsheetError) as error:
-        return file_result(kind, [FieldError("", error.code, error.message, dict(error.params))])
+        yield None, _of_file(FieldError("", error.code, error.message, dict(error.params)))
     except _Unreadable as error:
-        return file_result(kind, [error.problem])
+        yield None, _of_file(error.problem)
     except Exception:  # openpyxl and csv meeting a damaged file raise many kinds of error
         message = _("The file is damaged or truncated and cannot be read.")
-        return file_result(kind, [FieldError("", "damaged", message)])
+        yield None, _of_file(FieldError("", "damaged", message))
+
+
+def _of_file(problem: FieldError) -> tuple[ReadProblem, ...]:
+    return (ReadProblem(problem.field, problem.code, problem.message, dict(problem.params)),)
 
 
 class _Unreadable(Exception):
@@ -93,11 +118,11 @@ class _Unreadable(Exception):
         self.problem = problem
 
 
-def _xlsx_rows(data: bytes, max_rows: int) -> Iterator[Sequence[object]]:
-    return read_rows(data, zip_limits=TABLE_ZIP_LIMITS, limits=TABLE_SHEET_LIMITS, max_rows=max_rows + 100)
+def _xlsx_rows(data: bytes, limit: int) -> Iterator[Sequence[object]]:
+    return read_rows(data, zip_limits=TABLE_ZIP_LIMITS, limits=TABLE_SHEET_LIMITS, max_rows=limit)
 
 
-def _csv_rows(data: bytes, mapping: ColumnMapping, max_rows: int) -> Iterator[Sequence[object]]:
+def _csv_rows(data: bytes, mapping: ColumnMapping, limit: int) -> Iterator[Sequence[object]]:
     text = _decode(data, mapping.encoding)
     for bad in _MOJIBAKE:
         if bad in text:
@@ -107,7 +132,7 @@ def _csv_rows(data: bytes, mapping: ColumnMapping, max_rows: int) -> Iterator[Se
             raise _Unreadable(FieldError("", "mis_encoded", message, {"text": bad}))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=mapping.delimiter)
     for count, row in enumerate(reader):
-        if count >= max_rows + 100:
+        if count >= limit:
             break
         yield row
 
@@ -133,7 +158,9 @@ def _decode(data: bytes, encoding: str) -> str:
     raise _Unreadable(FieldError("", "bad_encoding", message, {"encoding": shown}))
 
 
-def _read_rows(kind: str, rows: Iterator[Sequence[object]], mapping: ColumnMapping) -> ReadResult:
+def _stream_rows(
+    rows: Iterator[Sequence[object]], mapping: ColumnMapping, max_rows: int
+) -> Iterator[tuple[InvoiceRecord | None, tuple[ReadProblem, ...]]]:
     header: Sequence[object] = ()
     for number, row in enumerate(rows, start=1):
         if number == mapping.header_row:
@@ -141,27 +168,53 @@ def _read_rows(kind: str, rows: Iterator[Sequence[object]], mapping: ColumnMappi
             break
     positions, missing = _positions(header, mapping)
     if missing:
-        return file_result(kind, missing)
-    invoices: dict[tuple[str, str], _Invoice] = {}
+        yield None, tuple(ReadProblem(p.field, p.code, p.message, dict(p.params)) for p in missing)
+        return
+    seen: set[tuple[str, str]] = set()
+    current: _Invoice | None = None
+    index = 0
     for number, row in enumerate(rows, start=mapping.header_row + 1):
-        if number - mapping.header_row > MAX_ROWS:
+        if number - mapping.header_row > max_rows:
             message = _("The file has more than {max} rows; split it.")
-            return file_result(kind, [FieldError("", "too_many_rows", message, {"max": MAX_ROWS})])
-        cells = {key: _cell(row, index) for key, index in positions.items()}
+            yield None, _of_file(FieldError("", "too_many_rows", message, {"max": max_rows}))
+            return
+        cells = {key: _cell(row, position) for key, position in positions.items()}
         if all(value is None for value in cells.values()):
             continue
-        _add_row(invoices, number, cells, mapping)
-    records: list[InvoiceRecord] = []
-    problems: list[ReadProblem] = []
-    for index, invoice in enumerate(invoices.values()):
-        record = _record(invoice, mapping)
-        records.append(record)
-        problems.extend(_with_record(problem, index) for problem in invoice.problems)
-        problems.extend(
-            ReadProblem(p.field, p.code, p.message, p.params, record=index, row=invoice.row)
-            for p in check_record(record)
-        )
-    return ReadResult(kind, tuple(records), tuple(problems))
+        key = _key(cells, number)
+        if current is not None and key != current.key:
+            yield _finished(current, index, mapping)
+            index, current = index + 1, None
+        if current is None:
+            current = _Invoice(key, number, {}, [], [])
+            if key in seen:
+                message = _(
+                    "Row {row} belongs to an invoice whose rows ended earlier; keep its rows together."
+                )
+                current.problems.append(
+                    ReadProblem("number", "rows_not_adjacent", message, {"row": number}, row=number)
+                )
+            seen.add(key)
+        _add_row(current, number, cells, mapping)
+    if current is not None:
+        yield _finished(current, index, mapping)
+
+
+def _key(cells: dict[str, object], row: int) -> tuple[str, str]:
+    number, code = cells.get("number"), cells.get("code")
+    return (str(code) if code is not None else "", str(number) if number is not None else f"?row{row}")
+
+
+def _finished(
+    invoice: _Invoice, index: int, mapping: ColumnMapping
+) -> tuple[InvoiceRecord, tuple[ReadProblem, ...]]:
+    record = _record(invoice, mapping)
+    problems = [_with_record(problem, index) for problem in invoice.problems]
+    problems.extend(
+        ReadProblem(p.field, p.code, p.message, p.params, record=index, row=invoice.row)
+        for p in check_record(record)
+    )
+    return record, tuple(problems)
 
 
 def _positions(header: Sequence[object], mapping: ColumnMapping) -> tuple[dict[str, int], list[FieldError]]:
@@ -188,18 +241,12 @@ def _cell(row: Sequence[object], index: int) -> object:
     return value
 
 
-def _add_row(
-    invoices: dict[tuple[str, str], _Invoice], row: int, cells: dict[str, object], mapping: ColumnMapping
-) -> None:
+def _add_row(invoice: _Invoice, row: int, cells: dict[str, object], mapping: ColumnMapping) -> None:
     problems: list[FieldError] = []
-    number = _identity("number", cells.get("number"), problems)
-    code = _identity("code", cells.get("code"), problems)
-    key = (code or "", number or f"?row{row}")
-    invoice = invoices.get(key)
-    header = {name: cells.get(name) for name in HEADER_FIELDS}
-    header["number"], header["code"] = number, code
-    if invoice is None:
-        invoice = invoices[key] = _Invoice(row, header, [], [])
+    if not invoice.header:
+        invoice.header = {name: cells.get(name) for name in HEADER_FIELDS}
+        invoice.header["number"] = _identity("number", cells.get("number"), problems)
+        invoice.header["code"] = _identity("code", cells.get("code"), problems)
     else:
         for name in HEADER_FIELDS:
             if (
