@@ -8,9 +8,9 @@ A mapping is data (saved by name, e.g. as JSON, and chosen at import with ``--ma
         "thousands": true,
     })
 
-``columns`` maps our field names (:data:`FIELDS`) to the export's column headers.  Rows that carry
-the same invoice (``code`` and ``number``) are that invoice's lines, in file order; the header
-fields are taken from its first row and must be the same on the others.  When the export has no
+``columns`` maps our field names (:data:`FIELDS`) to the export's column headers.  Adjacent rows
+that carry the same invoice (``code`` and ``number``) are that invoice's lines, in file order; the
+header fields are taken from its first row and must be the same on the others.  When the export has no
 line columns, each invoice is one line holding its totals, named ``default_line_name``.
 """
 
