@@ -29,13 +29,12 @@ import re
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
 from xml.etree.ElementTree import Element
 
 from fapiao.core.errors import FieldError, InvalidValueError, _
 from fapiao.core.money import format_decimal, format_money
 from fapiao.formats.amounts import fen_from_text
-from fapiao.formats.records import InvoiceLine, InvoiceRecord, ReadResult, check_record, single_result
+from fapiao.formats.records import InvoiceLine, InvoiceRecord, check_record
 from fapiao.formats.xmlsafe import XmlLimits, local_key, parse_xml
 
 MAX_XML_BYTES = 5 * 2**20
@@ -108,13 +107,6 @@ def read_einvoice_xml(data: bytes) -> tuple[InvoiceRecord | None, list[FieldErro
     if root is None:
         return None, [problem] if problem else []
     return fields_of(root)
-
-
-def read_invoice_xml(data: bytes) -> ReadResult:
-    """The same, as a :class:`~fapiao.formats.records.ReadResult` (format ``einvoice_xml`` for a
-    数电票, ``legacy_xml`` for an invoice with a 发票代码)."""
-    record, problems = read_einvoice_xml(data)
-    return single_result(xml_format(record), record, problems)
 
 
 def xml_format(record: InvoiceRecord | None) -> str:
@@ -336,7 +328,3 @@ def _missing(field: str, element: str) -> FieldError:
     return FieldError(
         field, "missing", _("The e-invoice XML has no {element} element."), {"element": element}
     )
-
-
-def _problem(field: str, code: str, message: str, **params: Any) -> FieldError:
-    return FieldError(field, code, message, params)
