@@ -3,12 +3,13 @@
 The mapping is a :class:`~fapiao.formats.mapping.ColumnMapping`.
 
 :func:`stream_table` gives the invoices one at a time (an invoice is a run of adjacent rows with
-the same code and number), :func:`read_table` all of them.  Problems name the spreadsheet row
-(the header row's number is the mapping's ``header_row``) and the column.  A bad row is a problem of its invoice, never of the whole file; a file that cannot be
-read at all (its encoding, its zip, a mapped column missing from the header) is one problem of the
-file.  CSV encodings: a BOM decides (UTF-8, UTF-16); otherwise UTF-8 is tried, then GBK (read as
-GB18030, its superset), unless the mapping fixes one.  Text that decoded but holds U+FFFD or the
-"锟斤拷" of a GBK↔UTF-8 round trip has been mis-encoded before it reached us: a problem too.
+the same code and number), :func:`read_table` all of them. Problems name the spreadsheet row (the
+header row's number is the mapping's ``header_row``) and the column. A bad row is a problem of its
+invoice, never of the whole file; a file that cannot be read at all (its encoding, its zip, a
+mapped column missing from the header) is one problem of the file. CSV encodings: a BOM decides
+(UTF-8, UTF-16); otherwise UTF-8 is tried, then GBK (read as GB18030, its superset), unless the
+mapping fixes one. Text that decoded but holds U+FFFD or the "锟斤拷" of a GBK↔UTF-8 round trip has
+been mis-encoded before it reached us: a problem too.
 
 XLSX goes through :func:`fapiao.formats.spreadsheet.read_rows` (the zip guard, then a streaming
 count of every part).  A number cell is a binary float: amounts are read by its shortest decimal
