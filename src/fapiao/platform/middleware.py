@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import empty
 
 from fapiao.core.errors import FapiaoError
-from fapiao.platform import metrics
+from fapiao.platform import hourly, metrics
 from fapiao.platform.context import RequestContext, bound
 from fapiao.platform.errors import respond
 
@@ -104,6 +104,7 @@ class RequestMetricsMiddleware:
         route = route_of(request)
         method = request.method if request.method in METHODS else "other"
         metrics.observe_request(route, method, response, seconds)
+        hourly.note(response.status_code)  # refusals and 503s per hour, for 运维概览; never raises
         level = logging.WARNING if response.status_code >= 500 else logging.INFO
         if request_log.isEnabledFor(level):
             # makeRecord + handle: Logger.log's search of the stack for the caller is not needed.
