@@ -292,11 +292,11 @@ def test_the_backups_page_lists_drill_reports(operator, settings, tmp_path: Path
     )
     (drills / "broken.json").write_text("{not json")
     html = operator.get("/operations/backups/").content.decode()
-    row = html[html.index('data-drill="20261205T030000Z-database-lost.json"') :][:800]
+    row = html[html.index('data-drill="20261205T030000Z-database-lost.json"') :].split("</section>")[0]
     assert "database-lost" in row and "2026-12-05 11:00" in row  # Beijing time
-    assert "252.4" in row and "<td>2</td>" in row and 'class="passed"' in row
+    assert "252.4" in row and '<dd class="lost">2</dd>' in row and 'class="passed"' in row
     assert "恢复成功。" in html
-    broken = html[html.index('data-drill="broken.json"') :][:400]
+    broken = html[html.index('data-drill="broken.json"') :].split("</section>")[0]
     assert 'class="failed"' in broken
     assert 'id="no-backups"' in html  # no backup in this var dir
 
@@ -333,12 +333,12 @@ def test_the_backups_page_lists_each_backup_with_its_latest_verification(operato
         backup_id="20261202T000000Z-bbbbbb", started_at=now, finished_at=now, ok=True
     )
     html = operator.get("/operations/backups/").content.decode()
-    listed = re.findall(r'<tr data-backup="([^"]+)">', html)
+    listed = re.findall(r'<section class="card" data-backup="([^"]+)">', html)
     assert listed == ["20261202T000000Z-bbbbbb", "20261201T000000Z-aaaaaa"]  # newest first
-    newest = html[html.index('data-backup="20261202T000000Z-bbbbbb"') :].split("</tr>")[0]
+    newest = html[html.index('data-backup="20261202T000000Z-bbbbbb"') :].split("</section>")[0]
     assert "30.0 小时" in newest  # its age
     assert 'class="passed"' in newest  # the latest of its two verifications
     assert "k-test" in newest
     assert 'class="failed"' in newest  # the manifest does not open: its key versions are unknown
-    oldest = html[html.index('data-backup="20261201T000000Z-aaaaaa"') :].split("</tr>")[0]
+    oldest = html[html.index('data-backup="20261201T000000Z-aaaaaa"') :].split("</section>")[0]
     assert "从未验证" in oldest
