@@ -40,7 +40,7 @@ EXCLUDED = {
     "admin/": "Django's admin: its own staff-only login; read-only and delete-free (test_admin_no_delete.py)",
     "static/": "static files, public by design",
     "i18n/": "the language switch (set_language): changes only the visitor's language cookie",
-    "metrics": "Prometheus' scrape: no session or role, only FAPIAO_METRICS_TOKEN (test_metrics.py checks it)",
+    "metrics": "Prometheus' scrape: no session or role, only FAPIAO_METRICS_TOKEN (test_metrics.py)",
 }
 
 Row = tuple[str, str, str, str, int | str]

@@ -42,6 +42,13 @@ __all__ = ["batching"]  # the fixture, used by name
 BAR = re.compile(r'<rect class="bar" data-hour="(\d\d):00" data-count="(\d+)"')
 
 
+@pytest.fixture(autouse=True)
+def fresh_counter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no pending counts and no flush queued in this process."""
+    monkeypatch.setattr(hourly, "_pending", hourly.Counter())
+    monkeypatch.setattr(hourly, "_scheduled_at", None)
+
+
 @pytest.fixture
 def operator(demo: dict[str, Any], settings: Any) -> Client:
     settings.FAPIAO_OPERATOR_TOTP = False  # the second factor has its own tests
@@ -342,3 +349,30 @@ def test_the_backups_page_lists_each_backup_with_its_latest_verification(operato
     assert 'class="failed"' in newest  # the manifest does not open: its key versions are unknown
     oldest = html[html.index('data-backup="20261201T000000Z-aaaaaa"') :].split("</section>")[0]
     assert "从未验证" in oldest
+
+
+def test_counts_a_lost_flush_did_not_write_wait_for_the_next(demo, settings, monkeypatch):
+    """A batch that fails before running its jobs (the database down) drops the flush unrun: the
+    counts stay pending and the next answer, a few seconds on, queues another flush."""
+
+    class DroppingWriter:
+        def __init__(self) -> None:
+            self.jobs: list[Any] = []
+
+        def enqueue(self, job: Any) -> None:
+            self.jobs.append(job)
+
+    dropping = DroppingWriter()
+    settings.FAPIAO_WRITE_BATCHING = True
+    monkeypatch.setattr(hourly, "writer", lambda: dropping)
+    monkeypatch.setattr(hourly, "RESCHEDULE_SECONDS", 3600.0)
+    hourly.note(503)
+    hourly.note(503)
+    assert len(dropping.jobs) == 1  # one flush queued; the batch "fails" and never runs it
+    assert count_of(hourly.UNAVAILABLE) == 0
+    monkeypatch.setattr(hourly, "RESCHEDULE_SECONDS", 0.0)  # time passes
+    hourly.note(401)
+    assert len(dropping.jobs) == 2
+    dropping.jobs[-1]()  # this batch runs
+    assert count_of(hourly.UNAVAILABLE) == 2
+    assert count_of(hourly.REFUSED) == 1

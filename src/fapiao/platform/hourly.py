@@ -11,7 +11,8 @@ Counting never breaks or holds up an answer:
 * in the server (``FAPIAO_WRITE_BATCHING``) the request does not write at all: it adds one to this
   process's pending counts and, if no flush is queued yet, queues one on the group-commit writer
   without waiting (:meth:`GroupCommitWriter.enqueue`).  A flush writes one upsert per (kind, hour)
-  it holds, however many answers it carries — a flood of 401s costs one statement per batch;
+  it holds, however many answers it carries — a flood of 401s costs one statement per batch.  A
+  flush a failed batch never ran leaves its counts pending for the next one (:func:`_queue`);
 * without batching (tests, the command line) the upsert runs at once, in its own savepoint.
 
 A 429 is not counted: past the hour's limit an anonymous client's refusal must cost no write at
@@ -46,9 +47,11 @@ REFUSED_STATUSES = frozenset({401, 403})
 HOUR = 3600
 KEEP_DAYS = 90
 
+RESCHEDULE_SECONDS = 5.0  # a queued flush that has not run by then is queued again
+
 _lock = threading.Lock()
 _pending: Counter[tuple[str, int]] = Counter()
-_scheduled = False
+_scheduled_at: float | None = None  # when the flush now waiting in the writer's queue was queued
 _purged_hour = 0
 
 
@@ -82,27 +85,34 @@ def note(status: int, *, now: float | None = None) -> None:
 
 
 def _queue(kind: str, hour: int) -> None:
-    global _scheduled  # noqa: PLW0603  one flag per process, under the lock
+    """Add to the pending counts; queue a flush unless one was queued in the last few seconds.
+
+    A batch that fails before it runs its jobs (the database is down: when 503s happen) drops the
+    flush without running it; the counts stay pending, and the next answer after
+    :data:`RESCHEDULE_SECONDS` queues another flush, which writes them once the database is back.
+    """
+    global _scheduled_at  # noqa: PLW0603  one time per process, under the lock
+    now = time.monotonic()
     with _lock:
         _pending[(kind, hour)] += 1
-        if _scheduled:
+        if _scheduled_at is not None and now - _scheduled_at < RESCHEDULE_SECONDS:
             return
-        _scheduled = True
+        _scheduled_at = now
     try:
         writer().enqueue(flush_pending)
     except Exception:
         with _lock:
-            _scheduled = False
+            _scheduled_at = None
         raise
 
 
 def flush_pending(_unit: object = None) -> int:
     """Write this process's pending counts (the group-commit writer runs it); how many rows it raised."""
-    global _scheduled  # noqa: PLW0603
+    global _scheduled_at  # noqa: PLW0603
     with _lock:
         taken = dict(_pending)
         _pending.clear()
-        _scheduled = False
+        _scheduled_at = None
     written = 0
     for (kind, hour), amount in sorted(taken.items()):
         written += _count(kind, hour, amount)
