@@ -7,6 +7,7 @@ incidents, the overdue cases, and 24 hourly buckets of invoices issued, refusals
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -35,6 +36,7 @@ from fapiao.recovery.models import Case
 from tests.conftest import VALID_INVOICE
 from tests.integration.case_helpers import claim_for, pdf_named
 from tests.integration.group_commit_helpers import batching, hold_writer
+from tests.integration.test_web_translations import english_words
 
 pytestmark = pytest.mark.django_db
 __all__ = ["batching"]  # the fixture, used by name
@@ -130,8 +132,9 @@ def test_failed_verifications_and_open_incidents_are_shown(demo, operator):
     assert "20261205T010000Z-abcdef" in backup and 'class="failed"' in backup
     assert re.search(r'<tr data-check="ledger_verify"><td>[^<]+</td><td class="failed">', html)
     assert re.search(r'<tr data-check="incidents"><td>[^<]+</td><td class="failed">', html)
-    assert "1 个完整性事件" in html or "1 integrity incident is open" in html
+    assert "有 1 个完整性事件未解决" in html
     assert 'id="no-incidents"' not in html
+    assert english_words(html) == []  # with every red item showing, still all Chinese
 
 
 def test_cases_past_their_due_time_are_counted(demo, operator, settings):
@@ -304,7 +307,8 @@ def test_the_backups_page_lists_drill_reports(operator, settings, tmp_path: Path
     assert "252.4" in row and '<dd class="lost">2</dd>' in row and 'class="passed"' in row
     assert "恢复成功。" in html
     broken = html[html.index('data-drill="broken.json"') :].split("</section>")[0]
-    assert 'class="failed"' in broken
+    assert 'class="failed"' in broken and "不是可读的 JSON" in broken
+    assert english_words(html) == []
     assert 'id="no-backups"' in html  # no backup in this var dir
 
 
@@ -346,9 +350,16 @@ def test_the_backups_page_lists_each_backup_with_its_latest_verification(operato
     assert "30.0 小时" in newest  # its age
     assert 'class="passed"' in newest  # the latest of its two verifications
     assert "k-test" in newest
-    assert 'class="failed"' in newest  # the manifest does not open: its key versions are unknown
+    assert "没有可读取的备份密钥" in newest  # no key here: the key versions are unknown
     oldest = html[html.index('data-backup="20261201T000000Z-aaaaaa"') :].split("</section>")[0]
     assert "从未验证" in oldest
+    assert english_words(html) == []
+
+    settings.FAPIAO_BACKUP_KEY = base64.b64encode(bytes(range(32))).decode()  # not the backups' key
+    html = operator.get("/operations/backups/").content.decode()
+    newest = html[html.index('data-backup="20261202T000000Z-bbbbbb"') :].split("</section>")[0]
+    assert "打不开这个备份的清单" in newest and "fapiao backup verify 20261202T000000Z-bbbbbb" in newest
+    assert english_words(html) == []
 
 
 def test_counts_a_lost_flush_did_not_write_wait_for_the_next(demo, settings, monkeypatch):

@@ -3,7 +3,8 @@ verification and the key versions a restore of it needs.
 
 The key versions come from the backup's signed manifest, which only this installation's backup
 key opens: the newest :data:`KEYS_READ` backups are opened (a manifest is small); a manifest that
-does not open is shown as such — on the page that is a warning in itself.
+does not open is shown as such — on the page that is a warning in itself; the reason is what
+``fapiao backup verify ID`` prints (the page does not show file paths).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from fapiao.core.errors import FapiaoError
 from fapiao.ops.backup import store
@@ -21,6 +21,8 @@ from fapiao.ops.backup.verification import open_manifest
 
 KEYS_READ = 10
 SHOWN = 100
+NO_KEY = "no_key"  # this installation has no readable backup key
+UNREADABLE = "unreadable"  # the manifest does not open with it
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class BackupStatus:
     signing_keys: list[str] = field(default_factory=list)
     data_keys: list[int] = field(default_factory=list)
     keys_read: bool = False  # whether the manifest was opened (the key lists are known)
-    keys_error: str = ""
+    keys_problem: str = ""  # why the key lists are unknown: NO_KEY, UNREADABLE ("": read, or not tried)
 
     @property
     def age_hours(self) -> float | None:
@@ -52,8 +54,8 @@ def backups(now: datetime | None = None) -> list[BackupStatus]:
     key_error = ""
     try:
         key = store.backup_key()
-    except (FapiaoError, OSError, ValueError) as error:
-        key, key_error = None, _reason(error)
+    except (FapiaoError, OSError, ValueError):
+        key, key_error = None, NO_KEY
     found = []
     for index, backup in enumerate(stored):
         created = _created(backup.created_at)
@@ -63,8 +65,8 @@ def backups(now: datetime | None = None) -> list[BackupStatus]:
         if key is not None and index < KEYS_READ:
             try:
                 keys = dict(open_manifest(backup, key).get("keys") or {})
-            except (FapiaoError, OSError, ValueError) as failure:
-                unread = _reason(failure)
+            except (FapiaoError, OSError, ValueError):
+                unread = UNREADABLE
         found.append(
             BackupStatus(
                 backup_id=backup.backup_id,
@@ -79,7 +81,7 @@ def backups(now: datetime | None = None) -> list[BackupStatus]:
                 signing_keys=[str(k) for k in _list(keys.get("signing"))],
                 data_keys=[int(str(k)) for k in _list(keys.get("data"))],
                 keys_read=bool(keys),
-                keys_error="" if keys or index >= KEYS_READ else unread,
+                keys_problem="" if keys or index >= KEYS_READ else unread,
             )
         )
     return found
@@ -95,7 +97,3 @@ def _created(stamp: str) -> datetime | None:
     except ValueError:
         return None
     return moment.astimezone(UTC) if moment.tzinfo else None
-
-
-def _reason(error: Exception) -> str:
-    return error.render(gettext) if isinstance(error, FapiaoError) else gettext("the file could not be read")
