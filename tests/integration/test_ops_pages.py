@@ -222,11 +222,22 @@ def test_a_refusal_and_a_503_each_raise_the_count(demo):
             raise DatabaseError("simulated: the database is down")
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(database_down):
+    queries: list[str] = []
+
+    def recorded(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(database_down), connection.execute_wrapper(recorded):
         answer = Client().get("/readyz")
     assert answer.status_code == 503
+    # The database did not answer: counting tried nothing (no connection attempt to wait for) ...
+    assert not [sql for sql in queries if HourlyCount._meta.db_table in sql]
+    assert count_of(hourly.UNAVAILABLE) == 0
+    # ... and the 503 is written with the next answer that is counted.
+    assert clerk.get("/operations/").status_code == 403
     assert count_of(hourly.UNAVAILABLE) == 1
-    assert count_of(hourly.REFUSED) == 2
+    assert count_of(hourly.REFUSED) == 3
     row = HourlyCount.objects.get(kind=hourly.UNAVAILABLE)
     assert row.hour_start == hourly.hour_of(datetime.now(UTC).timestamp())
 

@@ -13,7 +13,10 @@ Counting never breaks or holds up an answer:
   without waiting (:meth:`GroupCommitWriter.enqueue`).  A flush writes one upsert per (kind, hour)
   it holds, however many answers it carries — a flood of 401s costs one statement per batch.  A
   flush a failed batch never ran leaves its counts pending for the next one (:func:`_queue`);
-* without batching (tests, the command line) the upsert runs at once, in its own savepoint.
+* without batching (tests, the command line) the upserts run at once, each in its own savepoint;
+* a 503 given because the database did not answer tries nothing (a connection attempt would hold
+  the answer up for PostgreSQL's connect timeout): its count waits in the process for the next
+  answer that is counted.
 
 A 429 is not counted: past the hour's limit an anonymous client's refusal must cost no write at
 all (:mod:`fapiao.platform.errors`, tests/integration/test_anonymous_refusals.py); its count is
@@ -46,6 +49,8 @@ KINDS = (REFUSED, UNAVAILABLE)
 REFUSED_STATUSES = frozenset({401, 403})
 HOUR = 3600
 KEEP_DAYS = 90
+# 503 reasons (``fapiao.platform.metrics.mark_unavailable``) that say the database did not answer.
+DATABASE_DOWN = frozenset({"database_unavailable", "not_ready"})
 
 RESCHEDULE_SECONDS = 5.0  # a queued flush that has not run by then is queued again
 
@@ -69,17 +74,27 @@ def hour_of(moment: float) -> int:
     return int(moment // HOUR) * HOUR
 
 
-def note(status: int, *, now: float | None = None) -> None:
-    """Count an answer with ``status`` if it is a refusal or a 503.  Never raises."""
+def note(status: int, *, now: float | None = None, database_down: bool = False) -> None:
+    """Count an answer with ``status`` if it is a refusal or a 503.  Never raises.
+
+    ``database_down``: this answer is a 503 because the database did not answer — then nothing is
+    tried now (a connection attempt would only hold the answer up: PostgreSQL's connect timeout);
+    the count waits in this process for the next answer that is counted.
+    """
     kind = kind_of(status)
     if kind is None:
         return
     hour = hour_of(time.time() if now is None else now)
     try:
-        if getattr(settings, "FAPIAO_WRITE_BATCHING", False):
+        if database_down:
+            with _lock:
+                _pending[(kind, hour)] += 1
+        elif getattr(settings, "FAPIAO_WRITE_BATCHING", False):
             _queue(kind, hour)
         else:
-            _count(kind, hour, 1)
+            with _lock:
+                _pending[(kind, hour)] += 1
+            flush_pending()
     except Exception:  # counting must never break the answer it counts
         log.warning("hourly count not written", exc_info=True)
 
