@@ -157,7 +157,10 @@ def test_cases_past_their_due_time_are_counted(demo, operator, settings):
     assert re.search(r'id="overdue-total">\s*1 ', html)
 
 
-def test_the_chart_counts_invoices_refusals_and_503s_per_hour(demo, operator):
+@pytest.mark.parametrize("portable", [False, True], ids=["database-functions", "django-trunchour"])
+def test_the_chart_counts_invoices_refusals_and_503s_per_hour(demo, operator, portable, monkeypatch):
+    if portable:  # the path for a database without an entry in HOUR_TEXT
+        monkeypatch.setattr(ops_overview, "HOUR_TEXT", {})
     now = timezone.now()
     numbers = [
         issue_invoice(user=demo["clerk"], payload=copy.deepcopy(VALID_INVOICE)).body["number"]

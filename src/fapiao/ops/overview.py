@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -162,20 +163,40 @@ def _first_invoice_since(moment: datetime) -> int | None:
     return high
 
 
+# The UTC hour of ``issued_at`` as text, in the database's own functions: Django's TruncHour runs a
+# Python function per row on SQLite (~1 s for 100,000 invoices a day, against ~0.1 s this way).
+HOUR_TEXT = {
+    "sqlite": "SUBSTR({column}, 1, 13)",  # stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]', UTC
+    "postgresql": "to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')",
+}
+
+
 def issued_per_hour(starts: list[datetime]) -> dict[datetime, int]:
     """Invoices (blue and red) issued in each hour of ``starts`` (UTC hour starts), from their rows."""
     since = starts[0]
     boundary = _first_invoice_since(since - SLACK)
     if boundary is None:
         return {}
-    rows = (
-        Invoice.objects.filter(pk__gte=boundary, issued_at__gte=since)
-        .annotate(hour=TruncHour("issued_at", tzinfo=UTC))
-        .values("hour")
-        .annotate(n=Count("pk"))
-        .values_list("hour", "n")
+    template = HOUR_TEXT.get(connection.vendor)
+    if template is None:  # another database: Django's portable (slower) truncation
+        rows = (
+            Invoice.objects.filter(pk__gte=boundary, issued_at__gte=since)
+            .annotate(hour=TruncHour("issued_at", tzinfo=UTC))
+            .values("hour")
+            .annotate(n=Count("pk"))
+            .values_list("hour", "n")
+        )
+        return {hour.astimezone(UTC): int(n) for hour, n in rows}
+    quote = connection.ops.quote_name
+    hour = template.format(column=quote("issued_at"))
+    sql = (
+        f"SELECT {hour}, COUNT(*) FROM {quote(Invoice._meta.db_table)} "  # noqa: S608  names from the model
+        f"WHERE {quote('id')} >= %s AND {quote('issued_at')} >= %s GROUP BY 1"
     )
-    return {hour.astimezone(UTC): int(n) for hour, n in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [boundary, connection.ops.adapt_datetimefield_value(since)])
+        found = cursor.fetchall()
+    return {datetime.strptime(text, "%Y-%m-%d %H").replace(tzinfo=UTC): int(n) for text, n in found}
 
 
 def last_day(now: datetime | None = None) -> tuple[list[HourlyChart], list[HourRow], datetime]:
