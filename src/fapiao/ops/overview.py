@@ -163,8 +163,8 @@ def _first_invoice_since(moment: datetime) -> int | None:
     invoice (a recovery case's remedy) keeps its original, older issue time under a new id, and a
     lone such row must not make the search skip the newer rows around it.
     """
-    newest = Invoice.objects.order_by("-pk").values_list("pk", "issued_at")
-    last = _window(list(newest[:PROBE]))
+    newest = list(Invoice.objects.order_by("-pk").values_list("pk", "issued_at")[:PROBE])
+    last = _window(newest)
     first = Invoice.objects.order_by("pk").values_list("pk", "issued_at").first()
     if first is None or last is None or last[1] < moment:
         return None
