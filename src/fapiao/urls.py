@@ -11,6 +11,7 @@ urlpatterns = [
     path("readyz", ops_views.readyz, name="readyz"),
     path("metrics", ops_metrics.metrics, name="metrics"),
     path("ledger/", include("fapiao.ledger.urls")),
+    path("operations/", include("fapiao.ops.urls")),
     path("audit/", include("fapiao.audit.urls")),
     path("accounts/", include("fapiao.accounts.urls")),
     path("cases/", include("fapiao.recovery.urls")),

@@ -40,6 +40,7 @@ EXCLUDED = {
     "admin/": "Django's admin: its own staff-only login; read-only and delete-free (test_admin_no_delete.py)",
     "static/": "static files, public by design",
     "i18n/": "the language switch (set_language): changes only the visitor's language cookie",
+    "metrics": "Prometheus' scrape: no session or role, only FAPIAO_METRICS_TOKEN (test_metrics.py)",
 }
 
 Row = tuple[str, str, str, str, int | str]
@@ -473,6 +474,22 @@ ROWS: list[Row] = [
     ("POST", "/ledger/verify/", "reviewer", "-", 403),
     ("POST", "/ledger/verify/", "auditor", "-", 200),
     ("POST", "/ledger/verify/", "operator", "-", 200),
+    # GET /operations/ (operators only: installation-wide figures)
+    ("GET", "/operations/", "anonymous", "-", "login"),
+    ("GET", "/operations/", "clerk", "-", 403),
+    ("GET", "/operations/", "merchant_admin", "-", 403),
+    ("GET", "/operations/", "support", "-", 403),
+    ("GET", "/operations/", "reviewer", "-", 403),
+    ("GET", "/operations/", "auditor", "-", 403),
+    ("GET", "/operations/", "operator", "-", 200),
+    # GET /operations/backups/ (operators only: installation-wide figures)
+    ("GET", "/operations/backups/", "anonymous", "-", "login"),
+    ("GET", "/operations/backups/", "clerk", "-", 403),
+    ("GET", "/operations/backups/", "merchant_admin", "-", 403),
+    ("GET", "/operations/backups/", "support", "-", 403),
+    ("GET", "/operations/backups/", "reviewer", "-", 403),
+    ("GET", "/operations/backups/", "auditor", "-", 403),
+    ("GET", "/operations/backups/", "operator", "-", 200),
     # GET /api/v1/audit
     ("GET", "/api/v1/audit", "anonymous", "-", 401),
     ("GET", "/api/v1/audit", "clerk", "-", 403),

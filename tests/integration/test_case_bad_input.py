@@ -48,7 +48,11 @@ def evidence_files() -> set[str]:
 
 
 def world_state() -> dict[str, Any]:
-    rows = {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label != "audit"}
+    rows = {
+        m._meta.label: m.objects.count()
+        for m in apps.get_models()
+        if m._meta.app_label != "audit" and m._meta.label != "platform.HourlyCount"  # refusals per hour
+    }
     cases = {str(c.uid): (c.state, c.version, c.claimed_total_with_tax) for c in Case.objects.all()}
     audit = list(AuditRecord.objects.exclude(action__startswith="access.").values_list("pk", flat=True))
     return {"rows": rows, "cases": cases, "audit": audit, "files": evidence_files()}

@@ -91,6 +91,7 @@ TABLES: dict[str, Target] = {
     "axes.AccessFailureLog": LOCAL,
     "axes.AccessAttemptExpiration": LOCAL,
     "platform.RateCounter": LOCAL,  # per client address or token, across merchants
+    "platform.HourlyCount": LOCAL,  # answers per hour across merchants (the operators' overview)
 }
 
 # What the schema of today still lacks for Citus, each with the change that would close it
