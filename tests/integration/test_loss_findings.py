@@ -1,0 +1,201 @@
+"""Loss reaches the merchant (issue 14): what ``ledger verify`` finds wrong with a merchant's invoices —
+a row deleted, a row altered behind the server's back — is flagged on their pages, warned about in
+月度汇总, notified and mailed, and one click opens a case prefilled from the ledger whose remedy
+(restore for a missing row, repair for an altered one) clears the flag and leaves verify clean."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client
+
+from fapiao.audit.models import AuditRecord
+from fapiao.invoices.models import Invoice, InvoiceFinding
+from fapiao.ledger.verify import verify_ledger
+from fapiao.ledger.verify_runs import record_run
+from fapiao.recovery.models import Case, Evidence, Notification
+from tests.integration.case_helpers import act, fetch, lose_invoice, post
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WRONG_BUYER = "改动后的买方有限公司"
+
+
+def _issue(client: Client, body: dict[str, Any]) -> str:
+    response = post(client, "/api/v1/invoices", body)
+    assert response.status_code == 201, response.content
+    return str(response.json()["number"])
+
+
+def alter_invoice(number: str) -> None:
+    """A bad migration: the buyer's name and the total changed in the row, not in the ledger."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE invoices_invoice SET buyer_name = %s, total_with_tax = total_with_tax + 100000 "
+            "WHERE number = %s",
+            [WRONG_BUYER, number],
+        )
+
+
+def verify_and_record() -> Any:
+    report = verify_ledger()
+    record_run(report, merchant=None, source="cli")
+    return report
+
+
+def browser(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def damaged(client_for: Any, valid_invoice: dict[str, Any], settings: Any, tmp_path: Any) -> dict[str, Any]:
+    settings.FAPIAO_WITNESS_FILE = tmp_path / "witness" / "heads.jsonl"
+    settings.FAPIAO_PUBLIC_URL = "https://fapiao.example.cn"
+    clerk = client_for("clerk")
+    lost = _issue(clerk, valid_invoice)
+    altered = _issue(clerk, valid_invoice)
+    kept = _issue(clerk, valid_invoice)
+    lose_invoice(lost)
+    alter_invoice(altered)
+    mail.outbox.clear()
+    report = verify_and_record()
+    assert not report.ok
+    return {"lost": lost, "altered": altered, "kept": kept}
+
+
+def test_verify_records_findings_and_tells_the_merchant(damaged: dict[str, Any], demo: dict[str, Any]) -> None:
+    findings = {f.number: f for f in InvoiceFinding.objects.filter(cleared_at=None)}
+    assert set(findings) == {damaged["lost"], damaged["altered"]}
+    assert findings[damaged["lost"]].kind == "missing"
+    assert findings[damaged["lost"]].code == "entry_without_invoice"
+    altered = findings[damaged["altered"]]
+    assert altered.kind == "altered" and altered.ledger["buyer_name"] != WRONG_BUYER
+    assert altered.row["buyer_name"] == WRONG_BUYER
+    assert altered.incident is not None and altered.incident.merchant_id == demo["clerk"].merchant_id
+
+    # Every user of the merchant is told, in the app and by mail, with a link to the invoice.
+    told = Notification.objects.filter(params__number=damaged["lost"])
+    assert {n.user.username for n in told} >= {"clerk"}
+    assert all(n.user.merchant_id == demo["clerk"].merchant_id for n in told)
+    messages = [m for m in mail.outbox if damaged["lost"] in m.subject]
+    assert messages, [m.subject for m in mail.outbox]
+    assert f"https://fapiao.example.cn/invoices/{damaged['lost']}/" in messages[0].body
+    assert "缺失" in messages[0].subject and "账本" in messages[0].body
+
+    # Running verify again over the same damage finds the same findings: nobody is told twice.
+    before = Notification.objects.count()
+    verify_and_record()
+    assert InvoiceFinding.objects.filter(cleared_at=None).count() == 2
+    assert Notification.objects.count() == before
+
+
+def test_the_merchant_sees_the_flags_the_ledger_values_and_the_totals_warning(
+    damaged: dict[str, Any], demo: dict[str, Any]
+) -> None:
+    clerk = browser(demo["clerk"])
+    listing = clerk.get("/invoices/").content.decode()
+    assert "缺失" in listing and "与账本不一致" in listing
+    assert damaged["lost"] in listing  # the missing invoice is listed from its ledger entry
+
+    page = clerk.get(f"/invoices/{damaged['altered']}/").content.decode()
+    assert "与账本不一致" in page and WRONG_BUYER in page and "北京" in page  # row and ledger side by side
+    assert "申请修复" in page
+    missing = clerk.get(f"/invoices/{damaged['lost']}/")
+    assert missing.status_code == 200
+    assert "缺失" in missing.content.decode() and "申请恢复" in missing.content.decode()
+
+    printed = clerk.get(f"/invoices/{damaged['altered']}/print/").content.decode()
+    assert 'class="ledger-mark"' in printed and "与账本不一致" in printed
+
+    totals = clerk.get("/totals/").content.decode()
+    assert "totals-warning" in totals and damaged["lost"] in totals and damaged["altered"] in totals
+
+    export = clerk.get("/invoices/?format=csv").content.decode("utf-8-sig")
+    header, *rows = export.splitlines()
+    assert "账本核对" in header
+    flagged = {row.split(",")[0]: row for row in rows}
+    assert flagged[damaged["altered"]].endswith("与账本不一致")
+    assert flagged[damaged["lost"]].endswith("缺失")
+    assert not flagged[damaged["kept"]].endswith(("缺失", "与账本不一致"))
+
+
+def test_another_merchant_never_sees_these_findings(damaged: dict[str, Any], demo: dict[str, Any]) -> None:
+    other = next(u for u in demo.values() if u.is_merchant_user and u.merchant_id != demo["clerk"].merchant_id)
+    client = browser(other)
+    assert damaged["lost"] not in client.get("/invoices/").content.decode()
+    assert client.get(f"/invoices/{damaged['lost']}/").status_code == 404
+    assert client.post(f"/cases/from-finding/{damaged['lost']}/").status_code == 404
+    assert not Notification.objects.filter(user=other).exists()
+    assert "totals-warning" not in client.get("/totals/").content.decode()
+
+
+def _resolve(client_for: Any, case: Case, remedy: str) -> dict[str, Any]:
+    clerk, reviewer = client_for("clerk"), client_for("reviewer")
+    body = act(clerk, fetch(clerk, {"case_id": str(case.uid)}), "submit")
+    body = act(reviewer, fetch(reviewer, body), "claim")
+    body = act(reviewer, body, "approve", reason_template="receipt_verified")
+    return act(reviewer, body, "resolve", remedy=remedy)
+
+
+def test_one_click_opens_a_prefilled_case_and_the_remedies_clear_the_flags(
+    damaged: dict[str, Any], demo: dict[str, Any], client_for: Any, settings: Any
+) -> None:
+    settings.FAPIAO_SECOND_REVIEW_ABOVE_FEN = -1
+    clerk = browser(demo["clerk"])
+    cases = {}
+    for number in (damaged["lost"], damaged["altered"]):
+        response = clerk.post(f"/cases/from-finding/{number}/")
+        assert response.status_code == 302, response.content
+        case = Case.objects.get(claimed_number=number)
+        assert response["Location"].endswith(f"/cases/{case.uid}/")
+        ledger = InvoiceFinding.objects.get(number=number, cleared_at=None).ledger
+        assert case.state == "draft" and case.claimed_total_with_tax == ledger["total_with_tax"]
+        assert case.claimed_buyer_name == ledger["buyer_name"]
+        files = {e.evidence_type: e for e in Evidence.objects.filter(case=case)}
+        assert files["system_receipt"].check_status == "verified"
+        assert "ledger-finding" in files["other"].filename
+        # A second click finds the same case.
+        again = clerk.post(f"/cases/from-finding/{number}/")
+        assert again["Location"] == response["Location"]
+        cases[number] = case
+    assert Case.objects.count() == 2
+
+    restored = _resolve(client_for, cases[damaged["lost"]], "restore")
+    assert restored["case"]["state"] == "resolved"
+    repaired = _resolve(client_for, cases[damaged["altered"]], "repair")
+    assert repaired["case"]["state"] == "resolved"
+    invoice = Invoice.objects.get(number=damaged["altered"])
+    assert invoice.buyer_name != WRONG_BUYER
+
+    audit = AuditRecord.objects.get(action="invoice.repair")
+    assert cases[damaged["altered"]].acceptance_no in audit.note or Case.objects.get(
+        pk=cases[damaged["altered"]].pk
+    ).acceptance_no in audit.note
+    assert not InvoiceFinding.objects.filter(cleared_at=None).exists()
+    assert set(InvoiceFinding.objects.values_list("cleared_how", flat=True)) == {"restore", "repair"}
+    report = verify_and_record()
+    assert report.ok, [(f.code, f.params) for f in report.all_findings()]
+    page = clerk.get(f"/invoices/{damaged['altered']}/").content.decode()
+    assert "与账本不一致" not in page
+    assert "totals-warning" not in clerk.get("/totals/").content.decode()
+
+
+def test_repair_is_refused_where_there_is_nothing_to_repair(
+    damaged: dict[str, Any], demo: dict[str, Any], client_for: Any, settings: Any
+) -> None:
+    settings.FAPIAO_SECOND_REVIEW_ABOVE_FEN = -1
+    clerk = browser(demo["clerk"])
+    clerk.post(f"/cases/from-finding/{damaged['lost']}/")
+    case = Case.objects.get(claimed_number=damaged["lost"])
+    api, reviewer = client_for("clerk"), client_for("reviewer")
+    body = act(api, fetch(api, {"case_id": str(case.uid)}), "submit")
+    body = act(reviewer, fetch(reviewer, body), "claim")
+    body = act(reviewer, body, "approve", reason_template="receipt_verified")
+    refused = act(reviewer, body, "resolve", expect=409, remedy="repair")
+    assert str(refused["type"]).rsplit("/", 1)[-1] == "nothing-to-repair" or "nothing_to_repair" in str(refused["type"])
+    assert InvoiceFinding.objects.filter(number=damaged["lost"], cleared_at=None).exists()
