@@ -68,7 +68,9 @@ def damaged(client_for: Any, valid_invoice: dict[str, Any], settings: Any, tmp_p
     return {"lost": lost, "altered": altered, "kept": kept}
 
 
-def test_verify_records_findings_and_tells_the_merchant(damaged: dict[str, Any], demo: dict[str, Any]) -> None:
+def test_verify_records_findings_and_tells_the_merchant(
+    damaged: dict[str, Any], demo: dict[str, Any]
+) -> None:
     findings = {f.number: f for f in InvoiceFinding.objects.filter(cleared_at=None)}
     assert set(findings) == {damaged["lost"], damaged["altered"]}
     assert findings[damaged["lost"]].kind == "missing"
@@ -125,7 +127,9 @@ def test_the_merchant_sees_the_flags_the_ledger_values_and_the_totals_warning(
 
 
 def test_another_merchant_never_sees_these_findings(damaged: dict[str, Any], demo: dict[str, Any]) -> None:
-    other = next(u for u in demo.values() if u.is_merchant_user and u.merchant_id != demo["clerk"].merchant_id)
+    other = next(
+        u for u in demo.values() if u.is_merchant_user and u.merchant_id != demo["clerk"].merchant_id
+    )
     client = browser(other)
     assert damaged["lost"] not in client.get("/invoices/").content.decode()
     assert client.get(f"/invoices/{damaged['lost']}/").status_code == 404
@@ -173,9 +177,10 @@ def test_one_click_opens_a_prefilled_case_and_the_remedies_clear_the_flags(
     assert invoice.buyer_name != WRONG_BUYER
 
     audit = AuditRecord.objects.get(action="invoice.repair")
-    assert cases[damaged["altered"]].acceptance_no in audit.note or Case.objects.get(
-        pk=cases[damaged["altered"]].pk
-    ).acceptance_no in audit.note
+    assert (
+        cases[damaged["altered"]].acceptance_no in audit.note
+        or Case.objects.get(pk=cases[damaged["altered"]].pk).acceptance_no in audit.note
+    )
     assert not InvoiceFinding.objects.filter(cleared_at=None).exists()
     assert set(InvoiceFinding.objects.values_list("cleared_how", flat=True)) == {"restore", "repair"}
     report = verify_and_record()
@@ -197,5 +202,7 @@ def test_repair_is_refused_where_there_is_nothing_to_repair(
     body = act(reviewer, fetch(reviewer, body), "claim")
     body = act(reviewer, body, "approve", reason_template="receipt_verified")
     refused = act(reviewer, body, "resolve", expect=409, remedy="repair")
-    assert str(refused["type"]).rsplit("/", 1)[-1] == "nothing-to-repair" or "nothing_to_repair" in str(refused["type"])
+    assert str(refused["type"]).rsplit("/", 1)[-1] == "nothing-to-repair" or "nothing_to_repair" in str(
+        refused["type"]
+    )
     assert InvoiceFinding.objects.filter(number=damaged["lost"], cleared_at=None).exists()

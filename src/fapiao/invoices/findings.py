@@ -158,7 +158,7 @@ def record_from_report(report: VerifyReport, incidents: Mapping[str, IntegrityIn
     with transaction.atomic():
         for log_report in report.logs:
             merchant = merchants.get(log_report.log)
-            if merchant is None or not log_report.invoices and not log_report.counts:
+            if merchant is None or (not log_report.invoices and not log_report.counts):
                 continue
             found = _gather(log_report.findings)
             active = {f.number: f for f in InvoiceFinding.objects.filter(merchant=merchant, cleared_at=None)}
@@ -211,7 +211,9 @@ def clear(*, merchant_id: int, number: str, how: str, ref: str) -> InvoiceFindin
 
 
 def active_for_merchant(merchant_id: int) -> QuerySet[InvoiceFinding]:
-    return InvoiceFinding.objects.filter(merchant_id=merchant_id, cleared_at=None).order_by("issued_on", "number")
+    return InvoiceFinding.objects.filter(merchant_id=merchant_id, cleared_at=None).order_by(
+        "issued_on", "number"
+    )
 
 
 def visible_to(user: User, *, merchant: Merchant | None = None) -> QuerySet[InvoiceFinding]:
@@ -238,7 +240,12 @@ def findings_by_number(user: User, numbers: Iterable[str]) -> dict[tuple[int, st
 
 
 def in_period(
-    user: User, *, date_from: date | None, date_to: date | None, direction: str, merchant: Merchant | None = None
+    user: User,
+    *,
+    date_from: date | None,
+    date_to: date | None,
+    direction: str,
+    merchant: Merchant | None = None,
 ) -> list[InvoiceFinding]:
     """The active findings whose ledger date lies in the period (for 月度汇总's warning)."""
     queryset = visible_to(user, merchant=merchant).filter(direction=direction)
@@ -257,7 +264,7 @@ def describe(finding: InvoiceFinding) -> str:
 def missing_matching(user: User, filters: Any) -> list[InvoiceFinding]:
     """The missing invoices a search would have found had their rows been there (from the ledger)."""
     merchant = None
-    if not user.is_merchant_user and getattr(filters, "merchant", ""):
+    if not user.is_merchant_user and filters.merchant:
         merchant = Merchant.objects.filter(uscc=filters.merchant).first()
         if merchant is None:
             return []
@@ -280,7 +287,8 @@ def missing_matching(user: User, filters: Any) -> list[InvoiceFinding]:
         found = [
             f
             for f in found
-            if wanted in str(f.ledger.get("buyer_name", "")).casefold() or wanted == f.ledger.get("buyer_tax_id")
+            if wanted in str(f.ledger.get("buyer_name", "")).casefold()
+            or wanted == f.ledger.get("buyer_tax_id")
         ]
     if filters.state or filters.colour:
         return []  # a missing invoice has no state of its own to match

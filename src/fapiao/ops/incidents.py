@@ -72,7 +72,9 @@ def _row(incident: IntegrityIncident) -> dict[str, Any]:
         "incident": incident,
         "kind": gettext(KIND_TITLES.get(incident.kind, incident.kind)),
         "state": gettext(STATE_TITLES.get(incident.state, incident.state)),
-        "merchant": f"{merchant.name}（{merchant.uscc}）" if merchant else gettext("no merchant (the witness file)"),
+        "merchant": f"{merchant.name}（{merchant.uscc}）"
+        if merchant
+        else gettext("no merchant (the witness file)"),
         "counts": _counts(incident),
     }
 
@@ -139,7 +141,9 @@ def incident_act(request: HttpRequest, incident_id: int) -> HttpResponse:
     try:
         if action == "acknowledge":
             incidents.acknowledge(incident_id=incident.pk, by=user, version=version)
-            messages.success(request, gettext("Incident {id} is acknowledged: you are on it.").format(id=incident.pk))
+            messages.success(
+                request, gettext("Incident {id} is acknowledged: you are on it.").format(id=incident.pk)
+            )
         elif action == "resolve":
             incidents.resolve(incident_id=incident.pk, by=user, note=note, version=version)
             messages.success(request, gettext("Incident {id} is resolved.").format(id=incident.pk))
@@ -161,7 +165,10 @@ def incident_act(request: HttpRequest, incident_id: int) -> HttpResponse:
                 raise FindingNotFoundError(number=number)
             case, created = open_case_for_finding(user=user, finding=finding)
             text = (
-                gettext("A case for invoice {number} was prepared from the ledger; the merchant was asked to check and submit it.")
+                gettext(
+                    "A case for invoice {number} was prepared from the ledger; "
+                    "the merchant was asked to check and submit it."
+                )
                 if created
                 else gettext("Invoice {number} already has a case under way ({case}).")
             )

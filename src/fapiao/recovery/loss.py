@@ -52,10 +52,12 @@ log = logging.getLogger(__name__)
 # What the merchant is told (English msgids; the reader's language renders them).
 MESSAGES = {
     findings.MISSING: gettext_noop(
-        "Invoice {number} is missing: the ledger records it ({date}, {buyer}, {total}). Open it to apply for recovery."
+        "Invoice {number} is missing: the ledger records it ({date}, {buyer}, {total}). "
+        "Open it to apply for recovery."
     ),
     findings.ALTERED: gettext_noop(
-        "Invoice {number} differs from the ledger ({date}, {buyer}, {total}). Do not hand it over; open it to apply for a repair."
+        "Invoice {number} differs from the ledger ({date}, {buyer}, {total}). "
+        "Do not hand it over; open it to apply for a repair."
     ),
 }
 CASE_OPENED_FOR_YOU = gettext_noop(
@@ -91,14 +93,21 @@ def merchant_users(merchant_id: int) -> list[User]:
     )
 
 
-def _notify(finding: InvoiceFinding, people: Iterable[User], *, message: str, case: Case | None = None) -> int:
+def _notify(
+    finding: InvoiceFinding, people: Iterable[User], *, message: str, case: Case | None = None
+) -> int:
     params = _params(finding)
     now = timezone.now()
     people = list(people)
     Notification.objects.bulk_create(
         [
             Notification(
-                user=user, merchant_id=finding.merchant_id, case=case, message=message, params=params, created_at=now
+                user=user,
+                merchant_id=finding.merchant_id,
+                case=case,
+                message=message,
+                params=params,
+                created_at=now,
             )
             for user in people
         ]
@@ -116,14 +125,16 @@ def _mail(addresses: list[str], kind: str, message: str, params: dict[str, Any])
         text = gettext(message).format(**params)
         if kind == findings.MISSING:
             advice = gettext(
-                "The system's ledger holds this invoice, but it is missing from your invoices. Until it is "
-                "restored, it is left out of your monthly totals: check your VAT return. Open the link and "
+                "The system's ledger holds this invoice, but it is missing from your invoices. "
+                "Until it is restored, it is left out of your monthly totals: check your VAT return. "
+                "Open the link and "
                 "apply for its recovery with one click; the application is filled in from the ledger."
             )
         else:
             advice = gettext(
-                "The stored invoice no longer says what the ledger recorded when it was issued. Do not print, "
-                "send or declare it until it is repaired. Open the link and apply for a repair with one click; "
+                "The stored invoice no longer says what the ledger recorded when it was issued. "
+                "Do not print, send or declare it until it is repaired. "
+                "Open the link and apply for a repair with one click; "
                 "the application is filled in from the ledger."
             )
         body = f"{text}\n\n{advice}\n\n{url}\n\n— {product}"
@@ -179,8 +190,13 @@ def _claim(finding: InvoiceFinding) -> dict[str, Any]:
         buyer["tax_id"] = ledger["buyer_tax_id"]
     what = title_zh(finding.code)
     narrative = gettext(
-        "Found by the system's ledger verification on {date}: {what}. The claim is filled in from ledger entry {index}."
-    ).format(date=timezone.localtime(finding.found_at).strftime("%Y-%m-%d %H:%M"), what=what, index=finding.ledger_seq)
+        "Found by the system's ledger verification on {date}: {what}. "
+        "The claim is filled in from ledger entry {index}."
+    ).format(
+        date=timezone.localtime(finding.found_at).strftime("%Y-%m-%d %H:%M"),
+        what=what,
+        index=finding.ledger_seq,
+    )
     return {
         "number": finding.number,
         "issued_on": ledger.get("issued_on"),

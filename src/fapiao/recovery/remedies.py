@@ -301,7 +301,9 @@ def _write(
             merchant=merchant, number=case.claimed_number, case=case, replacement=made.invoice, created_at=now
         )
     if restoring:
-        findings.clear(merchant_id=merchant.pk, number=made.invoice.number, how="restore", ref=case.acceptance_no)
+        findings.clear(
+            merchant_id=merchant.pk, number=made.invoice.number, how="restore", ref=case.acceptance_no
+        )
     record(
         actor=user,
         action=f"invoice.{writing.remedy.value}",

@@ -128,7 +128,9 @@ def write_repair(*, user: User, case: Case, writing: Writing, now: datetime) -> 
     seller_name, seller_tax_id = writing.seller or (invoice.seller_name, invoice.seller_tax_id)
     original = None
     if writing.original_number:
-        original = Invoice.objects.filter(merchant_id=invoice.merchant_id, number=writing.original_number).first()
+        original = Invoice.objects.filter(
+            merchant_id=invoice.merchant_id, number=writing.original_number
+        ).first()
     invoice.kind = writing.kind.value
     invoice.colour = writing.colour.value
     invoice.direction = writing.direction.value
@@ -153,8 +155,14 @@ def write_repair(*, user: User, case: Case, writing: Writing, now: datetime) -> 
         target=invoice,
         merchant=invoice.merchant,
         before=before,
-        after={**audit_snapshot(invoice, lines=len(writing.lines)), "source": "ledger", "case": str(case.uid)},
+        after={
+            **audit_snapshot(invoice, lines=len(writing.lines)),
+            "source": "ledger",
+            "case": str(case.uid),
+        },
         note=f"case {case.acceptance_no}",
     )
-    findings.clear(merchant_id=invoice.merchant_id, number=invoice.number, how="repair", ref=case.acceptance_no)
+    findings.clear(
+        merchant_id=invoice.merchant_id, number=invoice.number, how="repair", ref=case.acceptance_no
+    )
     return invoice

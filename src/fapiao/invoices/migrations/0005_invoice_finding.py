@@ -5,43 +5,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0006_invitation'),
-        ('invoices', '0004_outgoing_number'),
-        ('ledger', '0004_alter_integrityincident_kind'),
+        ("accounts", "0006_invitation"),
+        ("invoices", "0004_outgoing_number"),
+        ("ledger", "0004_alter_integrityincident_kind"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='InvoiceFinding',
+            name="InvoiceFinding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=32, verbose_name='number')),
-                ('kind', models.CharField(choices=[('missing', 'missing'), ('altered', 'altered')], max_length=8)),
-                ('code', models.CharField(max_length=32)),
-                ('ledger_seq', models.BigIntegerField(blank=True, null=True)),
-                ('issued_on', models.DateField(blank=True, null=True)),
-                ('direction', models.CharField(blank=True, max_length=3)),
-                ('total_with_tax', models.BigIntegerField(default=0)),
-                ('ledger', models.JSONField(blank=True, default=dict)),
-                ('row', models.JSONField(blank=True, default=dict)),
-                ('fields', models.CharField(blank=True, max_length=500)),
-                ('expected_state', models.CharField(blank=True, max_length=12)),
-                ('found_at', models.DateTimeField()),
-                ('seen_at', models.DateTimeField()),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('cleared_at', models.DateTimeField(blank=True, null=True)),
-                ('cleared_how', models.CharField(blank=True, max_length=10)),
-                ('cleared_ref', models.CharField(blank=True, max_length=40)),
-                ('incident', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ledger.integrityincident')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=32, verbose_name="number")),
+                (
+                    "kind",
+                    models.CharField(choices=[("missing", "missing"), ("altered", "altered")], max_length=8),
+                ),
+                ("code", models.CharField(max_length=32)),
+                ("ledger_seq", models.BigIntegerField(blank=True, null=True)),
+                ("issued_on", models.DateField(blank=True, null=True)),
+                ("direction", models.CharField(blank=True, max_length=3)),
+                ("total_with_tax", models.BigIntegerField(default=0)),
+                ("ledger", models.JSONField(blank=True, default=dict)),
+                ("row", models.JSONField(blank=True, default=dict)),
+                ("fields", models.CharField(blank=True, max_length=500)),
+                ("expected_state", models.CharField(blank=True, max_length=12)),
+                ("found_at", models.DateTimeField()),
+                ("seen_at", models.DateTimeField()),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                ("cleared_at", models.DateTimeField(blank=True, null=True)),
+                ("cleared_how", models.CharField(blank=True, max_length=10)),
+                ("cleared_ref", models.CharField(blank=True, max_length=40)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="ledger.integrityincident",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.merchant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'invoice finding',
-                'verbose_name_plural': 'invoice findings',
-                'indexes': [models.Index(fields=['merchant', 'cleared_at'], name='finding_by_merchant')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('cleared_at__isnull', True)), fields=('merchant', 'number'), name='finding_unique_active')],
+                "verbose_name": "invoice finding",
+                "verbose_name_plural": "invoice findings",
+                "indexes": [models.Index(fields=["merchant", "cleared_at"], name="finding_by_merchant")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("cleared_at__isnull", True)),
+                        fields=("merchant", "number"),
+                        name="finding_unique_active",
+                    )
+                ],
             },
         ),
     ]

@@ -21,7 +21,7 @@ from fapiao.accounts.requests import acting_user
 from fapiao.audit import services as audit
 from fapiao.core.errors import ValidationFailed, _
 from fapiao.invoices import exports, findings, selectors, services
-from fapiao.invoices.models import Invoice
+from fapiao.invoices.models import Invoice, InvoiceFinding
 from fapiao.invoices.panels import render_panels
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
@@ -150,14 +150,12 @@ def detail_url(invoice: Invoice, user: User, view: str = "invoices:invoice") -> 
     return url if user.is_merchant_user else f"{url}?{urlencode({'merchant': invoice.merchant.uscc})}"
 
 
-def _finding_url(finding: findings.InvoiceFinding, user: User) -> str:
+def _finding_url(finding: InvoiceFinding, user: User) -> str:
     url = reverse("invoices:invoice", args=[finding.number])
     return url if user.is_merchant_user else f"{url}?{urlencode({'merchant': finding.merchant.uscc})}"
 
 
-def _export(
-    request: HttpRequest, queryset: Any, kind: str, missing: list[findings.InvoiceFinding]
-) -> HttpResponse:
+def _export(request: HttpRequest, queryset: Any, kind: str, missing: list[InvoiceFinding]) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.EXPORT_INVOICES)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
@@ -176,7 +174,7 @@ def _export(
     return response
 
 
-def _finding_context(request: HttpRequest, finding: findings.InvoiceFinding | None) -> dict[str, Any]:
+def _finding_context(request: HttpRequest, finding: InvoiceFinding | None) -> dict[str, Any]:
     """The flag of an invoice verify found missing or altered, and its one-click remedy."""
     if finding is None:
         return {"finding": None}
@@ -194,7 +192,7 @@ def _finding_context(request: HttpRequest, finding: findings.InvoiceFinding | No
     }
 
 
-def _finding_of(request: HttpRequest, invoice: Invoice) -> findings.InvoiceFinding | None:
+def _finding_of(request: HttpRequest, invoice: Invoice) -> InvoiceFinding | None:
     return findings.active_for_merchant(invoice.merchant_id).filter(number=invoice.number).first()
 
 

@@ -118,7 +118,9 @@ def _affected(
         merchant = Merchant.objects.filter(uscc=uscc.upper()).first()
         if merchant is None:
             return []
-    return findings.in_period(user, date_from=date_from, date_to=date_to, direction=direction, merchant=merchant)
+    return findings.in_period(
+        user, date_from=date_from, date_to=date_to, direction=direction, merchant=merchant
+    )
 
 
 def _warning(finding: InvoiceFinding) -> dict[str, Any]:
@@ -129,11 +131,15 @@ def _warning(finding: InvoiceFinding) -> dict[str, Any]:
         "issued_on": ledger.get("issued_on") or "",
         "ledger_total": int(ledger.get("total_with_tax") or 0),
         "ledger_tax": int(ledger.get("total_tax") or 0),
-        "counted_total": int(finding.row.get("total_with_tax") or 0) if finding.kind == findings.ALTERED else 0,
+        "counted_total": int(finding.row.get("total_with_tax") or 0)
+        if finding.kind == findings.ALTERED
+        else 0,
     }
 
 
-def _export(request: HttpRequest, rows: list[TotalsRow], kind: str, affected: list[InvoiceFinding]) -> HttpResponse:
+def _export(
+    request: HttpRequest, rows: list[TotalsRow], kind: str, affected: list[InvoiceFinding]
+) -> HttpResponse:
     user = acting_user(request)
     lines = [
         [
@@ -149,7 +155,11 @@ def _export(request: HttpRequest, rows: list[TotalsRow], kind: str, affected: li
     ]
     for finding in affected:  # a warning under the figures, never a silent gap
         item = _warning(finding)
-        counted = "未计入 not counted" if item["kind"] == findings.MISSING else "按被改动的金额计入 counted as altered"
+        counted = (
+            "未计入 not counted"
+            if item["kind"] == findings.MISSING
+            else "按被改动的金额计入 counted as altered"
+        )
         lines.append(
             [
                 "警告 warning",

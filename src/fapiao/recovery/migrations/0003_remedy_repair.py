@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0002_claimed_lines'),
+        ("recovery", "0002_claimed_lines"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='case',
-            name='remedy',
-            field=models.CharField(blank=True, choices=[('restore', 'restore'), ('reissue', 'reissue'), ('repair', 'repair')], max_length=10),
+            model_name="case",
+            name="remedy",
+            field=models.CharField(
+                blank=True,
+                choices=[("restore", "restore"), ("reissue", "reissue"), ("repair", "repair")],
+                max_length=10,
+            ),
         ),
     ]

@@ -37,6 +37,9 @@ def case_from_finding(request: HttpRequest, number: str) -> HttpResponse:
     if created:
         messages.success(
             request,
-            gettext("The application was filled in from the ledger, with its receipt and the finding attached. Check it and submit it."),
+            gettext(
+                "The application was filled in from the ledger, with its receipt and the finding attached. "
+                "Check it and submit it."
+            ),
         )
     return redirect("recovery:case", case_id=case.uid)

@@ -1,4 +1,4 @@
-"""Restore (恢复), re-issue (补开) or repair (修复) the invoice of an approved case: see what will be written, then write it.
+"""Restore (恢复), re-issue (补开) or repair (修复) an approved case's invoice: see it, then write it.
 
 The page shows exactly what the remedy writes (:func:`fapiao.recovery.remedies.preview`): the
 merchant's own ledger entry of the number, or the claim as reviewed.  The reviewer chooses the
@@ -25,10 +25,10 @@ from fapiao.core.identifiers import holds_resident_id
 from fapiao.core.masking import mask
 from fapiao.core.strict import whole_number_or_none
 from fapiao.core.words import amount_in_words
+from fapiao.invoices.models import Invoice
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState, posted
 from fapiao.platform.private import private_page
-from fapiao.invoices.models import Invoice
 from fapiao.recovery import remedies, selectors
 from fapiao.recovery.choices import Remedy
 from fapiao.recovery.history import ledger_rows
@@ -103,7 +103,10 @@ def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
         form.data["version"] = str(case.version)  # the page shows the case as it is now
         return render(request, "recovery/staff/resolve.html", _context(case, remedy, form))
     if remedy is Remedy.REPAIR:
-        done = gettext("Invoice {number} was repaired from its ledger entry; the merchant was asked to check it and confirm.")
+        done = gettext(
+            "Invoice {number} was repaired from its ledger entry; "
+            "the merchant was asked to check it and confirm."
+        )
     elif remedy is Remedy.RESTORE:
         done = gettext("Invoice {number} was restored; the merchant was asked to check it and confirm.")
     else:
