@@ -5,8 +5,10 @@ a row deleted, a row altered behind the server's back — is flagged on their pa
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import pdfplumber
 import pytest
 from django.core import mail
 from django.db import connection
@@ -18,6 +20,7 @@ from fapiao.ledger.verify import verify_ledger
 from fapiao.ledger.verify_runs import record_run
 from fapiao.recovery.models import Case, Evidence, Notification
 from tests.integration.case_helpers import act, fetch, lose_invoice, post
+from tests.integration.test_ledger_verify import run_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,6 +41,11 @@ def alter_invoice(number: str) -> None:
             "WHERE number = %s",
             [WRONG_BUYER, number],
         )
+
+
+def pdf_text(data: bytes) -> str:
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        return "\n".join(page.extract_text() or "" for page in pdf.pages)
 
 
 def verify_and_record() -> Any:
@@ -113,6 +121,10 @@ def test_the_merchant_sees_the_flags_the_ledger_values_and_the_totals_warning(
 
     printed = clerk.get(f"/invoices/{damaged['altered']}/print/").content.decode()
     assert 'class="ledger-mark"' in printed and "与账本不一致" in printed
+    assert 'class="ledger-mark"' not in clerk.get(f"/invoices/{damaged['kept']}/print/").content.decode()
+    pdf = clerk.get(f"/invoices/{damaged['altered']}/document.pdf")
+    assert pdf.status_code == 200 and "【与账本不一致】请勿交付" in pdf_text(pdf.content)
+    assert "与账本不一致" not in pdf_text(clerk.get(f"/invoices/{damaged['kept']}/document.pdf").content)
 
     totals = clerk.get("/totals/").content.decode()
     assert "totals-warning" in totals and damaged["lost"] in totals and damaged["altered"] in totals
@@ -187,6 +199,7 @@ def test_one_click_opens_a_prefilled_case_and_the_remedies_clear_the_flags(
     assert report.ok, [(f.code, f.params) for f in report.all_findings()]
     page = clerk.get(f"/invoices/{damaged['altered']}/").content.decode()
     assert "与账本不一致" not in page
+    assert "与账本不一致" not in pdf_text(clerk.get(f"/invoices/{damaged['altered']}/document.pdf").content)
     assert "totals-warning" not in clerk.get("/totals/").content.decode()
 
 
@@ -253,7 +266,9 @@ def test_the_incidents_page_speaks_chinese_and_operators_act_on_it(
 
 
 @pytest.mark.parametrize("username", ["clerk", "madmin", "support", "reviewer", "auditor"])
-def test_only_operators_act_on_incidents(damaged: dict[str, Any], demo: dict[str, Any], username: str) -> None:
+def test_only_operators_act_on_incidents(
+    damaged: dict[str, Any], demo: dict[str, Any], username: str
+) -> None:
     incident = InvoiceFinding.objects.get(number=damaged["lost"]).incident
     assert incident is not None
     client = browser(demo[username])
@@ -266,8 +281,23 @@ def test_only_operators_act_on_incidents(damaged: dict[str, Any], demo: dict[str
     assert incident.state == "open" and not Case.objects.exists()
 
 
-def test_staff_open_no_case_through_the_merchants_button(damaged: dict[str, Any], demo: dict[str, Any]) -> None:
+def test_staff_open_no_case_through_the_merchants_button(
+    damaged: dict[str, Any], demo: dict[str, Any]
+) -> None:
     for username in ("support", "reviewer", "operator"):
         response = browser(demo[username]).post(f"/cases/from-finding/{damaged['lost']}/")
         assert response.status_code == 403
     assert not Case.objects.exists()
+
+
+def test_findings_are_named_in_chinese_by_the_cli_and_the_verification_page(
+    damaged: dict[str, Any], demo: dict[str, Any]
+) -> None:
+    status, out, _err = run_command()
+    assert status == 1
+    assert "账本有记录但发票缺失 [entry_without_invoice]" in out
+    assert "发票与账本不一致 [invoice_mismatch]" in out
+    _status, english, _err = run_command("--lang", "en")
+    assert "In the ledger but the invoice is missing [entry_without_invoice]" in english
+    page = browser(demo["operator"]).post("/ledger/verify/", {}).content.decode()
+    assert "<strong>账本有记录但发票缺失</strong>" in page and "<strong>发票与账本不一致</strong>" in page

@@ -20,6 +20,7 @@ from django.db import DatabaseError
 from django.utils.translation import gettext_noop
 
 from fapiao.core.ledger_check import Severity
+from fapiao.core.ledger_findings import TITLES
 from fapiao.ledger.verify import (
     LogReport,
     Progress,
@@ -173,7 +174,9 @@ def render_text(report: VerifyReport, language: str) -> str:
         )
     ]
     for finding in report.findings:
-        lines.append(_finding_line(finding.severity, str(finding.code), finding_message(finding, language)))
+        lines.append(
+            _finding_line(finding.severity, str(finding.code), finding_message(finding, language), language)
+        )
     for log in report.logs:
         lines.extend(_log_lines(log, language))
     if report.ok:
@@ -210,7 +213,9 @@ def _log_lines(log: LogReport, language: str) -> list[str]:
         + label("{errors} errors, {infos} notes:", language, errors=f"{log.errors:,}", infos=f"{log.infos:,}")
     )
     for finding in log.findings:
-        lines.append(_finding_line(finding.severity, str(finding.code), finding_message(finding, language)))
+        lines.append(
+            _finding_line(finding.severity, str(finding.code), finding_message(finding, language), language)
+        )
     for code, count in sorted(log.suppressed.items()):
         more = label(
             "… and {count} more {code} findings, not listed.", language, count=f"{count:,}", code=code
@@ -219,6 +224,13 @@ def _log_lines(log: LogReport, language: str) -> list[str]:
     return lines
 
 
-def _finding_line(severity: Severity, code: str, message: str) -> str:
+def finding_title(code: str, language: str) -> str:
+    """The finding's name for people (the one table, :data:`fapiao.core.ledger_findings.TITLES`)."""
+    if code not in TITLES:
+        return code
+    return localize(TITLES[code][0], TITLES[code][1], language)
+
+
+def _finding_line(severity: Severity, code: str, message: str, language: str) -> str:
     mark = "✗" if severity is Severity.ERROR else "i"
-    return f"    {mark} [{code}] {message}"
+    return f"    {mark} {finding_title(code, language)} [{code}] {message}"

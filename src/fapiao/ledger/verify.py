@@ -38,6 +38,7 @@ from fapiao.core.ledger_check import (
     Severity,
     WitnessLog,
 )
+from fapiao.core.ledger_findings import TITLES
 from fapiao.core.signing import KeyRegistry
 from fapiao.ledger.verify_log import check_log
 from fapiao.platform import keys
@@ -182,8 +183,13 @@ def finding_json(finding: Finding, language: str | None = None) -> dict[str, Any
     data = finding.to_json(
         message_zh=finding_message(finding, "zh-hans"), message_en=finding_message(finding, "en")
     )
+    code = str(finding.code)
+    if code in TITLES:  # the finding's name for people: the one table the CLI, pages and mails use
+        data["title_zh"] = localize(TITLES[code][0], TITLES[code][1], "zh-hans")
+        data["title_en"] = localize(TITLES[code][0], TITLES[code][1], "en")
     if language is not None:
         data["message"] = data["message_en"] if language.startswith("en") else data["message_zh"]
+        data["title"] = data.get("title_en" if language.startswith("en") else "title_zh", code)
     return data
 
 
