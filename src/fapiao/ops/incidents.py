@@ -36,9 +36,9 @@ KIND_TITLES = {
     "restore_lost_entries": gettext_noop("A restored ledger is shorter than its witness saw"),
 }
 STATE_TITLES = {
-    "open": gettext_noop("Open"),
+    "open": gettext_noop("Open, not yet taken on"),
     "acknowledged": gettext_noop("Acknowledged, in hand"),
-    "resolved": gettext_noop("Resolved"),
+    "resolved": gettext_noop("Resolved, with a note"),
 }
 ACTIONS = ("acknowledge", "resolve", "notify", "open_case")
 
