@@ -16,6 +16,7 @@ from django.test import Client
 
 from fapiao.audit.models import AuditRecord
 from fapiao.invoices.models import Invoice, InvoiceFinding
+from fapiao.ledger.checks import check_and_report
 from fapiao.ledger.verify import verify_ledger
 from fapiao.ledger.verify_runs import record_run
 from fapiao.recovery.models import Case, Evidence, Notification
@@ -301,3 +302,25 @@ def test_findings_are_named_in_chinese_by_the_cli_and_the_verification_page(
     assert "In the ledger but the invoice is missing [entry_without_invoice]" in english
     page = browser(demo["operator"]).post("/ledger/verify/", {}).content.decode()
     assert "<strong>账本有记录但发票缺失</strong>" in page and "<strong>发票与账本不一致</strong>" in page
+
+
+def test_a_receipt_check_finds_a_missing_or_altered_row_too(
+    client_for: Any, valid_invoice: dict[str, Any], demo: dict[str, Any], settings: Any, tmp_path: Any
+) -> None:
+    """No verify run: the merchant's receipts, checked (command line, or attached to a case), find it."""
+    settings.FAPIAO_WITNESS_FILE = tmp_path / "witness" / "heads.jsonl"
+    clerk = client_for("clerk")
+    receipts = {}
+    for _ in range(3):
+        response = post(clerk, "/api/v1/invoices", valid_invoice)
+        receipts[response.json()["number"]] = response.json()["receipt"]
+    lost, altered, kept = list(receipts)
+    lose_invoice(lost)
+    alter_invoice(altered)
+    for number in (lost, altered, kept):
+        assert check_and_report(receipts[number]).status == "proven"  # the log itself is intact
+    found = {f.number: f.kind for f in InvoiceFinding.objects.filter(cleared_at=None)}
+    assert found == {lost: "missing", altered: "altered"}
+    assert Notification.objects.filter(user=demo["clerk"], params__number=lost).count() == 1
+    check_and_report(receipts[lost])  # checked again: the same finding, nobody told twice
+    assert Notification.objects.filter(user=demo["clerk"], params__number=lost).count() == 1

@@ -10,7 +10,6 @@ buyer's copy decrypts it, the masked copy prints its masked form.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from typing import Any
 from urllib.parse import urlencode

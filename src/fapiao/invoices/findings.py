@@ -1,5 +1,6 @@
 """Loss reaches the merchant: what ``ledger verify`` found wrong with their invoices, kept for them.
 
+A receipt check that proves a receipt (:func:`check_receipt_row`) checks its invoice row the same way.
 After every recorded run (:func:`fapiao.ledger.verify_runs.record_run`, the command line or the
 verification page) :func:`record_from_report` turns the invoice findings of each merchant's log into
 :class:`~fapiao.invoices.models.InvoiceFinding` rows:
@@ -33,6 +34,7 @@ from fapiao.core.ledger_check import Finding, FindingCode, parse_entry
 from fapiao.core.ledger_findings import title_zh
 from fapiao.core.money import format_money, parse_money
 from fapiao.invoices.models import Invoice, InvoiceFinding
+from fapiao.invoices.rows import core_line, document_for
 from fapiao.ledger.models import IntegrityIncident, LogEntry
 from fapiao.ledger.verify import VerifyReport
 
@@ -312,3 +314,51 @@ def summary(finding: InvoiceFinding) -> dict[str, Any]:
         "merchant": finding.merchant.uscc,
         "merchant_name": finding.merchant.name,
     }
+
+
+# --- a receipt check -----------------------------------------------------------------------------
+
+
+def check_receipt_row(merchant_id: int, index: int) -> InvoiceFinding | None:
+    """A proven receipt names entry ``index``: is its invoice row there, and does it agree?
+
+    Registered with :mod:`fapiao.ledger.checks` (``fapiao ledger check-receipt`` and a receipt
+    attached to a case).  A row gone (with no later restore) is a **missing** finding, a row
+    pointing at this entry that differs from it an **altered** one; the merchant is told as after a
+    verify run.  Returns the finding, new or already active, or None when all is well.
+    """
+    document = entry_document(merchant_id, index)
+    number = document.get("number") if document else None
+    if document is None or not isinstance(number, str):
+        return None
+    active = active_for_merchant(merchant_id).filter(number=number).first()
+    if active is not None:
+        return active
+    row = Invoice.objects.filter(merchant_id=merchant_id, number=number).select_related("original").first()
+    if row is None:
+        code = FindingCode.ENTRY_WITHOUT_INVOICE
+        found = [Finding(code, "", index=index, number=number)]
+    elif row.ledger_seq == index:
+        try:
+            rebuilt = document_for(row, tuple(core_line(line, row) for line in row.lines.order_by("no")))
+        except (FapiaoError, ValueError, ArithmeticError, LookupError):
+            rebuilt = None
+        if rebuilt == document:
+            return None
+        fields = sorted(k for k in document if rebuilt is None or rebuilt.get(k) != document.get(k))
+        params = {"fields": ", ".join(fields)}
+        found = [Finding(FindingCode.INVOICE_MISMATCH, "", index=index, number=number, params=params)]
+    else:
+        return None  # the row is another entry's (a restore): that entry's receipt is the one to check
+    merchant = Merchant.objects.get(pk=merchant_id)
+    values = _values(merchant, number, found)
+    if values is None:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        finding = InvoiceFinding.objects.create(
+            merchant=merchant, number=number, found_at=now, seen_at=now, **values
+        )
+        for listener in LISTENERS:
+            listener([finding])
+    return finding
