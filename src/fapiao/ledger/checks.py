@@ -210,10 +210,10 @@ def localized_reason(reason: str, details: Mapping[str, Any]) -> str | None:
 
 # What higher apps check once a receipt is proven, as f(merchant id, entry index): the invoices app
 # checks that the entry's invoice row is there and agrees with it (registered from its AppConfig.ready).
-PROVEN_HOOKS: list[Callable[[int, int], None]] = []
+PROVEN_HOOKS: list[Callable[[int, int], object]] = []
 
 
-def register_proven_hook(hook: Callable[[int, int], None]) -> None:
+def register_proven_hook(hook: Callable[[int, int], object]) -> None:
     if hook not in PROVEN_HOOKS:
         PROVEN_HOOKS.append(hook)
 
