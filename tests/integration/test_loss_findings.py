@@ -106,9 +106,10 @@ def test_verify_records_findings_and_tells_the_merchant(
 
 
 def test_the_merchant_sees_the_flags_the_ledger_values_and_the_totals_warning(
-    damaged: dict[str, Any], demo: dict[str, Any]
+    damaged: dict[str, Any], demo: dict[str, Any], client_for: Any
 ) -> None:
     clerk = browser(demo["clerk"])
+    client_for_clerk = client_for("clerk")
     listing = clerk.get("/invoices/").content.decode()
     assert "缺失" in listing and "与账本不一致" in listing
     assert damaged["lost"] in listing  # the missing invoice is listed from its ledger entry
@@ -126,6 +127,10 @@ def test_the_merchant_sees_the_flags_the_ledger_values_and_the_totals_warning(
     pdf = clerk.get(f"/invoices/{damaged['altered']}/document.pdf")
     assert pdf.status_code == 200 and "【与账本不一致】请勿交付" in pdf_text(pdf.content)
     assert "与账本不一致" not in pdf_text(clerk.get(f"/invoices/{damaged['kept']}/document.pdf").content)
+    sent = post(
+        client_for_clerk, f"/api/v1/invoices/{damaged['altered']}/deliveries", {"to": "buyer@example.cn"}
+    )
+    assert sent.status_code == 409 and sent.json()["type"].endswith("invoice_flagged")
 
     totals = clerk.get("/totals/").content.decode()
     assert "totals-warning" in totals and damaged["lost"] in totals and damaged["altered"] in totals

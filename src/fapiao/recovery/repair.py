@@ -145,7 +145,7 @@ def write_repair(*, user: User, case: Case, writing: Writing, now: datetime) -> 
     invoice.total_with_tax = writing.total_with_tax
     if finding is not None and finding.expected_state:
         invoice.state = finding.expected_state
-    invoice.version += 1
+    invoice.version = invoice.version + 1  # the invoice row's own optimistic lock, not a case's
     invoice.save()
     _lines(invoice).delete()  # the altered lines; the audit record keeps the row as it was
     rows.insert([line_row(invoice, line) for line in writing.lines])

@@ -31,6 +31,7 @@ MESSAGES = (
     _("Files can't be added to a case that is \"{state}\"."),
     _("Invoice number {number} belongs to another merchant: it cannot be written into these books."),
     _("Invoice {number} already agrees with its ledger entry: there is nothing to repair."),
+    _("Invoice {number} differs from the ledger: it is not sent to the buyer until it is repaired."),
     _("Invoice {number} has no open ledger finding: it agrees with the ledger now."),
     _("Invoice {number} is in the system already; there is nothing to restore."),
     _("Invoice {number} is not in the system: there is no row to repair; restore it instead."),
