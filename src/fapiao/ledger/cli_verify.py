@@ -20,12 +20,12 @@ from django.db import DatabaseError
 from django.utils.translation import gettext_noop
 
 from fapiao.core.ledger_check import Severity
-from fapiao.core.ledger_findings import TITLES
 from fapiao.ledger.verify import (
     LogReport,
     Progress,
     UnknownMerchantError,
     VerifyReport,
+    code_title,
     finding_message,
     localize,
     verify_ledger,
@@ -224,13 +224,6 @@ def _log_lines(log: LogReport, language: str) -> list[str]:
     return lines
 
 
-def finding_title(code: str, language: str) -> str:
-    """The finding's name for people (the one table, :data:`fapiao.core.ledger_findings.TITLES`)."""
-    if code not in TITLES:
-        return code
-    return localize(TITLES[code][0], TITLES[code][1], language)
-
-
 def _finding_line(severity: Severity, code: str, message: str, language: str) -> str:
     mark = "✗" if severity is Severity.ERROR else "i"
-    return f"    {mark} {finding_title(code, language)} [{code}] {message}"
+    return f"    {mark} {code_title(code, language)} [{code}] {message}"

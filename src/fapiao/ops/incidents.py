@@ -15,18 +15,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext, gettext_noop, ngettext
+from django.utils.translation import get_language, gettext, gettext_noop, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fapiao.accounts.permissions import Action, require
 from fapiao.accounts.requests import acting_user
 from fapiao.core.errors import FapiaoError, NotFoundError, _
-from fapiao.core.ledger_findings import title_zh
 from fapiao.core.strict import whole_number_or_none
 from fapiao.invoices import findings
 from fapiao.invoices.models import InvoiceFinding
 from fapiao.ledger import incidents
 from fapiao.ledger.models import IntegrityIncident
+from fapiao.ledger.verify import code_title
 from fapiao.platform.errors import friendly
 from fapiao.recovery.loss import FindingNotFoundError, notify_merchant, open_case_for_finding
 
@@ -49,13 +49,17 @@ class UnknownIncidentActionError(NotFoundError):
     code = "incident_action_unknown"
 
 
+def _title(code: str) -> str:
+    return code_title(code, get_language() or "zh-hans")
+
+
 def _counts(incident: IntegrityIncident) -> list[dict[str, Any]]:
     """``details.summary`` ("code × n, …") as (Chinese name, code, count)."""
     found = []
     for part in str(incident.details.get("summary", "")).split(", "):
         code, _sep, count = part.partition(" × ")
         if code:
-            found.append({"title": title_zh(code), "code": code, "count": count})
+            found.append({"title": _title(code), "code": code, "count": count})
     return found
 
 
@@ -63,7 +67,7 @@ def _where(key: str) -> dict[str, str]:
     """A finding key ``code.variant@log#where`` in words."""
     code_part, _sep, rest = key.partition("@")
     _log, _hash, where = rest.partition("#")
-    return {"title": title_zh(code_part.split(".")[0]), "code": code_part, "where": where}
+    return {"title": _title(code_part.split(".")[0]), "code": code_part, "where": where}
 
 
 def _row(incident: IntegrityIncident) -> dict[str, Any]:
@@ -88,7 +92,7 @@ def _invoices(incident: IntegrityIncident) -> list[dict[str, Any]]:
     return [
         {
             "finding": finding,
-            "title": title_zh(finding.code),
+            "title": _title(finding.code),
             "ledger": finding.ledger,
             "active": finding.cleared_at is None,
         }
