@@ -6,6 +6,7 @@ a row deleted, a row altered behind the server's back — is flagged on their pa
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pdfplumber
@@ -113,6 +114,9 @@ def test_the_merchant_sees_the_flags_the_ledger_values_and_the_totals_warning(
     listing = clerk.get("/invoices/").content.decode()
     assert "缺失" in listing and "与账本不一致" in listing
     assert damaged["lost"] in listing  # the missing invoice is listed from its ledger entry
+    altered_row = re.search(r'<tr class="[^"]*flag-altered[^"]*">(.*?)</tr>', listing, re.S)
+    assert altered_row and damaged["altered"] in altered_row.group(1)
+    assert "state-normal" not in altered_row.group(1)  # never shown as 正常
 
     page = clerk.get(f"/invoices/{damaged['altered']}/").content.decode()
     assert "与账本不一致" in page and WRONG_BUYER in page and "北京" in page  # row and ledger side by side
