@@ -36,12 +36,18 @@ def _issue(client: Client, body: dict[str, Any]) -> str:
 
 
 def alter_invoice(number: str) -> None:
-    """A bad migration: the buyer's name and the total changed in the row, not in the ledger."""
+    """A bad migration: the buyer's name, the total and a line's amount changed in the rows, not in
+    the ledger (¥1,060.00 → the line says ¥1,500.00 + ¥60.00)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE invoices_invoice SET buyer_name = %s, total_with_tax = total_with_tax + 100000 "
             "WHERE number = %s",
             [WRONG_BUYER, number],
+        )
+        cursor.execute(
+            "UPDATE invoices_invoiceline SET amount = amount + 50000 "
+            "WHERE invoice_id = (SELECT id FROM invoices_invoice WHERE number = %s)",
+            [number],
         )
 
 
@@ -138,6 +144,10 @@ def test_the_merchant_sees_the_flags_the_ledger_values_and_the_totals_warning(
 
     totals = clerk.get("/totals/").content.decode()
     assert "totals-warning" in totals and damaged["lost"] in totals and damaged["altered"] in totals
+    warning = totals[
+        totals.index("totals-warning") : totals.index("</section>", totals.index("totals-warning"))
+    ]
+    assert "未计入" in warning and "¥1,560.00" in warning  # what the figures count of the altered one
 
     export = clerk.get("/invoices/?format=csv").content.decode("utf-8-sig")
     header, *rows = export.splitlines()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -25,7 +26,7 @@ from fapiao.core.money import format_money
 from fapiao.core.strict import parse_iso_date
 from fapiao.formats.tabular import write_table
 from fapiao.invoices import findings
-from fapiao.invoices.models import InvoiceFinding
+from fapiao.invoices.models import InvoiceFinding, InvoiceLine
 from fapiao.invoices.totals import TotalsRow, totals_by_month_and_rate
 from fapiao.invoices.views.invoices import EXPORT_TYPES
 from fapiao.platform import labels
@@ -123,6 +124,18 @@ def _affected(
     )
 
 
+def _counted(finding: InvoiceFinding) -> int:
+    """What the figures count of an altered invoice: its stored lines (the totals sum lines)."""
+    if finding.kind != findings.ALTERED:
+        return 0
+    lines = InvoiceLine.objects.filter(
+        merchant_id=finding.merchant_id,
+        invoice__merchant_id=finding.merchant_id,
+        invoice__number=finding.number,
+    ).aggregate(amount=Sum("amount"), tax=Sum("tax"))
+    return int(lines["amount"] or 0) + int(lines["tax"] or 0)
+
+
 def _warning(finding: InvoiceFinding) -> dict[str, Any]:
     ledger = finding.ledger
     return {
@@ -131,9 +144,7 @@ def _warning(finding: InvoiceFinding) -> dict[str, Any]:
         "issued_on": ledger.get("issued_on") or "",
         "ledger_total": int(ledger.get("total_with_tax") or 0),
         "ledger_tax": int(ledger.get("total_tax") or 0),
-        "counted_total": int(finding.row.get("total_with_tax") or 0)
-        if finding.kind == findings.ALTERED
-        else 0,
+        "counted_total": _counted(finding),
     }
 
 
@@ -158,7 +169,7 @@ def _export(
         counted = (
             "未计入 not counted"
             if item["kind"] == findings.MISSING
-            else "按被改动的金额计入 counted as altered"
+            else "按系统中的发票明细计入 counted as stored"
         )
         lines.append(
             [
