@@ -1387,7 +1387,7 @@ ROWS: list[Row] = [
     ("POST", "/accounts/second-factor/setup/", "reviewer", "-", 200),
     ("POST", "/accounts/second-factor/setup/", "auditor", "-", 200),
     ("POST", "/accounts/second-factor/setup/", "operator", "-", 200),
-    # --- recovery cases (DESIGN.md §6b, §7) ---------------------------------------------------------------
+    # --- recovery cases (docs/api.md, docs/spec/recovery.md) --------------------------------------
     # The world holds one submitted case per merchant (opened and submitted by its clerk, with one file).
     # Role refusals are 403 whatever the state; an action the role may take but the state does not allow
     # is 409; another merchant's case, and any case for the operator, is 404.

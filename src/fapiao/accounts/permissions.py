@@ -71,7 +71,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANAGE_STAFF: frozenset({Role.OPERATOR}),
     Action.UNLOCK_USERS: frozenset({Role.OPERATOR}),
     Action.MANAGE_OWN_TOKENS: frozenset(Role),
-    # Recovery cases (DESIGN.md §7).  What a role may do to a case in a given state is the
+    # Recovery cases (docs/spec/recovery.md).  What a role may do to a case in a given state is the
     # core's state machine (fapiao.core.cases); these say who may touch cases at all.
     Action.OPEN_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
     Action.READ_CASES: frozenset(

@@ -4,7 +4,7 @@ Money is integer fen (BigIntegerField).  Quantities and unit prices are stored a
 canonical decimal strings that the ledger signs, so a row can always be turned back into
 exactly the document its entry holds.  Every unique key includes the merchant (Citus).
 
-Sensitive party data (DESIGN.md C8) is stored encrypted (``fapiao.invoices.sensitive``): the
+Sensitive party data (docs/spec/security.md) is stored encrypted (``fapiao.invoices.sensitive``): the
 buyer's address, phone, bank, account, an individual's ID number and the seal salt, each an
 AES-GCM ciphertext bound to this merchant, table, field, the row's ``uid`` and the key version.
 ``buyer_masked`` keeps the masked forms lists and exports show; ``buyer_tax_id_index`` is the

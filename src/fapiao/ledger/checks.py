@@ -1,4 +1,4 @@
-"""Does the log still prove a receipt a merchant presents?  (DESIGN.md §6 witnessing, C3)
+"""Does the log still prove a receipt a merchant presents?  (docs/spec/ledger.md, "Witnessing")
 
 A receipt is a witness held outside the database.  :func:`check_receipt_against_log` first
 checks the receipt itself, offline, against this installation's key registry; a receipt that

@@ -1,4 +1,4 @@
-"""What a run of ``ledger verify`` leaves behind (DESIGN.md C3, C9).
+"""What a run of ``ledger verify`` leaves behind (docs/spec/ledger.md, docs/operations/monitoring.md).
 
 Verify itself only reads, inside one snapshot.  Afterwards the command line and the verification
 page call :func:`record_run`: a :class:`~fapiao.ledger.models.VerifyRun` row, and — when the run

@@ -1,6 +1,6 @@
 """Where every table goes on Citus (docs/operations/scaling.md): the one declaration.
 
-Row-based distribution by merchant (DESIGN.md §9): the tables that change on every invoice belong
+By merchant (docs/operations/scaling.md): the tables that change on every invoice belong
 to one merchant and are **distributed** by its id, co-located so that everything one write touches
 lives on one worker; the small, rarely written tables every merchant shares are **reference**
 tables (a copy on every worker); Django's and django-axes' bookkeeping stays **local** to the

@@ -90,7 +90,7 @@ class RequestMetricsMiddleware:
     and logs it as one JSON line: request id, user id, route, method, status and duration.
 
     The line carries no path and no query string: a search such as ``?buyer=<an ID number>`` must
-    not put a party's data into the logs (DESIGN.md §8).  Placed right after
+    not put a party's data into the logs (docs/spec/security.md).  Placed right after
     :class:`RequestIdMiddleware`, so the request id is bound while it logs.
     """
 

@@ -1,4 +1,4 @@
-"""The remedies of an approved case (DESIGN.md §7): restore, re-issue (补开) and repair (修复).
+"""The remedies of an approved case (docs/spec/recovery.md): restore, re-issue (补开) and repair (修复).
 
 **Restore** brings the invoice back under its original number, with origin ``restored`` and a
 ``restore`` ledger entry carrying the case id, in the same unit of work, so the merchant gets a

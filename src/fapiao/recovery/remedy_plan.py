@@ -1,4 +1,4 @@
-"""What a remedy writes (DESIGN.md §7): what was claimed and proven, never what a reviewer types.
+"""What a remedy writes (docs/spec/recovery.md): what was claimed and proven, never what a reviewer types.
 
 - **Restore**, where the merchant's own ledger holds an entry for the claimed number: exactly that
   entry's invoice — proven against the signed log first, and only if it agrees with the claim
