@@ -2249,6 +2249,50 @@ ROWS: list[Row] = [
     ("GET", "/invoices/documents/", "reviewer", "-", 403),
     ("GET", "/invoices/documents/", "auditor", "-", 200),
     ("GET", "/invoices/documents/", "operator", "-", 403),
+    # POST /cases/from-finding/<str:number>/
+    #   own/other: an invoice without a ledger finding (404 for the merchant's users, whose own findings
+    #   only open a case); only merchant users open cases
+    ("POST", "/cases/from-finding/<str:number>/", "anonymous", "own", "login"),
+    ("POST", "/cases/from-finding/<str:number>/", "clerk", "own", 404),
+    ("POST", "/cases/from-finding/<str:number>/", "merchant_admin", "own", 404),
+    ("POST", "/cases/from-finding/<str:number>/", "support", "own", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "reviewer", "own", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "auditor", "own", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "operator", "own", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "anonymous", "other", "login"),
+    ("POST", "/cases/from-finding/<str:number>/", "clerk", "other", 404),
+    ("POST", "/cases/from-finding/<str:number>/", "merchant_admin", "other", 404),
+    ("POST", "/cases/from-finding/<str:number>/", "support", "other", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "reviewer", "other", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "auditor", "other", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "operator", "other", 403),
+    # GET /incidents/
+    #   -: the operators' incidents page
+    ("GET", "/incidents/", "anonymous", "-", "login"),
+    ("GET", "/incidents/", "clerk", "-", 403),
+    ("GET", "/incidents/", "merchant_admin", "-", 403),
+    ("GET", "/incidents/", "support", "-", 403),
+    ("GET", "/incidents/", "reviewer", "-", 403),
+    ("GET", "/incidents/", "auditor", "-", 403),
+    ("GET", "/incidents/", "operator", "-", 200),
+    # GET /incidents/<int:incident_id>/
+    #   -: one incident (the matrix names one that does not exist)
+    ("GET", "/incidents/<int:incident_id>/", "anonymous", "-", "login"),
+    ("GET", "/incidents/<int:incident_id>/", "clerk", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "merchant_admin", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "support", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "reviewer", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "auditor", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "operator", "-", 404),
+    # POST /incidents/<int:incident_id>/act/
+    #   -: an action on one incident (one that does not exist)
+    ("POST", "/incidents/<int:incident_id>/act/", "anonymous", "-", "login"),
+    ("POST", "/incidents/<int:incident_id>/act/", "clerk", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "merchant_admin", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "support", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "reviewer", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "auditor", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "operator", "-", 404),
 ]
 
 # --- Remedies (issue 13): what restore / re-issue may write ----------------------------------------------

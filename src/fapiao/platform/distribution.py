@@ -39,6 +39,7 @@ TABLES: dict[str, Target] = {
     "accounts.NumberSegment": distributed(),  # next_serial moves on every invoice
     "invoices.Invoice": distributed(),
     "invoices.InvoiceLine": distributed(),
+    "invoices.InvoiceFinding": distributed(),
     "ledger.Log": distributed(),
     "ledger.LogEntry": distributed(),
     "ledger.LogNode": distributed(),
