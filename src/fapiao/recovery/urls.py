@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from fapiao.recovery.views import apply, case, guide, notifications, staff
+from fapiao.recovery.views import apply, case, guide, notifications, register, staff
 
 app_name = "recovery"
 
 urlpatterns = [
     path("", case.case_list, name="list"),
     path("new/", apply.new_case, name="new"),
+    path("register/", register.register_page, name="register"),
     path("<uuid:case_id>/", case.case_page, name="case"),
     path("<uuid:case_id>/edit/", apply.edit_case, name="edit"),
     path("<uuid:case_id>/evidence/", case.upload_evidence, name="evidence"),

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from django import template
+from django.conf import settings
 
 from fapiao.core.words import amount_in_words
 from fapiao.platform import labels
@@ -45,3 +46,13 @@ def get(mapping: object, key: object) -> object:
     if isinstance(mapping, dict):
         return mapping.get(key)
     return None
+
+
+@register.inclusion_tag("web/includes/support_contact.html")
+def support_contact() -> dict[str, str]:
+    """The support desk (FAPIAO_SUPPORT_PHONE, _EMAIL, _HOURS) wherever a page says 联系客服."""
+    return {
+        "phone": settings.FAPIAO_SUPPORT_PHONE,
+        "email": settings.FAPIAO_SUPPORT_EMAIL,
+        "hours": settings.FAPIAO_SUPPORT_HOURS,
+    }
