@@ -346,10 +346,19 @@ def test_support_registers_through_the_page(demo):
     assert empty.status_code == 200 and "aria-invalid" in empty.content.decode()
     assert not Case.objects.exists()
     data = {
-        "merchant": A, "channel": "mail_in", "number": unused_number(25), "issued_on": timezone.localdate().isoformat(),
-        "buyer_name": "北京买方贸易有限公司", "buyer_tax_id": "", "total_with_tax": "1,060.00", "total_amount": "1000.00",
-        "total_tax": "60.00", "tax_rate": "", "kind": "ordinary", "narrative": "商户来信：发票上传中断。",
-    }  # fmt: skip
+        "merchant": A,
+        "channel": "mail_in",
+        "number": unused_number(25),
+        "issued_on": timezone.localdate().isoformat(),
+        "buyer_name": "北京买方贸易有限公司",
+        "buyer_tax_id": "",
+        "total_with_tax": "1,060.00",
+        "total_amount": "1000.00",
+        "total_tax": "60.00",
+        "tax_rate": "",
+        "kind": "ordinary",
+        "narrative": "商户来信：发票上传中断。",
+    }
     done = support.post("/cases/register/", data, follow=True)
     html = done.content.decode()
     row = Case.objects.get()

@@ -101,8 +101,19 @@ def askers(case: Case) -> list[User]:
     return [event.actor] if event is not None and event.actor.is_active else []
 
 
-def notify(case: Case, event: str, recipients: Iterable[User], *, actor: User | None, **params: Any) -> None:
-    """Write one notification per recipient (not the actor) and mail them after commit."""
+def notify(
+    case: Case,
+    event: str,
+    recipients: Iterable[User],
+    *,
+    actor: User | None,
+    mail_details: str = "",
+    **params: Any,
+) -> None:
+    """Write one notification per recipient (not the actor) and mail them after commit.
+
+    ``mail_details`` (in the site's language) goes into the mail below the notification's text:
+    a 补正通知's checklist and deadline, for instance."""
     message = MESSAGES[event]
     params = {"case": case.acceptance_no or str(case.uid)[:8], **params}
     now = timezone.now()
@@ -123,14 +134,16 @@ def notify(case: Case, event: str, recipients: Iterable[User], *, actor: User | 
     addresses = [user.email for user in people.values() if user.email]
     if addresses:
         url = case_url(case)
-        transaction.on_commit(lambda: _mail(addresses, message, params, url))
+        transaction.on_commit(lambda: _mail(addresses, message, params, url, mail_details))
 
 
-def _mail(addresses: list[str], message: str, params: dict[str, Any], url: str) -> None:
+def _mail(addresses: list[str], message: str, params: dict[str, Any], url: str, details: str = "") -> None:
     with translation.override(settings.LANGUAGE_CODE):
         text = gettext(message).format(**params)
         product = gettext("Fapiao Vault")
-        body = f"{text}\n\n{url}\n\n— {product}"
+        body = (
+            f"{text}\n\n{details}\n\n{url}\n\n— {product}" if details else f"{text}\n\n{url}\n\n— {product}"
+        )
         headline = text.splitlines()[0] if text else ""
         subject = f"[{product}] {headline if len(headline) <= SUBJECT_MAX else headline[:SUBJECT_MAX] + '…'}"
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django import template
 from django.conf import settings
 
+from fapiao.accounts.demo import MERCHANTS, USERS
 from fapiao.core.words import amount_in_words
 from fapiao.platform import labels
 
@@ -56,3 +57,13 @@ def support_contact() -> dict[str, str]:
         "email": settings.FAPIAO_SUPPORT_EMAIL,
         "hours": settings.FAPIAO_SUPPORT_HOURS,
     }
+
+
+@register.simple_tag
+def demo_users() -> list[tuple[str, str, str]]:
+    """Every demo user as the login page lists them: (username, role, merchant name or "")."""
+    names = {uscc: name for uscc, name, _block in MERCHANTS}
+    return [
+        (username, labels.label("role", str(role)), names.get(uscc or "", ""))
+        for username, role, uscc, *_rest in USERS
+    ]
