@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ROOT, server_database
@@ -24,6 +24,7 @@ from tests.e2e.test_recovery_journey import (
     act,
     assert_clean,
     fill_claim,
+    issue_invoice,
     open_case,
     open_form,
     open_remedy,
@@ -51,9 +52,15 @@ def unused_number(database: Path, ahead: int) -> str:
 
 
 def publish(shot: Path, name: str) -> None:
-    if os.environ.get("FAPIAO_GUIDE_SHOTS"):
-        DOCS_DIR.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_DIR / f"{name}.png")
+    """Copy a screenshot, as a 256-colour PNG, to docs/images/ (with FAPIAO_GUIDE_SHOTS=1)."""
+    if not os.environ.get("FAPIAO_GUIDE_SHOTS"):
+        return
+    DOCS_DIR.mkdir(parents=True, exist_ok=True)
+    with Image.open(shot) as image:
+        small = image.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
+    target = DOCS_DIR / f"{name}.png"
+    small.save(target, optimize=True)
+    target.chmod(0o644)
 
 
 def phone_shot(pilot_for: Any, demo_password: str, user: str, path: str, label: str) -> Path:
@@ -184,3 +191,35 @@ def test_support_registers_a_case_for_a_merchant_who_phoned_in(
     clerk.page.wait_for_url(CASE)
     state_is(clerk, "submitted")
     assert_clean(support, clerk)
+
+
+def test_phone_width_menu_and_tables(pilot_for: Any, demo_password: str) -> None:
+    """At 390 px the menu collapses behind 菜单, and the invoice table shows 状态 and 价税合计 without
+    scrolling sideways."""
+    desk = pilot_for("phone-tables-desk")
+    desk.sign_in("clerk", demo_password)
+    issue_invoice(desk)
+    expect(desk.page.locator("button.nav-toggle")).to_be_hidden()  # never on a wide screen
+    expect(desk.page.locator(".site-nav")).to_be_visible()
+
+    phone = pilot_for("phone-tables", width=390, height=844)
+    phone.sign_in("clerk", demo_password)
+    page = phone.page
+    toggle = page.locator("button.nav-toggle")
+    expect(toggle).to_be_visible()
+    expect(page.locator(".site-nav")).to_be_hidden()
+    publish(phone.shot("menu-closed"), "phone-menu-closed")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(".site-nav a[href='/invoices/']")).to_be_visible()
+    phone.shot("menu-open")
+
+    phone.goto("/invoices/")
+    table = page.locator("table.invoices")
+    for heading in ("状态", "价税合计"):
+        expect(table.locator("th", has_text=heading)).to_be_visible()
+    wrap = page.locator("table.invoices").locator("xpath=..")
+    sideways = wrap.evaluate("box => box.scrollWidth - box.clientWidth")
+    assert sideways <= 1, f"the invoice table scrolls {sideways}px sideways at 390 px"
+    publish(phone.shot("invoices"), "phone-invoices")
+    assert_clean(desk, phone)

@@ -1932,6 +1932,15 @@ ROWS: list[Row] = [
     ("GET", "/cases/guide/", "reviewer", "-", 200),
     ("GET", "/cases/guide/", "auditor", "-", 200),
     ("GET", "/cases/guide/", "operator", "-", 200),
+    # GET /cases/guide/invoices/
+    #   -: the guide to issuing, searching, red-letter, batches: public
+    ("GET", "/cases/guide/invoices/", "anonymous", "-", 200),
+    ("GET", "/cases/guide/invoices/", "clerk", "-", 200),
+    ("GET", "/cases/guide/invoices/", "merchant_admin", "-", 200),
+    ("GET", "/cases/guide/invoices/", "support", "-", 200),
+    ("GET", "/cases/guide/invoices/", "reviewer", "-", 200),
+    ("GET", "/cases/guide/invoices/", "auditor", "-", 200),
+    ("GET", "/cases/guide/invoices/", "operator", "-", 200),
     # GET /cases/guide/receipts/
     #   -: the guide to receipts: public
     ("GET", "/cases/guide/receipts/", "anonymous", "-", 200),

@@ -19,6 +19,7 @@ from fapiao.platform.checks import public_url
 from fapiao.recovery import selectors
 from fapiao.recovery.models import Case
 from tests.integration.case_helpers import act, claim_for, post
+from tests.integration.test_web_translations import english_words
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -136,3 +137,11 @@ def test_support_and_reviewer_homes_show_their_queues_with_counts(demo, client_f
     )
     assert "待办工作" not in browser(demo, "clerk").get("/").content.decode()
     assert "待办工作" not in browser(demo, "auditor").get("/").content.decode()
+
+
+def test_the_guide_covers_issuing_searching_red_letter_batches_and_receipts(db):
+    html = Client().get("/cases/guide/invoices/").content.decode()
+    for heading in ("开具发票", "查询发票", "红冲发票", "批量开具", "保存回执"):
+        assert f">{heading}</h2>" in html, heading
+    assert english_words(html) == []
+    assert "/cases/guide/invoices/" in Client().get("/cases/guide/").content.decode()

@@ -66,7 +66,9 @@ def _parse(payload: object) -> tuple[Merchant, Channel, object]:
         errors.append(UnknownMerchantError().at("merchant"))
     raw_channel = payload.get("channel")
     chosen = next((c for c in REGISTER_CHANNELS if c.value == raw_channel), None)
-    if chosen is None:
+    if raw_channel in (None, ""):
+        errors.append(FieldError("channel", "required", _("This field is required.")))
+    elif chosen is None:
         choices = ", ".join(c.value for c in REGISTER_CHANNELS)
         errors.append(
             InvalidValueError(_("Choose one of: {choices}."), code="invalid_choice", choices=choices).at(

@@ -22,5 +22,6 @@ urlpatterns = [
     path("notifications/", notifications.notification_list, name="notifications"),
     path("guide/", guide.recovery_guide, name="guide"),
     path("guide/receipts/", guide.receipts_guide, name="guide-receipts"),
+    path("guide/invoices/", guide.invoices_guide, name="guide-invoices"),
     *staff.urlpatterns,
 ]
