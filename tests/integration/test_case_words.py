@@ -15,6 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from fapiao.accounts.demo import USERS
+from fapiao.invoices.models import Invoice
 from fapiao.platform.checks import public_url
 from fapiao.recovery import selectors
 from fapiao.recovery.models import Case
@@ -145,3 +146,13 @@ def test_the_guide_covers_issuing_searching_red_letter_batches_and_receipts(db):
         assert f">{heading}</h2>" in html, heading
     assert english_words(html) == []
     assert "/cases/guide/invoices/" in Client().get("/cases/guide/").content.decode()
+
+
+def test_voided_is_offered_only_to_whom_has_voided_paper_invoices(demo, client_for, valid_invoice):
+    """作废 is a paper invoice's state; a fully digital invoice is red-lettered, never voided."""
+    clerk = browser(demo, "clerk")
+    number = post(client_for("clerk"), "/api/v1/invoices", valid_invoice).json()["number"]
+    assert 'value="voided"' not in clerk.get("/invoices/").content.decode()
+    Invoice.objects.filter(number=number).update(state="voided", origin="imported")  # an imported paper one
+    assert 'value="voided"' in clerk.get("/invoices/").content.decode()
+    assert 'value="voided"' not in browser(demo, "clerk2").get("/invoices/").content.decode()
