@@ -156,3 +156,13 @@ def test_voided_is_offered_only_to_whom_has_voided_paper_invoices(demo, client_f
     Invoice.objects.filter(number=number).update(state="voided", origin="imported")  # an imported paper one
     assert 'value="voided"' in clerk.get("/invoices/").content.decode()
     assert 'value="voided"' not in browser(demo, "clerk2").get("/invoices/").content.decode()
+
+
+def test_the_tax_code_picker_offers_the_shipped_codes_and_the_catalogue_s(demo):
+    clerk = browser(demo, "clerk")
+    html = clerk.get("/invoices/new/").content.decode()
+    assert '<datalist id="tax-code-list"' in html and 'list="tax-code-list"' in html
+    assert '<option value="3040201000000000000">软件服务</option>' in html
+    assert "国家税务总局《商品和服务税收分类编码表》" in html
+    product = browser(demo, "clerk").get("/products/new/").content.decode()
+    assert 'list="tax-code-list"' in product and '<option value="6000000000000000000">' in product
