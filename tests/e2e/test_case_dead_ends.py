@@ -223,3 +223,25 @@ def test_phone_width_menu_and_tables(pilot_for: Any, demo_password: str) -> None
     assert sideways <= 1, f"the invoice table scrolls {sideways}px sideways at 390 px"
     publish(phone.shot("invoices"), "phone-invoices")
     assert_clean(desk, phone)
+
+
+def test_role_homes_login_and_guide(pilot_for: Any, demo_password: str) -> None:
+    """Support's and reviewers' homes show their queues with counts; the login page names every
+    demo user; the guide covers issuing, searching, red-letter, batches and receipts."""
+    for width, suffix in ((1280, ""), (390, "-phone")):
+        anonymous = pilot_for(f"login{suffix}", width=width, height=900)
+        anonymous.goto("/login/")
+        expect(anonymous.page.locator(".demo-users li")).to_have_count(8)
+        publish(anonymous.shot("login"), f"login{suffix}")
+        anonymous.goto("/cases/guide/invoices/")
+        expect(anonymous.page.locator("main h2")).to_have_count(5)
+        publish(anonymous.shot("guide-invoices"), f"guide-invoices{suffix}")
+        for user in ("support", "reviewer"):
+            pilot = pilot_for(f"{user}-home{suffix}", width=width, height=900)
+            pilot.sign_in(user, demo_password)
+            work = pilot.page.locator(".desk-work")
+            expect(work).to_be_visible()
+            expect(work.locator(".queue-counts li")).to_have_count(4)
+            publish(pilot.shot("home"), f"home-{user}{suffix}")
+            assert_clean(pilot)
+        assert_clean(anonymous)
