@@ -140,7 +140,9 @@ def next_actions(case: Case, user: User) -> list[str]:
     found = [
         _ACTION_NAMES[action]
         for (from_state, action), transition in TABLE.items()
-        if from_state == state and user.role in transition.roles and action is not CaseAction.ANSWER
+        if from_state == state
+        and user.role in transition.roles
+        and action not in (CaseAction.ANSWER, CaseAction.REGISTER)  # an answer is a message; register opens
     ]
     if state not in (CaseState.DRAFT, CaseState.CONFIRMED, CaseState.WITHDRAWN):
         found += [name for name, permission in _EXTRA.items() if may(user, permission)]
