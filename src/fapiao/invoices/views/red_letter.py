@@ -74,11 +74,8 @@ def _payload(state: FormState, rows: list[dict[str, Any]]) -> tuple[dict[str, An
     confirmation = "".join(normalise_text(state.data.get("confirmation_no", "")).split())
     if confirmation:
         payload["confirmation_no"] = confirmation
-    reason = state.data.get("reason", "")
-    if not reason:  # the page always asks for the 红冲原因
-        state.add("reason", gettext(EMPTY))
-    else:
-        payload["reason"] = reason
+    if state.data.get("reason"):
+        payload["reason"] = state.data["reason"]
     return payload, order
 
 
@@ -127,6 +124,8 @@ def red_letter(request: HttpRequest, number: str) -> HttpResponse:
             red_lines = _preview(invoice, payload)
         except FapiaoError as error:
             state.add_failure(error, _to_name(order))
+    if not state.data["reason"]:  # the page always asks for the 红冲原因 (beside every other problem)
+        state.add("reason", gettext(EMPTY))
     if state.invalid:
         return render(request, "invoices/red_letter.html", _with_fields(context, show_errors=True))
     if request.POST.get("action") == "confirm":
