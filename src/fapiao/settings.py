@@ -357,7 +357,7 @@ FAPIAO_CASE_DUE_HOURS = {
     )
 }
 FAPIAO_PUBLIC_URL = env("FAPIAO_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-FAPIAO_PUBLIC_URL_SET = bool(env("FAPIAO_PUBLIC_URL", ""))  # production warns at start without it
+PUBLIC_URL_GIVEN = bool(env("FAPIAO_PUBLIC_URL", ""))  # production warns at start without it
 FAPIAO_MAIL_FROM = env("FAPIAO_MAIL_FROM", "fapiao-vault@localhost")
 # The support desk as pages show it wherever they say 联系客服 (docs/operations/settings.md).
 FAPIAO_SUPPORT_PHONE = env("FAPIAO_SUPPORT_PHONE", "")

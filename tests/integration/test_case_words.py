@@ -96,15 +96,15 @@ def test_a_correction_mail_carries_the_checklist_and_the_deadline(client_for, se
 
 def test_a_production_server_without_a_public_url_warns(settings, caplog):
     settings.PRODUCTION = True
-    settings.FAPIAO_PUBLIC_URL_SET = False
+    settings.PUBLIC_URL_GIVEN = False
     [warning] = public_url()
     assert warning.id == "fapiao.W002" and "FAPIAO_PUBLIC_URL" in warning.msg
     with caplog.at_level(logging.WARNING, logger="fapiao.startup"):
         apps.get_app_config("platform").ready()
     assert any("FAPIAO_PUBLIC_URL is not set" in r.getMessage() for r in caplog.records)
-    settings.FAPIAO_PUBLIC_URL_SET = True
+    settings.PUBLIC_URL_GIVEN = True
     assert public_url() == []
-    settings.PRODUCTION, settings.FAPIAO_PUBLIC_URL_SET = False, False
+    settings.PRODUCTION, settings.PUBLIC_URL_GIVEN = False, False
     assert public_url() == []
 
 

@@ -33,7 +33,7 @@ PUBLIC_URL_UNSET = (
 
 def public_url_unset() -> bool:
     """A production server whose mails would link to the development default."""
-    return bool(settings.PRODUCTION) and not settings.FAPIAO_PUBLIC_URL_SET
+    return bool(settings.PRODUCTION) and not settings.PUBLIC_URL_GIVEN
 
 
 def public_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
