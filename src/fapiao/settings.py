@@ -357,7 +357,12 @@ FAPIAO_CASE_DUE_HOURS = {
     )
 }
 FAPIAO_PUBLIC_URL = env("FAPIAO_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+PUBLIC_URL_GIVEN = bool(env("FAPIAO_PUBLIC_URL", ""))  # production warns at start without it
 FAPIAO_MAIL_FROM = env("FAPIAO_MAIL_FROM", "fapiao-vault@localhost")
+# The support desk as pages show it wherever they say 联系客服 (docs/operations/settings.md).
+FAPIAO_SUPPORT_PHONE = env("FAPIAO_SUPPORT_PHONE", "")
+FAPIAO_SUPPORT_EMAIL = env("FAPIAO_SUPPORT_EMAIL", "")
+FAPIAO_SUPPORT_HOURS = env("FAPIAO_SUPPORT_HOURS", "")
 DEFAULT_FROM_EMAIL = FAPIAO_MAIL_FROM
 # Without an SMTP host, mail is written as files under var/mail (the demo reads them there).
 EMAIL_HOST = env("FAPIAO_SMTP_HOST", "")

@@ -138,10 +138,12 @@ def red_letter_second_line(pilot: Pilot, number: str) -> str:
     page.wait_for_selector("#f-qty-2")
     pilot.shot("red-letter")
     page.fill("#f-qty-2", "1")
+    page.select_option("#f-reason", "return")  # 红冲原因: 销货退回
     page.fill("#f-confirmation_no", "1101-2026-000123")
     page.click("button.primary[value=review]")
     page.wait_for_selector("button[value=confirm]")
     assert page.is_visible("text=负伍佰叁拾圆整")
+    assert page.is_visible("text=销货退回")
     pilot.shot("red-letter-confirm")
     page.click("button[value=confirm]")
     page.wait_for_url(NUMBER)

@@ -1427,6 +1427,15 @@ ROWS: list[Row] = [
     ("POST", "/api/v1/cases", "reviewer", "-", 403),
     ("POST", "/api/v1/cases", "auditor", "-", 403),
     ("POST", "/api/v1/cases", "operator", "-", 403),
+    # POST /api/v1/cases/register
+    #   -: 代商户登记, support only (issue 14)
+    ("POST", "/api/v1/cases/register", "anonymous", "-", 401),
+    ("POST", "/api/v1/cases/register", "clerk", "-", 403),
+    ("POST", "/api/v1/cases/register", "merchant_admin", "-", 403),
+    ("POST", "/api/v1/cases/register", "support", "-", 201),
+    ("POST", "/api/v1/cases/register", "reviewer", "-", 403),
+    ("POST", "/api/v1/cases/register", "auditor", "-", 403),
+    ("POST", "/api/v1/cases/register", "operator", "-", 403),
     # GET /api/v1/cases/reasons
     #   -: reason and request templates: text only, for anyone signed in
     ("GET", "/api/v1/cases/reasons", "anonymous", "-", 401),
@@ -1613,6 +1622,22 @@ ROWS: list[Row] = [
     ("POST", "/api/v1/cases/<case_id>/reject", "reviewer", "other", 409),
     ("POST", "/api/v1/cases/<case_id>/reject", "auditor", "other", 403),
     ("POST", "/api/v1/cases/<case_id>/reject", "operator", "other", 404),
+    # POST /api/v1/cases/<case_id>/return-to-review
+    #   reviewers only; a case that is not approved cannot go back (409)
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "anonymous", "own", 401),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "clerk", "own", 403),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "merchant_admin", "own", 403),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "support", "own", 403),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "reviewer", "own", 409),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "auditor", "own", 403),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "operator", "own", 404),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "anonymous", "other", 401),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "clerk", "other", 404),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "merchant_admin", "other", 404),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "support", "other", 403),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "reviewer", "other", 409),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "auditor", "other", 403),
+    ("POST", "/api/v1/cases/<case_id>/return-to-review", "operator", "other", 404),
     # POST /api/v1/cases/<case_id>/resolve
     #   reviewers only; a submitted case must be claimed first (409)
     ("POST", "/api/v1/cases/<case_id>/resolve", "anonymous", "own", 401),
@@ -1758,6 +1783,24 @@ ROWS: list[Row] = [
     ("POST", "/cases/new/", "reviewer", "-", 403),
     ("POST", "/cases/new/", "auditor", "-", 403),
     ("POST", "/cases/new/", "operator", "-", 403),
+    # GET /cases/register/
+    #   -: 代商户登记, support only
+    ("GET", "/cases/register/", "anonymous", "-", "login"),
+    ("GET", "/cases/register/", "clerk", "-", 403),
+    ("GET", "/cases/register/", "merchant_admin", "-", 403),
+    ("GET", "/cases/register/", "support", "-", 200),
+    ("GET", "/cases/register/", "reviewer", "-", 403),
+    ("GET", "/cases/register/", "auditor", "-", 403),
+    ("GET", "/cases/register/", "operator", "-", 403),
+    # POST /cases/register/
+    #   -: posted empty: the form with its errors, for support
+    ("POST", "/cases/register/", "anonymous", "-", "login"),
+    ("POST", "/cases/register/", "clerk", "-", 403),
+    ("POST", "/cases/register/", "merchant_admin", "-", 403),
+    ("POST", "/cases/register/", "support", "-", 200),
+    ("POST", "/cases/register/", "reviewer", "-", 403),
+    ("POST", "/cases/register/", "auditor", "-", 403),
+    ("POST", "/cases/register/", "operator", "-", 403),
     # GET /cases/<uuid:case_id>/
     #   the shared case page: whoever may read the case
     ("GET", "/cases/<uuid:case_id>/", "anonymous", "own", "login"),
@@ -1906,6 +1949,15 @@ ROWS: list[Row] = [
     ("GET", "/cases/guide/", "reviewer", "-", 200),
     ("GET", "/cases/guide/", "auditor", "-", 200),
     ("GET", "/cases/guide/", "operator", "-", 200),
+    # GET /cases/guide/invoices/
+    #   -: the guide to issuing, searching, red-letter, batches: public
+    ("GET", "/cases/guide/invoices/", "anonymous", "-", 200),
+    ("GET", "/cases/guide/invoices/", "clerk", "-", 200),
+    ("GET", "/cases/guide/invoices/", "merchant_admin", "-", 200),
+    ("GET", "/cases/guide/invoices/", "support", "-", 200),
+    ("GET", "/cases/guide/invoices/", "reviewer", "-", 200),
+    ("GET", "/cases/guide/invoices/", "auditor", "-", 200),
+    ("GET", "/cases/guide/invoices/", "operator", "-", 200),
     # GET /cases/guide/receipts/
     #   -: the guide to receipts: public
     ("GET", "/cases/guide/receipts/", "anonymous", "-", 200),

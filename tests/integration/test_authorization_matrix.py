@@ -286,11 +286,13 @@ class Multipart(dict[str, Any]):
 def case_bodies(scope: str, world: World) -> dict[tuple[str, str], object]:
     """Valid bodies of the case routes: the case's current version, and what each action needs."""
     if scope not in world.cases:
+        claim = claim_for(
+            f"{timezone.localdate().year % 100:02d}110{999_999_999_990_003:015d}",
+            timezone.localdate().isoformat(),
+        )
         return {
-            ("POST", "/api/v1/cases"): claim_for(
-                f"{timezone.localdate().year % 100:02d}110{999_999_999_990_003:015d}",
-                timezone.localdate().isoformat(),
-            )
+            ("POST", "/api/v1/cases"): claim,
+            ("POST", "/api/v1/cases/register"): {"merchant": M1, "channel": "phone", "claim": claim},
         }
     case = world.cases[scope]
     version = {"version": case.version}
@@ -302,6 +304,7 @@ def case_bodies(scope: str, world: World) -> dict[tuple[str, str], object]:
         },
         ("POST", action + "reopen"): {**version, "reason": "恢复结果不对。"},
         ("POST", action + "reject"): {**version, "reason": "证据不足。"},
+        ("POST", action + "return-to-review"): {**version, "reason": "无法补开。"},
         ("POST", action + "request-info"): {**version, "body": "请补充合同。", "items": ["合同"]},
         ("POST", action + "resolve"): {**version, "remedy": "restore"},
         ("POST", action + "assign"): {"assignee": "reviewer"},

@@ -322,22 +322,28 @@ def test_reissue_is_refused_when_the_ledger_has_the_number(people, valid_invoice
     assert segment_after.next_serial == segment.next_serial  # no number was used up
 
 
-def test_reissue_is_refused_for_a_number_never_handed_out(people, valid_invoice):
-    """A number inside the merchant's own segment that was never allocated: the claim is wrong.
+def test_a_number_never_handed_out_is_re_issued_under_a_new_number(people, valid_invoice):
+    """A number inside the merchant's own segment that was never allocated: nothing to restore.
 
-    Re-issuing would hand out the next number — possibly that very one — and mark it superseded.
+    The re-issue takes the segment's next number — a new one — and records the claimed number as
+    never issued (issue 14; before, both remedies were refused and the case had no way on).
     """
     clerk, reviewer = people["clerk"], people["reviewer"]
     segment = NumberSegment.objects.get(
         merchant__uscc="91110108MA01ABCD84", year=timezone.localdate().year % 100
     )
-    unused = f"{segment.year:02d}{segment.province}{segment.channel}{segment.next_serial:015d}"
-    case = submitted_case(clerk, claim_for(unused, timezone.localdate().isoformat()))
+    unused = f"{segment.year:02d}{segment.province}{segment.channel}{segment.next_serial + 5:015d}"
+    case = submitted_case(clerk, complete_claim(unused, timezone.localdate().isoformat()))
     case = act(reviewer, act(reviewer, case, "claim"), "approve", reason_template="evidence_consistent")
-    refused = act(reviewer, case, "resolve", expect=409, remedy="reissue")
-    assert code(refused) == "number_never_allocated"
-    assert not SupersededNumber.objects.exists() and not Invoice.objects.filter(number=unused).exists()
-    assert fetch(reviewer, case)["state"] == "approved"
+    assert case["system_view"]["number_never_issued"] is True
+    refused = act(reviewer, case, "resolve", expect=409, remedy="restore")
+    assert code(refused) == "number_never_issued" and unused in refused["detail"]
+    result = act(reviewer, case, "resolve", remedy="reissue")
+    made = result["invoice"]["number"]
+    assert made != unused and int(made[5:]) == segment.next_serial
+    recorded = SupersededNumber.objects.get(number=unused)
+    assert recorded.never_issued is True and recorded.replacement.number == made
+    assert not Invoice.objects.filter(number=unused).exists()
 
 
 # --- the second reviewer ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ DOCUMENTED = {
     ("post", "/api/v1/cases"),
     ("get", "/api/v1/cases"),
     ("get", "/api/v1/cases/reasons"),
+    ("post", "/api/v1/cases/register"),  # 代商户登记 (issue 14)
     ("get", CASE),
     ("patch", CASE),
     *(
@@ -35,6 +36,7 @@ DOCUMENTED = {
             "request-info",
             "approve",
             "reject",
+            "return-to-review",  # issue 14: an approved case whose remedy is impossible
             "resubmit",
             "resolve",
             "confirm",
@@ -92,7 +94,8 @@ def test_every_case_route_is_documented_with_a_summary(schema):
 
 def test_action_bodies_ask_for_the_version(schema):
     operations = case_operations(schema)
-    versioned = [key for key in DOCUMENTED if key[0] in ("post", "patch") and key[1] != "/api/v1/cases"]
+    opening = ("/api/v1/cases", "/api/v1/cases/register")  # a new case has no version yet
+    versioned = [key for key in DOCUMENTED if key[0] in ("post", "patch") and key[1] not in opening]
     for method, path in versioned:
         if path.endswith(("/evidence", "/messages", "/release", "/assign")):
             continue

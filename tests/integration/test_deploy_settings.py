@@ -16,6 +16,8 @@ def test_production_settings_pass_check_deploy(tmp_path: Path):
         "FAPIAO_PRODUCTION": "1",
         "FAPIAO_SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-9f8e7d6c5b4a",
         "FAPIAO_VAR_DIR": str(tmp_path),
+        # Without it a production server warns (fapiao.W002, issue 14): links in mails need it.
+        "FAPIAO_PUBLIC_URL": "https://fapiao.example.cn",
         "DJANGO_SETTINGS_MODULE": "fapiao.settings",
     }
     result = subprocess.run(

@@ -145,3 +145,20 @@ def test_openapi_documents_the_invoice_body(client):
     body = post_op["requestBody"]["content"]["application/json"]["schema"]
     assert "lines" in json.dumps(body)
     assert any(p["name"] == "Idempotency-Key" for p in post_op["parameters"])
+
+
+def test_red_letter_reason_is_written_on_the_red_invoice(client_for, valid_invoice):
+    """红冲原因 (issue 14): one of four codes; anything else is 422 at ``reason`` and nothing is written."""
+    clerk = client_for("clerk")
+
+    def send(url: str, body: object) -> Any:
+        return clerk.post(url, data=json.dumps(body), content_type="application/json")
+
+    blue = send("/api/v1/invoices", valid_invoice).json()
+    url = f"/api/v1/invoices/{blue['number']}/red-letter"
+    refused = send(url, {"full": True, "reason": "作废"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "reason"
+    assert Invoice.objects.filter(colour="red").count() == 0
+    made = send(url, {"full": True, "reason": "return"})
+    assert made.status_code == 201, made.content.decode()
+    assert Invoice.objects.get(colour="red").remark.startswith("红冲原因：销货退回")

@@ -183,15 +183,22 @@ def test_red_letter_one_line(clerk: Client) -> None:
     assert 'name="qty-2"' in page
     too_much = clerk.post(f"/invoices/{blue.number}/red-letter/", {"mode": "lines", "qty-2": "3"})
     assert 'id="f-qty-2-error"' in too_much.content.decode()
+    no_reason = clerk.post(f"/invoices/{blue.number}/red-letter/", {"mode": "lines", "qty-2": "1"})
+    asked = no_reason.content.decode()
+    assert 'id="f-reason-error"' in asked and "此项不能为空。" in asked
+    assert 'value="return"' in asked and "销货退回" in asked
     review = clerk.post(
-        f"/invoices/{blue.number}/red-letter/", {"mode": "lines", "qty-2": "1", "confirmation_no": "ABC-1"}
+        f"/invoices/{blue.number}/red-letter/",
+        {"mode": "lines", "qty-2": "1", "confirmation_no": "ABC-1", "reason": "return"},
     )
+    assert "销货退回" in review.content.decode()
     html = review.content.decode()
     token = token_of(html)
     body = {
         "mode": "lines",
         "qty-2": "1",
         "confirmation_no": "ABC-1",
+        "reason": "return",
         "action": "confirm",
         "form_token": token,
     }
@@ -200,6 +207,7 @@ def test_red_letter_one_line(clerk: Client) -> None:
     assert first.status_code == again.status_code == 302 and first["Location"] == again["Location"]
     red = Invoice.objects.get(colour="red")
     assert red.original_id == blue.pk and red.confirmation_no == "ABC-1"
+    assert red.remark.startswith("红冲原因：销货退回")
     assert red.total_with_tax == -5300
     blue.refresh_from_db()
     assert blue.state == "partly_red"

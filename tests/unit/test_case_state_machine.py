@@ -47,6 +47,7 @@ EXPECTED: dict[tuple[CaseState, CaseAction, Role], CaseState] = {
     (S.DRAFT, A.SUBMIT, R.MERCHANT_ADMIN): S.SUBMITTED,
     (S.DRAFT, A.WITHDRAW, R.CLERK): S.WITHDRAWN,
     (S.DRAFT, A.WITHDRAW, R.MERCHANT_ADMIN): S.WITHDRAWN,
+    (S.DRAFT, A.REGISTER, R.SUPPORT): S.SUBMITTED,
     (S.SUBMITTED, A.CLAIM, R.REVIEWER): S.IN_REVIEW,
     (S.SUBMITTED, A.WITHDRAW, R.CLERK): S.WITHDRAWN,
     (S.SUBMITTED, A.WITHDRAW, R.MERCHANT_ADMIN): S.WITHDRAWN,
@@ -71,9 +72,13 @@ EXPECTED: dict[tuple[CaseState, CaseAction, Role], CaseState] = {
     (S.AWAITING_SECOND, A.REJECT, R.REVIEWER): S.REJECTED,
     (S.REJECTED, A.RESUBMIT, R.CLERK): S.SUBMITTED,
     (S.REJECTED, A.RESUBMIT, R.MERCHANT_ADMIN): S.SUBMITTED,
+    (S.REJECTED, A.WITHDRAW, R.CLERK): S.WITHDRAWN,
+    (S.REJECTED, A.WITHDRAW, R.MERCHANT_ADMIN): S.WITHDRAWN,
     (S.APPROVED, A.RESOLVE, R.REVIEWER): S.RESOLVED,
     (S.APPROVED, A.REQUEST_INFO, R.SUPPORT): S.NEEDS_INFO,  # the claim must be completed (补正)
     (S.APPROVED, A.REQUEST_INFO, R.REVIEWER): S.NEEDS_INFO,
+    (S.APPROVED, A.RETURN_TO_REVIEW, R.REVIEWER): S.IN_REVIEW,  # the remedy turned out impossible
+    (S.APPROVED, A.REJECT, R.REVIEWER): S.REJECTED,
     (S.RESOLVED, A.CONFIRM, R.CLERK): S.CONFIRMED,
     (S.RESOLVED, A.CONFIRM, R.MERCHANT_ADMIN): S.CONFIRMED,
     (S.RESOLVED, A.REOPEN, R.CLERK): S.IN_REVIEW,
@@ -106,7 +111,7 @@ def test_engine_role_values_are_real_roles():
 
 
 def test_every_combination_is_covered():
-    assert len(ALL) == len(CaseState) * len(CaseAction) * len(Role) == 660
+    assert len(ALL) == len(CaseState) * len(CaseAction) * len(Role) == 780
     assert set(EXPECTED) <= set(ALL)
 
 
@@ -160,6 +165,8 @@ def test_error_families_and_statuses():
         (S.AWAITING_SECOND, A.APPROVE),
         (S.AWAITING_SECOND, A.REJECT),
         (S.APPROVED, A.RESOLVE),
+        (S.APPROVED, A.RETURN_TO_REVIEW),
+        (S.APPROVED, A.REJECT),
     ],
 )
 @pytest.mark.parametrize(
@@ -263,3 +270,48 @@ def test_closed_cases_refuse_everything_even_for_merchants(state, action):
 
 def test_string_values_are_accepted():
     assert act("draft", "submit", "clerk") is S.SUBMITTED
+
+
+# --- no dead ends (issue 14) -------------------------------------------------------------------
+
+
+def _moves() -> dict[CaseState, set[CaseState]]:
+    moves: dict[CaseState, set[CaseState]] = {state: set() for state in CaseState}
+    for (state, _action), transition in TABLE.items():
+        moves[state].add(transition.target)
+    return moves
+
+
+@pytest.mark.parametrize("state", sorted(set(CaseState) - CLOSED_STATES))
+def test_every_open_state_reaches_a_closed_one(state):
+    moves, seen, todo = _moves(), {state}, [state]
+    while todo:
+        for target in moves[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    assert seen & CLOSED_STATES, f"{state} can never end"
+
+
+@pytest.mark.parametrize("state", sorted(set(CaseState) - CLOSED_STATES))
+def test_every_open_state_has_a_way_out_for_someone(state):
+    assert any(from_state == state and t.target != state for (from_state, _a), t in TABLE.items())
+
+
+def test_an_approved_case_whose_remedy_is_impossible_goes_back_to_review_or_is_rejected():
+    assert act(S.APPROVED, A.RETURN_TO_REVIEW, R.REVIEWER) is S.IN_REVIEW
+    assert act(S.APPROVED, A.REJECT, R.REVIEWER) is S.REJECTED
+    # Nobody but a reviewer, and never the merchant's own helper (four eyes).
+    for role in (R.CLERK, R.MERCHANT_ADMIN, R.SUPPORT, R.AUDITOR, R.OPERATOR):
+        with pytest.raises(CaseRoleForbiddenError):
+            act(S.APPROVED, A.RETURN_TO_REVIEW, role)
+    with pytest.raises(FourEyesError):
+        act(S.APPROVED, A.RETURN_TO_REVIEW, R.REVIEWER, facts=replace(FACTS, submitted_by=ACTOR))
+
+
+def test_only_support_registers_and_only_a_draft():
+    assert act(S.DRAFT, A.REGISTER, R.SUPPORT) is S.SUBMITTED
+    for role in (R.CLERK, R.MERCHANT_ADMIN, R.REVIEWER, R.AUDITOR, R.OPERATOR):
+        with pytest.raises(CaseRoleForbiddenError):
+            act(S.DRAFT, A.REGISTER, role)
+    with pytest.raises(CaseActionNotAllowedError):
+        act(S.IN_REVIEW, A.REGISTER, R.SUPPORT)

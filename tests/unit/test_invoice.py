@@ -354,7 +354,8 @@ def test_parse_red_letter_requests() -> None:
         ({"full": True, "lines": [{"line_no": 1, "quantity": "1"}]}, [("", "full_or_lines")]),
         ({"full": False}, [("full", "must_be_true")]),
         ({"full": "yes"}, [("full", "not_a_boolean")]),
-        ({"full": True, "reason": "x"}, [("reason", "unknown_field")]),
+        ({"full": True, "reason": "x"}, [("reason", "invalid_choice")]),  # 红冲原因: one of four codes
+        ({"full": True, "why": "x"}, [("why", "unknown_field")]),
         ({"lines": "1"}, [("lines", "not_a_list")]),
         ({"lines": []}, [("lines", "empty")]),
         ({"lines": [{"line_no": 1, "quantity": "1"}] * 2001}, [("lines", "too_many_lines")]),

@@ -41,6 +41,7 @@ class Action(StrEnum):
     UNLOCK_USERS = "unlock_users"
     MANAGE_OWN_TOKENS = "manage_own_tokens"
     OPEN_CASES = "open_cases"
+    REGISTER_CASES = "register_cases"
     READ_CASES = "read_cases"
     MESSAGE_CASES = "message_cases"
     ADD_EVIDENCE = "add_evidence"
@@ -77,6 +78,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # Recovery cases (docs/spec/recovery.md).  What a role may do to a case in a given state is the
     # core's state machine (fapiao.core.cases); these say who may touch cases at all.
     Action.OPEN_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
+    # 代商户登记: support opens and submits a case for a merchant who phoned in or wrote.
+    Action.REGISTER_CASES: frozenset({Role.SUPPORT}),
     Action.READ_CASES: frozenset(
         {Role.CLERK, Role.MERCHANT_ADMIN, Role.SUPPORT, Role.REVIEWER, Role.AUDITOR}
     ),

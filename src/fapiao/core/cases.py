@@ -14,6 +14,11 @@ this module stays free of Django.  :func:`decide` adds the rules a table can't h
 - **reopen window**: a resolved case may be reopened only while ``now`` is strictly before
   ``reopen_deadline``; with no deadline the window is closed.
 
+**No dead ends**: from every state but the closed ones some role can move the case on, and every
+state can reach a closed one (``tests/unit/test_case_state_machine.py`` walks the table).  An
+approved case whose remedy turns out impossible goes back to review (``return_to_review``, its
+approvals cleared) or is rejected with a reason; a rejected case may be withdrawn.
+
 The order of the checks is fixed, so the reason given is predictable: closed case, impossible
 action, role, four eyes, second reviewer, reopen window.
 """
@@ -53,6 +58,10 @@ class CaseAction(StrEnum):
     CONFIRM = "confirm"  # merchant closes the case
     REOPEN = "reopen"  # merchant reopens a resolved case within the window
     WITHDRAW = "withdraw"
+    # Support registers a case a merchant phoned in or wrote (代商户登记): draft → submitted at once.
+    REGISTER = "register"
+    # An approved case whose remedy turns out impossible: back to review, its approvals cleared.
+    RETURN_TO_REVIEW = "return_to_review"
 
 
 #: Case states from which no action is possible.
@@ -69,7 +78,9 @@ REVIEWERS: Final = frozenset({REVIEWER})
 ASKERS: Final = frozenset({SUPPORT, REVIEWER})
 
 #: Actions subject to the four-eyes rule.
-DECISIONS: Final = frozenset({CaseAction.APPROVE, CaseAction.REJECT, CaseAction.RESOLVE})
+DECISIONS: Final = frozenset(
+    {CaseAction.APPROVE, CaseAction.REJECT, CaseAction.RESOLVE, CaseAction.RETURN_TO_REVIEW}
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ S, A = CaseState, CaseAction
 TABLE: Final[dict[tuple[CaseState, CaseAction], Transition]] = {
     (S.DRAFT, A.SUBMIT): Transition(S.SUBMITTED, MERCHANT),
     (S.DRAFT, A.WITHDRAW): Transition(S.WITHDRAWN, MERCHANT),
+    # Support registers what a merchant phoned in or wrote, in the same transaction as the draft.
+    (S.DRAFT, A.REGISTER): Transition(S.SUBMITTED, frozenset({SUPPORT})),
     (S.SUBMITTED, A.CLAIM): Transition(S.IN_REVIEW, REVIEWERS),
     (S.SUBMITTED, A.WITHDRAW): Transition(S.WITHDRAWN, MERCHANT),
     # Support often sees a new case first and asks for what is missing before a reviewer claims it.
@@ -104,10 +117,16 @@ TABLE: Final[dict[tuple[CaseState, CaseAction], Transition]] = {
     (S.AWAITING_SECOND, A.APPROVE): Transition(S.APPROVED, REVIEWERS),
     (S.AWAITING_SECOND, A.REJECT): Transition(S.REJECTED, REVIEWERS),
     (S.REJECTED, A.RESUBMIT): Transition(S.SUBMITTED, MERCHANT),
+    # A merchant who will not fix a rejected application closes it.
+    (S.REJECTED, A.WITHDRAW): Transition(S.WITHDRAWN, MERCHANT),
     (S.APPROVED, A.RESOLVE): Transition(S.RESOLVED, REVIEWERS),
     # The claim lacks what the remedy must write: the merchant completes it (补正), and the
     # completed claim is reviewed again (the approvals lapse).
     (S.APPROVED, A.REQUEST_INFO): Transition(S.NEEDS_INFO, ASKERS),
+    # The remedy turns out impossible (the number is superseded, never issued, already restored…):
+    # back to review for a fresh decision, or rejected with the reason.
+    (S.APPROVED, A.RETURN_TO_REVIEW): Transition(S.IN_REVIEW, REVIEWERS),
+    (S.APPROVED, A.REJECT): Transition(S.REJECTED, REVIEWERS),
     (S.RESOLVED, A.CONFIRM): Transition(S.CONFIRMED, MERCHANT),
     (S.RESOLVED, A.REOPEN): Transition(S.IN_REVIEW, MERCHANT),
 }

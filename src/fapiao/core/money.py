@@ -37,6 +37,8 @@ _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
 _MAX_YUAN = Decimal(MAX_MONEY_FEN).scaleb(-MONEY_PLACES)
 
+#: The API's wording of a malformed number (forms, which accept 1,000.00, say it their way).
+STRICT_NUMBER = _('Enter a plain decimal number such as "1000.00", without spaces, "+" or separators.')
 _PLAIN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
 _EXPONENT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+", re.ASCII)
 _NOT_NUMBERS = frozenset({"nan", "snan", "inf", "infinity"})
@@ -57,7 +59,7 @@ def _parse_plain(value: object, *, places: int, allow_negative: bool) -> Decimal
     match = _PLAIN.fullmatch(value)
     if match is None:
         raise InvalidValueError(
-            _('Enter a plain decimal number such as "1000.00", without spaces, "+" or separators.'),
+            STRICT_NUMBER,
             code="bad_format",
         )
     sign, _whole, fraction = match.groups()

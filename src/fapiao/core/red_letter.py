@@ -28,7 +28,15 @@ from fapiao.core.money import (
 from fapiao.core.tax import line_tax
 
 _CONFIRMATION_NO = re.compile(r"[0-9A-Za-z-]{1,30}", re.ASCII)
-_RED_KEYS = frozenset({"full", "lines", "confirmation_no"})
+_RED_KEYS = frozenset({"full", "lines", "confirmation_no", "reason"})
+#: 红冲原因, as the 数电票 red-letter confirmation form names them (code → the words written on the
+#: red invoice's remark).
+RED_LETTER_REASONS: dict[str, str] = {
+    "error": "开票有误",
+    "return": "销货退回",
+    "service_stopped": "服务中止",
+    "allowance": "销售折让",
+}
 _RED_LINE_KEYS = frozenset({"line_no", "quantity"})
 _ZERO = Decimal(0)
 
@@ -52,6 +60,7 @@ class RedLetterRequest:
     full: bool
     lines: tuple[RedLetterItem, ...]
     confirmation_no: str | None  # 红字确认单编号, where there is one
+    reason: str | None = None  # a key of RED_LETTER_REASONS (the pages always ask for one)
 
 
 def _line_no(value: object) -> int:
@@ -91,7 +100,8 @@ def _red_items(errors: Errors, raw: object) -> list[RedLetterItem]:
 
 
 def parse_red_letter_request(data: object) -> RedLetterRequest:
-    """Validate ``{"full": true}`` or ``{"lines": [{"line_no", "quantity"}]}``, plus ``confirmation_no``."""
+    """Validate ``{"full": true}`` or ``{"lines": [{"line_no", "quantity"}]}``, plus ``confirmation_no``
+    and the 红冲原因 ``reason`` (optional for API clients, asked for by the pages)."""
     errors = Errors()
     if not isinstance(data, Mapping):
         errors.add("", "not_an_object", _("Send a JSON object."))
@@ -109,9 +119,27 @@ def parse_red_letter_request(data: object) -> RedLetterRequest:
     elif has_lines:
         items = _red_items(errors, data["lines"])
     confirmation_no = optional(errors, data.get("confirmation_no"), "confirmation_no", _confirmation_no)
+    reason = optional(errors, data.get("reason"), "reason", _reason)
     if errors.items:
         raise ValidationFailed(errors.items)
-    return RedLetterRequest(has_full, tuple(items), confirmation_no)
+    return RedLetterRequest(has_full, tuple(items), confirmation_no, reason)
+
+
+def _reason(value: object) -> str:
+    if not isinstance(value, str) or value not in RED_LETTER_REASONS:
+        raise InvalidValueError(
+            _("Choose one of: {choices}."), code="invalid_choice", choices=", ".join(RED_LETTER_REASONS)
+        )
+    return value
+
+
+def red_remark(reason: str | None, original_remark: str, limit: int) -> str:
+    """The red invoice's remark: 红冲原因 first, then the blue invoice's remark where it fits."""
+    if reason is None:
+        return original_remark
+    said = f"红冲原因：{RED_LETTER_REASONS[reason]}"
+    both = f"{said}\n{original_remark}" if original_remark else said
+    return both if len(both) <= limit else said
 
 
 Already = Mapping[int, tuple[Decimal, int, int]]

@@ -18,8 +18,8 @@ from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import record
 from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, Origin
 from fapiao.core.errors import NotFoundError, _
-from fapiao.core.invoice import parse_invoice_request
-from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines, state_after
+from fapiao.core.invoice import LIMITS, parse_invoice_request
+from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines, red_remark, state_after
 from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.numbering import allocate_number
 from fapiao.invoices.presenters import audit_snapshot, invoice_representation
@@ -211,7 +211,7 @@ def red_letter_invoice(
                 seller_name=original.seller_name,
                 seller_tax_id=original.seller_tax_id,
                 lines=red_lines,
-                remark=original.remark,
+                remark=red_remark(request.reason, original.remark, LIMITS.remark),
                 original=original,
                 confirmation_no=request.confirmation_no or "",
             )

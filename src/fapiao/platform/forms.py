@@ -13,9 +13,24 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext
 
-from fapiao.core.errors import FapiaoError, FieldError, ValidationFailed
+from fapiao.core.errors import FapiaoError, FieldError, ValidationFailed, _
+from fapiao.core.money import STRICT_NUMBER
 
 TOKEN_BYTES = 16
+#: An empty required input, in a person's words (此项不能为空).
+EMPTY = _("This field cannot be empty.")
+#: A form reads numbers as people type them (1,000.00, １０００, ¥1000): a malformed amount says
+#: so, rather than the API's "no separators", which would contradict the form's help text.
+NUMBER_FORMAT = _("Enter an amount such as 1,000.00 or 1000.")
+
+
+def form_message(error: FieldError) -> str:
+    """The problem as a person at a form reads it (the API keeps its own, stricter wording)."""
+    if error.code in ("required", "empty"):
+        return gettext(EMPTY)
+    if error.code == "bad_format" and error.message == STRICT_NUMBER:
+        return gettext(NUMBER_FORMAT)
+    return error.render(gettext)
 
 
 @dataclass
@@ -50,7 +65,7 @@ class FormState:
         ]
 
     def add_error(self, error: FieldError, to_name: Callable[[str], str]) -> None:
-        self.add(to_name(error.field), error.render(gettext))
+        self.add(to_name(error.field), form_message(error))
 
     def add_failure(self, failure: FapiaoError, to_name: Callable[[str], str]) -> None:
         """Every field error of a failure (or its message, for a failure of the whole request)."""

@@ -72,6 +72,9 @@ ACTIONS: dict[str, Action] = {
         reason=given.reason,
         template=given.reason_template,
     ),
+    "return-to-review": lambda user, case, given: review.return_to_review(
+        user=user, case=case, version=given.version, reason=given.reason
+    ),
     "assign": _assign,
 }
 

@@ -22,7 +22,7 @@ from fapiao.core.evidence import EvidenceTooLargeError, megabytes
 from fapiao.invoices.presenters import invoice_representation
 from fapiao.platform.openapi import documented
 from fapiao.platform.requests import json_body, page_param
-from fapiao.recovery import actions, conversation, remedies, schemas, selectors, services
+from fapiao.recovery import actions, conversation, register, remedies, schemas, selectors, services
 from fapiao.recovery import evidence as evidence_services
 from fapiao.recovery.models import Case
 from fapiao.recovery.presenters import case_representation, case_summary, evidence_representation
@@ -82,6 +82,21 @@ def open_case(request: HttpRequest) -> JsonResponse:
         payload=json_body(request),
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
+    return _case(request, case, 201)
+
+
+@router.post(
+    "/register",
+    response={201: schemas.CaseOut},
+    openapi_extra=documented(
+        409, 413, links={201: schemas.CASE_LINKS}, extra=schemas.request_body(schemas.RegisterIn)
+    ),
+    summary="Register a case for a merchant who phoned in or wrote (support)",
+)
+def register_case(request: HttpRequest) -> JsonResponse:
+    """代商户登记: support opens and submits the case for the merchant the body names, recording
+    the channel; the merchant's users are notified."""
+    case = register.register_case(user=_user(request), payload=json_body(request))
     return _case(request, case, 201)
 
 
@@ -191,6 +206,7 @@ for _name, _summary, _schema in (
     ("request-info", "Ask the merchant for more (补正通知)", schemas.RequestInfoIn),
     ("approve", "Approve (or give the first of two approvals)", schemas.DecisionIn),
     ("reject", "Reject, with a reason", schemas.DecisionIn),
+    ("return-to-review", "Send an approved case back to review, with a reason", schemas.ReasonIn),
 ):
     _action(_name, _summary, _schema)
 

@@ -11,6 +11,7 @@ class Channel(StrEnum):
     ONLINE = "online"  # 在线提交
     EMAIL = "email"  # 邮件导入
     MAIL_IN = "mail_in"  # 纸质邮寄，客服代为登记
+    PHONE = "phone"  # 电话，客服代为登记
 
 
 class Remedy(StrEnum):

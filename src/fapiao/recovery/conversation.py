@@ -21,7 +21,7 @@ from fapiao.accounts.permissions import Action, require
 from fapiao.core.cases import CaseAction, CaseState
 from fapiao.core.errors import ConflictError, InvalidValueError, ValidationFailed, _
 from fapiao.core.text import bad_character, free_text
-from fapiao.recovery import notify
+from fapiao.recovery import notify, selectors
 from fapiao.recovery.models import Case, CaseMessage
 from fapiao.recovery.transitions import Change, clear_decision, transition
 
@@ -155,8 +155,27 @@ def request_info(*, user: User, case: Case, version: int | None, body: object, i
             case, CaseAction.REQUEST_INFO, actor=user, version=version, reason=text, apply=apply
         )
         _message(step.case, user, text, items=wanted, on_behalf=False, now=step.now)
-        notify.notify(step.case, "request_info", notify.merchant_people(step.case), actor=user)
+        notify.notify(
+            step.case,
+            "request_info",
+            notify.merchant_people(step.case),
+            actor=user,
+            mail_details=_request_details(step.case, text, wanted),
+        )
     return step.case
+
+
+def _request_details(case: Case, text: str, items: list[str]) -> str:
+    """A 补正通知 as the mail carries it: the notice, the checklist and the deadline (Beijing time)."""
+    due = selectors.due_at(case)
+    with translation.override(settings.LANGUAGE_CODE):
+        lines = [text]
+        if items:
+            lines += ["", gettext("What to add:"), *(f"☐ {item}" for item in items)]
+        if due is not None:
+            when = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
+            lines += ["", gettext("Please answer by {when} (Beijing time).").format(when=when)]
+    return "\n".join(lines)
 
 
 def mark_read(*, user: User, case: Case) -> int:

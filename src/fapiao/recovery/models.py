@@ -196,6 +196,9 @@ class SupersededNumber(models.Model):
     created_at = models.DateTimeField()
     surfaced_at = models.DateTimeField(null=True, blank=True)
     surfaced_how = models.CharField(max_length=200, blank=True)
+    # No number segment had handed the claimed number out when it was re-issued (a later receipt
+    # showing it still flags it: then it existed after all).
+    never_issued = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -37,7 +37,13 @@ MESSAGES: dict[str, str] = {
     "evidence": gettext_noop("New evidence on case {case}."),
     "approve": gettext_noop("Case {case} was approved."),
     "awaiting_second": gettext_noop("Case {case} awaits a second reviewer's approval."),
-    "reject": gettext_noop("Case {case} was rejected."),
+    "reject": gettext_noop("Case {case} was rejected. Reason: {reason}"),
+    "return_to_review": gettext_noop(
+        "Case {case} went back to review: the approved remedy cannot be carried out. Reason: {reason}"
+    ),
+    "register": gettext_noop(
+        "Support registered case {case} for you ({channel}): check the claim and add your evidence."
+    ),
     "resolve": gettext_noop(
         "Case {case} was resolved: invoice {invoice} is back. Please check it and confirm."
     ),
@@ -48,13 +54,30 @@ MESSAGES: dict[str, str] = {
 }
 
 
+#: The longest subject line; the whole text (a rejection's full reason) is in the body.
+SUBJECT_MAX = 60
+
+
 def case_url(case: Case) -> str:
     return f"{settings.FAPIAO_PUBLIC_URL}/cases/{case.uid}/"
 
 
 def merchant_people(case: Case) -> list[User]:
+    """The merchant's users who opened or submitted the case; for a case support registered on
+    the merchant's behalf (代商户登记), every active user of the merchant."""
     ids = {case.opened_by_id, case.submitted_by_id}
-    return list(User.objects.filter(pk__in=[i for i in ids if i], is_active=True))
+    people = list(
+        User.objects.filter(
+            pk__in=[i for i in ids if i], is_active=True, role__in=(Role.CLERK, Role.MERCHANT_ADMIN)
+        )
+    )
+    if people:
+        return people
+    return list(
+        User.objects.filter(
+            merchant_id=case.merchant_id, is_active=True, role__in=(Role.CLERK, Role.MERCHANT_ADMIN)
+        )
+    )
 
 
 def staff_people(case: Case, *, role: Role = Role.REVIEWER) -> list[User]:
@@ -78,8 +101,19 @@ def askers(case: Case) -> list[User]:
     return [event.actor] if event is not None and event.actor.is_active else []
 
 
-def notify(case: Case, event: str, recipients: Iterable[User], *, actor: User | None, **params: Any) -> None:
-    """Write one notification per recipient (not the actor) and mail them after commit."""
+def notify(
+    case: Case,
+    event: str,
+    recipients: Iterable[User],
+    *,
+    actor: User | None,
+    mail_details: str = "",
+    **params: Any,
+) -> None:
+    """Write one notification per recipient (not the actor) and mail them after commit.
+
+    ``mail_details`` (in the site's language) goes into the mail below the notification's text:
+    a 补正通知's checklist and deadline, for instance."""
     message = MESSAGES[event]
     params = {"case": case.acceptance_no or str(case.uid)[:8], **params}
     now = timezone.now()
@@ -100,15 +134,18 @@ def notify(case: Case, event: str, recipients: Iterable[User], *, actor: User | 
     addresses = [user.email for user in people.values() if user.email]
     if addresses:
         url = case_url(case)
-        transaction.on_commit(lambda: _mail(addresses, message, params, url))
+        transaction.on_commit(lambda: _mail(addresses, message, params, url, mail_details))
 
 
-def _mail(addresses: list[str], message: str, params: dict[str, Any], url: str) -> None:
+def _mail(addresses: list[str], message: str, params: dict[str, Any], url: str, details: str = "") -> None:
     with translation.override(settings.LANGUAGE_CODE):
         text = gettext(message).format(**params)
         product = gettext("Fapiao Vault")
-        body = f"{text}\n\n{url}\n\n— {product}"
-        subject = f"[{product}] {text}"
+        body = (
+            f"{text}\n\n{details}\n\n{url}\n\n— {product}" if details else f"{text}\n\n{url}\n\n— {product}"
+        )
+        headline = text.splitlines()[0] if text else ""
+        subject = f"[{product}] {headline if len(headline) <= SUBJECT_MAX else headline[:SUBJECT_MAX] + '…'}"
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, addresses, fail_silently=False)
     except Exception:

@@ -17,6 +17,7 @@ from fapiao.invoices.sensitive import masked_buyer
 from fapiao.recovery import selectors
 from fapiao.recovery.checks import check_message
 from fapiao.recovery.models import Case, CaseEvent, CaseMessage, Evidence
+from fapiao.recovery.remedies import never_issued
 from fapiao.recovery.review import held_by_other
 
 
@@ -139,7 +140,9 @@ def next_actions(case: Case, user: User) -> list[str]:
     found = [
         _ACTION_NAMES[action]
         for (from_state, action), transition in TABLE.items()
-        if from_state == state and user.role in transition.roles and action is not CaseAction.ANSWER
+        if from_state == state
+        and user.role in transition.roles
+        and action not in (CaseAction.ANSWER, CaseAction.REGISTER)  # an answer is a message; register opens
     ]
     if state not in (CaseState.DRAFT, CaseState.CONFIRMED, CaseState.WITHDRAWN):
         found += [name for name, permission in _EXTRA.items() if may(user, permission)]
@@ -197,5 +200,7 @@ def case_representation(case: Case, *, user: User) -> dict[str, Any]:
                 {**entry, "at": _time(entry["at"])} for entry in selectors.ledger_history(case)
             ],
             "similar_invoices": [summary_representation(i) for i in selectors.similar_invoices(case)],
+            # The automatic check of the number: no segment ever handed it out (restore impossible).
+            "number_never_issued": never_issued(case),
         }
     return body

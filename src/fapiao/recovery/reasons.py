@@ -13,6 +13,14 @@ REJECT_REASONS: dict[str, str] = {
     "claim_mismatch": gettext_noop("The evidence contradicts the claimed number, date, buyer or amount."),
     "already_present": gettext_noop("The invoice is present in the system; no recovery is needed."),
     "duplicate_case": gettext_noop("Another case already covers this invoice."),
+    "never_issued": gettext_noop(
+        "The claimed number was never handed out by any number segment, so no invoice was ever issued "
+        "under it. Please check the number on your records (the stub, the e-invoice file or the system "
+        "receipt) and submit again with the right one, or ask for a re-issue under a new number."
+    ),
+    "remedy_impossible": gettext_noop(
+        "The approved remedy cannot be carried out for this invoice; see the reviewer's note below."
+    ),
 }
 APPROVE_REASONS: dict[str, str] = {
     "receipt_verified": gettext_noop("The system receipt verifies and the ledger holds the invoice."),

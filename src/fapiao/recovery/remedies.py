@@ -33,7 +33,7 @@ from fapiao.core.errors import ConflictError, FapiaoError, InvalidValueError, Va
 from fapiao.invoices import findings
 from fapiao.invoices.models import Invoice
 from fapiao.invoices.numbering import allocate_number
-from fapiao.invoices.outgoing import check_not_elsewhere, check_restorable
+from fapiao.invoices.outgoing import check_not_elsewhere, check_restorable, registered_holder
 from fapiao.invoices.presenters import audit_snapshot
 from fapiao.invoices.rows import NewInvoice, create_invoice_row, seal_buyer
 from fapiao.ledger.models import LogEntry
@@ -75,10 +75,10 @@ class NumberSupersededError(ConflictError):
     code = "number_superseded"
 
 
-class NumberNeverAllocatedError(ConflictError):
-    """Number {number} lies in this merchant's segment but was never handed out: no invoice has it."""
+class NumberNeverIssuedError(ConflictError):
+    """No segment ever handed out number {number}: nothing to restore. Re-issue it, or reject the case."""
 
-    code = "number_never_allocated"
+    code = "number_never_issued"
 
 
 class OriginalEstablishedError(ConflictError):
@@ -120,20 +120,33 @@ def parse_note(value: object) -> str:
     return text
 
 
-def _never_allocated(case: Case) -> bool:
+def never_issued(case: Case) -> bool:
+    """Was the claimed number never handed out by any number segment (the automatic check a
+    reviewer sees before deciding)?
+
+    True for a well-formed 20-digit number that no invoice, ledger entry or register row knows,
+    and that either lies in one of this merchant's segments at or beyond the next serial it will
+    hand out, or lies in no segment at all.  A number in another merchant's segment is not
+    this merchant's to claim (refused as such); a legacy 代码-号码 predates segments.
+    """
     number = case.claimed_number
-    if len(number) != 20:
+    if len(number) != 20 or not number.isascii() or not number.isdigit():
+        return False
+    merchant_id = case.merchant_id
+    if (
+        Invoice.objects.filter(merchant_id=merchant_id, number=number).exists()
+        or LogEntry.objects.filter(merchant_id=merchant_id, invoice_number=number).exists()
+        or registered_holder(number) is not None
+    ):
         return False
     year, province, channel, serial = int(number[:2]), number[2:4], int(number[4]), int(number[5:])
-    return NumberSegment.objects.filter(
-        merchant_id=case.merchant_id,
-        year=year,
-        province=province,
-        channel=channel,
-        first_serial__lte=serial,
-        last_serial__gte=serial,
-        next_serial__lte=serial,
-    ).exists()
+    covering = NumberSegment.objects.filter(
+        year=year, province=province, channel=channel, first_serial__lte=serial, last_serial__gte=serial
+    )
+    segment = covering.first()
+    if segment is None:
+        return True
+    return segment.merchant_id == merchant_id and serial >= segment.next_serial
 
 
 def _refuse_a_second_remedy(case: Case) -> None:
@@ -162,6 +175,9 @@ def check_number(case: Case, remedy: Remedy) -> None:
     if remedy is Remedy.RESTORE:
         if SupersededNumber.objects.filter(merchant_id=case.merchant_id, number=number).exists():
             raise NumberSupersededError(number=number)
+        # Never handed out: nothing to restore (a re-issue under a new number is the way on).
+        if never_issued(case):
+            raise NumberNeverIssuedError(number=number)
         original = ledger_original(case)
         if original is None or original[1].get("direction") != Direction.IN:  # 进项: another seller's
             check_restorable(case.merchant, number)
@@ -169,10 +185,6 @@ def check_number(case: Case, remedy: Remedy) -> None:
         if LogEntry.objects.filter(merchant_id=case.merchant_id, invoice_number=number).exists():
             raise OriginalEstablishedError(number=number)
         check_not_elsewhere(case.merchant, number)
-    # In the merchant's segment but never handed out: the claim is wrong (and a re-issue could
-    # even be handed that number).
-    if _never_allocated(case):
-        raise NumberNeverAllocatedError(number=number)
 
 
 def preview(case: Case, remedy: Remedy) -> tuple[Writing | None, FapiaoError | None]:
@@ -264,6 +276,7 @@ def _write(
 ) -> tuple[Invoice, PendingEntry | None]:
     merchant = case.merchant
     restoring = writing.remedy is Remedy.RESTORE
+    claimed_never_issued = not restoring and never_issued(case)
     original = None
     if writing.original_number:
         original = Invoice.objects.filter(merchant=merchant, number=writing.original_number).first()
@@ -296,9 +309,17 @@ def _write(
         at=now,
         ref=str(case.uid),
     )
-    if not restoring:
+    # The claimed number is recorded as replaced — or, when no segment ever handed it out, as never
+    # issued.  A never-issued number that is the segment's very next one is the re-issue's own
+    # number now: it is issued, so nothing is recorded.
+    if not restoring and made.invoice.number != case.claimed_number:
         SupersededNumber.objects.create(
-            merchant=merchant, number=case.claimed_number, case=case, replacement=made.invoice, created_at=now
+            merchant=merchant,
+            number=case.claimed_number,
+            case=case,
+            replacement=made.invoice,
+            created_at=now,
+            never_issued=claimed_never_issued,
         )
     if restoring:
         findings.clear(

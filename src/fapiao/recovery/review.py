@@ -1,4 +1,4 @@
-"""The reviewer's side of a case: claim, release, assign, approve, reject.
+"""The reviewer's side of a case: claim, release, assign, approve, reject, return to review.
 
 A reviewer *claims* a case before deciding it; the claim lasts ``FAPIAO_CASE_CLAIM_MINUTES`` and
 keeps other reviewers from deciding it meanwhile (a lead may reassign it).  Approving above
@@ -33,7 +33,7 @@ from fapiao.core.text import free_text
 from fapiao.recovery import notify
 from fapiao.recovery.models import Case
 from fapiao.recovery.reasons import APPROVE_REASONS, REASON_MAX, REJECT_REASONS
-from fapiao.recovery.transitions import Change, transition
+from fapiao.recovery.transitions import Change, clear_decision, transition
 
 
 class ClaimHeldError(ConflictError):
@@ -239,5 +239,35 @@ def reject_case(
             check=claim_check(user),
             apply=apply,
         )
-        notify.notify(step.case, "reject", notify.merchant_people(step.case), actor=user)
+        notify.notify(step.case, "reject", notify.merchant_people(step.case), actor=user, reason=text)
+    return step.case
+
+
+def return_to_review(*, user: User, case: Case, version: int | None, reason: object = None) -> Case:
+    """An approved case whose remedy turns out impossible goes back to review, with the reason.
+
+    Its approvals lapse (a fresh review, and a second approval where the amount needs one); the
+    reviewer keeps the case.  The other way out of such a case is :func:`reject_case`.
+    """
+    require(user, Action.REVIEW_CASES)
+    text = decision_reason(reason, None, {}, required=True)
+    take = _take(user)
+
+    def apply(locked: Case, target: CaseState, now: datetime) -> None:
+        clear_decision(locked)
+        take(locked, target, now)
+
+    with transaction.atomic():
+        step = transition(
+            case,
+            CaseAction.RETURN_TO_REVIEW,
+            actor=user,
+            version=version,
+            reason=text,
+            check=claim_check(user),
+            apply=apply,
+        )
+        notify.notify(
+            step.case, "return_to_review", notify.merchant_people(step.case), actor=user, reason=text
+        )
     return step.case

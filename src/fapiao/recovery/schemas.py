@@ -103,6 +103,12 @@ class CaseEditIn(CaseIn):
     version: int = Field(description="The case's version as last read; a stale version is 409.")
 
 
+class RegisterIn(Schema):
+    merchant: str = Field(..., description="The merchant's unified social credit code (USCC).")
+    channel: str = Field(..., description="How the merchant reached support: phone, email or mail_in.")
+    claim: CaseIn = Field(..., description="The claim, as POST /api/v1/cases takes it.")
+
+
 class VersionIn(Schema):
     version: int = Field(description="The case's version as last read; a stale version is 409.")
 
@@ -214,6 +220,7 @@ def _case_links(at: str = "") -> dict[str, Any]:
         "RequestInfo": action("request-info", "Ask the merchant for more."),
         "Approve": action("approve", "Approve it."),
         "Reject": action("reject", "Reject it."),
+        "ReturnToReview": action("return-to-review", "Send an approved case back to review."),
         "Resolve": action("resolve", "Restore or re-issue the invoice."),
         "Confirm": action("confirm", "The merchant confirms the result."),
         "Reopen": action("reopen", "Reopen it within the window."),

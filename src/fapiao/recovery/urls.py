@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from fapiao.recovery.views import apply, case, findings, guide, notifications, staff
+from fapiao.recovery.views import apply, case, findings, guide, notifications, register, staff
 
 app_name = "recovery"
 
 urlpatterns = [
     path("", case.case_list, name="list"),
     path("new/", apply.new_case, name="new"),
+    path("register/", register.register_page, name="register"),
     path("<uuid:case_id>/", case.case_page, name="case"),
     path("<uuid:case_id>/edit/", apply.edit_case, name="edit"),
     path("<uuid:case_id>/evidence/", case.upload_evidence, name="evidence"),
@@ -22,5 +23,6 @@ urlpatterns = [
     path("notifications/", notifications.notification_list, name="notifications"),
     path("guide/", guide.recovery_guide, name="guide"),
     path("guide/receipts/", guide.receipts_guide, name="guide-receipts"),
+    path("guide/invoices/", guide.invoices_guide, name="guide-invoices"),
     *staff.urlpatterns,
 ]

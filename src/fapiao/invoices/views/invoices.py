@@ -19,6 +19,7 @@ from fapiao.accounts.models import Merchant, User
 from fapiao.accounts.permissions import Action, may, require
 from fapiao.accounts.requests import acting_user
 from fapiao.audit import services as audit
+from fapiao.core.choices import InvoiceState
 from fapiao.core.errors import ValidationFailed, _
 from fapiao.invoices import exports, findings, selectors, services
 from fapiao.invoices.models import Invoice, InvoiceFinding
@@ -126,13 +127,23 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "may_export": may(user, Action.EXPORT_INVOICES),
         "is_staff_view": not user.is_merchant_user,
-        "state_choices": labels.choices("state"),
+        "state_choices": _state_choices(user),
         "direction_choices": labels.choices("direction"),
         "recovery_url": _recovery_url(params)
         if page is not None and not page.paginator.count and not missing_rows
         else None,
     }
     return render(request, "invoices/list.html", context)
+
+
+def _state_choices(user: User) -> list[tuple[str, str]]:
+    """The states to filter by.  作废 is a paper invoice's (imported ones only): a fully digital
+    invoice is never voided but red-lettered, so 作废 is offered only to whom has voided invoices."""
+    choices = labels.choices("state")
+    voided = selectors.invoice_list(user=user, filters=selectors.InvoiceFilters()).filter(
+        state=InvoiceState.VOIDED
+    )
+    return choices if voided.exists() else [(v, t) for v, t in choices if v != InvoiceState.VOIDED]
 
 
 def invoice_row(invoice: Invoice, user: User) -> dict[str, Any]:

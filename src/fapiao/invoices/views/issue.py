@@ -23,6 +23,7 @@ from fapiao.catalogue import selectors as catalogue
 from fapiao.catalogue.services import remember_buyer, reveal_buyer
 from fapiao.core.errors import FapiaoError, ValidationFailed, _
 from fapiao.core.strict import whole_number_or_none
+from fapiao.core.tax_codes import SOURCE as TAX_CODE_SOURCE
 from fapiao.core.words import amount_in_words
 from fapiao.invoices.forms import (
     BUYER_FIELDS,
@@ -78,12 +79,16 @@ def _fill_buyer(user: User, form: IssueForm) -> None:
 
 def _context(user: User, form: IssueForm, **extra: Any) -> dict[str, Any]:
     figures_ready = bool(form.figures)
+    products = catalogue.product_list(user=user)[:500]
     return {
         "form": form.state,
         "lines": form.line_contexts(),
         "summary": form.state.summary(_labels(form)),
         "buyers": catalogue.buyer_list(user=user)[:500],
-        "products": catalogue.product_list(user=user)[:500],
+        "products": products,
+        # The 税收分类编码 picker: the shipped selection, plus the codes the merchant's catalogue uses.
+        "catalogue_codes": [product.tax_code for product in products if product.tax_code],
+        "tax_code_source": TAX_CODE_SOURCE,
         "rate_choices": rate_choices(),
         "kind_choices": labels.choices("kind"),
         "totals": {

@@ -19,11 +19,11 @@ from fapiao.core.entry import normalise_text, number_text
 from fapiao.core.errors import FapiaoError, InvalidValueError, _
 from fapiao.core.invoice import Line
 from fapiao.core.money import format_decimal
-from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines
+from fapiao.core.red_letter import RED_LETTER_REASONS, parse_red_letter_request, red_letter_lines
 from fapiao.invoices import selectors, services
 from fapiao.invoices.models import Invoice
 from fapiao.invoices.rows import core_line
-from fapiao.platform.forms import FormState, new_token, valid_token
+from fapiao.platform.forms import EMPTY, FormState, new_token, valid_token
 
 
 def _open_lines(invoice: Invoice) -> list[dict[str, Any]]:
@@ -74,6 +74,8 @@ def _payload(state: FormState, rows: list[dict[str, Any]]) -> tuple[dict[str, An
     confirmation = "".join(normalise_text(state.data.get("confirmation_no", "")).split())
     if confirmation:
         payload["confirmation_no"] = confirmation
+    if state.data.get("reason"):
+        payload["reason"] = state.data["reason"]
     return payload, order
 
 
@@ -82,7 +84,7 @@ def _to_name(order: list[int]) -> Any:
         parts = path.split(".")
         if len(parts) == 3 and parts[0] == "lines" and parts[1].isdigit() and int(parts[1]) < len(order):
             return f"qty-{order[int(parts[1])]}"
-        return "confirmation_no" if path == "confirmation_no" else ""
+        return path if path in ("confirmation_no", "reason") else ""
 
     return name
 
@@ -103,10 +105,16 @@ def red_letter(request: HttpRequest, number: str) -> HttpResponse:
     if invoice.colour != "blue":
         raise services.InvoiceNotFoundError(_("Only a blue invoice can be red-lettered."))
     rows = _open_lines(invoice)
-    names = ["mode", "confirmation_no", *(f"qty-{row['line'].no}" for row in rows)]
+    names = ["mode", "confirmation_no", "reason", *(f"qty-{row['line'].no}" for row in rows)]
     state = FormState(data={name: request.POST.get(name, "") for name in names})
     state.data["mode"] = state.data["mode"] or "lines"
-    context: dict[str, Any] = {"invoice": invoice, "rows": rows, "form": state}
+    context: dict[str, Any] = {
+        "invoice": invoice,
+        "rows": rows,
+        "form": state,
+        "reason_choices": [("", gettext("Choose…")), *RED_LETTER_REASONS.items()],
+        "reason_label": RED_LETTER_REASONS.get(state.data["reason"], ""),
+    }
     if request.method == "GET" or request.POST.get("action") == "edit":
         return render(request, "invoices/red_letter.html", _with_fields(context))
     payload, order = _payload(state, rows)
@@ -116,6 +124,8 @@ def red_letter(request: HttpRequest, number: str) -> HttpResponse:
             red_lines = _preview(invoice, payload)
         except FapiaoError as error:
             state.add_failure(error, _to_name(order))
+    if not state.data["reason"]:  # the page always asks for the 红冲原因 (beside every other problem)
+        state.add("reason", gettext(EMPTY))
     if state.invalid:
         return render(request, "invoices/red_letter.html", _with_fields(context, show_errors=True))
     if request.POST.get("action") == "confirm":

@@ -25,6 +25,8 @@ ACTIONS = {
     "assign": _("assigned the case"),
     "approve": _("approved"),
     "reject": _("rejected"),
+    "return_to_review": _("sent the case back to review"),
+    "register": _("registered the application for the merchant"),
     "resolve": _("resolved the case"),
     "confirm": _("confirmed the result"),
     "reopen": _("reopened the case"),
@@ -37,6 +39,7 @@ CHANNELS = {
     "online": pgettext_lazy("channel", "Online"),
     "email": pgettext_lazy("channel", "By e-mail"),
     "mail_in": pgettext_lazy("channel", "Mailed in (registered by support)"),
+    "phone": pgettext_lazy("channel", "By phone (registered by support)"),
 }
 
 

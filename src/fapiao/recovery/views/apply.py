@@ -98,13 +98,14 @@ def _rate_choices() -> list[tuple[str, str]]:
     return [("", gettext("Not sure")), *((rate.code, labels.rate_label(rate.code)) for rate in rates)]
 
 
-def _form_page(request: HttpRequest, form: FormState, case: Case | None) -> HttpResponse:
-    context = {
+def form_context(form: FormState, case: Case | None, labels_: dict[str, Any]) -> dict[str, Any]:
+    """What the claim form (``recovery/apply.html``) needs; the register page adds its own fields."""
+    return {
         "rate_choices": _rate_choices(),
         "claimed_lines": case.claimed_lines if case else [],
         "form": form,
-        "summary": form.summary({name: str(label) for name, label in LABELS.items()}),
-        "labels": LABELS,
+        "summary": form.summary({name: str(label) for name, label in labels_.items()}),
+        "labels": labels_,
         "case": case,
         "steps": steps(case) if case else steps(Case(state="draft")),
         "kind_choices": [
@@ -113,7 +114,10 @@ def _form_page(request: HttpRequest, form: FormState, case: Case | None) -> Http
             ("special", gettext("Special VAT invoice")),
         ],
     }
-    return render(request, "recovery/apply.html", context)
+
+
+def _form_page(request: HttpRequest, form: FormState, case: Case | None) -> HttpResponse:
+    return render(request, "recovery/apply.html", form_context(form, case, LABELS))
 
 
 @login_required

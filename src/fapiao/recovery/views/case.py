@@ -80,6 +80,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "merchant_view": user.is_merchant_user,
         "may_open": may(user, Action.OPEN_CASES),
+        "may_register": may(user, Action.REGISTER_CASES),
         "counts": [
             (state.value, state_label(state), counts.get(state, 0))
             for state in CaseState
@@ -210,6 +211,7 @@ DONE = {
     "claim": _("You now hold this case."),
     "release": _("You gave the case back."),
     "approve": _("Approved."),
+    "return-to-review": _("The case is back in review: its approvals no longer count."),
     "reject": _("Rejected."),
     "request-info": _("The merchant was asked for more."),
 }
@@ -225,13 +227,18 @@ def act(request: HttpRequest, case_id: str, action: str) -> HttpResponse:
         raise Http404(gettext("No such action."))
     form = FormState(data={"reason": request.POST.get("reason", ""), "body": request.POST.get("body", "")})
     try:
-        actions.run(action, user=user, case=case, given=_given(request))
+        after = actions.run(action, user=user, case=case, given=_given(request))
     except FapiaoError as failure:
         if failure.status == 403:
             raise
         form.add_failure(failure, lambda path: path if path in ("reason", "body", "items") else "")
         return render_case(request, case, action_form=form, failed_action=action)
-    messages.success(request, str(DONE[action]))
+    if action == "approve" and after.state == CaseState.AWAITING_SECOND:
+        messages.success(
+            request, gettext("First approval given. A second reviewer must approve the case too.")
+        )
+    else:
+        messages.success(request, str(DONE[action]))
     if action == "submit":
         return redirect(f"{reverse('recovery:case', args=[case.uid])}?submitted=1")
     return redirect("recovery:case", case_id=case.uid)

@@ -34,7 +34,7 @@ def case_page_context(request: HttpRequest, case: Case, **extra: Any) -> dict[st
         "body": body,
         "steps": steps(case),
         "state_label": state_label(case.state),
-        "waiting": waiting_for(case, merchant_view=merchant_view),
+        "waiting": waiting_for(case, merchant_view=merchant_view, user=user),
         "merchant_view": merchant_view,
         "actions": set(body["actions"]),
         "may_upload": "evidence" in body["actions"],

@@ -1,4 +1,5 @@
-"""使用指南: the five steps of a recovery, and keeping and checking receipts.  Public pages."""
+"""使用指南: issuing and finding invoices, the five steps of a recovery, keeping and checking receipts.
+Public pages."""
 
 from __future__ import annotations
 
@@ -17,3 +18,8 @@ def recovery_guide(request: HttpRequest) -> HttpResponse:
 @require_GET
 def receipts_guide(request: HttpRequest) -> HttpResponse:
     return render(request, "recovery/guide/receipts.html", {})
+
+
+@require_GET
+def invoices_guide(request: HttpRequest) -> HttpResponse:
+    return render(request, "recovery/guide/invoices.html", {})

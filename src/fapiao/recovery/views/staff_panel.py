@@ -23,7 +23,7 @@ from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
 from fapiao.core.cases import CLOSED_STATES, CaseState
 from fapiao.core.errors import _
-from fapiao.recovery import selectors
+from fapiao.recovery import remedies, selectors
 from fapiao.recovery.checks import check_message
 from fapiao.recovery.evidence import OPEN_FOR_EVIDENCE
 from fapiao.recovery.history import ledger_rows
@@ -118,6 +118,8 @@ def panel_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         case.state == CaseState.AWAITING_SECOND and case.first_approver_id == user.pk
     )
     may_add_files = is_desk(user) and may(user, Action.ADD_EVIDENCE) and open_for_files
+    # The automatic check of the number, before anyone approves: never handed out by any segment?
+    never_issued = case.state not in CLOSED_STATES and remedies.never_issued(case)
     staff = {
         "holder": display_name(case.assignee) if claim_live and case.assignee else "",
         "held_by_me": held_by_me,
@@ -131,6 +133,8 @@ def panel_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "may_reject": may_decide and "reject" in actions,
         "may_request": "request-info" in actions,
         "may_resolve": not four_eyes and "resolve" in actions,
+        "may_return": not four_eyes and "return-to-review" in actions,
+        "never_issued": never_issued,
         "may_assign": user.is_lead and may(user, Action.ASSIGN_CASES) and case.state in ASSIGNABLE,
         # Replying with files is support's (the shared message form serves plain replies).
         "may_add_files": may_add_files,
@@ -142,6 +146,7 @@ def panel_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "threshold": threshold,
         "approve_reasons": _templates(APPROVE_REASONS),
         "reject_reasons": _templates(REJECT_REASONS),
+        "reject_default": "never_issued" if never_issued else "",
         "request_items": _request_items(),
         "request_body": _request_body(case),
         "reviewers": [(u.username, display_name(u)) for u in selectors.active_reviewers()],

@@ -102,8 +102,24 @@
     });
   }
 
+  // At phone width the main menu collapses behind a 菜单 button (without script it stays open).
+  function collapsibleMenu() {
+    var nav = document.querySelector(".site-nav[data-collapsible]");
+    var button = document.querySelector("button.nav-toggle");
+    if (!nav || !button) {
+      return;
+    }
+    nav.classList.add("collapsed");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = nav.classList.toggle("collapsed") === false;
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   function ready() {
     focusSummary();
+    collapsibleMenu();
     Array.prototype.forEach.call(document.querySelectorAll("input[type=file][data-choose]"), filePicker);
   }
 
