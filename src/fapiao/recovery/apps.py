@@ -14,3 +14,8 @@ class RecoveryConfig(AppConfig):
         from fapiao.recovery.verify_remedies import check_remedies  # noqa: PLC0415  app loading
 
         register_row_check(check_remedies)
+        # `fapiao ledger replay` rebuilds invoice rows, so it lives here; the ledger command
+        # names its subcommands by module path.
+        from fapiao.ledger.management.commands.ledger import SUBCOMMANDS  # noqa: PLC0415  app loading
+
+        SUBCOMMANDS.setdefault("replay", "fapiao.recovery.cli_replay")
