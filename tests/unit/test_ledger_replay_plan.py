@@ -18,6 +18,8 @@ from fapiao.core.ledger_replay import plan_log
         (0, [], [], [], [], None),
     ],
 )
-def test_the_longest_covered_prefix_is_appended_and_the_rest_held(size, indexes, append, held, present, gap):
+def test_the_longest_covered_prefix_is_appended_and_the_rest_held(  # noqa: PLR0917  (parameters)
+    size, indexes, append, held, present, gap
+):
     plan = plan_log(size, indexes)
     assert (plan.append, plan.held, plan.present, plan.gap) == (append, held, present, gap)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from fapiao.ledger.incidents import open_incident
 from fapiao.ledger.models import Log
 from fapiao.ops.backup.service import DATABASE, EVIDENCE, database_path, scratch_root
 from fapiao.ops.backup.verification import verify_backup
+from fapiao.ops.models import BackupVerification
 from fapiao.ops.running import no_server
 from fapiao.platform import keys
 from fapiao.platform.verifying import read_witness
@@ -73,8 +75,11 @@ def restore_backup(backup_id: str, *, force: bool, target_time: str | None = Non
         raise RestoreNeedsForceError()
     with no_server():
         scratch = scratch_root() / f"restore-{backup_id}"
+        # The live database is gone (the disaster itself): nothing can be recorded in it until the
+        # backup is in its place; the verification is recorded in the restored database instead.
+        gone = not _has_tables(database_path())
         try:
-            verified = verify_backup(backup_id, keep=scratch)
+            verified = verify_backup(backup_id, keep=scratch, record=not gone)
             if not verified.ok:
                 raise RestoreRefusedError(backup_id=backup_id, problems="; ".join(verified.problems[:5]))
             connection.close()
@@ -82,6 +87,8 @@ def restore_backup(backup_id: str, *, force: bool, target_time: str | None = Non
             copied = _copy_missing_evidence(scratch / EVIDENCE)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        if verified.unrecorded is not None:
+            verified.unrecorded.save()
         lost = compare_with_witness()
     audit_record(
         actor=None,
@@ -91,6 +98,24 @@ def restore_backup(backup_id: str, *, force: bool, target_time: str | None = Non
         after={"lost": [f"{r.log}:{r.first}-{r.last}" for r in lost], "evidence_copied": copied},
     )
     return Restored(backup_id, moved, copied, lost)
+
+
+def _has_tables(path: Path) -> bool:
+    """Whether ``path`` is a database with this installation's tables (not lost, not empty)."""
+    if not path.is_file() or not path.stat().st_size:
+        return False
+    try:
+        reading = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            found = reading.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                [BackupVerification._meta.db_table],
+            ).fetchone()
+        finally:
+            reading.close()
+    except sqlite3.Error:
+        return False
+    return found is not None
 
 
 def _replace_database(restored: Path) -> Path | None:

@@ -115,12 +115,14 @@ class Created:
     cleaned: list[str] = field(default_factory=list)
 
 
-def create_backup() -> Created:
-    """Take a consistent backup while writes continue; listed only once complete and checked."""
+def create_backup(*, allow_same_filesystem: bool = False) -> Created:
+    """Take a consistent backup while writes continue; listed only once complete and checked.
+
+    ``allow_same_filesystem``: a drill's scratch backup of its scratch copy (never the live one)."""
     require_sqlite()
     started = time.monotonic()
     directory = store.backup_dir()
-    if settings.PRODUCTION:
+    if settings.PRODUCTION and not allow_same_filesystem:
         refuse_same_filesystem(directory)
     with store.exclusive(directory):
         cleaned = store.remove_partials(directory)

@@ -82,16 +82,21 @@ class Verified:
     seconds: float
     invoices: int = 0
     entries: int = 0
+    unrecorded: BackupVerification | None = None  # with record=False: the row to save later
 
 
-def verify_backup(backup_id: str, *, keep: Path | None = None) -> Verified:
+def verify_backup(backup_id: str, *, keep: Path | None = None, record: bool = True) -> Verified:
     """Restore into scratch, run the checks, compare with the manifest; the result is recorded.
 
     A refused manifest (wrong key, another installation, a changed signature) raises: nothing is
-    restored.  ``keep``: leave the checked copy there (used by restore)."""
+    restored.  ``keep``: leave the checked copy there (used by restore).  ``record=False``: the
+    live database is gone (a restore after losing it): nothing is written to it; the result's
+    ``unrecorded`` row is saved by the caller once a database is back."""
     require_sqlite()
     started = time.monotonic()
-    run = BackupVerification.objects.create(backup_id=backup_id, started_at=timezone.now())
+    run = BackupVerification(backup_id=backup_id, started_at=timezone.now())
+    if record:
+        run.save()
     scratch = keep or scratch_root() / f"verify-{backup_id}"
     shutil.rmtree(scratch, ignore_errors=True)
     problems: list[str] = []
@@ -123,9 +128,13 @@ def verify_backup(backup_id: str, *, keep: Path | None = None) -> Verified:
         summary = manifest.get("summary", {})
         run.invoices = sum(m.get("invoices", 0) for m in summary.get("merchants", {}).values())
         run.entries = sum(log.get("entries", 0) for log in summary.get("ledger", {}).values())
-        run.save()
+        if record:
+            run.save()
         if keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
+    if not record:
+        seconds = time.monotonic() - started
+        return Verified(backup_id, not problems, problems, seconds, run.invoices, run.entries, unrecorded=run)
     audit_record(
         actor=None,
         action="backup.verify",
