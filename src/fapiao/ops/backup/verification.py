@@ -27,14 +27,14 @@ from fapiao.core.backup import (
     verify_manifest,
 )
 from fapiao.core.errors import FapiaoError, _
-from fapiao.ops.backup import store
+from fapiao.ops.backup import pgbackrest, store
 from fapiao.ops.backup.service import (
     CHECK_TIMEOUT,
     DATABASE,
     EVIDENCE,
     WITNESS,
     create_private_file,
-    require_sqlite,
+    engine,
     scratch_root,
     summary_of,
 )
@@ -92,7 +92,7 @@ def verify_backup(backup_id: str, *, keep: Path | None = None, record: bool = Tr
     restored.  ``keep``: leave the checked copy there (used by restore).  ``record=False``: the
     live database is gone (a restore after losing it): nothing is written to it; the result's
     ``unrecorded`` row is saved by the caller once a database is back."""
-    require_sqlite()
+    engine()
     started = time.monotonic()
     run = BackupVerification(backup_id=backup_id, started_at=timezone.now())
     if record:
@@ -108,9 +108,8 @@ def verify_backup(backup_id: str, *, keep: Path | None = None, record: bool = Tr
         scratch.mkdir(parents=True, mode=0o700)
         problems += _restore_files(backup, manifest, scratch, key=key)
         if not problems:
-            problems += run_checks(scratch)
-            found = summary_of(scratch / DATABASE)
-            found.pop("keys")
+            found = _check_database(manifest, scratch, problems)
+            found.pop("keys", None)
             problems += [str(d) for d in compare_summaries(manifest["summary"], found)]
             stored_blobs = {f["name"] for f in manifest["files"]}
             problems += [
@@ -143,6 +142,20 @@ def verify_backup(backup_id: str, *, keep: Path | None = None, record: bool = Tr
         after={"ok": not problems, "problems": problems[:20]},
     )
     return Verified(backup_id, not problems, problems, time.monotonic() - started, run.invoices, run.entries)
+
+
+def _check_database(manifest: dict[str, Any], scratch: Path, problems: list[str]) -> dict[str, Any]:
+    """Run the checks on the restored database and recompute its summary: the SQLite copy in
+    ``scratch``, or a throwaway cluster on pgBackRest's restore of the backup (PostgreSQL)."""
+    part = manifest.get("engine", {}).get("pgbackrest")
+    if part is None:
+        problems += run_checks(scratch_environment(scratch))
+        return summary_of(scratch / DATABASE)
+    with pgbackrest.scratch_cluster(part) as cluster:
+        env = scratch_environment(scratch)
+        env["FAPIAO_DATABASE_URL"] = cluster.url
+        problems += run_checks(env)
+        return pgbackrest.scratch_summary(cluster)
 
 
 def _restore_files(backup: Stored, manifest: dict[str, Any], scratch: Path, *, key: bytes) -> list[str]:
@@ -206,9 +219,8 @@ def fapiao_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProce
     )
 
 
-def run_checks(scratch: Path) -> list[str]:
+def run_checks(env: dict[str, str]) -> list[str]:
     """What an operator runs after a restore, on the copy: migrate, ledger verify, audit verify."""
-    env = scratch_environment(scratch)
     problems = []
     for args in (("migrate", "--noinput"), ("ledger", "verify"), ("audit", "verify")):
         done = fapiao_command(*args, env=env)
