@@ -87,6 +87,7 @@ MESSAGES = (
     _("The claim lacks what the invoice needs: ask the merchant to complete it (补正) for a new review."),
     _("The data keys cannot be read; see the runbook, \"Data keys: backup and rotation\"."),
     _("The database's data directory {path} is not on this machine: run `fapiao backup setup` on the database host."),
+    _("The database-lost drill runs on SQLite; on {vendor}, rehearse with `fapiao backup verify` and a restore to a staging cluster (docs/operations/backup.md)."),
     _("The drill could not be run: {reason}"),
     _("The file is empty."),
     _("The file is larger than {limit_mb} MB."),

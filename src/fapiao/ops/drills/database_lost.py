@@ -50,7 +50,6 @@ from fapiao.ops.backup.service import (
     WITNESS,
     create_backup,
     database_path,
-    require_sqlite,
     snapshot_sqlite,
 )
 from fapiao.ops.drills import FORMAT, Scenario, drills_dir, new_id, register, save_report
@@ -82,6 +81,12 @@ class DrillFailedError(ConflictError):
     code = "drill_failed"
 
 
+class DrillNeedsSqliteError(ConflictError):
+    """The database-lost drill runs on SQLite; on {vendor}, rehearse with `fapiao backup verify` and a restore to a staging cluster (docs/operations/backup.md)."""  # noqa: E501
+
+    code = "drill_needs_sqlite"
+
+
 class NotADrillCopyError(ConflictError):
     """Refused: {path} is not a drill's scratch copy. A drill destroys only the copy it made itself."""
 
@@ -100,7 +105,8 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
-    require_sqlite()
+    if connection.vendor != "sqlite":
+        raise DrillNeedsSqliteError(vendor=connection.vendor)
     count = int(options.get("invoices") or 6)
     if not 1 <= count <= 1000:
         raise DrillFailedError(reason=gettext("--invoices takes 1 to 1000"))
