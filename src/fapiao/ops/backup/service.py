@@ -20,6 +20,8 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,12 +160,23 @@ def create_backup(*, allow_same_filesystem: bool = False, kind: str | None = Non
         try:
             partial.mkdir(mode=0o700)
             scratch.mkdir(mode=0o700)
-            files = _write_files(partial, scratch, key=key, backup_id=backup_id, database=vendor == "sqlite")
             if vendor == "postgresql":
+                files = _write_files(partial, scratch, key=key, backup_id=backup_id, database=False)
                 taken = pgbackrest.backup(backup_id, kind or "full")
                 summary, part = taken.summary, taken.manifest_part()
             else:
-                summary, part = summary_of(scratch / DATABASE), None
+                # The snapshot's summary is computed while its files are encrypted (SQLite reads
+                # without the GIL; so does AES-GCM).
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    pending: list[Future[dict[str, Any]]] = []
+                    files = _write_files(
+                        partial,
+                        scratch,
+                        key=key,
+                        backup_id=backup_id,
+                        on_snapshot=lambda: pending.append(pool.submit(summary_of, scratch / DATABASE)),
+                    )
+                    summary, part = pending[0].result(), None
             manifest = _manifest(backup_id, now, files, summary, key, pgbackrest_part=part)
             _write_manifest(
                 partial, sign_manifest(manifest, keys.signing_key()), key=key, backup_id=backup_id
@@ -201,7 +214,13 @@ def _write_failure(error: OSError | sqlite3.Error) -> str:
 
 
 def _write_files(
-    partial: Path, scratch: Path, *, key: bytes, backup_id: str, database: bool = True
+    partial: Path,
+    scratch: Path,
+    *,
+    key: bytes,
+    backup_id: str,
+    database: bool = True,
+    on_snapshot: Callable[[], object] | None = None,
 ) -> list[dict[str, Any]]:
     """Witness copies first (so they never run ahead of the snapshot), the snapshot (SQLite; on
     PostgreSQL pgBackRest's backup follows), then evidence."""
@@ -215,6 +234,8 @@ def _write_files(
     if database:
         snapshot_sqlite(database_path(), scratch / DATABASE)
         plain.insert(0, (DATABASE, scratch / DATABASE))
+        if on_snapshot is not None:
+            on_snapshot()
     evidence = Path(settings.FAPIAO_EVIDENCE_DIR)
     if evidence.is_dir():
         for blob in sorted(p for p in evidence.rglob("*") if p.is_file() and not p.name.startswith(".")):

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,13 +151,15 @@ def _check_database(manifest: dict[str, Any], scratch: Path, problems: list[str]
     ``scratch``, or a throwaway cluster on pgBackRest's restore of the backup (PostgreSQL)."""
     part = manifest.get("engine", {}).get("pgbackrest")
     if part is None:
-        problems += run_checks(scratch_environment(scratch))
-        return summary_of(scratch / DATABASE)
+        found, summary = run_checks(scratch_environment(scratch), lambda: summary_of(scratch / DATABASE))
+        problems += found
+        return summary
     with pgbackrest.scratch_cluster(part) as cluster:
         env = scratch_environment(scratch)
         env["FAPIAO_DATABASE_URL"] = cluster.url
-        problems += run_checks(env)
-        return pgbackrest.scratch_summary(cluster)
+        found, summary = run_checks(env, lambda: pgbackrest.scratch_summary(cluster))
+        problems += found
+        return summary
 
 
 def _restore_files(backup: Stored, manifest: dict[str, Any], scratch: Path, *, key: bytes) -> list[str]:
@@ -219,12 +223,26 @@ def fapiao_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProce
     )
 
 
-def run_checks(env: dict[str, str]) -> list[str]:
-    """What an operator runs after a restore, on the copy: migrate, ledger verify, audit verify."""
-    problems = []
-    for args in (("migrate", "--noinput"), ("ledger", "verify"), ("audit", "verify")):
-        done = fapiao_command(*args, env=env)
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
-            problems.append(f"fapiao {' '.join(args)}: exit {done.returncode}: " + " | ".join(tail))
-    return problems
+def run_checks(
+    env: dict[str, str], summary: Callable[[], dict[str, Any]]
+) -> tuple[list[str], dict[str, Any]]:
+    """What an operator runs after a restore, on the copy: ``migrate``, then ``ledger verify`` and
+    ``audit verify`` side by side (both only read), while ``summary`` recomputes the manifest's
+    summary of the migrated copy in a thread.  Returns the problems and the summary."""
+    problems = _failed(("migrate", "--noinput"), fapiao_command("migrate", "--noinput", env=env))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        summarised = pool.submit(summary)
+        checks = {
+            args: pool.submit(fapiao_command, *args, env=env)
+            for args in (("ledger", "verify"), ("audit", "verify"))
+        }
+        for args, done in checks.items():
+            problems += _failed(args, done.result())
+        return problems, summarised.result()
+
+
+def _failed(args: tuple[str, ...], done: subprocess.CompletedProcess[str]) -> list[str]:
+    if done.returncode == 0:
+        return []
+    tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
+    return [f"fapiao {' '.join(args)}: exit {done.returncode}: " + " | ".join(tail)]
