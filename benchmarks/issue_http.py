@@ -1,4 +1,4 @@
-"""P2 (DESIGN.md §10): durable single-invoice POSTs over HTTP, 32 clients, against gunicorn.
+"""P2 (benchmarks/README.md): durable single-invoice POSTs over HTTP, 32 clients, against gunicorn.
 
 For each backend (SQLite, PostgreSQL) one real server is started the way `make run` starts
 it (migrate, demo, gunicorn gthread with group commit) on a throwaway var dir / database,
@@ -395,7 +395,7 @@ def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
     processes = args.processes or max(1, min(args.clients, 4))
     revision = source_revision()
     out = [
-        "P2: durable single-invoice POST over HTTP (DESIGN.md §10)",
+        "P2: durable single-invoice POST over HTTP (benchmarks/README.md)",
         f"machine: {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
         f"{platform.system()} {platform.release()}; {revision}",
         f"1-minute load average before the run: {args.load_before:.1f} (other work skews the figures)",

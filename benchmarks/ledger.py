@@ -1,4 +1,4 @@
-"""Ledger benchmark (DESIGN.md §10 P5): verify throughput, inclusion proofs, the ledger's cost to issuance.
+"""Ledger benchmark (P5): verify throughput, inclusion proofs, the ledger's cost to issuance.
 
     .venv/bin/python benchmarks/ledger.py [--entries 1000000] [--runs 3] [--proofs 10000] [--issues 300]
                                           [--workers N]

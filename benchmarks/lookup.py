@@ -1,4 +1,4 @@
-"""P3 (DESIGN.md §10): look up one invoice by number among 1M, masked fields, over HTTP.
+"""P3 (benchmarks/README.md): look up one invoice by number among 1M, masked fields, over HTTP.
 
     .venv/bin/python benchmarks/lookup.py [--backend sqlite|postgres|both] [--invoices 1000000]
                                           [--requests 3000] [--runs 3]

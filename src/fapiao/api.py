@@ -1,4 +1,4 @@
-"""The JSON API (DESIGN.md §6b): authentication, error mapping and the routers."""
+"""The JSON API (docs/api.md): authentication, error mapping and the routers."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ graceful_timeout = 10
 accesslog = os.environ.get("FAPIAO_ACCESS_LOG") or None
 # No path, no query string and no referer: a path can hold a party's data as well as a query
 # (/api/v1/invoices/<whatever was typed>, ?buyer=<an ID number>), and neither may reach the logs
-# (DESIGN.md §8).  The request id leads to the application's JSON line, which names the route pattern.
+# (docs/spec/security.md).  The request id leads to the application's JSON line (the route pattern).
 access_log_format = '%(h)s %(t)s "%(m)s %(H)s" %(s)s %(b)s %(L)ss "%({x-request-id}o)s"'
 raw_env = ["FAPIAO_WRITE_BATCHING=1"]
 

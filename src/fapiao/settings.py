@@ -89,7 +89,7 @@ INSTALLED_APPS = [
     "fapiao.ledger",
     "fapiao.ops",
     "fapiao.catalogue",  # entry aids: address book, product catalogue, batch issuing
-    "fapiao.recovery",  # recovery cases (补救申请), DESIGN.md §7
+    "fapiao.recovery",  # recovery cases (补救申请), docs/spec/recovery.md
     "fapiao.documents",  # invoice PDF/XML, receipts for people, delivery to the buyer, public 查验
     "fapiao.web",
 ]
@@ -339,7 +339,7 @@ FAPIAO_METRICS_TOKEN = env("FAPIAO_METRICS_TOKEN")
 # How many PostgreSQL standbys should stream from the primary (the StandbyMissing alert compares).
 FAPIAO_EXPECTED_STANDBYS = env_int("FAPIAO_EXPECTED_STANDBYS", 0)
 
-# Recovery cases (DESIGN.md §7).  Evidence files are stored content-addressed under
+# Recovery cases (docs/spec/recovery.md).  Evidence files are stored content-addressed under
 # FAPIAO_EVIDENCE_DIR (behind Django's storage API, so object storage can replace it).
 FAPIAO_EVIDENCE_DIR = Path(env("FAPIAO_EVIDENCE_DIR", str(VAR_DIR / "evidence"))).resolve()
 FAPIAO_EVIDENCE_MAX_FILE_MB = env_int("FAPIAO_EVIDENCE_MAX_FILE_MB", 20)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from fapiao.api import api
+from fapiao.ops import incidents as ops_incidents
 from fapiao.ops import metrics as ops_metrics
 from fapiao.ops import views as ops_views
 
@@ -10,7 +11,11 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
     path("metrics", ops_metrics.metrics, name="metrics"),
+    path("incidents/", ops_incidents.incident_list, name="incidents"),
+    path("incidents/<int:incident_id>/", ops_incidents.incident_page, name="incident"),
+    path("incidents/<int:incident_id>/act/", ops_incidents.incident_act, name="incident-act"),
     path("ledger/", include("fapiao.ledger.urls")),
+    path("operations/", include("fapiao.ops.urls")),
     path("audit/", include("fapiao.audit.urls")),
     path("accounts/", include("fapiao.accounts.urls")),
     path("cases/", include("fapiao.recovery.urls")),

@@ -39,7 +39,9 @@ from tests.faults.server import REPO_ROOT, LiveServer, postgres_reachable, throw
 CYCLES = int(os.environ.get("FAPIAO_KILL_CYCLES", "22"))
 ISSUERS = 8
 KILL_WINDOW = (0.2, 1.5)  # seconds of load before each SIGKILL
-BUDGET_SECONDS = 75  # no new cycle starts after this many seconds (the run must stay under ~90 s)
+BUDGET_SECONDS = 75  # no new cycle starts after this many seconds (the run must stay under ~90 s) …
+MINIMUM_CYCLES = 20  # … unless fewer than this ran: a loaded machine restarts slower, so it gets
+HARD_LIMIT_SECONDS = 180  # up to this long to reach the minimum before the test fails
 MERCHANT_USCC = "91110108MA01ABCD84"  # the demo clerk's merchant
 ARTIFACTS = REPO_ROOT / "artifacts" / "faults"
 
@@ -93,6 +95,14 @@ class Campaign:
             self.in_flight.add(key)
             self.attempts[key] += 1
             return key, retried
+
+
+def keep_going(cycles_done: int, elapsed: float) -> bool:
+    """Start another kill cycle?  Within the budget; past it only to reach the minimum, and never
+    past the hard limit (a server that cannot restart 20 times in three minutes fails the test)."""
+    if elapsed < BUDGET_SECONDS:
+        return True
+    return cycles_done < MINIMUM_CYCLES and elapsed < HARD_LIMIT_SECONDS
 
 
 def body_for(key: str) -> bytes:
@@ -364,7 +374,7 @@ def test_sigkill_loses_no_acknowledged_invoice(database_url: str | None, tmp_pat
             for thread in threads:
                 thread.start()
             cycle = 0
-            while cycle < CYCLES and time.monotonic() - began < BUDGET_SECONDS:
+            while cycle < CYCLES and keep_going(cycle, time.monotonic() - began):
                 cycle += 1
                 startup = server.start()
                 with campaign.lock:
@@ -433,7 +443,7 @@ def test_sigkill_loses_no_acknowledged_invoice(database_url: str | None, tmp_pat
             for thread in threads:
                 thread.join(timeout=10)
 
-    assert cycles_run >= 20, f"only {cycles_run} kill cycles ran within the budget; see {log_path}"
+    assert cycles_run >= MINIMUM_CYCLES, f"only {cycles_run} kill cycles ran in time; see {log_path}"
     assert len(campaign.acked) >= 100, f"too little load to mean anything; see {log_path}"
     assert total_in_flight > 0, f"no kill ever caught a request in flight; see {log_path}"
     assert not problems, "\n".join(problems[:20]) + f"\n(full cycle log: {log_path})"

@@ -40,6 +40,7 @@ EXCLUDED = {
     "admin/": "Django's admin: its own staff-only login; read-only and delete-free (test_admin_no_delete.py)",
     "static/": "static files, public by design",
     "i18n/": "the language switch (set_language): changes only the visitor's language cookie",
+    "metrics": "Prometheus' scrape: no session or role, only FAPIAO_METRICS_TOKEN (test_metrics.py)",
 }
 
 Row = tuple[str, str, str, str, int | str]
@@ -473,6 +474,22 @@ ROWS: list[Row] = [
     ("POST", "/ledger/verify/", "reviewer", "-", 403),
     ("POST", "/ledger/verify/", "auditor", "-", 200),
     ("POST", "/ledger/verify/", "operator", "-", 200),
+    # GET /operations/ (operators only: installation-wide figures)
+    ("GET", "/operations/", "anonymous", "-", "login"),
+    ("GET", "/operations/", "clerk", "-", 403),
+    ("GET", "/operations/", "merchant_admin", "-", 403),
+    ("GET", "/operations/", "support", "-", 403),
+    ("GET", "/operations/", "reviewer", "-", 403),
+    ("GET", "/operations/", "auditor", "-", 403),
+    ("GET", "/operations/", "operator", "-", 200),
+    # GET /operations/backups/ (operators only: installation-wide figures)
+    ("GET", "/operations/backups/", "anonymous", "-", "login"),
+    ("GET", "/operations/backups/", "clerk", "-", 403),
+    ("GET", "/operations/backups/", "merchant_admin", "-", 403),
+    ("GET", "/operations/backups/", "support", "-", 403),
+    ("GET", "/operations/backups/", "reviewer", "-", 403),
+    ("GET", "/operations/backups/", "auditor", "-", 403),
+    ("GET", "/operations/backups/", "operator", "-", 200),
     # GET /api/v1/audit
     ("GET", "/api/v1/audit", "anonymous", "-", 401),
     ("GET", "/api/v1/audit", "clerk", "-", 403),
@@ -1387,7 +1404,7 @@ ROWS: list[Row] = [
     ("POST", "/accounts/second-factor/setup/", "reviewer", "-", 200),
     ("POST", "/accounts/second-factor/setup/", "auditor", "-", 200),
     ("POST", "/accounts/second-factor/setup/", "operator", "-", 200),
-    # --- recovery cases (DESIGN.md §6b, §7) ---------------------------------------------------------------
+    # --- recovery cases (docs/api.md, docs/spec/recovery.md) --------------------------------------
     # The world holds one submitted case per merchant (opened and submitted by its clerk, with one file).
     # Role refusals are 403 whatever the state; an action the role may take but the state does not allow
     # is 409; another merchant's case, and any case for the operator, is 404.
@@ -2232,6 +2249,50 @@ ROWS: list[Row] = [
     ("GET", "/invoices/documents/", "reviewer", "-", 403),
     ("GET", "/invoices/documents/", "auditor", "-", 200),
     ("GET", "/invoices/documents/", "operator", "-", 403),
+    # POST /cases/from-finding/<str:number>/
+    #   own/other: an invoice without a ledger finding (404 for the merchant's users, whose own findings
+    #   only open a case); only merchant users open cases
+    ("POST", "/cases/from-finding/<str:number>/", "anonymous", "own", "login"),
+    ("POST", "/cases/from-finding/<str:number>/", "clerk", "own", 404),
+    ("POST", "/cases/from-finding/<str:number>/", "merchant_admin", "own", 404),
+    ("POST", "/cases/from-finding/<str:number>/", "support", "own", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "reviewer", "own", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "auditor", "own", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "operator", "own", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "anonymous", "other", "login"),
+    ("POST", "/cases/from-finding/<str:number>/", "clerk", "other", 404),
+    ("POST", "/cases/from-finding/<str:number>/", "merchant_admin", "other", 404),
+    ("POST", "/cases/from-finding/<str:number>/", "support", "other", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "reviewer", "other", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "auditor", "other", 403),
+    ("POST", "/cases/from-finding/<str:number>/", "operator", "other", 403),
+    # GET /incidents/
+    #   -: the operators' incidents page
+    ("GET", "/incidents/", "anonymous", "-", "login"),
+    ("GET", "/incidents/", "clerk", "-", 403),
+    ("GET", "/incidents/", "merchant_admin", "-", 403),
+    ("GET", "/incidents/", "support", "-", 403),
+    ("GET", "/incidents/", "reviewer", "-", 403),
+    ("GET", "/incidents/", "auditor", "-", 403),
+    ("GET", "/incidents/", "operator", "-", 200),
+    # GET /incidents/<int:incident_id>/
+    #   -: one incident (the matrix names one that does not exist)
+    ("GET", "/incidents/<int:incident_id>/", "anonymous", "-", "login"),
+    ("GET", "/incidents/<int:incident_id>/", "clerk", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "merchant_admin", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "support", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "reviewer", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "auditor", "-", 403),
+    ("GET", "/incidents/<int:incident_id>/", "operator", "-", 404),
+    # POST /incidents/<int:incident_id>/act/
+    #   -: an action on one incident (one that does not exist)
+    ("POST", "/incidents/<int:incident_id>/act/", "anonymous", "-", "login"),
+    ("POST", "/incidents/<int:incident_id>/act/", "clerk", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "merchant_admin", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "support", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "reviewer", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "auditor", "-", 403),
+    ("POST", "/incidents/<int:incident_id>/act/", "operator", "-", 404),
 ]
 
 # --- Remedies (issue 13): what restore / re-issue may write ----------------------------------------------

@@ -20,7 +20,7 @@ from tests.conftest import VALID_INVOICE
 
 pytestmark = pytest.mark.django_db
 
-#: Models that carry legal or audit weight (DESIGN.md §5 "Retention", §8).  Those registered in the
+#: Models that carry legal or audit weight (docs/spec/invoices.md "Retention", §8).  Those registered in the
 #: admin must refuse deletion; every app whose label is in LEGAL_APPS counts wholesale.
 LEGAL_WEIGHT = {
     "invoices.Invoice",

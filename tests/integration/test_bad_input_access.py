@@ -23,7 +23,8 @@ from fapiao.accounts.services import create_token, revoke_token
 
 pytestmark = pytest.mark.django_db
 TRACE_APPS = {"axes", "audit", "sessions"}
-TRACE_MODELS = {"platform.RateCounter"}  # an anonymous refusal is counted per client address
+# An anonymous refusal is counted per client address; every refusal per hour (运维概览).
+TRACE_MODELS = {"platform.RateCounter", "platform.HourlyCount"}
 M2 = "91110105MA01EFGH56"
 
 

@@ -48,7 +48,11 @@ def evidence_files() -> set[str]:
 
 
 def world_state() -> dict[str, Any]:
-    rows = {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label != "audit"}
+    rows = {
+        m._meta.label: m.objects.count()
+        for m in apps.get_models()
+        if m._meta.app_label != "audit" and m._meta.label != "platform.HourlyCount"  # refusals per hour
+    }
     cases = {str(c.uid): (c.state, c.version, c.claimed_total_with_tax) for c in Case.objects.all()}
     audit = list(AuditRecord.objects.exclude(action__startswith="access.").values_list("pk", flat=True))
     return {"rows": rows, "cases": cases, "audit": audit, "files": evidence_files()}
@@ -364,7 +368,7 @@ def become_reviewer(username: str) -> None:
 
 
 def test_a_reviewer_who_spoke_for_the_merchant_may_not_decide(people, submitted):
-    """Four eyes (DESIGN.md §2): whoever messaged on the merchant's behalf may not decide the case.
+    """Four eyes (docs/spec/recovery.md): whoever messaged on the merchant's behalf may not decide the case.
 
     Only support can write on the merchant's behalf, so this is a support agent who later became a
     reviewer (a role change the operator makes).
@@ -399,7 +403,7 @@ def test_mail_in_evidence_registered_for_the_merchant_also_counts(people, submit
 
 
 def test_a_reviewer_who_wrote_to_the_merchant_may_still_decide(people, in_review):
-    """Writing *to* the merchant is not speaking *for* them (DESIGN.md §2); ``on_behalf`` is support's."""
+    """Writing *to* the merchant is not speaking *for* them (spec/recovery.md); ``on_behalf`` is support's."""
     reviewer = people["reviewer"]
     path = f"/api/v1/cases/{in_review['case_id']}"
     response = post(reviewer, f"{path}/messages", {"body": "请确认开票日期。", "on_behalf": True})

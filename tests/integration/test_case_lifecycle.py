@@ -1,4 +1,4 @@
-"""The recovery case's other paths through the API (DESIGN.md §7), beside the restore journey.
+"""The recovery case's other paths through the API (docs/spec/recovery.md), beside the restore journey.
 
 Reject (with a reason template, then with free text) → edit → resubmit → approve → restore;
 re-issue (补开) and what it leaves behind (a superseded number that is flagged if it surfaces);

@@ -1,4 +1,4 @@
-"""The case API as /api/v1/openapi.json documents it (DESIGN.md §6b): every route, a summary each,
+"""The case API as /api/v1/openapi.json documents it (docs/api.md): every route, a summary each,
 the problem answers, request bodies with examples that the services really accept, no dangling
 references."""
 
@@ -18,7 +18,7 @@ from fapiao.recovery.remedies import parse_note, parse_remedy
 pytestmark = pytest.mark.django_db
 
 CASE = "/api/v1/cases/{case_id}"
-#: DESIGN.md §6b, plus what the issue adds: editing, the reviewers' claim handling, files, the receipt.
+#: docs/api.md, plus what the issue adds: editing, the reviewers' claim handling, files, the receipt.
 DOCUMENTED = {
     ("post", "/api/v1/cases"),
     ("get", "/api/v1/cases"),

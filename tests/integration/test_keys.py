@@ -1,4 +1,4 @@
-"""Key custody (DESIGN.md §6): key files 0600 outside the database, rotation, compromise, public keys."""
+"""Key custody (docs/spec/ledger.md): key files 0600, rotation, compromise, public keys."""
 
 from __future__ import annotations
 

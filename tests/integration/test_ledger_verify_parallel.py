@@ -1,4 +1,4 @@
-"""`fapiao ledger verify` with helper processes (DESIGN.md §10 P5): the same report as without.
+"""`fapiao ledger verify` with helper processes (benchmarks/README.md (P5)): the same report as without.
 
 Helpers read committed rows through their own connections, so these tests commit
 (``transaction=True``) and shrink the chunk to 4 entries so that the 20-entry log has five

@@ -1,4 +1,4 @@
-"""The helper processes of `fapiao ledger verify` (DESIGN.md §10 P5), on a real SQLite file.
+"""The helper processes of `fapiao ledger verify` (benchmarks/README.md (P5)), on a real SQLite file.
 
 A standalone database (one table shaped like ``ledger_logentry``) is read by real
 ``python -m fapiao.ledger.verify_worker`` processes and by this one; every chunk must come

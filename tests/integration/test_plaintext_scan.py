@@ -1,4 +1,4 @@
-"""No plaintext of a party's sensitive data anywhere on disk (DESIGN.md §8, C8), nor in a log line
+"""No plaintext of a party's sensitive data anywhere on disk (docs/spec/security.md), nor in a log line
 or a metric.
 
 A real server (gunicorn, group commit) on its own var dir is fed known values — an individual's

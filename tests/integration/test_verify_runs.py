@@ -106,10 +106,9 @@ def test_incidents_show_explains_a_failed_verify(client_for, valid_invoice):
         for label, _sep, value in (line.partition(":") for line in out.getvalue().splitlines())
     )
     assert shown["类型"] == "verify_failed" and shown["商户（日志）"] == USCC
-    assert shown["发现的问题"] == f"altered_entry.leaf_hash@{USCC}#0"
-    assert (
-        shown["原因"] == f"verify_failed: `ledger verify` 在日志 {USCC} 中发现 1 个问题：altered_entry × 1。"
-    )
+    assert shown["发现的问题"] == f"账本条目被改动 altered_entry.leaf_hash@{USCC}#0"
+    summary = "账本条目被改动（altered_entry）× 1"
+    assert shown["原因"] == f"verify_failed: `ledger verify` 在日志 {USCC} 中发现 1 个问题：{summary}。"
 
 
 def test_readyz_is_overdue_without_a_recent_full_verify(client_for, valid_invoice, settings, demo):

@@ -1,4 +1,4 @@
-"""The submission receipt PDF (DESIGN.md §7): what a clerk extracts from it must be what was submitted.
+"""The submission receipt PDF (spec/recovery.md): what a clerk extracts from it must be what was submitted.
 
 Text is read back with pdfplumber, the same library the product ships, so a hash split across lines, a
 font that does not map back to Unicode or a file name that breaks the markup shows up as a failure.

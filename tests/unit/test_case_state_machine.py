@@ -1,4 +1,4 @@
-"""The recovery case state machine (DESIGN.md §7): every state × action × role, and the extra rules."""
+"""The recovery case state machine (spec/recovery.md): every state × action × role, and the extra rules."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def test_approval_above_threshold_waits_for_a_second_reviewer():
 
 
 def test_amount_equal_to_threshold_needs_no_second_review():
-    # "Above a configurable amount" (DESIGN.md §7) is read strictly: equal is not above.
+    # "Above a configurable amount" (docs/spec/recovery.md) is read strictly: equal is not above.
     at = replace(FACTS, amount_fen=THRESHOLD, first_approver=None)
     assert act(S.IN_REVIEW, A.APPROVE, R.REVIEWER, facts=at) is S.APPROVED
 

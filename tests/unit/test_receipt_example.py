@@ -1,4 +1,4 @@
-"""Reproduce docs/spec/receipt-example.json byte for byte (DESIGN.md §6: every
+"""Reproduce docs/spec/receipt-example.json byte for byte (docs/spec/ledger.md: every
 implementation must).  The entries are rebuilt from Python dicts written out here,
 not copied from the example's strings."""
 

@@ -1,4 +1,4 @@
-"""Ed25519 heads, key files and the public-key registry (DESIGN.md §6 key custody)."""
+"""Ed25519 heads, key files and the public-key registry (docs/spec/ledger.md key custody)."""
 
 from __future__ import annotations
 

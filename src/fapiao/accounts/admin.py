@@ -1,7 +1,7 @@
 """The Django admin is a read-only window onto the data.
 
 Every change goes through a service (checked against the permission table, audited); nothing that
-carries legal or audit weight is ever deleted (DESIGN.md §5, §8) — not even by a superuser here.
+carries legal or audit weight is ever deleted (docs/spec/security.md) — not even by a superuser here.
 ``tests/integration/test_admin_no_delete.py`` walks the registry and checks both rules.
 """
 

@@ -1,4 +1,4 @@
-"""Roles of DESIGN.md §2."""
+"""The roles (docs/architecture.md, "Who may do what")."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ class Action(StrEnum):
     VERIFY_LEDGER = "verify_ledger"
     MANAGE_KEYS = "manage_keys"
     HANDLE_INCIDENTS = "handle_incidents"
+    READ_OPERATIONS = "read_operations"
     REVEAL_SENSITIVE = "reveal_sensitive"
     READ_AUDIT = "read_audit"
     EXPORT_AUDIT = "export_audit"
@@ -58,6 +59,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.VERIFY_LEDGER: frozenset({Role.AUDITOR, Role.OPERATOR}),
     Action.MANAGE_KEYS: frozenset({Role.OPERATOR}),
     Action.HANDLE_INCIDENTS: frozenset({Role.OPERATOR}),
+    # The operators' overview (运维概览) and the backups and drills page: installation-wide figures.
+    Action.READ_OPERATIONS: frozenset({Role.OPERATOR}),
     Action.REVEAL_SENSITIVE: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
     Action.READ_AUDIT: frozenset({Role.AUDITOR}),
     Action.EXPORT_AUDIT: frozenset({Role.AUDITOR}),
@@ -71,7 +74,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANAGE_STAFF: frozenset({Role.OPERATOR}),
     Action.UNLOCK_USERS: frozenset({Role.OPERATOR}),
     Action.MANAGE_OWN_TOKENS: frozenset(Role),
-    # Recovery cases (DESIGN.md §7).  What a role may do to a case in a given state is the
+    # Recovery cases (docs/spec/recovery.md).  What a role may do to a case in a given state is the
     # core's state machine (fapiao.core.cases); these say who may touch cases at all.
     Action.OPEN_CASES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
     Action.READ_CASES: frozenset(

@@ -1,4 +1,4 @@
-"""The audit trail: append-only Merkle logs of who did what (DESIGN.md C8, §8).
+"""The audit trail: append-only Merkle logs of who did what (docs/spec/security.md).
 
 One :class:`AuditLog` per merchant plus one for staff actions.  Each is an RFC 9162 Merkle log
 like the ledger's (``fapiao.core.merkle``): :class:`AuditRecord` holds the record's columns,
@@ -50,7 +50,7 @@ class AuditLog(models.Model):
     """One audit log: a merchant's (``audit:<USCC>``) or the staff log (``audit:staff``).
 
     Its id is the merchant's id (the staff log's is 0), so on Citus the audit tables, distributed
-    by ``log``, sit on the same shard as the merchant's invoices (DESIGN.md §9).  ``size`` is the
+    by ``log``, sit on the same shard as the merchant's invoices (docs/operations/scaling.md). ``size`` is the
     next record's index (appenders lock this row by updating it); ``sealed_size`` is how many
     records have their Merkle nodes and a signed head.
     """

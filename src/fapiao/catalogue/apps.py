@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class CatalogueConfig(AppConfig):
-    """Entry aids (DESIGN.md C1): the buyer address book, the product catalogue, batch issuing."""
+    """Entry aids (docs/spec/invoices.md): the buyer address book, the product catalogue, batch issuing."""
 
     name = "fapiao.catalogue"
     label = "catalogue"

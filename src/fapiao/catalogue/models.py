@@ -1,8 +1,8 @@
 """Entry aids of one merchant: buyers it invoices often, products it sells, batches it issued.
 
-Every row belongs to one merchant and every unique key includes the merchant (DESIGN.md §9).
+Every row belongs to one merchant and every unique key includes the merchant (docs/operations/scaling.md).
 A buyer's address, phone, bank and account (and an individual's ID number) are sensitive
-party data (DESIGN.md C8): stored encrypted and shown masked, like on invoices.
+party data (docs/spec/security.md): stored encrypted and shown masked, like on invoices.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The address book's sensitive party data, encrypted like an invoice's (DESIGN.md C8).
+"""The address book's sensitive party data, encrypted like an invoice's (docs/spec/security.md).
 
 A buyer's address, phone, bank, account and e-mail, and an individual's ID number, are stored only as
 AES-GCM ciphertexts (:mod:`fapiao.core.fieldcrypt`, keys from :mod:`fapiao.platform.datakeys`), each

@@ -157,7 +157,7 @@ def check_product(data: ProductInput) -> dict[str, Any]:
 
 
 def buyer_snapshot(buyer: Buyer) -> dict[str, str]:
-    """An audit snapshot: sensitive fields masked (DESIGN.md §8), nothing decrypted."""
+    """An audit snapshot: sensitive fields masked (docs/spec/security.md), nothing decrypted."""
     return sensitive.masked(buyer)
 
 

@@ -1,4 +1,4 @@
-"""Canonical JSON (RFC 8785), UTC stamps, ledger entry bytes and buyer seals (DESIGN.md §6).
+"""Canonical JSON (RFC 8785), UTC stamps, ledger entry bytes and buyer seals (docs/spec/ledger.md).
 
 Everything a receipt proves is a byte string produced here, so this module is
 deliberately small and strict: money, quantities and rates are *strings*, never

@@ -1,6 +1,6 @@
 """What a recovery case claims, parsed and checked, and the invoice a remedy writes from it.
 
-A claim (DESIGN.md §7, the 发票丢失申请表) names the missing invoice — its 20-digit number or
+A claim (docs/spec/recovery.md, the 发票丢失申请表) names the missing invoice — its 20-digit number or
 legacy 代码-号码, its date, its kind, its buyer, its amounts and, when the merchant knows them, its
 lines or its tax rate — and says what happened.  :func:`parse_claim` raises
 :class:`ValidationFailed` listing every problem at its dotted path.

@@ -1,4 +1,4 @@
-"""The recovery case (补救申请) state machine of DESIGN.md §7, as pure data plus one function.
+"""The recovery case (补救申请) state machine of docs/spec/recovery.md, as pure data plus one function.
 
 ``TABLE`` maps ``(state, action)`` to the state the action leads to and the role values that
 may take it.  Role values are plain strings (the values of ``fapiao.accounts.choices.Role``) so

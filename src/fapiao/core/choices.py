@@ -39,7 +39,7 @@ class Origin(StrEnum):
 
 
 class EntryKind(StrEnum):
-    """The kind of a ledger entry (DESIGN.md §6)."""
+    """The kind of a ledger entry (docs/spec/ledger.md)."""
 
     ISSUE = "issue"
     RED_LETTER = "red_letter"

@@ -1,4 +1,4 @@
-"""Compare what a recovery case claims with what a piece of evidence shows (DESIGN.md §7).
+"""Compare what a recovery case claims with what a piece of evidence shows (docs/spec/recovery.md).
 
 A claim and the fields read from evidence (an e-invoice XML file through
 ``EInvoiceFields.as_mapping()``, a system receipt) are plain mappings with these keys:

@@ -8,7 +8,7 @@ raise :class:`InvalidValueError` saying what is wrong.  Nothing is guessed beyon
 comma in the wrong place (``1,00``) is an error, not a decimal point.
 
 Tax-inclusive prices (含税单价).  The system stores and signs tax-exclusive unit prices
-(DESIGN.md §5: amount = quantity × unit price, rounded half-up to the fen; tax = amount ×
+(docs/spec/invoices.md: amount = quantity × unit price, rounded half-up to the fen; tax = amount ×
 rate, rounded half-up).  A tax-inclusive unit price P is converted once, before anything is
 stored: unit price = P ÷ (1 + rate), rounded half-up to 8 decimal places (the most a unit
 price may carry), trailing zeros trimmed to no fewer than 2 decimals.  Amount and tax then

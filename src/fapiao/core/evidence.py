@@ -1,4 +1,4 @@
-"""Evidence on a recovery case (DESIGN.md §7): its types and the errors an upload can meet.
+"""Evidence on a recovery case (docs/spec/recovery.md): its types and the errors an upload can meet.
 
 The type is what the merchant *says* a file is; ``fapiao.formats.sniff`` decides what the
 bytes *are*, and the two must agree.  Limits are given in bytes and reported in MB (2**20

@@ -1,4 +1,4 @@
-"""Field encryption of sensitive party data and its keyed blind index (DESIGN.md C8, §8).
+"""Field encryption of sensitive party data and its keyed blind index (docs/spec/security.md).
 
 **Ciphertext.**  AES-256-GCM with a fresh random 12-byte nonce for every value::
 

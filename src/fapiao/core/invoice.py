@@ -4,7 +4,7 @@ Red letters are in :mod:`fapiao.core.red_letter`, the ledger's invoice document 
 :mod:`fapiao.core.invoice_document`.
 
 Amount per line = quantity × unit price, rounded half-up to the fen; tax per line =
-amount × rate, rounded half-up; totals are sums; 价税合计 = amount + tax (DESIGN.md §5).
+amount × rate, rounded half-up; totals are sums; 价税合计 = amount + tax (docs/spec/invoices.md).
 Text limits count characters (code points) after trimming surrounding whitespace.
 """
 
@@ -298,7 +298,7 @@ def _parse_kind(errors: Errors, raw: object) -> InvoiceKind | None:
 
 
 def parse_invoice_request(data: object, *, on: date) -> InvoiceDraft:
-    """Validate a ``POST /api/v1/invoices`` body (DESIGN.md §6b) for an invoice dated ``on``.
+    """Validate a ``POST /api/v1/invoices`` body (docs/api.md) for an invoice dated ``on``.
 
     Raises :class:`ValidationFailed` listing every problem, each at a dotted field path
     (``buyer.tax_id``, ``lines.3.quantity``; ``""`` is the body itself).

@@ -1,4 +1,4 @@
-"""The ``invoice`` object of a ledger entry (DESIGN.md §6; ``receipt-example.json``).
+"""The ``invoice`` object of a ledger entry (docs/spec/ledger.md; ``receipt-example.json``).
 
 What the ledger signs of an invoice: everything but the buyer's sensitive fields, which enter only
 as the salted ``sealed`` commitment (:func:`sensitive_buyer_fields`).
@@ -85,7 +85,7 @@ def invoice_document(
     remark: str,
     seal_tax_id: bool | None = None,
 ) -> dict[str, Any]:
-    """The ``invoice`` object of a ledger entry (DESIGN.md §6; receipt-example.json).
+    """The ``invoice`` object of a ledger entry (docs/spec/ledger.md; receipt-example.json).
 
     Money, quantities and rates are strings.  A taxpayer number holding a person's ID is never
     included (``tax_id`` is null; ``seal_tax_id`` as for :func:`tax_id_sealed`); ``sealed`` is the

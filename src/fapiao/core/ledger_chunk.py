@@ -7,7 +7,7 @@ leaf hashes and their canonical tails (log, seq, kind), and keeps only the subtr
 :class:`~fapiao.core.ledger_check.LogChecker` needs to fold the chunk into its tree and
 into the roots at the head and witness sizes inside it: a few hundred bytes however long
 the chunk.  It needs no state of the checker, so verify runs it in worker processes
-(DESIGN.md §10 P5) as well as in its own; the checker applies the digests in seq order.
+(benchmarks/README.md (P5)) as well as in its own; the checker applies the digests in seq order.
 
 Anything irregular makes it return None; the caller then checks that chunk entry by entry,
 which names what is wrong.  Pure Python, no Django.

@@ -14,7 +14,7 @@ from typing import Any
 
 from fapiao.core.errors import _
 
-__all__ = ["INFO_CODES", "MESSAGES", "Finding", "FindingCode", "Findings", "Severity"]
+__all__ = ["INFO_CODES", "MESSAGES", "TITLES", "Finding", "FindingCode", "Findings", "Severity", "title_zh"]
 
 
 class Severity(StrEnum):
@@ -229,6 +229,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "第 {index} 条条目（{kind}）所指的补救申请 {case} 不属于此商户。",
     ),
 }
+
+
+# The one name of each finding code, for people: the CLI, the verification and incidents pages and
+# the merchant's mails all say these (English msgid, Chinese).  Codes stay in the JSON report.
+TITLES: dict[str, tuple[str, str]] = {
+    C.MISSING_ENTRY: (_("Ledger entry missing"), "账本条目缺失"),
+    C.ALTERED_ENTRY: (_("Ledger entry altered"), "账本条目被改动"),
+    C.OUT_OF_ORDER: (_("Ledger entries out of order"), "账本条目顺序错乱"),
+    C.TRUNCATED: (_("Ledger truncated"), "账本被截断"),
+    C.UNSIGNED_ENTRY: (_("Entries without a signed head"), "条目未被签名树头覆盖"),
+    C.LOG_SIZE_MISMATCH: (_("Ledger size disagrees"), "账本条目数不符"),
+    C.NODE_MISMATCH: (_("Merkle node wrong or missing"), "默克尔节点错误或缺失"),
+    C.HEAD_ROOT_MISMATCH: (_("Signed head does not match the entries"), "签名树头与条目不符"),
+    C.HEAD_UNVERIFIABLE: (_("Signed heads cannot be recomputed"), "签名树头无法重算"),
+    C.BAD_SIGNATURE: (_("Invalid signature"), "签名无效"),
+    C.UNKNOWN_KEY: (_("Signed with an unknown key"), "签名密钥未登记"),
+    C.KEY_COMPROMISED: (_("Signed with a compromised key"), "签名密钥已泄露"),
+    C.WITNESS_MISMATCH: (_("Witness file disagrees with the ledger"), "见证文件与账本不符"),
+    C.WITNESS_LAG: (_("Witness file behind"), "见证文件滞后"),
+    C.INVOICE_MISMATCH: (_("Invoice differs from the ledger"), "发票与账本不一致"),
+    C.INVOICE_STATE_MISMATCH: (_("Invoice state differs from the ledger"), "发票状态与账本不一致"),
+    C.INVOICE_WITHOUT_ENTRY: (_("Invoice without a ledger entry"), "发票在账本中没有记录"),
+    C.ENTRY_WITHOUT_INVOICE: (_("In the ledger but the invoice is missing"), "账本有记录但发票缺失"),
+    C.NUMBER_GAP: (_("Invoice numbers used but no invoice"), "号码已占用但没有发票"),
+    C.NUMBER_UNALLOCATED: (_("Invoice number beyond its segment"), "发票号码超出号段"),
+    C.NUMBER_OWNER: (_("Invoice number under another merchant"), "发票号码登记在其他商户名下"),
+    C.REMEDY_MISMATCH: (_("Remedy differs from its case"), "补救结果与申请不符"),
+}
+
+
+def title_zh(code: str) -> str:
+    """The Chinese name of a finding code (the code itself when it has none)."""
+    return TITLES[code][1] if code in TITLES else code
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Masking sensitive party data for display, exports and audit snapshots (DESIGN.md §8).
+"""Masking sensitive party data for display, exports and audit snapshots (docs/spec/security.md).
 
 :func:`mask` hides the middle of one value (``13812345678`` → ``138****5678``).
 :func:`scrub_text` is the safety net for free text: it masks anything in it that looks like a

@@ -1,4 +1,4 @@
-"""The Merkle tree of a ledger, exactly as RFC 9162 §2.1 (DESIGN.md §6).
+"""The Merkle tree of a ledger, exactly as RFC 9162 §2.1 (docs/spec/ledger.md).
 
 Leaf hash = SHA-256(0x00 ‖ entry bytes); node = SHA-256(0x01 ‖ left ‖ right); the
 empty tree's hash is SHA-256 of nothing.  Proofs are RFC 9162 PATH (§2.1.3.1) and

@@ -1,4 +1,4 @@
-"""Receipts (``fapiao-receipt/1``, DESIGN.md §6b) and their offline verifier.
+"""Receipts (``fapiao-receipt/1``, docs/api.md) and their offline verifier.
 
 A receipt is the entry bytes, its index, a signed tree head and the inclusion proof:
 ``{"format","log","index","entry","head":{"log","size","root","at","key_id"},"signature","proof"}``.

@@ -1,4 +1,4 @@
-"""Red letters (红字发票): parsing a red-letter request and the lines it reverses (DESIGN.md §5).
+"""Red letters (红字发票): parsing a red-letter request and the lines it reverses (docs/spec/invoices.md).
 
 A red letter reverses a blue invoice in full or line by line, never more than what is left of a
 line; the blue invoice's state follows from what all its red letters took (:func:`state_after`).

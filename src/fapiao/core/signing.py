@@ -1,4 +1,4 @@
-"""Ed25519 signed tree heads, key files and the public-key registry (DESIGN.md §6, §6b).
+"""Ed25519 signed tree heads, key files and the public-key registry (docs/spec/ledger.md, docs/api.md).
 
 A head is ``{"log","size","root","at","key_id"}``; its signature covers the RFC 8785
 bytes of all five members.  ``key_id`` is the hex of the first 8 bytes of SHA-256 of

@@ -37,12 +37,13 @@ from django.utils import timezone
 from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import record
-from fapiao.core.errors import FapiaoError, FieldError, ValidationFailed, _
+from fapiao.core.errors import ConflictError, FapiaoError, FieldError, ValidationFailed, _
 from fapiao.core.money import format_money
 from fapiao.documents import secrets
 from fapiao.documents.models import Delivery, DeliveryState, DocumentKind
 from fapiao.documents.rendering import NoLedgerEntryError
 from fapiao.documents.store import stored
+from fapiao.invoices import findings
 from fapiao.invoices.models import Invoice
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,12 @@ class DeliveryUnavailableError(FapiaoError):
 
     status = 503
     code = "mail_unavailable"
+
+
+class InvoiceFlaggedError(ConflictError):
+    """Invoice {number} differs from the ledger: it is not sent to the buyer until it is repaired."""
+
+    code = "invoice_flagged"
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,8 @@ def deliver_invoice(*, user: User, invoice: Invoice, to: object) -> Delivery:
     """
     require(user, Action.DELIVER_INVOICES)
     address = check_address(to)
+    if findings.active_for_merchant(invoice.merchant_id).filter(number=invoice.number).exists():
+        raise InvoiceFlaggedError(number=invoice.number)  # never handed over as if it were fine
     uid = uuid.uuid4()
     with transaction.atomic():
         delivery = Delivery.objects.create(

@@ -9,6 +9,7 @@ buyer's copy decrypts it, the masked copy prints its masked form.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -92,8 +93,11 @@ def receipt_json(invoice: Invoice) -> bytes:
     return (json.dumps(receipt, ensure_ascii=False, indent=2) + "\n").encode()
 
 
-def render(invoice: Invoice, kind: str, variant: str, *, receipt: bytes | None = None) -> bytes:
-    """The bytes of one document.  ``receipt`` is the stored ``receipt.json`` a receipt PDF embeds."""
+def render(
+    invoice: Invoice, kind: str, variant: str, *, receipt: bytes | None = None, ledger_flag: str = ""
+) -> bytes:
+    """The bytes of one document.  ``receipt`` is the stored ``receipt.json`` a receipt PDF embeds;
+    ``ledger_flag`` the red mark of an invoice PDF whose row verify found altered."""
     signed = signed_invoice(invoice) if kind in (DocumentKind.INVOICE_PDF, DocumentKind.INVOICE_XML) else {}
     if kind == DocumentKind.INVOICE_PDF:
         form = invoice_form(
@@ -107,6 +111,8 @@ def render(invoice: Invoice, kind: str, variant: str, *, receipt: bytes | None =
             ),
             confirmation_no=invoice.confirmation_no or None,
         )
+        if ledger_flag:
+            form = dataclasses.replace(form, ledger_flag=ledger_flag)
         return render_invoice_pdf(form)
     if kind == DocumentKind.INVOICE_XML:
         issued = timezone.localtime(invoice.issued_at).strftime("%Y-%m-%d %H:%M:%S")

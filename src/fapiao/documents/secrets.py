@@ -1,4 +1,4 @@
-"""The documents' and deliveries' personal data, encrypted like an invoice's (DESIGN.md C8).
+"""The documents' and deliveries' personal data, encrypted like an invoice's (docs/spec/security.md).
 
 A document copy that shows the buyer's personal data and a delivery's e-mail address are stored
 only as AES-GCM ciphertexts (:mod:`fapiao.core.fieldcrypt`, keys from

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from fapiao.core.errors import FapiaoError
 from fapiao.documents import rendering, secrets
 from fapiao.documents.models import Document, DocumentKind, Variant
+from fapiao.invoices import findings
 from fapiao.invoices.models import Invoice
 from fapiao.recovery.storage import EvidenceMissingError, EvidenceTamperedError, open_blob, store_blob
 
@@ -101,6 +102,20 @@ def _create(invoice: Invoice, kind: str, variant: str) -> Document:
 def stored(invoice: Invoice, kind: str, *, masked: bool = False) -> StoredDocument:
     """The document, rendered and stored on first use.  No permission check: callers do that."""
     variant = variant_for(invoice, kind, masked=masked)
+    flag = findings.active_for_merchant(invoice.merchant_id).filter(number=invoice.number).first()
+    if flag is not None and kind == DocumentKind.INVOICE_PDF:
+        # Verify found the row altered: a marked copy, rendered each time and never stored, so the
+        # stored file stays the clean one once the row is repaired.
+        data = rendering.render(invoice, kind, variant, ledger_flag=findings.KIND_TITLES[flag.kind])
+        return StoredDocument(
+            kind=kind,
+            variant=variant,
+            sha256=hashlib.sha256(data).hexdigest(),
+            data=data,
+            reveals=variant == Variant.BUYER and rendering.holds_personal_data(invoice),
+            name=rendering.file_name(invoice, kind),
+            content_type=rendering.CONTENT_TYPES[DocumentKind(kind)],
+        )
     document = Document.objects.filter(
         merchant_id=invoice.merchant_id, invoice=invoice, kind=kind, variant=variant
     ).first() or _create(invoice, kind, variant)

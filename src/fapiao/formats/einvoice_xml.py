@@ -1,42 +1,47 @@
-"""Read a 数电票 (fully digitalised e-invoice) XML file into the fields a claim is compared with.
+"""Read an invoice XML file: the 数电票 ``EInvoice`` and the older 增值税电子发票 XML found in OFD files.
 
-The tax bureau's file is ``<EInvoice>`` with ``<Header>``, ``<EInvoiceData>`` (seller, buyer,
+The tax bureau's 数电票 file is ``<EInvoice>`` with ``<Header>``, ``<EInvoiceData>`` (seller, buyer,
 basic information with the totals, one ``<IssuItemInformation>`` per line) and
 ``<TaxSupervisionInfo>`` (number, issue time).  The header's labels give the kind (普通/专用) and
 the colour (蓝字/红字); a red invoice's ``BlueInvoiceNumber`` (as our own writer,
-:mod:`fapiao.formats.einvoice_xml_write`, puts it) names the blue one it reverses.
+:mod:`fapiao.formats.einvoice_xml_write`, puts it) or its remark ("被红冲蓝字数电发票号码：…")
+names the blue one it reverses.
+
+The older 增值税电子普通发票 XML (``<eInvoice>`` inside an OFD, or the issuing systems' flat
+``FP_DM``/``FP_HM``/``XMMC`` exports) identifies an invoice by its 发票代码 (10 or 12 digits) and
+an 8-digit 发票号码; the record keeps both (``code``, ``number``), never a made-up 20-digit one.
 
 Element names drift between versions and issuing platforms, so every field is looked up by its
 local name anywhere in the tree, namespaces, case, ``-`` and ``_`` ignored, under a few known
 aliases.  Whatever is missing or unreadable becomes a problem (a
-:class:`~fapiao.core.errors.FieldError`) rather than a failure; the caller decides.  The result
-is ``None`` only when the file cannot be read at all.
+:class:`~fapiao.core.errors.FieldError`) rather than a failure; so does a line that cannot be
+read, totals that do not add up, and lines that do not add up to the totals
+(:func:`fapiao.formats.records.check_record`).
 
-Safety: at most 5 MB; parsed by defusedxml with DTDs forbidden, so entity expansion ("billion
-laughs") and external entities never run.  Expat cannot read multi-byte encodings such as GBK,
-so the bytes are decoded here by the declared encoding and the parser is given text.
-Money becomes integer fen through :mod:`fapiao.core.money`, never through ``float``.
+Safety: parsed by :func:`fapiao.formats.xmlsafe.parse_xml` (5 MB, 64 levels, 200,000
+elements, no DTD so no entity expansion).  Money becomes integer fen through
+:mod:`fapiao.formats.amounts`, exactly, whatever the number of decimals; never through ``float``.
 """
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
-
-from fapiao.core.claims import COMPARED_FIELDS
 from fapiao.core.errors import FieldError, InvalidValueError, _
-from fapiao.core.money import format_decimal, format_money, parse_money
+from fapiao.core.money import format_decimal, format_money
+from fapiao.formats.amounts import fen_from_text
+from fapiao.formats.records import InvoiceLine, InvoiceRecord, check_record
+from fapiao.formats.xmlsafe import XmlLimits, local_key, parse_xml
 
 MAX_XML_BYTES = 5 * 2**20
+
+# The names the rest of the project has used for the record types.
+EInvoiceLine = InvoiceLine
+EInvoiceFields = InvoiceRecord
 
 # Field → aliases (the first is the tax bureau's name and the one a problem quotes).
 HEADER_FIELDS: dict[str, tuple[str, ...]] = {
@@ -46,151 +51,104 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
     "seller_name": ("SellerName", "Xfmc", "XsfMc"),
     "buyer_tax_id": ("BuyerIdNum", "BuyerTaxID", "BuyerTaxNo", "Gfsbh", "GmfNsrsbh"),
     "buyer_name": ("BuyerName", "Gfmc", "GmfMc"),
-    "total_amount_fen": ("TotalAmWithoutTax", "TotalAmountWithoutTax", "Hjje"),
-    "total_tax_fen": ("TotalTaxAm", "TotalTaxAmount", "Hjse"),
-    "total_with_tax_fen": ("TotalTax-includedAmount", "TotalTaxIncludedAmount", "Jshj"),
+    "total_amount_fen": ("TotalAmWithoutTax", "TotalAmountWithoutTax", "TaxExclusiveTotalAmount", "Hjje"),
+    "total_tax_fen": ("TotalTaxAm", "TotalTaxAmount", "TaxTotalAmount", "Hjse"),
+    "total_with_tax_fen": (
+        "TotalTax-includedAmount",
+        "TotalTaxIncludedAmount",
+        "TaxInclusiveTotalAmount",
+        "Jshj",
+    ),
 }
-LINE_ELEMENTS = ("IssuItemInformation", "IssueItemInformation", "InvoiceItem")
+LINE_ELEMENTS = (
+    "IssuItemInformation",
+    "IssueItemInformation",
+    "InvoiceItem",
+    "GoodsInfo",
+    "FPKJXX_XMXX",
+    "Xmxx",
+)
+_LINE_KEYS = frozenset(local_key(name) for name in LINE_ELEMENTS)
 LINE_FIELDS: dict[str, tuple[str, ...]] = {
-    "name": ("ItemName", "GoodsName", "Xmmc"),
+    "name": ("ItemName", "GoodsName", "Item", "Xmmc"),
     "spec": ("SpecMod", "Specification", "Ggxh"),
-    "unit": ("MeaUnits", "Unit", "Dw"),
+    "unit": ("MeaUnits", "Unit", "MeasurementDimension", "Dw"),
     "tax_code": ("TaxClassificationCode", "GoodsCode", "Spbm"),
-    "quantity": ("Quantity",),
-    "unit_price": ("UnPrice", "UnitPrice", "Price"),
-    "amount_fen": ("Amount", "AmountWithoutTax"),
-    "tax_rate": ("TaxRate",),
-    "tax_fen": ("ComTaxAm", "TaxAmount", "TaxAm"),
+    "quantity": ("Quantity", "Xmsl"),
+    "unit_price": ("UnPrice", "UnitPrice", "Price", "Xmdj"),
+    "amount_fen": ("Amount", "AmountWithoutTax", "Xmje"),
+    "tax_rate": ("TaxRate", "TaxScheme", "Sl"),
+    "tax_fen": ("ComTaxAm", "TaxAmount", "TaxAm", "Se"),
 }
+#: A line's amount with tax, when the file gives it: checked against the line's amount + tax.
+LINE_WITH_TAX = ("TotaltaxIncludedAmount", "AmountWithTax", "Hsje")
 # Read when present, never a problem when missing.
 EXTRA_FIELDS: dict[str, tuple[str, ...]] = {
-    "remark": ("Remark", "Bz"),
+    "remark": ("Remark", "Note", "Bz"),
     "original_number": ("BlueInvoiceNumber", "OriginalInvoiceNumber", "Yfphm"),
+    "original_code": ("OriginalInvoiceCode", "Yfpdm"),
+    "code": ("InvoiceCode", "Fpdm"),
+    "check_code": ("InvoiceCheckCode", "CheckCode", "Jym"),
 }
 OPTIONAL = frozenset(
     {"buyer_tax_id", "quantity", "unit_price", "tax_rate", "tax_fen", "spec", "unit", "tax_code"}
 )
-# The words a file may use for the two untaxed treatments, as the API writes them.
-RATE_CODES = {"免税": "exempt", "不征税": "not_taxable"}
-
-_DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
-_CHINESE = frozenset({"gbk", "gb2312", "gb18030", "cp936"})  # read all as GB18030, their superset
-# What a claim is compared on, read as is (the date is given in ISO form by ``as_mapping``).
-_CLAIMED = tuple(name for name in COMPARED_FIELDS if name != "issued_on")
+# The words a file may use for the untaxed treatments, as the API writes them.
+RATE_CODES = {"免税": "exempt", "不征税": "not_taxable", "免征": "exempt", "***": "not_taxable"}
+# How a remark names the blue invoice a red one reverses.
+_BLUE_IN_REMARK = re.compile(r"被红冲蓝字数电发票号码[:：]\s*(\d{20})")
+_LEGACY_BLUE_IN_REMARK = re.compile(r"对应正数发票代码[:：]?\s*(\d{10,12})\s*号码[:：]?\s*(\d{8})")
 _DATE = re.compile(r"(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})|(\d{2})(\d{2}))")
 
 
-@dataclass(frozen=True)
-class EInvoiceLine:
-    """One ``IssuItemInformation``; quantity and unit price keep the file's own digits."""
-
-    name: str | None
-    quantity: str | None
-    unit_price: str | None
-    amount_fen: int | None
-    tax_rate: str | None  # "0.06"; a percentage converted, 免税/不征税 as exempt/not_taxable
-    tax_fen: int | None
-    spec: str | None = None
-    unit: str | None = None
-    tax_code: str | None = None
-
-
-@dataclass(frozen=True)
-class EInvoiceFields:
-    """What the file says; ``None`` where it does not say it (a required field missing is a problem too)."""
-
-    number: str | None
-    issued_on: date | None
-    seller_tax_id: str | None
-    seller_name: str | None
-    buyer_tax_id: str | None
-    buyer_name: str | None
-    total_amount_fen: int | None
-    total_tax_fen: int | None
-    total_with_tax_fen: int | None
-    lines: tuple[EInvoiceLine, ...]
-    kind: str | None = None  # "special" | "ordinary", from GeneralOrSpecialVAT
-    colour: str | None = None  # "blue" | "red", from InIssuType (Y | N)
-    original_number: str | None = None  # the blue invoice a red one reverses
-    remark: str | None = None
-
-    def as_mapping(self) -> dict[str, object]:
-        """The fields :func:`fapiao.core.claims.compare_claim` reads, leaving out those not found."""
-        found: dict[str, object] = {
-            key: getattr(self, key) for key in _CLAIMED if getattr(self, key) is not None
-        }
-        if self.issued_on is not None:
-            found["issued_on"] = self.issued_on.isoformat()
-        return found
-
-
-def read_einvoice_xml(data: bytes) -> tuple[EInvoiceFields | None, list[FieldError]]:
-    """Read a 数电票 XML file: the fields found (``None`` if unreadable) and every problem met."""
-    if len(data) > MAX_XML_BYTES:
-        return None, [
-            _problem("", "too_large", _("The XML file is larger than {max} MB."), max=MAX_XML_BYTES // 2**20)
-        ]
-    text, problem = _decode(data)
-    if text is None:
+def read_einvoice_xml(data: bytes) -> tuple[InvoiceRecord | None, list[FieldError]]:
+    """Read a 数电票 (or legacy) XML file: the fields found (``None`` if unreadable) and every problem met."""
+    root, problem = parse_xml(data, XmlLimits(max_bytes=MAX_XML_BYTES))
+    if root is None:
         return None, [problem] if problem else []
-    try:
-        root = SafeET.fromstring(text, forbid_dtd=True)
-    except DefusedXmlException:
-        message = _(
-            "The XML file declares a DTD or entities, which an e-invoice never does; it was not read."
-        )
-        return None, [_problem("", "forbidden_markup", message)]
-    except ParseError as error:
-        line, column = getattr(error, "position", (0, 0))
-        message = _("The file is not well-formed XML (line {line}, column {column}).")
-        return None, [_problem("", "not_xml", message, line=line, column=column)]
-    return _fields(root)
+    return fields_of(root)
 
 
-def _decode(data: bytes) -> tuple[str | None, FieldError | None]:
-    """Text by BOM, else by the declared encoding, else UTF-8."""
-    if data.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    else:
-        declared = _DECLARED.match(data[:200])
-        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
-    try:
-        codec = codecs.lookup(encoding).name
-    except LookupError:
-        message = _("The XML file declares an unknown encoding, {encoding}.")
-        return None, _problem("", "unknown_encoding", message, encoding=encoding)
-    try:
-        return data.decode("gb18030" if codec in _CHINESE else codec), None
-    except UnicodeDecodeError:
-        message = _("The XML file is not valid {encoding} text.")
-        return None, _problem("", "bad_encoding", message, encoding=encoding)
+def xml_format(record: InvoiceRecord | None) -> str:
+    return "legacy_xml" if record is not None and record.code is not None else "einvoice_xml"
 
 
-def _fields(root: Element) -> tuple[EInvoiceFields | None, list[FieldError]]:
+def fields_of(root: Element) -> tuple[InvoiceRecord | None, list[FieldError]]:
+    """The invoice in an already parsed tree (an OFD attachment, a custom tag resolved to text)."""
+    return _fields(_index(root, skip=_LINE_KEYS), _lines_in(root))
+
+
+def fields_from_values(values: dict[str, str]) -> tuple[InvoiceRecord | None, list[FieldError]]:
+    """The invoice from flat ``element name → text`` pairs (an OFD's custom tags), no lines."""
+    root = Element("eInvoice")
+    for name, text in values.items():
+        child = Element(name)
+        child.text = text
+        root.append(child)
+    return fields_of(root)
+
+
+def _fields(
+    index: dict[str, list[Element]], line_elements: list[Element]
+) -> tuple[InvoiceRecord | None, list[FieldError]]:
+    """``index``: the invoice's elements outside its lines (a line's ``TotaltaxIncludedAmount`` is
+    not the invoice's ``TotalTax-includedAmount``, though the names match)."""
     problems: list[FieldError] = []
-    index = _index(root)
     header = {field: _first(index, aliases) for field, aliases in HEADER_FIELDS.items()}
-    line_elements = [element for name in LINE_ELEMENTS for element in index.get(_key(name), [])]
+    extra = {field: _first(index, aliases) for field, aliases in EXTRA_FIELDS.items()}
     if not line_elements and all(value is None for value in header.values()):
         message = _("The XML file does not look like an e-invoice: none of its fields were found.")
-        return None, [_problem("", "not_einvoice", message)]
+        return None, [FieldError("", "not_einvoice", message)]
     for field, value in header.items():
         if value is None and field not in OPTIONAL:
             problems.append(_missing(field, HEADER_FIELDS[field][0]))
-    number = header["number"]
-    if number is not None and not (len(number) == 20 and number.isascii() and number.isdigit()):
-        problems.append(
-            _problem(
-                "number", "not_20_digits", _("The invoice number {value} is not 20 digits."), value=number
-            )
-        )
     money = {
         field: _money(field, header[field], problems) for field in HEADER_FIELDS if field.endswith("_fen")
     }
-    fields = EInvoiceFields(
-        number=number,
+    remark = extra["remark"]
+    original_code, original_number = _original(extra, remark)
+    record = InvoiceRecord(
+        number=header["number"],
         issued_on=_date(header["issued_on"], problems),
         seller_tax_id=_upper(header["seller_tax_id"]),
         seller_name=header["seller_name"],
@@ -201,25 +159,49 @@ def _fields(root: Element) -> tuple[EInvoiceFields | None, list[FieldError]]:
         total_with_tax_fen=money["total_with_tax_fen"],
         lines=tuple(_line(position, element, problems) for position, element in enumerate(line_elements)),
         kind=_labelled(index, "GeneralOrSpecialVAT", {"01": "special", "02": "ordinary"}),
-        colour=_labelled(index, "InIssuType", {"Y": "blue", "N": "red"}),
-        original_number=_first(index, EXTRA_FIELDS["original_number"]),
-        remark=_first(index, EXTRA_FIELDS["remark"]),
+        colour=_colour(index),
+        original_number=original_number,
+        remark=remark,
+        code=extra["code"],
+        check_code=extra["check_code"],
+        original_code=original_code,
     )
-    amount, tax, total = fields.total_amount_fen, fields.total_tax_fen, fields.total_with_tax_fen
-    if amount is not None and tax is not None and total is not None and amount + tax != total:
-        message = _("The totals do not add up: {amount} + {tax} is not {total}.")
-        shown = {"amount": format_money(amount), "tax": format_money(tax), "total": format_money(total)}
-        problems.append(_problem("total_with_tax_fen", "totals_inconsistent", message, **shown))
-    return fields, problems
+    problems.extend(check_record(record))
+    return record, problems
 
 
-def _line(position: int, element: Element, problems: list[FieldError]) -> EInvoiceLine:
+def _original(extra: dict[str, str | None], remark: str | None) -> tuple[str | None, str | None]:
+    """The blue invoice a red one reverses: its own element, else the official remark's wording."""
+    if extra["original_number"] is not None:
+        return extra["original_code"], extra["original_number"]
+    return blue_named_in(remark)
+
+
+def blue_named_in(remark: str | None) -> tuple[str | None, str | None]:
+    """The blue invoice (code, number) a red one's remark names in the official wording, if any."""
+    if remark:
+        if found := _BLUE_IN_REMARK.search(remark):
+            return None, found.group(1)
+        if legacy := _LEGACY_BLUE_IN_REMARK.search(remark):
+            return legacy.group(1), legacy.group(2)
+    return None, None
+
+
+def _colour(index: dict[str, list[Element]]) -> str | None:
+    labelled = _labelled(index, "InIssuType", {"Y": "blue", "N": "red"})
+    if labelled is not None:
+        return labelled
+    flag = _first(index, ("WhetherEinvoiceIsRedEinvoice", "IsRedInvoice", "Hzbz"))
+    return {"Y": "red", "N": "blue", "1": "red", "0": "blue"}.get((flag or "").upper())
+
+
+def _line(position: int, element: Element, problems: list[FieldError]) -> InvoiceLine:
     index = _index(element)
     found = {field: _first(index, aliases) for field, aliases in LINE_FIELDS.items()}
     for field, value in found.items():
         if value is None and field not in OPTIONAL:
             problems.append(_missing(f"lines.{position}.{field}", LINE_FIELDS[field][0]))
-    return EInvoiceLine(
+    line = InvoiceLine(
         name=found["name"],
         quantity=found["quantity"],
         unit_price=found["unit_price"],
@@ -230,26 +212,51 @@ def _line(position: int, element: Element, problems: list[FieldError]) -> EInvoi
         unit=found["unit"],
         tax_code=found["tax_code"],
     )
+    field = f"lines.{position}.with_tax_fen"
+    with_tax = _money(field, _first(index, LINE_WITH_TAX), problems)
+    amount, tax = line.amount_fen, line.tax_fen
+    if with_tax is not None and amount is not None and tax is not None and amount + tax != with_tax:
+        message = _("Line {line} does not add up: {amount} + {tax} is not {total}.")
+        params = {"line": position + 1, "amount": format_money(amount), "tax": format_money(tax)}
+        problems.append(
+            FieldError(field, "line_inconsistent", message, {**params, "total": format_money(with_tax)})
+        )
+    return line
 
 
-def _key(name: str) -> str:
-    """The comparable form of an element name: local part, no ``-``/``_``, case-folded."""
-    local = name.rpartition("}")[2].rpartition(":")[2]
-    return local.replace("-", "").replace("_", "").casefold()
-
-
-def _index(root: Element) -> dict[str, list[Element]]:
+def _index(root: Element, *, skip: frozenset[str] = frozenset()) -> dict[str, list[Element]]:
+    """Elements by comparable name, in document order, leaving out the subtrees named in ``skip``."""
     index: dict[str, list[Element]] = {}
-    for element in root.iter():
-        if isinstance(element.tag, str):
-            index.setdefault(_key(element.tag), []).append(element)
+    pending = [root]
+    while pending:
+        element = pending.pop()
+        if not isinstance(element.tag, str):
+            continue
+        key = local_key(element.tag)
+        if key in skip and element is not root:
+            continue
+        index.setdefault(key, []).append(element)
+        pending.extend(reversed(element))
     return index
+
+
+def _lines_in(root: Element) -> list[Element]:
+    """The line elements, in document order (a line inside a line is not read twice)."""
+    found: list[Element] = []
+    pending = [root]
+    while pending:
+        element = pending.pop()
+        if isinstance(element.tag, str) and local_key(element.tag) in _LINE_KEYS and element is not root:
+            found.append(element)
+            continue
+        pending.extend(reversed(element))
+    return found
 
 
 def _first(index: dict[str, list[Element]], aliases: Sequence[str]) -> str | None:
     """The first non-empty text under any alias, in alias order."""
     for alias in aliases:
-        for element in index.get(_key(alias), []):
+        for element in index.get(local_key(alias), []):
             text = (element.text or "").strip()
             if text:
                 return text
@@ -258,9 +265,9 @@ def _first(index: dict[str, list[Element]], aliases: Sequence[str]) -> str | Non
 
 def _labelled(index: dict[str, list[Element]], label: str, codes: dict[str, str]) -> str | None:
     """The meaning of a header label's ``LabelCode`` (``InIssuType`` → Y/N), None if absent or unknown."""
-    for element in index.get(_key(label), []):
+    for element in index.get(local_key(label), []):
         for child in element.iter():
-            if isinstance(child.tag, str) and _key(child.tag) == _key("LabelCode"):
+            if isinstance(child.tag, str) and local_key(child.tag) == local_key("LabelCode"):
                 return codes.get((child.text or "").strip().upper())
     return None
 
@@ -269,14 +276,9 @@ def _money(field: str, text: str | None, problems: list[FieldError]) -> int | No
     if text is None:
         return None
     try:
-        return parse_money(text.replace(" ", ""), allow_negative=True)  # red invoices are negative
+        return fen_from_text(text)  # red invoices are negative
     except InvalidValueError as error:
-        if error.code == "too_large":
-            message = _("The amount {value} is larger than the system can hold.")
-            problems.append(_problem(field, "amount_too_large", message, value=text))
-        else:
-            message = _("The amount {value} is not a number of yuan with at most two decimals.")
-            problems.append(_problem(field, "bad_amount", message, value=text))
+        problems.append(error.at(field))
         return None
 
 
@@ -284,21 +286,34 @@ def _date(text: str | None, problems: list[FieldError]) -> date | None:
     """``2026-02-28``, ``2026-02-28 10:11:12``, ``20260228…`` or ``2026年2月28日``."""
     if text is None:
         return None
-    match = _DATE.match(text)
+    parsed = parse_date(text)
+    if parsed is None:
+        problems.append(
+            FieldError("issued_on", "bad_date", _("The date {value} cannot be read."), {"value": text[:40]})
+        )
+    return parsed
+
+
+def parse_date(text: str) -> date | None:
+    match = _DATE.match(text.strip())
     if match is not None:
         year, month, day, compact_month, compact_day = match.groups()
         try:
             return date(int(year), int(month or compact_month), int(day or compact_day))
         except ValueError:
-            pass
-    problems.append(_problem("issued_on", "bad_date", _("The date {value} cannot be read."), value=text))
+            return None
     return None
 
 
 def _rate(text: str | None) -> str | None:
     """``"6%"`` → ``"0.06"``; 免税 → ``exempt``, 不征税 → ``not_taxable``; anything else as written."""
-    if text is None or not text.endswith("%"):
-        return RATE_CODES.get(text, text) if text is not None else None
+    return normalise_rate(text) if text is not None else None
+
+
+def normalise_rate(text: str) -> str:
+    text = text.strip()
+    if not text.endswith("%"):
+        return RATE_CODES.get(text, text)
     try:
         return format_decimal(Decimal(text[:-1].strip()) / 100)
     except (InvalidOperation, ValueError):
@@ -310,8 +325,6 @@ def _upper(text: str | None) -> str | None:
 
 
 def _missing(field: str, element: str) -> FieldError:
-    return _problem(field, "missing", _("The e-invoice XML has no {element} element."), element=element)
-
-
-def _problem(field: str, code: str, message: str, **params: Any) -> FieldError:
-    return FieldError(field, code, message, params)
+    return FieldError(
+        field, "missing", _("The e-invoice XML has no {element} element."), {"element": element}
+    )

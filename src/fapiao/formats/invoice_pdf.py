@@ -84,6 +84,9 @@ class InvoiceForm:
     check_url: str
     original_number: str | None = None
     confirmation_no: str | None = None
+    # A red mark across the head: the stored invoice is missing or differs from its ledger entry
+    # (``与账本不一致`` / ``缺失``), so this copy is never handed over as if it were fine.
+    ledger_flag: str = ""
 
     @property
     def qr_text(self) -> str:
@@ -164,6 +167,7 @@ def _styles() -> dict[str, ParagraphStyle]:
             "title", body, fontSize=16, leading=20, alignment=TA_CENTER, textColor=FRAME_COLOUR
         ),
         "red": ParagraphStyle("red", body, fontSize=10, leading=13, alignment=TA_CENTER, textColor=RED),
+        "flag": ParagraphStyle("flag", body, fontSize=14, leading=18, alignment=TA_CENTER, textColor=RED),
         "num": ParagraphStyle("num", body, alignment=TA_RIGHT),
         "centre": ParagraphStyle("centre", body, alignment=TA_CENTER),
         "small": ParagraphStyle("small", body, fontSize=7, leading=9),
@@ -181,6 +185,8 @@ def _header(form: InvoiceForm, st: dict[str, ParagraphStyle]) -> Table:
     title: list[Any] = [para(TITLES[form.kind], "title")]
     if form.red:
         title.append(para("红字发票", "red"))
+    if form.ledger_flag:
+        title.append(para(f"【{form.ledger_flag}】请勿交付", "flag"))
     facts = [
         para(f"发票号码：{form.number}"),
         para(f"开票日期：{form.issued_on.year}年{form.issued_on.month:02d}月{form.issued_on.day:02d}日"),

@@ -1,6 +1,6 @@
 """The ledger receipt of an invoice as a one-page PDF for people (发票存证回执).
 
-``receipt.json`` (``fapiao-receipt/1``, DESIGN.md §6b) is the proof; this page says in plain
+``receipt.json`` (``fapiao-receipt/1``, docs/api.md) is the proof; this page says in plain
 Chinese what it proves, shows the invoice number, the 价税合计, the entry's index in the log and the
 signed head, and carries the JSON itself as an embedded file (``/EmbeddedFiles``, the standard PDF
 attachment, via pypdf), so whoever keeps the PDF keeps the proof, byte for byte.

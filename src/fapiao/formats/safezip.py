@@ -1,4 +1,4 @@
-"""The one gate for zip archives from outside: XLSX, DOCX, OFD and plain zips (DESIGN.md §8).
+"""The one gate for zip archives from outside: XLSX, DOCX, OFD and plain zips (docs/spec/security.md).
 
 A 4.7 MB spreadsheet can unpack to gigabytes (a zip bomb).  :func:`check_zip` decides whether an
 archive is safe to open *before* anything reads it, in three steps, each bounded by

@@ -1,4 +1,4 @@
-"""What an uploaded file *is*, judged by its bytes and never by its name (DESIGN.md §7).
+"""What an uploaded file *is*, judged by its bytes and never by its name (docs/spec/recovery.md).
 
 Evidence arrives with whatever name a phone or a mail client gave it: a PDF called
 ``scan.jpg`` is a PDF.  :func:`sniff` names the content kind from the magic bytes (the

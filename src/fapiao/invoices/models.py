@@ -4,7 +4,7 @@ Money is integer fen (BigIntegerField).  Quantities and unit prices are stored a
 canonical decimal strings that the ledger signs, so a row can always be turned back into
 exactly the document its entry holds.  Every unique key includes the merchant (Citus).
 
-Sensitive party data (DESIGN.md C8) is stored encrypted (``fapiao.invoices.sensitive``): the
+Sensitive party data (docs/spec/security.md) is stored encrypted (``fapiao.invoices.sensitive``): the
 buyer's address, phone, bank, account, an individual's ID number and the seal salt, each an
 AES-GCM ciphertext bound to this merchant, table, field, the row's ``uid`` and the key version.
 ``buyer_masked`` keeps the masked forms lists and exports show; ``buyer_tax_id_index`` is the
@@ -137,3 +137,54 @@ class OutgoingNumber(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class InvoiceFinding(models.Model):
+    """What ``ledger verify`` found wrong with one of the merchant's invoices (账本核对), for the merchant.
+
+    ``missing``: the ledger holds the invoice but its row is gone; ``altered``: the row differs from
+    its ledger entry.  ``ledger`` keeps what the entry says the invoice is (number, date, buyer's
+    name, kind, amounts: what the signed log holds, never the buyer's sealed fields), ``row`` what
+    the row said when it was found.  Active until ``cleared_at``: a remedy landed (``cleared_how``
+    = ``restore`` / ``repair``, ``cleared_ref`` = the case), or a later verify no longer found it.
+    One active finding per number (:mod:`fapiao.invoices.findings`).
+    """
+
+    KINDS = [("missing", "missing"), ("altered", "altered")]
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    number = models.CharField(_("number"), max_length=32)
+    kind = models.CharField(max_length=8, choices=KINDS)
+    code = models.CharField(max_length=32)  # the verify finding code (fapiao.core.ledger_findings)
+    ledger_seq = models.BigIntegerField(null=True, blank=True)
+    issued_on = models.DateField(null=True, blank=True)
+    direction = models.CharField(max_length=3, blank=True)
+    total_with_tax = models.BigIntegerField(default=0)
+    ledger = models.JSONField(default=dict, blank=True)
+    row = models.JSONField(default=dict, blank=True)
+    fields = models.CharField(max_length=500, blank=True)  # what differs, as verify named it
+    expected_state = models.CharField(max_length=12, blank=True)
+    incident = models.ForeignKey(
+        "ledger.IntegrityIncident", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    found_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+    notified_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_how = models.CharField(max_length=10, blank=True)
+    cleared_ref = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("invoice finding")
+        verbose_name_plural = _("invoice findings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "number"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="finding_unique_active",
+            )
+        ]
+        indexes = [models.Index(fields=["merchant", "cleared_at"], name="finding_by_merchant")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}"

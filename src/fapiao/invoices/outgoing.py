@@ -1,4 +1,4 @@
-"""Whose outgoing (销项) invoice number is whose (DESIGN.md §7): the register and its rules.
+"""Whose outgoing (销项) invoice number is whose (docs/spec/recovery.md): the register and its rules.
 
 A number belongs to the merchant whose number segment (号段) covers it.  A legacy 代码-号码, which
 no segment covers, belongs to the merchant it is registered to in :class:`OutgoingNumber` — the

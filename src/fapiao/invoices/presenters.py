@@ -1,4 +1,4 @@
-"""How an invoice looks to the outside: the API representation (DESIGN.md §6b), and its audit snapshot.
+"""How an invoice looks to the outside: the API representation (docs/api.md), and its audit snapshot.
 
 Sensitive buyer fields are masked (``138****5678``) from the stored masked forms, without
 decrypting anything; only ``reveal=True`` — which callers allow only with the permission, and

@@ -146,7 +146,7 @@ def create_invoice_row(
             unit, merchant=merchant, number=new.number, at=at, existing=restored, defer=defer and not restored
         )
     rows.insert([invoice])
-    lines = [_line_row(invoice, line) for line in new.lines]
+    lines = [line_row(invoice, line) for line in new.lines]
     if defer:
         unit.defer(*lines)
     else:
@@ -154,7 +154,8 @@ def create_invoice_row(
     return CreatedInvoice(invoice, lines, pending)
 
 
-def _line_row(invoice: Invoice, line: Line) -> InvoiceLine:
+def line_row(invoice: Invoice, line: Line) -> InvoiceLine:
+    """The row of one line of ``invoice`` (issue, restore and repair alike)."""
     return InvoiceLine(
         merchant_id=invoice.merchant_id,
         invoice=invoice,

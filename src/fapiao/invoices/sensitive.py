@@ -1,4 +1,4 @@
-"""Encrypting, masking, revealing and re-keying an invoice's sensitive buyer data (DESIGN.md C8).
+"""Encrypting, masking, revealing and re-keying an invoice's sensitive buyer data (docs/spec/security.md).
 
 What is encrypted (AES-GCM, :mod:`fapiao.core.fieldcrypt`, keys from :mod:`fapiao.platform.datakeys`):
 the buyer's address, phone, bank and account, an individual's ID number (``resident_id``), and

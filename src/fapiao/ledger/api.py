@@ -1,4 +1,4 @@
-"""/api/v1/ledger — public keys, signed heads, entries and proofs (DESIGN.md §6b)."""
+"""/api/v1/ledger — public keys, signed heads, entries and proofs (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Does the log still prove a receipt a merchant presents?  (DESIGN.md §6 witnessing, C3)
+"""Does the log still prove a receipt a merchant presents?  (docs/spec/ledger.md, "Witnessing")
 
 A receipt is a witness held outside the database.  :func:`check_receipt_against_log` first
 checks the receipt itself, offline, against this installation's key registry; a receipt that
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -208,10 +208,24 @@ def localized_reason(reason: str, details: Mapping[str, Any]) -> str | None:
         return gettext(template)
 
 
+# What higher apps check once a receipt is proven, as f(merchant id, entry index): the invoices app
+# checks that the entry's invoice row is there and agrees with it (registered from its AppConfig.ready).
+PROVEN_HOOKS: list[Callable[[int, int], object]] = []
+
+
+def register_proven_hook(hook: Callable[[int, int], object]) -> None:
+    if hook not in PROVEN_HOOKS:
+        PROVEN_HOOKS.append(hook)
+
+
 def check_and_report(data: bytes | str | Mapping[str, Any]) -> CheckResult:
     """:func:`check_receipt_against_log`, opening an integrity incident when a valid receipt is not
-    proven (idempotent: the same receipt finds its unresolved incident)."""
+    proven (idempotent: the same receipt finds its unresolved incident).  A proven receipt's invoice
+    row is checked by the hooks (a missing or altered row becomes the merchant's finding)."""
     result = check_receipt_against_log(data)
+    if result.status == "proven" and result.merchant_id is not None:
+        for hook in PROVEN_HOOKS:
+            hook(result.merchant_id, int(result.details["index"]))
     if result.status != "not_proven":
         return result
     identity = {name: result.details[name] for name in ("log", "index", "size", "root", "key_id", "at")}

@@ -25,6 +25,7 @@ from fapiao.ledger.verify import (
     Progress,
     UnknownMerchantError,
     VerifyReport,
+    code_title,
     finding_message,
     localize,
     verify_ledger,
@@ -173,7 +174,9 @@ def render_text(report: VerifyReport, language: str) -> str:
         )
     ]
     for finding in report.findings:
-        lines.append(_finding_line(finding.severity, str(finding.code), finding_message(finding, language)))
+        lines.append(
+            _finding_line(finding.severity, str(finding.code), finding_message(finding, language), language)
+        )
     for log in report.logs:
         lines.extend(_log_lines(log, language))
     if report.ok:
@@ -210,7 +213,9 @@ def _log_lines(log: LogReport, language: str) -> list[str]:
         + label("{errors} errors, {infos} notes:", language, errors=f"{log.errors:,}", infos=f"{log.infos:,}")
     )
     for finding in log.findings:
-        lines.append(_finding_line(finding.severity, str(finding.code), finding_message(finding, language)))
+        lines.append(
+            _finding_line(finding.severity, str(finding.code), finding_message(finding, language), language)
+        )
     for code, count in sorted(log.suppressed.items()):
         more = label(
             "… and {count} more {code} findings, not listed.", language, count=f"{count:,}", code=code
@@ -219,6 +224,6 @@ def _log_lines(log: LogReport, language: str) -> list[str]:
     return lines
 
 
-def _finding_line(severity: Severity, code: str, message: str) -> str:
+def _finding_line(severity: Severity, code: str, message: str, language: str) -> str:
     mark = "✗" if severity is Severity.ERROR else "i"
-    return f"    {mark} [{code}] {message}"
+    return f"    {mark} {code_title(code, language)} [{code}] {message}"

@@ -1,4 +1,4 @@
-"""Integrity incidents (数据完整性事件): open → acknowledged → resolved with a note (DESIGN.md C3).
+"""Integrity incidents (数据完整性事件): open → acknowledged → resolved with a note (docs/spec/ledger.md).
 
 The system opens an incident when it holds evidence that the ledger lost or changed
 something — today, a validly signed receipt the log no longer proves
@@ -38,7 +38,7 @@ log = logging.getLogger("fapiao.incidents")
 
 MAX_NOTE_LENGTH = 4000
 UNRESOLVED = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value)
-# Operators handle incidents (DESIGN.md §2).  The access issue may give this its own Action.
+# Operators handle incidents (docs/architecture.md, who may do what); it may get its own Action.
 HANDLE_INCIDENTS = Action.HANDLE_INCIDENTS
 
 

@@ -1,4 +1,4 @@
-"""Key custody (DESIGN.md §6): rotating the signing key, declaring one compromised, exporting the
+"""Key custody (docs/spec/ledger.md): rotating the signing key, declaring one compromised, exporting the
 public keys, and rotating the data key.  ``fapiao keys`` only parses and prints; this does the work.
 
 A compromise marks a key as untrusted from a time, rotating first when it is the current key, then

@@ -1,4 +1,4 @@
-"""The per-merchant append-only Merkle log (DESIGN.md §6).
+"""The per-merchant append-only Merkle log (docs/spec/ledger.md).
 
 ``LogEntry`` holds the exact signed bytes; ``LogNode`` the hashes of perfect subtrees so an
 append or a proof touches O(log n) rows; ``TreeHead`` one signed head per commit.  The

@@ -38,6 +38,7 @@ from fapiao.core.ledger_check import (
     Severity,
     WitnessLog,
 )
+from fapiao.core.ledger_findings import TITLES
 from fapiao.core.signing import KeyRegistry
 from fapiao.ledger.verify_log import check_log
 from fapiao.platform import keys
@@ -178,12 +179,34 @@ def finding_message(finding: Finding, language: str) -> str:
     return finding.fill(localize(finding.template_en, finding.template_zh, language))
 
 
+def code_title(code: str, language: str) -> str:
+    """A finding code's name for people (the one table, :data:`fapiao.core.ledger_findings.TITLES`)."""
+    if code not in TITLES:
+        return code
+    return localize(TITLES[code][0], TITLES[code][1], language)
+
+
+def summary_in_words(summary: str, language: str) -> str:
+    """An incident's ``code × n, …`` summary with each code named: ``账本条目被改动（altered_entry）× 1``."""
+    parts = []
+    for part in summary.split(", "):
+        code, sep, count = part.partition(" × ")
+        named = f"{code_title(code, language)}（{code}）" if code in TITLES else code
+        parts.append(f"{named}× {count}" if sep else part)
+    return ", ".join(parts)
+
+
 def finding_json(finding: Finding, language: str | None = None) -> dict[str, Any]:
     data = finding.to_json(
         message_zh=finding_message(finding, "zh-hans"), message_en=finding_message(finding, "en")
     )
+    code = str(finding.code)
+    if code in TITLES:  # the finding's name for people: the one table the CLI, pages and mails use
+        data["title_zh"] = code_title(code, "zh-hans")
+        data["title_en"] = code_title(code, "en")
     if language is not None:
         data["message"] = data["message_en"] if language.startswith("en") else data["message_zh"]
+        data["title"] = data.get("title_en" if language.startswith("en") else "title_zh", code)
     return data
 
 

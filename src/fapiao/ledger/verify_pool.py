@@ -1,4 +1,4 @@
-"""Spread the hashing of a log's chunks over helper processes (``fapiao ledger verify``, DESIGN.md §10 P5).
+"""Spread the hashing of a log's chunks over helper processes (``fapiao ledger verify``, P5).
 
 Reading a chunk's rows and hashing them are both CPU-bound Python holding the GIL, so a second
 core helps only as a second process.  :class:`WorkerPool` starts ``python -m

@@ -1,4 +1,4 @@
-"""What a run of ``ledger verify`` leaves behind (DESIGN.md C3, C9).
+"""What a run of ``ledger verify`` leaves behind (docs/spec/ledger.md, docs/operations/monitoring.md).
 
 Verify itself only reads, inside one snapshot.  Afterwards the command line and the verification
 page call :func:`record_run`: a :class:`~fapiao.ledger.models.VerifyRun` row, and — when the run
@@ -14,6 +14,7 @@ unresolved incident instead of opening another, and new damage opens a new one.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,16 @@ from fapiao.core.ledger_findings import INFO_CODES, Finding, Severity
 from fapiao.ledger import incidents
 from fapiao.ledger.models import IntegrityIncident, LogEntry, VerifyRun
 from fapiao.ledger.verify import VerifyReport
+
+# What higher apps do with a run's report, as f(report, incidents by log USCC): the invoices app
+# keeps the findings about its rows for the merchant to see (registered from its AppConfig.ready).
+RUN_HOOKS: list[Callable[[VerifyReport, Mapping[str, IntegrityIncident]], None]] = []
+
+
+def register_run_hook(hook: Callable[[VerifyReport, Mapping[str, IntegrityIncident]], None]) -> None:
+    if hook not in RUN_HOOKS:
+        RUN_HOOKS.append(hook)
+
 
 IDENTITY_KEYS = 200  # findings named in an incident's identity (the counts cover the rest)
 SHOWN_KEYS = 20  # findings listed in its details
@@ -54,6 +65,7 @@ def record_run(
         by=by if getattr(by, "is_authenticated", False) else None,
     )
     if report.ok:
+        _run_hooks(report, {})
         return run, []
     groups: list[tuple[str, list[Finding], dict[str, int]]] = []
     loose = [f for f in report.findings if f.severity is Severity.ERROR]
@@ -85,7 +97,13 @@ def record_run(
             kind=IncidentKind.VERIFY_FAILED, merchant=merchants.get(uscc), identity=identity, details=details
         )
         opened.append(incident)
+    _run_hooks(report, {uscc: incident for (uscc, _w, _c), incident in zip(groups, opened, strict=True)})
     return run, opened
+
+
+def _run_hooks(report: VerifyReport, by_log: Mapping[str, IntegrityIncident]) -> None:
+    for hook in RUN_HOOKS:
+        hook(report, by_log)
 
 
 def latest_full_run() -> VerifyRun | None:

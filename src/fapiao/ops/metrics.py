@@ -1,4 +1,4 @@
-"""``GET /metrics``: Prometheus' text format, behind ``FAPIAO_METRICS_TOKEN`` (DESIGN.md C9).
+"""``GET /metrics``: Prometheus' text format, behind ``FAPIAO_METRICS_TOKEN`` (docs/operations/monitoring.md).
 
 The token is required whatever the client's address: behind a reverse proxy on the same host
 every request comes from loopback, so an address proves nothing.  Without a token configured the

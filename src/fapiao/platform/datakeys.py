@@ -1,5 +1,5 @@
 """Custody of the data keys that encrypt sensitive party data: a key file or the environment, never
-the database (DESIGN.md C8).
+the database (docs/spec/security.md).
 
 The key document (``fapiao-data-keys/1``)::
 

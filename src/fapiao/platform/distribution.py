@@ -1,6 +1,6 @@
 """Where every table goes on Citus (docs/operations/scaling.md): the one declaration.
 
-Row-based distribution by merchant (DESIGN.md §9): the tables that change on every invoice belong
+By merchant (docs/operations/scaling.md): the tables that change on every invoice belong
 to one merchant and are **distributed** by its id, co-located so that everything one write touches
 lives on one worker; the small, rarely written tables every merchant shares are **reference**
 tables (a copy on every worker); Django's and django-axes' bookkeeping stays **local** to the
@@ -39,6 +39,7 @@ TABLES: dict[str, Target] = {
     "accounts.NumberSegment": distributed(),  # next_serial moves on every invoice
     "invoices.Invoice": distributed(),
     "invoices.InvoiceLine": distributed(),
+    "invoices.InvoiceFinding": distributed(),
     "ledger.Log": distributed(),
     "ledger.LogEntry": distributed(),
     "ledger.LogNode": distributed(),
@@ -92,6 +93,7 @@ TABLES: dict[str, Target] = {
     "axes.AccessFailureLog": LOCAL,
     "axes.AccessAttemptExpiration": LOCAL,
     "platform.RateCounter": LOCAL,  # per client address or token, across merchants
+    "platform.HourlyCount": LOCAL,  # answers per hour across merchants (the operators' overview)
 }
 
 # What the schema of today still lacks for Citus, each with the change that would close it

@@ -1,4 +1,4 @@
-"""The one place where failures become answers (DESIGN.md C10), for the API and the pages alike.
+"""The one place where failures become answers (docs/guide/README.md), for the API and the pages alike.
 
 :func:`respond` maps a domain error (:class:`FapiaoError`) or a database failure to what the client
 understands: a problem document under ``/api/`` (the API's exception handlers call it), a page
@@ -48,7 +48,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def refused(request: HttpRequest, *, status: int, code: str) -> Decision | None:
-    """Every refused request is in the audit trail (DESIGN.md C8) — an anonymous client's sampled,
+    """Every refused request is in the audit trail (docs/spec/security.md) — an anonymous client's sampled,
     and past the hour's limit not at all: then the refusing decision comes back (answer 429)."""
     throttled = None
     for record in REFUSED:

@@ -1,4 +1,4 @@
-"""The metrics every app updates as it works, in Prometheus' terms (``GET /metrics``, DESIGN.md C9).
+"""The metrics every app updates as it works, in Prometheus' terms (``GET /metrics``, monitoring.md).
 
 The objects below live in each process.  Under gunicorn, ``fapiao.gunicorn_conf`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at ``$FAPIAO_VAR_DIR/metrics`` before anything imports

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import empty
 
 from fapiao.core.errors import FapiaoError
-from fapiao.platform import metrics
+from fapiao.platform import hourly, metrics
 from fapiao.platform.context import RequestContext, bound
 from fapiao.platform.errors import respond
 
@@ -90,7 +90,7 @@ class RequestMetricsMiddleware:
     and logs it as one JSON line: request id, user id, route, method, status and duration.
 
     The line carries no path and no query string: a search such as ``?buyer=<an ID number>`` must
-    not put a party's data into the logs (DESIGN.md §8).  Placed right after
+    not put a party's data into the logs (docs/spec/security.md).  Placed right after
     :class:`RequestIdMiddleware`, so the request id is bound while it logs.
     """
 
@@ -104,6 +104,9 @@ class RequestMetricsMiddleware:
         route = route_of(request)
         method = request.method if request.method in METHODS else "other"
         metrics.observe_request(route, method, response, seconds)
+        # Refusals and 503s per hour, for 运维概览; never raises, never waits for a database that is down.
+        down = getattr(response, "unavailable_reason", "") in hourly.DATABASE_DOWN
+        hourly.note(response.status_code, database_down=down)
         level = logging.WARNING if response.status_code >= 500 else logging.INFO
         if request_log.isEnabledFor(level):
             # makeRecord + handle: Logger.log's search of the stack for the caller is not needed.

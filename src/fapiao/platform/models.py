@@ -56,3 +56,23 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}@{self.window_start} = {self.count}"
+
+
+class HourlyCount(models.Model):
+    """How many answers of one kind (``refused``: 401/403; ``unavailable``: 503) the server gave
+    in one hour (``hour_start``: epoch seconds, UTC, on the hour), for the operators' overview.
+
+    One row per (kind, hour), raised by one upsert (:mod:`fapiao.platform.hourly`); rows older than
+    :data:`fapiao.platform.hourly.KEEP_DAYS` are deleted as new hours begin.
+    """
+
+    kind = models.CharField(max_length=16)
+    hour_start = models.BigIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "hour_start"], name="hourlycount_unique_hour")]
+        indexes = [models.Index(fields=["hour_start"], name="hourlycount_by_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.hour_start} = {self.count}"

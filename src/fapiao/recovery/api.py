@@ -1,4 +1,4 @@
-"""/api/v1/cases — recovery cases (DESIGN.md §6b, §7).  Thin handlers: parse, call, render.
+"""/api/v1/cases — recovery cases (docs/api.md, docs/spec/recovery.md).  Thin handlers: parse, call, render.
 
 Every action is ``POST /cases/{case_id}/<action>`` with the case's ``version``; the answer is the
 case as it is now.  Errors are problem documents: 404 for a case the caller can't see, 403 for

@@ -16,6 +16,7 @@ class Channel(StrEnum):
 class Remedy(StrEnum):
     RESTORE = "restore"  # 恢复原发票
     REISSUE = "reissue"  # 补开
+    REPAIR = "repair"  # 修复：按账本条目改正与账本不一致的发票记录
 
 
 class CheckStatus(StrEnum):

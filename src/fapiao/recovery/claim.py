@@ -1,7 +1,7 @@
 """The claim on a case: what the merchant says is missing, as the case row stores it, and back.
 
 The claim is the one source of what a remedy writes when the ledger has no entry for the number
-(DESIGN.md §7): :func:`stored_claim` parses it again exactly as it was accepted, and
+(docs/spec/recovery.md): :func:`stored_claim` parses it again exactly as it was accepted, and
 :func:`remedy_claim` gives it in the form :func:`fapiao.core.claims.remedy_differences` compares.
 A buyer's tax ID that is an individual's resident ID is sealed (encrypted under the merchant's
 data key, shown masked) and decrypted only here; an organisation's is kept as it is.  Only users

@@ -1,6 +1,6 @@
-"""Recovery cases (补救申请, DESIGN.md §7): the case, its evidence, messages and timeline.
+"""Recovery cases (补救申请, docs/spec/recovery.md): the case, its evidence, messages and timeline.
 
-A case belongs to one merchant; every unique key includes the merchant (Citus, DESIGN.md §9)
+A case belongs to one merchant; every unique key includes the merchant (Citus, docs/operations/scaling.md)
 except the 受理编号 counter, a reference table.  Nothing here is ever deleted: evidence,
 messages and events are append-only, and a case ends as confirmed or withdrawn, not gone.
 ``version`` is the optimistic lock every transition checks.

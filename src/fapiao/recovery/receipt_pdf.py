@@ -1,4 +1,4 @@
-"""The submission receipt (补救申请受理回执) of a recovery case, rendered as a PDF (DESIGN.md §7).
+"""The submission receipt (补救申请受理回执) of a recovery case, rendered as a PDF (docs/spec/recovery.md).
 
 A pure renderer: the caller turns the case into a :class:`SubmissionReceipt` (claim rows and labels
 already translated) and gets bytes back, so this module knows nothing of models or the database.

@@ -1,10 +1,14 @@
-"""The two remedies of an approved case (DESIGN.md §7): restore and re-issue (补开).
+"""The remedies of an approved case (docs/spec/recovery.md): restore, re-issue (补开) and repair (修复).
 
 **Restore** brings the invoice back under its original number, with origin ``restored`` and a
 ``restore`` ledger entry carrying the case id, in the same unit of work, so the merchant gets a
 fresh receipt.  **Re-issue** is for when the original cannot be established: a new invoice,
 numbered from the merchant's segments, origin ``reissued``, a ``reissue`` entry; the claimed
 number is recorded as superseded, so if the original ever surfaces it is flagged for red-letter.
+
+**Repair** rewrites a row that differs from its ledger entry from that entry
+(:mod:`fapiao.recovery.repair`).  A restore or repair clears the merchant's flag on the number
+(:mod:`fapiao.invoices.findings`).
 
 What either writes is :func:`fapiao.recovery.remedy_plan.plan_remedy`'s: the merchant's own
 ledger entry, or the claim as reviewed — the reviewer chooses the remedy and may add a note,
@@ -26,6 +30,7 @@ from fapiao.audit.services import record
 from fapiao.core.cases import CaseAction, CaseState
 from fapiao.core.choices import Direction, EntryKind, Origin
 from fapiao.core.errors import ConflictError, FapiaoError, InvalidValueError, ValidationFailed, _
+from fapiao.invoices import findings
 from fapiao.invoices.models import Invoice
 from fapiao.invoices.numbering import allocate_number
 from fapiao.invoices.outgoing import check_not_elsewhere, check_restorable
@@ -33,7 +38,7 @@ from fapiao.invoices.presenters import audit_snapshot
 from fapiao.invoices.rows import NewInvoice, create_invoice_row, seal_buyer
 from fapiao.ledger.models import LogEntry
 from fapiao.platform.uow import PendingEntry, UnitOfWork, write
-from fapiao.recovery import notify
+from fapiao.recovery import notify, repair
 from fapiao.recovery.choices import Remedy
 from fapiao.recovery.models import Case, SupersededNumber
 from fapiao.recovery.remedy_plan import Writing, ledger_original, plan_remedy
@@ -95,7 +100,7 @@ def parse_remedy(value: object) -> Remedy:
         raise ValidationFailed(
             [
                 InvalidValueError(
-                    _("Choose one of: {choices}."), code="invalid_choice", choices="restore, reissue"
+                    _("Choose one of: {choices}."), code="invalid_choice", choices="restore, reissue, repair"
                 ).at("remedy")
             ]
         ) from None
@@ -149,6 +154,9 @@ def check_number(case: Case, remedy: Remedy) -> None:
     """What the claimed number rules out, whatever the content: raises the first refusal."""
     number = case.claimed_number
     _refuse_a_second_remedy(case)
+    if remedy is Remedy.REPAIR:
+        repair.check_repair(case)
+        return
     if Invoice.objects.filter(merchant_id=case.merchant_id, number=number).exists():
         raise InvoiceAlreadyPresentError(number=number)
     if remedy is Remedy.RESTORE:
@@ -171,6 +179,8 @@ def preview(case: Case, remedy: Remedy) -> tuple[Writing | None, FapiaoError | N
     """What ``remedy`` would write now, or why it cannot (for the reviewer's page)."""
     try:
         check_number(case, remedy)
+        if remedy is Remedy.REPAIR:
+            return repair.plan_repair(case), None
         return plan_remedy(case, remedy, today=timezone.localdate()), None
     except FapiaoError as refusal:
         return None, refusal
@@ -197,10 +207,15 @@ def resolve_case(
     details = {"remedy": chosen.value}
 
     def apply(locked: Case, _target: CaseState, now: datetime) -> None:
-        writing = plan_remedy(locked, chosen, today=timezone.localdate(now))
+        if chosen is Remedy.REPAIR:
+            writing = repair.plan_repair(locked)
+            made["invoice"] = repair.write_repair(user=user, case=locked, writing=writing, now=now)
+            made["pending"] = None  # the row's own entry and receipt stand
+        else:
+            writing = plan_remedy(locked, chosen, today=timezone.localdate(now))
+            unit = made["unit"]
+            made["invoice"], made["pending"] = _write(unit, user=user, case=locked, writing=writing, now=now)
         details["source"] = writing.source  # the timeline event is written after apply
-        unit = made["unit"]
-        made["invoice"], made["pending"] = _write(unit, user=user, case=locked, writing=writing, now=now)
         locked.remedy = chosen
         locked.resolved_invoice = made["invoice"]
         locked.resolved_at = now
@@ -284,6 +299,10 @@ def _write(
     if not restoring:
         SupersededNumber.objects.create(
             merchant=merchant, number=case.claimed_number, case=case, replacement=made.invoice, created_at=now
+        )
+    if restoring:
+        findings.clear(
+            merchant_id=merchant.pk, number=made.invoice.number, how="restore", ref=case.acceptance_no
         )
     record(
         actor=user,

@@ -1,4 +1,4 @@
-"""What a remedy writes (DESIGN.md §7): what was claimed and proven, never what a reviewer types.
+"""What a remedy writes (docs/spec/recovery.md): what was claimed and proven, never what a reviewer types.
 
 - **Restore**, where the merchant's own ledger holds an entry for the claimed number: exactly that
   entry's invoice — proven against the signed log first, and only if it agrees with the claim
@@ -102,7 +102,7 @@ def plan_remedy(case: Case, remedy: Remedy, *, today: date) -> Writing:
     if remedy is Remedy.RESTORE:
         original = ledger_original(case)
         if original is not None:
-            return _from_ledger(case, *original)
+            return from_ledger(case, *original)
     claim = stored_claim(case)
     on = claim.issued_on if remedy is Remedy.RESTORE else today
     body = claimed_invoice_body(claim, summary_line=SUMMARY_LINE.format(acceptance_no=case.acceptance_no))
@@ -116,7 +116,7 @@ def plan_remedy(case: Case, remedy: Remedy, *, today: date) -> Writing:
     return Writing(remedy, "claim", number, on, draft.kind, draft.buyer, draft.lines)
 
 
-def _from_ledger(case: Case, index: int, document: dict[str, Any]) -> Writing:
+def from_ledger(case: Case, index: int, document: dict[str, Any]) -> Writing:
     """Exactly the entry's invoice: proven, agreeing with the claim, and rebuilt byte for byte."""
     try:
         proven = verify_receipt(receipt_for(case.merchant, index), keys.registry()).ok

@@ -1,4 +1,4 @@
-"""The merchant's side of a recovery case (DESIGN.md §7): open, edit, submit, withdraw, confirm, reopen.
+"""The merchant's side of a recovery case (spec/recovery.md): open, edit, submit, withdraw, confirm, reopen.
 
 The conversation (messages, asking for more, the answer) is :mod:`fapiao.recovery.conversation`,
 the reviewer's side (claim, assign, approve, reject) :mod:`fapiao.recovery.review`, evidence

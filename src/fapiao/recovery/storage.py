@@ -1,4 +1,4 @@
-"""Evidence bytes, stored content-addressed by SHA-256 behind Django's storage API (DESIGN.md §7).
+"""Evidence bytes, stored content-addressed by SHA-256 behind Django's storage API (docs/spec/recovery.md).
 
 A file's name is its fingerprint, ``sha256/ab/cd/abcd…`` (two directory levels keep any one
 directory small), so the same bytes are stored once however often they are attached, and a

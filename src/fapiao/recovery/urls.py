@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from fapiao.recovery.views import apply, case, guide, notifications, staff
+from fapiao.recovery.views import apply, case, findings, guide, notifications, staff
 
 app_name = "recovery"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("<uuid:case_id>/receipt.pdf", case.receipt_pdf, name="receipt"),
     path("<uuid:case_id>/messages/", case.post_message, name="message"),
     path("<uuid:case_id>/act/<str:action>/", case.act, name="act"),
+    path("from-finding/<str:number>/", findings.case_from_finding, name="from-finding"),
     path("notifications/", notifications.notification_list, name="notifications"),
     path("guide/", guide.recovery_guide, name="guide"),
     path("guide/receipts/", guide.receipts_guide, name="guide-receipts"),

@@ -1,6 +1,6 @@
 """``ledger verify``'s check of the remedies: every restore or re-issue entry is its case's claim.
 
-A remedy writes what was claimed and proven (DESIGN.md §7).  Each ``restore`` and ``reissue``
+A remedy writes what was claimed and proven (docs/spec/recovery.md).  Each ``restore`` and ``reissue``
 entry of a merchant's log names its case (``ref``); its invoice is compared with that case's
 claim as :func:`fapiao.core.claims.remedy_differences` compares them, and any difference — or a
 case the merchant does not have — is a finding.  Registered with the ledger's verify from

@@ -44,6 +44,8 @@ ITEMS: list[NavItem] = [
     NavItem("recovery:list", _("My applications"), Action.READ_CASES, staff_label=_("Recovery cases")),
     NavItem("recovery:inbox", _("Inbox"), Action.MESSAGE_CASES, when=lambda user: not user.is_merchant_user),
     NavItem("recovery:guide", _("Guide")),
+    NavItem("ops:overview", _("Operations overview"), Action.READ_OPERATIONS),
+    NavItem("ops:backups", _("Backups and drills"), Action.READ_OPERATIONS),
     NavItem("ledger:verify", _("Verify the ledger"), Action.VERIFY_LEDGER),
     NavItem("accounts:users", _("Users"), Action.READ_USERS),
     NavItem("accounts:tokens", _("API tokens"), Action.MANAGE_OWN_TOKENS),

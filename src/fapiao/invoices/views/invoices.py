@@ -15,13 +15,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from fapiao.accounts.models import User
+from fapiao.accounts.models import Merchant, User
 from fapiao.accounts.permissions import Action, may, require
 from fapiao.accounts.requests import acting_user
 from fapiao.audit import services as audit
 from fapiao.core.errors import ValidationFailed, _
-from fapiao.invoices import exports, selectors, services
-from fapiao.invoices.models import Invoice
+from fapiao.invoices import exports, findings, selectors, services
+from fapiao.invoices.models import Invoice, InvoiceFinding
 from fapiao.invoices.panels import render_panels
 from fapiao.invoices.presenters import invoice_representation, summary_representation
 from fapiao.ledger.services import receipt_for
@@ -93,21 +93,33 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
         form.add_failure(failed, lambda path: path)
         filters = None
     export = request.GET.get("format", "")
+    missing = findings.missing_matching(user, filters) if filters is not None else []
     if filters is not None and export in EXPORT_TYPES:
-        return _export(
-            request, selectors.invoice_list(user=user, filters=filters).order_by(*ordering), export
-        )
+        queryset = selectors.invoice_list(user=user, filters=filters).order_by(*ordering)
+        return _export(request, queryset, export, missing)
     page = None
+    rows: list[dict[str, Any]] = []
     if filters is not None:
         queryset = selectors.invoice_list(user=user, filters=filters).order_by(*ordering)
         page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [invoice_row(invoice, user) for invoice in page]
+        flags = findings.findings_by_number(user, [row["number"] for row in rows])
+        for invoice, row in zip(page, rows, strict=True):
+            finding = flags.get((invoice.merchant_id, invoice.number))
+            row["flag"] = finding.kind if finding is not None else ""
+    missing_rows = [
+        {**findings.summary(finding), "url": _finding_url(finding, user)}
+        for finding in (missing if page is None or page.number == 1 else [])
+    ]
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
     context = {
         "form": form,
         "page": page,
-        "rows": [invoice_row(invoice, user) for invoice in page] if page is not None else [],
+        "rows": rows,
+        "missing_rows": missing_rows,
+        "flagged": findings.visible_to(user).count() if user.is_merchant_user else 0,
         "searched": searched,
         "sort": sort,
         "sort_links": _sort_links(request, sort),
@@ -116,7 +128,9 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
         "is_staff_view": not user.is_merchant_user,
         "state_choices": labels.choices("state"),
         "direction_choices": labels.choices("direction"),
-        "recovery_url": _recovery_url(params) if page is not None and not page.paginator.count else None,
+        "recovery_url": _recovery_url(params)
+        if page is not None and not page.paginator.count and not missing_rows
+        else None,
     }
     return render(request, "invoices/list.html", context)
 
@@ -136,13 +150,18 @@ def detail_url(invoice: Invoice, user: User, view: str = "invoices:invoice") -> 
     return url if user.is_merchant_user else f"{url}?{urlencode({'merchant': invoice.merchant.uscc})}"
 
 
-def _export(request: HttpRequest, queryset: Any, kind: str) -> HttpResponse:
+def _finding_url(finding: InvoiceFinding, user: User) -> str:
+    url = reverse("invoices:invoice", args=[finding.number])
+    return url if user.is_merchant_user else f"{url}?{urlencode({'merchant': finding.merchant.uscc})}"
+
+
+def _export(request: HttpRequest, queryset: Any, kind: str, missing: list[InvoiceFinding]) -> HttpResponse:
     user = acting_user(request)
     require(user, Action.EXPORT_INVOICES)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     with tempfile.TemporaryDirectory(prefix="fapiao-export-") as folder:
         path = Path(folder) / f"invoices-{stamp}.{kind}"
-        count = exports.export_invoices(queryset, path)
+        count = exports.export_invoices(queryset, path, flags=findings.visible_to(user), missing=missing)
         data = path.read_bytes()
     audit.record(
         actor=user,
@@ -153,6 +172,43 @@ def _export(request: HttpRequest, queryset: Any, kind: str) -> HttpResponse:
     response = HttpResponse(data, content_type=EXPORT_TYPES[kind])
     response["Content-Disposition"] = f'attachment; filename="{path.name}"'
     return response
+
+
+def _finding_context(request: HttpRequest, finding: InvoiceFinding | None) -> dict[str, Any]:
+    """The flag of an invoice verify found missing or altered, and its one-click remedy."""
+    if finding is None:
+        return {"finding": None}
+    user = acting_user(request)
+    try:
+        apply_url = reverse("recovery:from-finding", args=[finding.number])
+    except NoReverseMatch:
+        apply_url = ""
+    return {
+        "finding": finding,
+        "ledger": finding.ledger,
+        "row_values": finding.row,
+        "may_apply": bool(apply_url) and may(user, Action.OPEN_CASES),
+        "apply_url": apply_url,
+    }
+
+
+def _finding_of(request: HttpRequest, invoice: Invoice) -> InvoiceFinding | None:
+    return findings.active_for_merchant(invoice.merchant_id).filter(number=invoice.number).first()
+
+
+def _missing_page(request: HttpRequest, number: str, not_found: Exception) -> HttpResponse:
+    """A number verify found missing: the page shows what its ledger entry says, and the remedy."""
+    user = acting_user(request)
+    merchant = None
+    if not user.is_merchant_user:
+        uscc = request.GET.get("merchant", "")
+        merchant = Merchant.objects.filter(uscc=uscc.strip().upper()).first() if uscc else None
+        if merchant is None:
+            raise not_found
+    finding = findings.finding_for(user, number, merchant=merchant)
+    if finding is None or finding.kind != findings.MISSING:
+        raise not_found
+    return render(request, "invoices/missing.html", _finding_context(request, finding))
 
 
 def _get(request: HttpRequest, number: str) -> Invoice:
@@ -187,7 +243,10 @@ def _lines_with_remaining(invoice: Invoice, body: dict[str, Any]) -> list[dict[s
 @login_required
 @require_GET
 def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
-    invoice = _get(request, number)
+    try:
+        invoice = _get(request, number)
+    except services.InvoiceNotFoundError as not_found:
+        return _missing_page(request, number, not_found)
     body = invoice_representation(invoice)
     user = acting_user(request)
     red_letters = selectors.invoices_visible_to(user).filter(original_id=invoice.pk).order_by("issued_at")
@@ -210,6 +269,7 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
         "receipt_url": detail_url(invoice, user, "invoices:invoice-receipt"),
         "red_letter_url": reverse("invoices:red-letter", args=[invoice.number]),
         "panels": render_panels("invoice", request, invoice),
+        **_finding_context(request, _finding_of(request, invoice)),
     }
     return render(request, "invoices/detail.html", context)
 
@@ -225,6 +285,7 @@ def invoice_print(request: HttpRequest, number: str) -> HttpResponse:
         "lines": body["lines"],
         "back_url": detail_url(invoice, acting_user(request)),
         "issuer_name": audit.display_name(invoice.created_by),
+        "finding": _finding_of(request, invoice),
     }
     return render(request, "invoices/print.html", context)
 

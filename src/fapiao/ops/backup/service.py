@@ -1,4 +1,4 @@
-"""``fapiao backup create | verify | list | prune | restore`` (DESIGN.md C7), SQLite.
+"""``fapiao backup create | verify | list | prune | restore`` (docs/operations/backup.md), SQLite.
 
 A backup is taken while writes continue: the witness files are copied first, then SQLite's online
 backup API copies the database in one step (one read transaction, so a consistent snapshot that

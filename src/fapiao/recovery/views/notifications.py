@@ -11,10 +11,19 @@ from django.views.decorators.http import require_GET
 
 from fapiao.accounts.requests import acting_user
 from fapiao.recovery import selectors
+from fapiao.recovery.models import Notification
 from fapiao.recovery.notify import mark_read
 from fapiao.recovery.notify import render as render_notification
 
 PAGE_SIZE = 30
+
+
+def _url(notification: Notification) -> str | None:
+    """The case it is about, else the page it names (a flagged invoice: ``params["path"]``)."""
+    if notification.case_id and notification.case:
+        return reverse("recovery:case", args=[notification.case.uid])
+    path = (notification.params or {}).get("path")
+    return path if isinstance(path, str) and path.startswith("/") and not path.startswith("//") else None
 
 
 @login_required
@@ -27,7 +36,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
             "text": render_notification(n),
             "at": n.created_at,
             "unread": n.read_at is None,
-            "url": reverse("recovery:case", args=[n.case.uid]) if n.case_id and n.case else None,
+            "url": _url(n),
         }
         for n in page
     ]

@@ -1,4 +1,4 @@
-"""Restore (恢复) or re-issue (补开) the invoice of an approved case: see what will be written, then write it.
+"""Restore (恢复), re-issue (补开) or repair (修复) an approved case's invoice: see it, then write it.
 
 The page shows exactly what the remedy writes (:func:`fapiao.recovery.remedies.preview`): the
 merchant's own ledger entry of the number, or the claim as reviewed.  The reviewer chooses the
@@ -25,6 +25,7 @@ from fapiao.core.identifiers import holds_resident_id
 from fapiao.core.masking import mask
 from fapiao.core.strict import whole_number_or_none
 from fapiao.core.words import amount_in_words
+from fapiao.invoices.models import Invoice
 from fapiao.platform.errors import friendly
 from fapiao.platform.forms import FormState, posted
 from fapiao.platform.private import private_page
@@ -63,6 +64,10 @@ def _context(case: Case, remedy: Remedy, form: FormState) -> dict[str, Any]:
     }
 
 
+def _row_exists(case: Case) -> bool:
+    return Invoice.objects.filter(merchant_id=case.merchant_id, number=case.claimed_number).exists()
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @friendly
@@ -73,6 +78,8 @@ def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
     case = selectors.case_get(user=user, case_id=case_id)
     values = request.POST if request.method == "POST" else request.GET
     remedy = Remedy.REISSUE if values.get("remedy") == Remedy.REISSUE else Remedy.RESTORE
+    if values.get("remedy") == Remedy.REPAIR or (remedy is Remedy.RESTORE and _row_exists(case)):
+        remedy = Remedy.REPAIR  # the row is there: restoring it is impossible, rewriting it is the way
     if case.state != CaseState.APPROVED:
         text = gettext("Only an approved case can be resolved; this one is {state}.")
         messages.error(request, text.format(state=state_label(case.state)))
@@ -95,7 +102,12 @@ def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
         case.refresh_from_db()
         form.data["version"] = str(case.version)  # the page shows the case as it is now
         return render(request, "recovery/staff/resolve.html", _context(case, remedy, form))
-    if remedy is Remedy.RESTORE:
+    if remedy is Remedy.REPAIR:
+        done = gettext(
+            "Invoice {number} was repaired from its ledger entry; "
+            "the merchant was asked to check it and confirm."
+        )
+    elif remedy is Remedy.RESTORE:
         done = gettext("Invoice {number} was restored; the merchant was asked to check it and confirm.")
     else:
         done = gettext("Invoice {number} was re-issued; the merchant was asked to check it and confirm.")

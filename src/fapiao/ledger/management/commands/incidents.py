@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import get_language, gettext, gettext_noop
 
 from fapiao.accounts.cli import acting_user, add_user_argument
 from fapiao.core.choices import IncidentKind
@@ -21,6 +21,7 @@ from fapiao.core.errors import FapiaoError, ValidationFailed
 from fapiao.ledger import incidents
 from fapiao.ledger.checks import localized_reason
 from fapiao.ledger.models import IntegrityIncident
+from fapiao.ledger.verify import code_title, summary_in_words
 
 
 def _columns(text: str) -> int:
@@ -140,8 +141,11 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(document, ensure_ascii=False, indent=2))
             return
-        details = incident.details or {}
+        details = dict(incident.details or {})
         reason = str(details.get("reason", incident.kind))
+        language = get_language() or "zh-hans"
+        if "summary" in details:  # each finding code by its name (the one table of names)
+            details["summary"] = summary_in_words(str(details["summary"]), language)
         explained = localized_reason(reason, details) or str(details.get("message", ""))
         lines = [
             (gettext("Incident"), str(incident.pk)),
@@ -152,7 +156,13 @@ class Command(BaseCommand):
             (gettext("Merchant (log)"), str(details.get("log", "—"))),
         ]
         if incident.kind == IncidentKind.VERIFY_FAILED:
-            findings = ", ".join(str(key) for key in details.get("findings", [])) or "—"
+            findings = (
+                ", ".join(
+                    f"{code_title(str(key).split('@')[0].split('.')[0], language)} {key}"
+                    for key in details.get("findings", [])
+                )
+                or "—"
+            )
             lines += [(gettext("Findings"), findings), (gettext("Verify run"), str(details.get("run", "—")))]
         else:
             lines += [

@@ -1,6 +1,6 @@
 """``fapiao keys list | rotate | compromised KEY_ID --since TIME | export-public FILE | rotate-data``.
 
-Key custody (DESIGN.md §6): private keys live in ``FAPIAO_KEYS_DIR`` (``<key_id>.pem``, 0600)
+Key custody (docs/spec/ledger.md): private keys live in ``FAPIAO_KEYS_DIR`` (``<key_id>.pem``, 0600)
 or in ``FAPIAO_SIGNING_KEY_FILE``, never in the database; ``keys.json`` beside them is the
 public registry of every key ever used, with its status (active / retired / compromised).
 
