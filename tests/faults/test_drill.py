@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fapiao.ops.drill_reports import DrillReport, read_report
 from tests.conftest import VALID_INVOICE
 from tests.faults.server import LiveServer
 
@@ -24,6 +25,11 @@ def _state(database: Path) -> tuple[int, list[tuple[str, int]]]:
             "JOIN accounts_merchant m ON m.id = l.merchant_id ORDER BY 1"
         ).fetchall()
     return invoices, [(str(u), int(s)) for u, s in sizes]
+
+
+def list_reports_of(live: LiveServer) -> list[DrillReport]:
+    """What the 备份与演练 page reads of the saved reports."""
+    return [read_report(path) for path in sorted((live.var_dir / "drills").glob("*.json"))]
 
 
 def test_database_lost_drill_names_its_rpo_and_replay_closes_it(tmp_path: Path) -> None:
@@ -51,8 +57,9 @@ def test_database_lost_drill_names_its_rpo_and_replay_closes_it(tmp_path: Path) 
     assert report["ok"] is True
     assert report["invoices_after_backup"] == 5
     # RPO: exactly the five invoices written after the backup, per log, named.
-    assert report["rpo"]["entries"] == 5
-    by_log = {r["log"]: (r["first"], r["last"]) for r in report["rpo"]["logs"]}
+    assert report["rpo_entries"] == 5
+    assert report["rpo"] == {"91110108MA01ABCD84": 3, "91110105MA01EFGH56": 2}
+    by_log = {r["log"]: (r["first"], r["last"]) for r in report["rpo_ranges"]}
     assert by_log == {"91110108MA01ABCD84": (1, 3), "91110105MA01EFGH56": (0, 1)}
     # Replay brought every one of them back, and the ledger verifies clean.
     assert report["replay"]["appended"] == 5 and report["replay"]["closed"] is True
@@ -77,6 +84,8 @@ def test_database_lost_drill_names_its_rpo_and_replay_closes_it(tmp_path: Path) 
     drills = live.var_dir / "drills"
     assert sorted(p.name for p in drills.iterdir()) == [f"{report['id']}.json", f"{report['id']}.md"]
     assert "RPO" in (drills / f"{report['id']}.md").read_text(encoding="utf-8")
+    (listed,) = list_reports_of(live)
+    assert (listed.scenario, listed.ok, listed.entries_lost) == ("database-lost", True, 5)
     assert _state(live.sqlite_path) == before
     assert (live.var_dir / "witness" / "heads.jsonl").read_bytes() == witness
     assert not (live.var_dir / "backups").exists()

@@ -72,6 +72,7 @@ def save_report(report: dict[str, Any], markdown: str) -> tuple[Path, Path]:
     if not _ID.fullmatch(drill_id):
         raise ValueError(f"not a drill id: {drill_id!r}")
     json_path, md_path = directory / f"{drill_id}.json", directory / f"{drill_id}.md"
+    report = {**report, "report_md": markdown}  # the 备份与演练 page shows it (fapiao.ops.drill_reports)
     _write_private(md_path, markdown)
     _write_private(json_path, json.dumps(report, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     return json_path, md_path
