@@ -316,6 +316,16 @@ FAPIAO_WITNESS_FILE = Path(env("FAPIAO_WITNESS_FILE", str(VAR_DIR / "witness" / 
 FAPIAO_BACKUP_DIR = Path(env("FAPIAO_BACKUP_DIR", str(VAR_DIR / "backups"))).resolve()
 FAPIAO_BACKUP_KEY = env("FAPIAO_BACKUP_KEY") or None
 FAPIAO_BACKUP_MAX_AGE_HOURS = env_int("FAPIAO_BACKUP_MAX_AGE_HOURS", 26)
+# PostgreSQL backups with pgBackRest (`fapiao backup setup`): the pgbackrest command, its stanza, the
+# configuration file it writes (it holds the repository cipher pass: keep it apart from the backups,
+# readable by the database's OS user), the repository, how many full backups pgBackRest keeps, and
+# where `backup verify` restores its scratch cluster (default: the system's temporary directory).
+FAPIAO_PGBACKREST = env("FAPIAO_PGBACKREST", "pgbackrest")
+FAPIAO_PGBACKREST_STANZA = env("FAPIAO_PGBACKREST_STANZA", "fapiao")
+FAPIAO_PGBACKREST_CONFIG = Path(env("FAPIAO_PGBACKREST_CONFIG", "/etc/pgbackrest/fapiao.conf"))
+FAPIAO_PGBACKREST_REPO = Path(env("FAPIAO_PGBACKREST_REPO", str(FAPIAO_BACKUP_DIR / "pgbackrest")))
+FAPIAO_PGBACKREST_RETENTION_FULL = env_int("FAPIAO_PGBACKREST_RETENTION_FULL", 4)
+FAPIAO_BACKUP_PG_SCRATCH = env("FAPIAO_BACKUP_PG_SCRATCH") or None
 # Benchmarks only: measure issuance without the ledger append.  Never in production.
 FAPIAO_LEDGER_ENABLED = env_bool("FAPIAO_LEDGER_ENABLED", True) or PRODUCTION
 FAPIAO_SIGNING_KEY_FILE = env("FAPIAO_SIGNING_KEY_FILE") or None

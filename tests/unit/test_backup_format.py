@@ -177,3 +177,15 @@ def test_parse_age(text, seconds):
 def test_parse_age_refuses(text):
     with pytest.raises(ValueError):
         parse_age(text)
+
+
+def test_target_time_needs_a_zone_and_is_read_as_utc() -> None:
+    from datetime import UTC, datetime
+
+    from fapiao.ops.backup.pgbackrest import TargetTimeError, parse_target_time
+
+    assert parse_target_time("2026-12-05T14:30:00+08:00") == datetime(2026, 12, 5, 6, 30, tzinfo=UTC)
+    assert parse_target_time("2026-12-05T06:30:00.25Z") == datetime(2026, 12, 5, 6, 30, 0, 250000, tzinfo=UTC)
+    for bad in ("2026-12-05 14:30", "yesterday", ""):
+        with pytest.raises(TargetTimeError):
+            parse_target_time(bad)

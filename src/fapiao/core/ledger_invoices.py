@@ -82,6 +82,7 @@ _KIND_ORIGIN: dict[str, Origin] = {
     EntryKind.RESTORE: Origin.RESTORED,
     EntryKind.REISSUE: Origin.REISSUED,
 }
+KIND_ORIGIN = _KIND_ORIGIN  # the origin a row rebuilt from an entry of each kind has
 _ABSENT = object()
 
 

@@ -57,3 +57,21 @@ def allocate_number(*, merchant: Merchant, on: date) -> str:
         _("No invoice numbers are left for {year}; ask the operator to allocate a number segment."),
         year=on.year,
     )
+
+
+def advance_past(*, merchant: Merchant, number: str) -> bool:
+    """After ``number`` came back from elsewhere (a ledger replay): the segment holding it hands
+    out serials after it, never it again.  Whether a segment was advanced."""
+    if len(number) != 20 or not number.isdigit():
+        return False
+    serial = int(number[5:])
+    advanced = NumberSegment.objects.filter(
+        merchant=merchant,
+        year=int(number[:2]),
+        province=number[2:4],
+        channel=int(number[4]),
+        first_serial__lte=serial,
+        last_serial__gte=serial,
+        next_serial__lte=serial,
+    ).update(next_serial=serial + 1)
+    return bool(advanced)

@@ -97,6 +97,7 @@ def create_invoice_row(
     at: datetime,
     ref: str | None = None,
     defer: bool = False,
+    replayed_seq: int | None = None,
 ) -> CreatedInvoice:
     """Store a new invoice, its lines, its ledger entry and its number's registration in ``unit``.
 
@@ -104,6 +105,10 @@ def create_invoice_row(
     whose numbers are fresh from the merchant's segment).  A restored number may be registered
     already — to this merchant; another's is refused
     (:class:`~fapiao.invoices.outgoing.NumberOfAnotherMerchantError`).
+
+    ``replayed_seq``: the row of an entry that is in the log already (``fapiao ledger replay``
+    re-appended it from a receipt): no entry is appended, the row points at that one, and its
+    number may be registered already, like a restored one.
     """
     invoice = Invoice(
         merchant=merchant,
@@ -129,12 +134,14 @@ def create_invoice_row(
         created_by=user,
     )
     pending = None
-    if settings.FAPIAO_LEDGER_ENABLED:  # off in benchmarks only
+    if replayed_seq is not None:
+        invoice.ledger_seq = replayed_seq
+    elif settings.FAPIAO_LEDGER_ENABLED:  # off in benchmarks only
         document = document_for(invoice, new.lines, buyer=buyer.buyer)
         pending = append_entry(unit, merchant=merchant, kind=entry, invoice=document, ref=ref, at=at)
         invoice.ledger_seq = pending.seq
     if new.direction is Direction.OUT:
-        restored = new.origin is Origin.RESTORED
+        restored = new.origin is Origin.RESTORED or replayed_seq is not None
         register_number(
             unit, merchant=merchant, number=new.number, at=at, existing=restored, defer=defer and not restored
         )

@@ -53,6 +53,7 @@ TABLES: dict[str, Target] = {
     "recovery.CaseMessage": distributed(),
     "recovery.CaseEvent": distributed(),
     "recovery.SupersededNumber": distributed(),
+    "recovery.ReplayedInvoice": distributed(),
     "documents.Document": distributed(),
     "documents.Delivery": distributed(),
     # The audit trail: one log per merchant whose id is the merchant's id (the staff log's is 0),

@@ -17,3 +17,8 @@ class RecoveryConfig(AppConfig):
 
         register_row_check(check_remedies)
         register_listener(notify_findings)  # the merchant hears of a loss verify found
+        # `fapiao ledger replay` rebuilds invoice rows, so it lives here; the ledger command
+        # names its subcommands by module path.
+        from fapiao.ledger.management.commands.ledger import SUBCOMMANDS  # noqa: PLC0415  app loading
+
+        SUBCOMMANDS.setdefault("replay", "fapiao.recovery.cli_replay")

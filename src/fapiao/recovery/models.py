@@ -225,3 +225,27 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ReplayedInvoice(models.Model):
+    """An invoice row ``fapiao ledger replay`` rebuilt from a receipt a merchant kept, after a
+    restore lost it (docs/operations/backup.md, Replay).
+
+    The entry gives back everything but the buyer's sensitive fields, which it holds only sealed:
+    the row keeps the seal, and ``awaiting_buyer`` says the merchant must supply those fields
+    (through a recovery case, with the invoice file they kept) before they can be shown again.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="+")
+    seq = models.BigIntegerField()  # the replayed entry's index in the merchant's log
+    awaiting_buyer = models.BooleanField(default=False)
+    replayed_at = models.DateTimeField()
+    receipt_file = models.CharField(max_length=255, blank=True)  # the file it came from, as given
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "seq"], name="replayed_unique_seq")]
+        indexes = [models.Index(fields=["merchant", "awaiting_buyer"], name="replayed_awaiting")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}:{self.seq}"

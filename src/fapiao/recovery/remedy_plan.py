@@ -131,8 +131,8 @@ def from_ledger(case: Case, index: int, document: dict[str, Any]) -> Writing:
     if differences:
         raise LedgerDiffersFromClaimError(index=index, fields=", ".join(d.field for d in differences))
     try:
-        writing = _writing(document, index)
-        rebuilt = _document(writing)
+        writing = writing_from_entry(document, index)
+        rebuilt = document_of(writing)
     except (FapiaoError, ValueError, ArithmeticError, LookupError, TypeError, KeyError):
         rebuilt = None
     if rebuilt != document:
@@ -140,7 +140,7 @@ def from_ledger(case: Case, index: int, document: dict[str, Any]) -> Writing:
     return writing
 
 
-def _writing(document: dict[str, Any], index: int) -> Writing:
+def writing_from_entry(document: dict[str, Any], index: int) -> Writing:
     buyer = document["buyer"]
     tax_id = validate_tax_id(buyer["tax_id"]) if buyer.get("tax_id") else None
     lines = tuple(
@@ -177,7 +177,7 @@ def _writing(document: dict[str, Any], index: int) -> Writing:
     )
 
 
-def _document(writing: Writing) -> dict[str, Any]:
+def document_of(writing: Writing) -> dict[str, Any]:
     assert writing.number is not None and writing.seller is not None  # a restore's
     return invoice_document(
         number=writing.number,

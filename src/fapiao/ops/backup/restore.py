@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,15 @@ from django.utils import timezone
 
 from fapiao.accounts.models import Merchant
 from fapiao.audit.services import record as audit_record
+from fapiao.core.canonical import utc_stamp
 from fapiao.core.choices import IncidentKind
 from fapiao.core.errors import ConflictError, InvalidValueError
 from fapiao.ledger.incidents import open_incident
 from fapiao.ledger.models import Log
+from fapiao.ops.backup import pgbackrest, store
 from fapiao.ops.backup.service import DATABASE, EVIDENCE, database_path, scratch_root
-from fapiao.ops.backup.verification import verify_backup
+from fapiao.ops.backup.verification import open_manifest, verify_backup
+from fapiao.ops.models import BackupVerification
 from fapiao.ops.running import no_server
 from fapiao.platform import keys
 from fapiao.platform.verifying import read_witness
@@ -42,6 +47,12 @@ class PointInTimeNeedsPostgresError(InvalidValueError):
     """--target-time is for PostgreSQL (pgBackRest replays its WAL archive); a SQLite backup restores as it was taken."""  # noqa: E501
 
     code = "point_in_time_needs_postgres"
+
+
+class BackupOfAnotherEngineError(ConflictError):
+    """Backup {backup_id} is of {engine}; this installation runs on {vendor}."""
+
+    code = "backup_of_another_engine"
 
 
 class RestoreRefusedError(ConflictError):
@@ -67,14 +78,20 @@ class Restored:
 
 
 def restore_backup(backup_id: str, *, force: bool, target_time: str | None = None) -> Restored:
+    postgres = store.stored(backup_id).index.get("engine") == "postgresql"
+    if postgres:
+        return _restore_postgres(backup_id, force=force, target_time=target_time)
     if target_time:
         raise PointInTimeNeedsPostgresError()
     if not force:
         raise RestoreNeedsForceError()
     with no_server():
         scratch = scratch_root() / f"restore-{backup_id}"
+        # The live database is gone (the disaster itself): nothing can be recorded in it until the
+        # backup is in its place; the verification is recorded in the restored database instead.
+        gone = not _has_tables(database_path())
         try:
-            verified = verify_backup(backup_id, keep=scratch)
+            verified = verify_backup(backup_id, keep=scratch, record=not gone)
             if not verified.ok:
                 raise RestoreRefusedError(backup_id=backup_id, problems="; ".join(verified.problems[:5]))
             connection.close()
@@ -82,6 +99,8 @@ def restore_backup(backup_id: str, *, force: bool, target_time: str | None = Non
             copied = _copy_missing_evidence(scratch / EVIDENCE)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        if verified.unrecorded is not None:
+            verified.unrecorded.save()
         lost = compare_with_witness()
     audit_record(
         actor=None,
@@ -91,6 +110,63 @@ def restore_backup(backup_id: str, *, force: bool, target_time: str | None = Non
         after={"lost": [f"{r.log}:{r.first}-{r.last}" for r in lost], "evidence_copied": copied},
     )
     return Restored(backup_id, moved, copied, lost)
+
+
+def _restore_postgres(backup_id: str, *, force: bool, target_time: str | None) -> Restored:
+    """Verify the backup, then have pgBackRest restore the live cluster in place (``--delta``) to
+    the backup's consistent point or to ``target_time`` (its WAL archive replayed up to it)."""
+    if connection.vendor != "postgresql":
+        raise BackupOfAnotherEngineError(backup_id=backup_id, engine="postgresql", vendor=connection.vendor)
+    target = pgbackrest.parse_target_time(target_time) if target_time else None
+    if not force:
+        raise RestoreNeedsForceError()
+    with no_server():
+        part = open_manifest(store.stored(backup_id), store.backup_key())["engine"]["pgbackrest"]
+        consistent = datetime.fromisoformat(str(part["consistent_at"]).replace("Z", "+00:00"))
+        if target is not None and target < consistent:
+            raise pgbackrest.TargetTimeTooEarlyError(
+                target=utc_stamp(target), backup_id=backup_id, at=part["consistent_at"]
+            )
+        scratch = scratch_root() / f"restore-{backup_id}"
+        try:
+            verified = verify_backup(backup_id, keep=scratch)
+            if not verified.ok:
+                raise RestoreRefusedError(backup_id=backup_id, problems="; ".join(verified.problems[:5]))
+            pgbackrest.restore_live(part, target)
+            copied = _copy_missing_evidence(scratch / EVIDENCE)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        lost = compare_with_witness()
+    audit_record(
+        actor=None,
+        action="backup.restore",
+        target_type="backup",
+        target_id=backup_id,
+        after={
+            "lost": [f"{r.log}:{r.first}-{r.last}" for r in lost],
+            "evidence_copied": copied,
+            "target_time": utc_stamp(target) if target else None,
+        },
+    )
+    return Restored(backup_id, None, copied, lost)
+
+
+def _has_tables(path: Path) -> bool:
+    """Whether ``path`` is a database with this installation's tables (not lost, not empty)."""
+    if not path.is_file() or not path.stat().st_size:
+        return False
+    try:
+        reading = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            found = reading.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                [BackupVerification._meta.db_table],
+            ).fetchone()
+        finally:
+            reading.close()
+    except sqlite3.Error:
+        return False
+    return found is not None
 
 
 def _replace_database(restored: Path) -> Path | None:

@@ -20,6 +20,8 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from fapiao.core.backup import (
 )
 from fapiao.core.canonical import utc_stamp
 from fapiao.core.errors import ConflictError, FapiaoError, _
-from fapiao.ops.backup import store
+from fapiao.ops.backup import pgbackrest, store
 from fapiao.ops.backup.store import MANIFEST, PARTIAL, Stored, encrypted_name
 from fapiao.ops.backup.summary import summarise
 from fapiao.platform import keys
@@ -52,9 +54,15 @@ CHECK_TIMEOUT = 3600  # seconds for one of the checks run on the scratch copy
 
 
 class BackupEngineError(ConflictError):
-    """`fapiao backup` works on SQLite; backups of {vendor} with pgBackRest are not built yet (docs/operations/backup.md)."""  # noqa: E501
+    """`fapiao backup` works on SQLite and on PostgreSQL (with pgBackRest), not on {vendor}."""
 
     code = "backup_engine"
+
+
+class BackupTypeError(ConflictError):
+    """--type {kind} is for PostgreSQL (pgBackRest's full, diff and incr); a SQLite backup is always whole."""
+
+    code = "backup_type"
 
 
 class SameFilesystemError(ConflictError):
@@ -82,12 +90,26 @@ def require_sqlite() -> None:
         raise BackupEngineError(vendor=connection.vendor)
 
 
+def engine() -> str:
+    """``sqlite`` or ``postgresql``: the engines `fapiao backup` works on."""
+    if connection.vendor not in {"sqlite", "postgresql"}:
+        raise BackupEngineError(vendor=connection.vendor)
+    return str(connection.vendor)
+
+
+def database_home() -> Path:
+    """The directory the database's files live in (the cluster's data directory on PostgreSQL)."""
+    if engine() == "postgresql":
+        return Path(pgbackrest.load_cluster().data_dir)
+    return database_path().parent
+
+
 def refuse_same_filesystem(directory: Path) -> None:
     """In production the backups must not share the database's disk."""
     probe = directory
     while not probe.exists():
         probe = probe.parent
-    if os.stat(probe).st_dev == os.stat(database_path().parent).st_dev:
+    if os.stat(probe).st_dev == os.stat(database_home()).st_dev:
         raise SameFilesystemError(directory=directory)
 
 
@@ -115,12 +137,17 @@ class Created:
     cleaned: list[str] = field(default_factory=list)
 
 
-def create_backup() -> Created:
-    """Take a consistent backup while writes continue; listed only once complete and checked."""
-    require_sqlite()
+def create_backup(*, allow_same_filesystem: bool = False, kind: str | None = None) -> Created:
+    """Take a consistent backup while writes continue; listed only once complete and checked.
+
+    ``allow_same_filesystem``: a drill's scratch backup of its scratch copy (never the live one).
+    ``kind``: PostgreSQL's pgBackRest backup type (``full`` by default, ``diff``, ``incr``)."""
+    vendor = engine()
+    if vendor == "sqlite" and kind:
+        raise BackupTypeError(kind=kind)
     started = time.monotonic()
     directory = store.backup_dir()
-    if settings.PRODUCTION:
+    if settings.PRODUCTION and not allow_same_filesystem:
         refuse_same_filesystem(directory)
     with store.exclusive(directory):
         cleaned = store.remove_partials(directory)
@@ -133,13 +160,28 @@ def create_backup() -> Created:
         try:
             partial.mkdir(mode=0o700)
             scratch.mkdir(mode=0o700)
-            files = _write_files(partial, scratch, key=key, backup_id=backup_id)
-            summary = summary_of(scratch / DATABASE)
-            manifest = _manifest(backup_id, now, files, summary, key)
+            if vendor == "postgresql":
+                files = _write_files(partial, scratch, key=key, backup_id=backup_id, database=False)
+                taken = pgbackrest.backup(backup_id, kind or "full")
+                summary, part = taken.summary, taken.manifest_part()
+            else:
+                # The snapshot's summary is computed while its files are encrypted (SQLite reads
+                # without the GIL; so does AES-GCM).
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    pending: list[Future[dict[str, Any]]] = []
+                    files = _write_files(
+                        partial,
+                        scratch,
+                        key=key,
+                        backup_id=backup_id,
+                        on_snapshot=lambda: pending.append(pool.submit(summary_of, scratch / DATABASE)),
+                    )
+                    summary, part = pending[0].result(), None
+            manifest = _manifest(backup_id, now, files, summary, key, pgbackrest_part=part)
             _write_manifest(
                 partial, sign_manifest(manifest, keys.signing_key()), key=key, backup_id=backup_id
             )
-            _write_index(partial, backup_id, now, key, files)
+            _write_index(partial, backup_id, now, key, files, vendor=vendor)
             store.fsync_tree(partial)
             _check_files(partial, files, key=key, backup_id=backup_id)
             os.rename(partial, directory / backup_id)
@@ -171,8 +213,17 @@ def _write_failure(error: OSError | sqlite3.Error) -> str:
     return str(error)
 
 
-def _write_files(partial: Path, scratch: Path, *, key: bytes, backup_id: str) -> list[dict[str, Any]]:
-    """Witness copies first (so they never run ahead of the snapshot), the snapshot, then evidence."""
+def _write_files(
+    partial: Path,
+    scratch: Path,
+    *,
+    key: bytes,
+    backup_id: str,
+    database: bool = True,
+    on_snapshot: Callable[[], object] | None = None,
+) -> list[dict[str, Any]]:
+    """Witness copies first (so they never run ahead of the snapshot), the snapshot (SQLite; on
+    PostgreSQL pgBackRest's backup follows), then evidence."""
     plain: list[tuple[str, Path]] = []
     for name, source in _witness_sources().items():
         if source.is_file():
@@ -180,8 +231,11 @@ def _write_files(partial: Path, scratch: Path, *, key: bytes, backup_id: str) ->
             copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             shutil.copyfile(source, copy)
             plain.append((name, copy))
-    snapshot_sqlite(database_path(), scratch / DATABASE)
-    plain.insert(0, (DATABASE, scratch / DATABASE))
+    if database:
+        snapshot_sqlite(database_path(), scratch / DATABASE)
+        plain.insert(0, (DATABASE, scratch / DATABASE))
+        if on_snapshot is not None:
+            on_snapshot()
     evidence = Path(settings.FAPIAO_EVIDENCE_DIR)
     if evidence.is_dir():
         for blob in sorted(p for p in evidence.rglob("*") if p.is_file() and not p.name.startswith(".")):
@@ -223,17 +277,31 @@ def summary_of(database: Path) -> dict[str, Any]:
 
 
 def _manifest(
-    backup_id: str, now: Any, files: list[dict[str, Any]], summary: dict[str, Any], key: bytes
+    backup_id: str,
+    now: Any,
+    files: list[dict[str, Any]],
+    summary: dict[str, Any],
+    key: bytes,
+    *,
+    pgbackrest_part: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT app, name FROM django_migrations ORDER BY app, name")
         migrations = [f"{app}.{name}" for app, name in cursor.fetchall()]
     needed = summary.pop("keys")
+    if pgbackrest_part is None:
+        engine_part: dict[str, Any] = {"vendor": "sqlite", "version": sqlite3.sqlite_version}
+    else:
+        engine_part = {
+            "vendor": "postgresql",
+            "version": str(connection.pg_version),  # type: ignore[attr-defined]
+            "pgbackrest": pgbackrest_part,
+        }
     return {
         "format": FORMAT,
         "id": backup_id,
         "created_at": utc_stamp(now),
-        "engine": {"vendor": "sqlite", "version": sqlite3.sqlite_version},
+        "engine": engine_part,
         "migrations": migrations,
         "keys": {"signing": needed["signing"], "data": needed["data"], "backup": backup_key_id(key)},
         "summary": summary,
@@ -247,12 +315,14 @@ def _write_manifest(partial: Path, document: dict[str, Any], *, key: bytes, back
         encrypt_stream(io.BytesIO(data), writing, key=key, backup_id=backup_id, name=MANIFEST)
 
 
-def _write_index(partial: Path, backup_id: str, now: Any, key: bytes, files: list[dict[str, Any]]) -> None:
+def _write_index(
+    partial: Path, backup_id: str, now: Any, key: bytes, files: list[dict[str, Any]], *, vendor: str
+) -> None:
     index = {
         "format": FORMAT,
         "id": backup_id,
         "created_at": utc_stamp(now),
-        "engine": "sqlite",
+        "engine": vendor,
         "backup_key_id": backup_key_id(key),
         "files": len(files),
     }

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +29,14 @@ from fapiao.core.backup import (
     verify_manifest,
 )
 from fapiao.core.errors import FapiaoError, _
-from fapiao.ops.backup import store
+from fapiao.ops.backup import pgbackrest, store
 from fapiao.ops.backup.service import (
     CHECK_TIMEOUT,
     DATABASE,
     EVIDENCE,
     WITNESS,
     create_private_file,
-    require_sqlite,
+    engine,
     scratch_root,
     summary_of,
 )
@@ -82,16 +84,21 @@ class Verified:
     seconds: float
     invoices: int = 0
     entries: int = 0
+    unrecorded: BackupVerification | None = None  # with record=False: the row to save later
 
 
-def verify_backup(backup_id: str, *, keep: Path | None = None) -> Verified:
+def verify_backup(backup_id: str, *, keep: Path | None = None, record: bool = True) -> Verified:
     """Restore into scratch, run the checks, compare with the manifest; the result is recorded.
 
     A refused manifest (wrong key, another installation, a changed signature) raises: nothing is
-    restored.  ``keep``: leave the checked copy there (used by restore)."""
-    require_sqlite()
+    restored.  ``keep``: leave the checked copy there (used by restore).  ``record=False``: the
+    live database is gone (a restore after losing it): nothing is written to it; the result's
+    ``unrecorded`` row is saved by the caller once a database is back."""
+    engine()
     started = time.monotonic()
-    run = BackupVerification.objects.create(backup_id=backup_id, started_at=timezone.now())
+    run = BackupVerification(backup_id=backup_id, started_at=timezone.now())
+    if record:
+        run.save()
     scratch = keep or scratch_root() / f"verify-{backup_id}"
     shutil.rmtree(scratch, ignore_errors=True)
     problems: list[str] = []
@@ -103,9 +110,8 @@ def verify_backup(backup_id: str, *, keep: Path | None = None) -> Verified:
         scratch.mkdir(parents=True, mode=0o700)
         problems += _restore_files(backup, manifest, scratch, key=key)
         if not problems:
-            problems += run_checks(scratch)
-            found = summary_of(scratch / DATABASE)
-            found.pop("keys")
+            found = _check_database(manifest, scratch, problems)
+            found.pop("keys", None)
             problems += [str(d) for d in compare_summaries(manifest["summary"], found)]
             stored_blobs = {f["name"] for f in manifest["files"]}
             problems += [
@@ -123,9 +129,13 @@ def verify_backup(backup_id: str, *, keep: Path | None = None) -> Verified:
         summary = manifest.get("summary", {})
         run.invoices = sum(m.get("invoices", 0) for m in summary.get("merchants", {}).values())
         run.entries = sum(log.get("entries", 0) for log in summary.get("ledger", {}).values())
-        run.save()
+        if record:
+            run.save()
         if keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
+    if not record:
+        seconds = time.monotonic() - started
+        return Verified(backup_id, not problems, problems, seconds, run.invoices, run.entries, unrecorded=run)
     audit_record(
         actor=None,
         action="backup.verify",
@@ -134,6 +144,22 @@ def verify_backup(backup_id: str, *, keep: Path | None = None) -> Verified:
         after={"ok": not problems, "problems": problems[:20]},
     )
     return Verified(backup_id, not problems, problems, time.monotonic() - started, run.invoices, run.entries)
+
+
+def _check_database(manifest: dict[str, Any], scratch: Path, problems: list[str]) -> dict[str, Any]:
+    """Run the checks on the restored database and recompute its summary: the SQLite copy in
+    ``scratch``, or a throwaway cluster on pgBackRest's restore of the backup (PostgreSQL)."""
+    part = manifest.get("engine", {}).get("pgbackrest")
+    if part is None:
+        found, summary = run_checks(scratch_environment(scratch), lambda: summary_of(scratch / DATABASE))
+        problems += found
+        return summary
+    with pgbackrest.scratch_cluster(part) as cluster:
+        env = scratch_environment(scratch)
+        env["FAPIAO_DATABASE_URL"] = cluster.url
+        found, summary = run_checks(env, lambda: pgbackrest.scratch_summary(cluster))
+        problems += found
+        return summary
 
 
 def _restore_files(backup: Stored, manifest: dict[str, Any], scratch: Path, *, key: bytes) -> list[str]:
@@ -200,13 +226,26 @@ def fapiao_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProce
     )
 
 
-def run_checks(scratch: Path) -> list[str]:
-    """What an operator runs after a restore, on the copy: migrate, ledger verify, audit verify."""
-    env = scratch_environment(scratch)
-    problems = []
-    for args in (("migrate", "--noinput"), ("ledger", "verify"), ("audit", "verify")):
-        done = fapiao_command(*args, env=env)
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
-            problems.append(f"fapiao {' '.join(args)}: exit {done.returncode}: " + " | ".join(tail))
-    return problems
+def run_checks(
+    env: dict[str, str], summary: Callable[[], dict[str, Any]]
+) -> tuple[list[str], dict[str, Any]]:
+    """What an operator runs after a restore, on the copy: ``migrate``, then ``ledger verify`` and
+    ``audit verify`` side by side (both only read), while ``summary`` recomputes the manifest's
+    summary of the migrated copy in a thread.  Returns the problems and the summary."""
+    problems = _failed(("migrate", "--noinput"), fapiao_command("migrate", "--noinput", env=env))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        summarised = pool.submit(summary)
+        checks = {
+            args: pool.submit(fapiao_command, *args, env=env)
+            for args in (("ledger", "verify"), ("audit", "verify"))
+        }
+        for args, done in checks.items():
+            problems += _failed(args, done.result())
+        return problems, summarised.result()
+
+
+def _failed(args: tuple[str, ...], done: subprocess.CompletedProcess[str]) -> list[str]:
+    if done.returncode == 0:
+        return []
+    tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
+    return [f"fapiao {' '.join(args)}: exit {done.returncode}: " + " | ".join(tail)]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from fapiao.core.backup import parse_age
 from fapiao.core.errors import FapiaoError
-from fapiao.ops.backup import restore, retention, service, verification
+from fapiao.ops.backup import pgbackrest, restore, retention, service, verification
 
 
 class Command(BaseCommand):
@@ -28,9 +29,18 @@ class Command(BaseCommand):
             "create", help="take a consistent, encrypted, signed backup while writes continue"
         )
         create.add_argument(
+            "--type",
+            dest="kind",
+            choices=("full", "diff", "incr"),
+            help="PostgreSQL: pgBackRest's backup type (default full)",
+        )
+        create.add_argument(
             "--if-older-than",
             metavar="AGE",
             help="do nothing when the newest backup is younger than AGE (24h, 90m, 2d)",
+        )
+        sub.add_parser(
+            "setup", help="PostgreSQL: write pgBackRest's stanza and the cluster's archive_command"
         )
         verify = sub.add_parser("verify", help="restore a backup into scratch and check it")
         verify.add_argument("backup_id")
@@ -55,7 +65,9 @@ class Command(BaseCommand):
         action = options["action"]
         try:
             if action == "create":
-                self._create(options["if_older_than"])
+                self._create(options["if_older_than"], options["kind"])
+            elif action == "setup":
+                self._setup()
             elif action == "verify":
                 self._verify(options["backup_id"], as_json=options["json"])
             elif action == "list":
@@ -69,7 +81,27 @@ class Command(BaseCommand):
         except FapiaoError as error:
             raise CommandError(error.render(gettext)) from None
 
-    def _create(self, if_older_than: str | None) -> None:
+    def _setup(self) -> None:
+        done = pgbackrest.setup()
+        self.stdout.write(
+            gettext("pgBackRest stanza {stanza}: configuration {config}, repository {repo}.").format(
+                stanza=settings.FAPIAO_PGBACKREST_STANZA,
+                config=done.config,
+                repo=settings.FAPIAO_PGBACKREST_REPO,
+            )
+        )
+        self.stdout.write(gettext("archive_command = {command}").format(command=done.archive_command))
+        if done.needs_restart:
+            self.stderr.write(
+                gettext(
+                    "archive_mode was off: it is switched on, which takes effect when PostgreSQL restarts. "
+                    "Restart PostgreSQL, then run `fapiao backup setup` again."
+                )
+            )
+            raise SystemExit(1)
+        self.stdout.write(gettext("Stanza created and archiving checked: `fapiao backup create` is ready."))
+
+    def _create(self, if_older_than: str | None, kind: str | None = None) -> None:
         if if_older_than:
             try:
                 age = parse_age(if_older_than)
@@ -87,7 +119,7 @@ class Command(BaseCommand):
                     )
                 )
                 return
-        created = service.create_backup()
+        created = service.create_backup(kind=kind)
         for name in created.cleaned:
             self.stderr.write(
                 gettext("Removed {name}, left by a backup that never finished.").format(name=name)
