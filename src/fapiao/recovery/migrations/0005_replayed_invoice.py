@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0006_invitation"),
         ("invoices", "0004_outgoing_number"),
-        ("recovery", "0003_remedy_repair"),
+        ("recovery", "0004_superseded_never_issued"),
     ]
 
     operations = [
