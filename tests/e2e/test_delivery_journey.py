@@ -124,6 +124,8 @@ def test_issue_download_send_and_check(
         pdf = download(clerk, "#documents a:has-text('下载 PDF')", tmp_path)
         xml = download(clerk, "#documents a:has-text('下载 XML')", tmp_path)
         assert pdf.startswith(b"%PDF")
+        shots["invoice-pdf"] = tmp_path / "invoice-pdf.png"  # the PDF's first page, as the guide shows it
+        pypdfium2.PdfDocument(pdf)[0].render(scale=120 / 72).to_pil().save(shots["invoice-pdf"])
         fields, problems = read_einvoice_xml(xml)
         assert problems == [] and fields is not None and fields.number == number
 
