@@ -22,64 +22,24 @@ import zxingcpp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fapiao.core.choices import Colour, Direction, InvoiceKind
+from fapiao.core.choices import Colour, InvoiceKind
 from fapiao.core.errors import InvalidValueError
 from fapiao.core.identifiers import TaxId, TaxIdKind
-from fapiao.core.invoice import Buyer, Line
-from fapiao.core.invoice_document import invoice_document
+from fapiao.core.invoice import Buyer
 from fapiao.core.invoice_qr import crc16, invoice_qr_text, read_invoice_qr
-from fapiao.core.money import format_money, line_amount
+from fapiao.core.money import format_money
 from fapiao.core.receipt import verify_receipt
-from fapiao.core.tax import line_tax, rate_by_code
 from fapiao.core.words import amount_in_words
 from fapiao.formats.einvoice_xml import read_einvoice_xml
 from fapiao.formats.einvoice_xml_write import write_einvoice_xml
 from fapiao.formats.invoice_pdf import TITLES, invoice_form, render_invoice_pdf
 from fapiao.formats.receipt_pdf import ReceiptPage, embedded_receipt, render_receipt_pdf
+from tests.unit.invoice_files_factory import document, line
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_URL = (
     "https://fapiao.example.cn/check/?number=26110000000000000007&issued_on=2026-11-28&total_with_tax=1399.00"
 )
-
-
-def line(no: int, name: str, quantity: str, price: str, rate: str, **extra: Any) -> Line:
-    amount = line_amount(Decimal(quantity), Decimal(price))
-    parsed = rate_by_code(rate)
-    return Line(
-        no=no,
-        name=name,
-        tax_code=extra.get("tax_code", "3040201000000000000"),
-        spec=extra.get("spec", ""),
-        unit=extra.get("unit", ""),
-        quantity=Decimal(quantity),
-        unit_price=Decimal(price),
-        rate=parsed,
-        amount=amount,
-        tax=line_tax(amount, parsed),
-    )
-
-
-def document(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "number": "26110000000000000007",
-        "kind": InvoiceKind.SPECIAL,
-        "colour": Colour.BLUE,
-        "direction": Direction.OUT,
-        "issued_on": date(2026, 11, 28),
-        "seller_name": "北京示例科技有限公司",
-        "seller_tax_id": "91110108MA01ABCD84",
-        "buyer": Buyer(name="北京买方贸易有限公司", tax_id=TaxId("91110000MA01XKQ2TQ", TaxIdKind.USCC)),
-        "sealed": None,
-        "lines": [
-            line(1, "*信息技术服务*软件开发", "1", "1000.00", "0.06", unit="项", spec="V2.0"),
-            line(2, "*计算机外部设备*键盘", "2", "150.00", "0.13", unit="个", spec="K-104"),
-        ],
-        "original_number": None,
-        "remark": "合同号 HT-2026-001",
-    }
-    fields.update(overrides)
-    return invoice_document(**fields)
 
 
 def pdf_text(data: bytes) -> str:
