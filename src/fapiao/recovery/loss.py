@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -41,13 +39,12 @@ from fapiao.invoices import findings
 from fapiao.invoices.models import InvoiceFinding
 from fapiao.ledger.models import IntegrityIncident
 from fapiao.ledger.services import receipt_for
+from fapiao.recovery import notify
 from fapiao.recovery.checks import run_check
 from fapiao.recovery.claim import apply_claim
-from fapiao.recovery.models import Case, Evidence, Notification
+from fapiao.recovery.models import Case, Evidence
 from fapiao.recovery.storage import store_blob
 from fapiao.recovery.transitions import Change, opened, transition
-
-log = logging.getLogger(__name__)
 
 # What the merchant is told (English msgids; the reader's language renders them).
 MESSAGES = {
@@ -97,33 +94,8 @@ def _notify(
     finding: InvoiceFinding, people: Iterable[User], *, message: str, case: Case | None = None
 ) -> int:
     params = _params(finding)
-    now = timezone.now()
-    people = list(people)
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                user=user,
-                merchant_id=finding.merchant_id,
-                case=case,
-                message=message,
-                params=params,
-                created_at=now,
-            )
-            for user in people
-        ]
-    )
-    addresses = [user.email for user in people if user.email]
-    if addresses:
-        transaction.on_commit(lambda: _mail(addresses, finding.kind, message, params))
-    return len(people)
-
-
-def _mail(addresses: list[str], kind: str, message: str, params: dict[str, Any]) -> None:
-    url = f"{settings.FAPIAO_PUBLIC_URL}{params['path']}"
     with translation.override(settings.LANGUAGE_CODE):
-        product = gettext("Fapiao Vault")
-        text = gettext(message).format(**params)
-        if kind == findings.MISSING:
+        if finding.kind == findings.MISSING:
             advice = gettext(
                 "The system's ledger holds this invoice, but it is missing from your invoices. "
                 "Until it is restored, it is left out of your monthly totals: check your VAT return. "
@@ -137,12 +109,15 @@ def _mail(addresses: list[str], kind: str, message: str, params: dict[str, Any])
                 "Open the link and apply for a repair with one click; "
                 "the application is filled in from the ledger."
             )
-        body = f"{text}\n\n{advice}\n\n{url}\n\n— {product}"
-        subject = f"[{product}] {text}"[:200]
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, addresses, fail_silently=False)
-    except Exception:
-        log.exception("finding mail to %d recipients failed", len(addresses))
+    return notify.send(
+        people,
+        merchant_id=finding.merchant_id,
+        message=message,
+        params=params,
+        url=f"{settings.FAPIAO_PUBLIC_URL}{params['path']}",
+        case=case,
+        mail_details=advice,
+    )
 
 
 def notify_findings(found: list[InvoiceFinding]) -> None:

@@ -114,27 +114,44 @@ def notify(
 
     ``mail_details`` (in the site's language) goes into the mail below the notification's text:
     a 补正通知's checklist and deadline, for instance."""
-    message = MESSAGES[event]
-    params = {"case": case.acceptance_no or str(case.uid)[:8], **params}
-    now = timezone.now()
     people = {user.pk: user for user in recipients if actor is None or user.pk != actor.pk}
+    send(
+        people.values(),
+        merchant_id=case.merchant_id,
+        message=MESSAGES[event],
+        params={"case": case.acceptance_no or str(case.uid)[:8], **params},
+        url=case_url(case),
+        case=case,
+        mail_details=mail_details,
+    )
+
+
+def send(
+    recipients: Iterable[User],
+    *,
+    merchant_id: int | None,
+    message: str,
+    params: dict[str, Any],
+    url: str,
+    case: Case | None = None,
+    mail_details: str = "",
+) -> int:
+    """One notification per recipient, and after commit one mail to those with an address (the
+    message in the site's language, ``mail_details`` below it, then ``url``); returns how many."""
+    people = list(recipients)
+    now = timezone.now()
     Notification.objects.bulk_create(
         [
             Notification(
-                user=user,
-                merchant_id=case.merchant_id,
-                case=case,
-                message=message,
-                params=params,
-                created_at=now,
+                user=user, merchant_id=merchant_id, case=case, message=message, params=params, created_at=now
             )
-            for user in people.values()
+            for user in people
         ]
     )
-    addresses = [user.email for user in people.values() if user.email]
+    addresses = [user.email for user in people if user.email]
     if addresses:
-        url = case_url(case)
         transaction.on_commit(lambda: _mail(addresses, message, params, url, mail_details))
+    return len(people)
 
 
 def _mail(addresses: list[str], message: str, params: dict[str, Any], url: str, details: str = "") -> None:

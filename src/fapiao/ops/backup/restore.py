@@ -102,14 +102,7 @@ def restore_backup(backup_id: str, *, force: bool, target_time: str | None = Non
         if verified.unrecorded is not None:
             verified.unrecorded.save()
         lost = compare_with_witness()
-    audit_record(
-        actor=None,
-        action="backup.restore",
-        target_type="backup",
-        target_id=backup_id,
-        after={"lost": [f"{r.log}:{r.first}-{r.last}" for r in lost], "evidence_copied": copied},
-    )
-    return Restored(backup_id, moved, copied, lost)
+    return _restored(Restored(backup_id, moved, copied, lost))
 
 
 def _restore_postgres(backup_id: str, *, force: bool, target_time: str | None) -> Restored:
@@ -137,18 +130,25 @@ def _restore_postgres(backup_id: str, *, force: bool, target_time: str | None) -
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         lost = compare_with_witness()
+    return _restored(
+        Restored(backup_id, None, copied, lost), target_time=utc_stamp(target) if target else None
+    )
+
+
+def _restored(restored: Restored, **extra: object) -> Restored:
+    """Record the restore in the audit trail: what the witness says was lost, the evidence copied back."""
     audit_record(
         actor=None,
         action="backup.restore",
         target_type="backup",
-        target_id=backup_id,
+        target_id=restored.backup_id,
         after={
-            "lost": [f"{r.log}:{r.first}-{r.last}" for r in lost],
-            "evidence_copied": copied,
-            "target_time": utc_stamp(target) if target else None,
+            "lost": [f"{r.log}:{r.first}-{r.last}" for r in restored.lost],
+            "evidence_copied": restored.evidence_copied,
+            **extra,
         },
     )
-    return Restored(backup_id, None, copied, lost)
+    return restored
 
 
 def _has_tables(path: Path) -> bool:
