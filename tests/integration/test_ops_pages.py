@@ -133,6 +133,9 @@ def test_failed_verifications_and_open_incidents_are_shown(demo, operator):
     assert re.search(r'<tr data-check="ledger_verify"><td>[^<]+</td><td class="failed">', html)
     assert re.search(r'<tr data-check="incidents"><td>[^<]+</td><td class="failed">', html)
     assert "有 1 个完整性事件未解决" in html
+    incidents = html[html.index('id="incidents"') :]
+    assert "账本核验未通过" in incidents and "待处理" in incidents  # named, not shown as codes
+    assert "<code>verify_failed</code>" not in incidents
     assert 'id="no-incidents"' not in html
     assert english_words(html) == []  # with every red item showing, still all Chinese
 

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import get_language, gettext, gettext_noop, ngettext
+from django.utils.translation import get_language, gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fapiao.accounts.permissions import Action, require
@@ -28,18 +28,9 @@ from fapiao.ledger import incidents
 from fapiao.ledger.models import IntegrityIncident
 from fapiao.ledger.verify import code_title
 from fapiao.platform.errors import friendly
+from fapiao.platform.labels import label
 from fapiao.recovery.loss import FindingNotFoundError, notify_merchant, open_case_for_finding
 
-KIND_TITLES = {
-    "verify_failed": gettext_noop("Ledger verification failed"),
-    "receipt_not_proven": gettext_noop("A valid receipt the ledger no longer proves"),
-    "restore_lost_entries": gettext_noop("A restored ledger is shorter than its witness saw"),
-}
-STATE_TITLES = {
-    "open": gettext_noop("Open, not yet taken on"),
-    "acknowledged": gettext_noop("Acknowledged, in hand"),
-    "resolved": gettext_noop("Resolved, with a note"),
-}
 ACTIONS = ("acknowledge", "resolve", "notify", "open_case")
 
 
@@ -74,8 +65,8 @@ def _row(incident: IntegrityIncident) -> dict[str, Any]:
     merchant = incident.merchant
     return {
         "incident": incident,
-        "kind": gettext(KIND_TITLES.get(incident.kind, incident.kind)),
-        "state": gettext(STATE_TITLES.get(incident.state, incident.state)),
+        "kind": label("incident_kind", incident.kind),
+        "state": label("incident_state", incident.state),
         "merchant": f"{merchant.name}（{merchant.uscc}）"
         if merchant
         else gettext("no merchant (the witness file)"),

@@ -42,8 +42,20 @@ ROLES: dict[str, Promise] = {
     "auditor": _("Auditor"),
     "operator": _("Operator"),
 }
+INCIDENT_KINDS: dict[str, Promise] = {
+    "verify_failed": _("Ledger verification failed"),
+    "receipt_not_proven": _("A valid receipt the ledger no longer proves"),
+    "restore_lost_entries": _("A restored ledger is shorter than its witness saw"),
+}
+INCIDENT_STATES: dict[str, Promise] = {
+    "open": _("Open, not yet taken on"),
+    "acknowledged": _("Acknowledged, in hand"),
+    "resolved": _("Resolved, with a note"),
+}
 TABLES = {
     "role": ROLES,
+    "incident_kind": INCIDENT_KINDS,
+    "incident_state": INCIDENT_STATES,
     "state": STATES,
     "kind": KINDS,
     "colour": COLOURS,
