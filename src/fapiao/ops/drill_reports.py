@@ -25,8 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.utils.translation import gettext
+
+from fapiao.ops.drills import drills_dir
 
 MAX_BYTES = 1024 * 1024
 MAX_REPORTS = 50
@@ -47,10 +48,6 @@ class DrillReport:
     @property
     def entries_lost(self) -> int:
         return sum(self.rpo.values())
-
-
-def drills_dir() -> Path:
-    return Path(settings.VAR_DIR) / "drills"
 
 
 def list_reports() -> list[DrillReport]:

@@ -5,7 +5,7 @@ A scenario is registered here by name (:func:`register`, e.g. from an app's ``Ap
 with its help line, its options and the function that runs it and returns a report.  Every
 report is saved under ``$FAPIAO_VAR_DIR/drills/`` as ``<id>.json`` (``fapiao-drill/1``, the shape
 documented in docs/operations/backup.md) and ``<id>.md`` for the emergency-plan (应急预案)
-records; :func:`list_reports` gives them back, newest first, for the operators' pages.
+records; :mod:`fapiao.ops.drill_reports` reads them back for the operators' pages.
 """
 
 from __future__ import annotations
@@ -76,27 +76,3 @@ def save_report(report: dict[str, Any], markdown: str) -> tuple[Path, Path]:
     _write_private(md_path, markdown)
     _write_private(json_path, json.dumps(report, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     return json_path, md_path
-
-
-def list_reports(limit: int | None = None) -> list[dict[str, Any]]:
-    """Every saved drill report (``fapiao-drill/1``), newest first; unreadable files are skipped.
-
-    Each is the report as saved, plus ``markdown_path`` (the Markdown report beside it, or None)."""
-    directory = drills_dir()
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in directory.glob("*.json"):
-        if not _ID.fullmatch(path.stem):
-            continue
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(report, dict) or report.get("format") != FORMAT or report.get("id") != path.stem:
-            continue
-        markdown = path.with_suffix(".md")
-        report["markdown_path"] = str(markdown) if markdown.is_file() else None
-        found.append(report)
-    found.sort(key=lambda r: (str(r.get("started_at", "")), str(r["id"])), reverse=True)
-    return found[:limit] if limit is not None else found
