@@ -64,9 +64,7 @@ test-ha: install-dev
 		echo "SKIPPED: tests/ha: pg_autoctl is not installed (Debian: pg-auto-failover-cli, postgresql-15-auto-failover). CI runs it."; \
 	fi
 
-# test-ha is not part of `make test` for now: on this machine's first CI run `pg_autoctl create postgres`
-# of the second node timed out after 180 s (issue 17 stays open until it passes here).  Run it with `make test-ha`.
-test: lint typecheck test-sqlite test-postgres
+test: lint typecheck test-sqlite test-postgres test-ha
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

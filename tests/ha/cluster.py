@@ -136,15 +136,24 @@ class HACluster:
     def autoctl(
         self, *args: str, timeout: float = 120, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            self.command("pg_autoctl", *args),
-            capture_output=True,
-            text=True,
-            errors="replace",  # pg_autoctl's messages are not always valid UTF-8
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        try:
+            done = subprocess.run(
+                self.command("pg_autoctl", *args),
+                capture_output=True,
+                text=True,
+                errors="replace",  # pg_autoctl's messages are not always valid UTF-8
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as expired:
+            # Say everything the run would need to tell why: what the command printed, what the
+            # monitor thinks, its events and every service's log (CI keeps only this message).
+            raise ClusterError(
+                f"pg_autoctl {' '.join(args)} did not finish within {timeout} s:\n"
+                f"{_text(expired.stdout)[-3000:]}\n{_text(expired.stderr)[-3000:]}\n"
+                f"{self.diagnosis()}"
+            ) from None
         if check and done.returncode != 0:
             raise ClusterError(
                 f"pg_autoctl {' '.join(args)} failed ({done.returncode}):\n"
@@ -225,7 +234,7 @@ class HACluster:
             "--auth", "trust",
             "--no-ssl",
             "--pgctl", str(self.pg_ctl),
-            timeout=180,
+            timeout=300,  # a base backup of the primary; 180 s once ran out in CI (see diagnosis())
         )  # fmt: skip
         for setting, value in KEEPER_SETTINGS.items():
             self.autoctl("config", "set", "--pgdata", str(node.pgdata), setting, value)
@@ -284,10 +293,25 @@ class HACluster:
             except (psycopg.Error, OSError) as error:
                 last = error
             time.sleep(0.2)
-        raise ClusterError(f"not {what} within {timeout} s (last error: {last}); states: {self.describe()}")
+        raise ClusterError(f"not {what} within {timeout} s (last error: {last});\n{self.diagnosis()}")
 
     def wait_stable(self, timeout: float = 120) -> float:
         return self.wait_for("stable (one primary, all others secondary)", self.stable, timeout)
+
+    def diagnosis(self) -> str:
+        """The monitor's states and last events, and the tail of every service's log."""
+        parts = [f"states: {self.describe()}"]
+        with contextlib.suppress(Exception):
+            events = subprocess.run(
+                self.command("pg_autoctl", "show", "events", "--count", "30", "--monitor", self.monitor_url),
+                capture_output=True, text=True, errors="replace", timeout=20, check=False,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            parts.append(f"events:\n{events.stdout[-4000:]}{events.stderr[-1000:]}")
+        for log in sorted(self.root.glob("*.log")):
+            with contextlib.suppress(OSError):
+                parts.append(f"--- {log.name} (last lines)\n{log.read_text(errors='replace')[-3000:]}")
+        return "\n".join(parts)
 
     def describe(self) -> str:
         try:
@@ -382,6 +406,12 @@ def ha_cluster(logs_to: Path | None = None) -> Iterator[HACluster]:
             for log in root.glob("*.log"):
                 shutil.copyfile(log, logs_to / log.name)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _text(output: bytes | str | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode("utf-8", "replace")
+    return output or ""
 
 
 def _reported(cluster: HACluster, state: str) -> bool:
