@@ -62,14 +62,15 @@ def issue_from_catalogue(pilot: Pilot) -> str:
     page.select_option("#f-buyer_id", label=f"{BUYER} · {BUYER_TAX_ID}")
     expect(page.locator("#f-buyer_name")).to_have_value(BUYER)  # filled from the address book (htmx)
     assert page.input_value("#f-buyer_tax_id") == BUYER_TAX_ID
+    page.check("#f-prices-inclusive")  # one 含税/不含税 switch for the whole form
     page.select_option("#f-lines-0-product", index=1)
     assert page.input_value("#f-lines-0-name") == PRODUCT  # filled from the catalogue
+    assert page.input_value("#f-lines-0-unit_price") == "1060.00"  # its 1,000.00 without tax, with tax
     page.fill("#f-lines-0-quantity", full_width("2"))
     page.fill("#f-lines-1-name", "*现代服务*咨询费")
     page.fill("#f-lines-1-quantity", "1")
     page.fill("#f-lines-1-unit_price", "530")
-    page.check("#f-lines-1-inclusive")
-    # 2 × 1,000.00 + 6% = 2,120.00; 530 with 6% included = 500.00 + 30.00: 2,650.00 in all.
+    # 2 × 1,060.00 with 6% included = 2,000.00 + 120.00; 530 = 500.00 + 30.00: 2,650.00 in all.
     expect(page.locator("#totals [data-words]")).to_have_text("贰仟陆佰伍拾圆整")
     pilot.shot("issue-live-totals")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -102,12 +103,62 @@ def test_money_as_typed(clerk: Client) -> None:
 
 
 def test_tax_inclusive_price_is_converted_as_documented(clerk: Client) -> None:
-    data = form(**{"lines-0-unit_price": "1060", "lines-0-inclusive": "on"})
+    data = form(prices="inclusive", **{"lines-0-unit_price": "1060"})
     response = confirm(clerk, data)
     assert response.status_code == 302
     line = Invoice.objects.get().lines.get()
     assert line.unit_price == "1000.00"
     assert (line.amount, line.tax) == (100000, 6000)
+
+
+@pytest.mark.parametrize("prices", ["exclusive", "", "both", "on"])
+def test_prices_without_tax_unless_the_switch_says_with_tax(clerk: Client, prices: str) -> None:
+    assert confirm(clerk, form(prices=prices, **{"lines-0-unit_price": "1060"})).status_code == 302
+    line = Invoice.objects.get().lines.get()
+    assert (line.unit_price, line.amount, line.tax) == ("1060", 106000, 6360)
+
+
+def test_one_switch_converts_every_line(clerk: Client) -> None:
+    data = form(
+        prices="inclusive",
+        **{"lines-0-unit_price": "1060", "lines-1-name": "*现代服务*咨询费", "lines-1-quantity": "2",
+           "lines-1-unit_price": "113",
+           "lines-1-tax_rate": "0.13"},
+    )  # fmt: skip
+    assert confirm(clerk, data).status_code == 302
+    lines = Invoice.objects.get().lines.order_by("no")
+    assert [(line.unit_price, line.amount, line.tax) for line in lines] == [
+        ("1000.00", 100000, 6000),
+        ("100.00", 20000, 2600),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("includes_tax", "prices", "shown"),
+    [(True, "inclusive", "1060"), (True, "exclusive", "1000.00"), (False, "inclusive", "1060.00"),
+     (False, "exclusive", "1000")],
+)  # fmt: skip
+def test_a_catalogue_price_is_offered_on_the_forms_basis(
+    clerk: Client, demo: dict[str, Any], includes_tax: bool, prices: str, shown: str
+) -> None:
+    product = Product.objects.create(
+        merchant=demo["clerk"].merchant, name="*信息技术服务*软件开发", tax_code="3040201000000000000",
+        unit="项", unit_price="1060" if includes_tax else "1000", price_includes_tax=includes_tax,
+        tax_rate="0.06",
+    )  # fmt: skip
+    page = clerk.get("/invoices/new/").content.decode()  # both prices, for the page's script
+    assert 'data-price-exclusive="1000' in page and 'data-price-inclusive="1060' in page
+    # Without script the server fills the line from the entry, on the form's basis.
+    data = {"kind": "ordinary", "line_count": "1", "prices": prices, "lines-0-product": str(product.pk),
+            "lines-0-quantity": "1", **BUYER}  # fmt: skip
+    html = clerk.post("/invoices/new/", {**data, "action": "edit"}).content.decode()
+    assert f'name="lines-0-unit_price" value="{shown}"' in html or re.search(
+        rf'name="lines-0-unit_price"[^>]*value="{re.escape(shown)}"', html
+    ), html[:3000]
+    assert confirm(clerk, {**data, "lines-0-unit_price": shown, "lines-0-name": product.name,
+                           "lines-0-tax_rate": "0.06"}).status_code == 302  # fmt: skip
+    line = Invoice.objects.get().lines.get()
+    assert (Decimal(line.unit_price), line.amount, line.tax) == (1000, 100000, 6000)
 
 
 def test_every_error_beside_its_field_at_once(clerk: Client) -> None:

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fapiao.core.entry import exclusive_unit_price, number_text, rate_code
+from fapiao.core.entry import (
+    exclusive_unit_price,
+    inclusive_unit_price,
+    number_text,
+    rate_code,
+    unit_price_on_basis,
+)
 from fapiao.core.errors import InvalidValueError
 from fapiao.core.money import line_amount
 from fapiao.core.tax import line_tax, rate_by_code, rates_in_force
@@ -86,6 +92,39 @@ def test_unknown_rates_list_what_a_clerk_may_write(typed: str) -> None:
 )
 def test_exclusive_unit_price(inclusive: str, rate: str, exclusive: str) -> None:
     assert format(exclusive_unit_price(Decimal(inclusive), rate_by_code(rate)), "f") == exclusive
+
+
+@pytest.mark.parametrize(
+    ("exclusive", "rate", "inclusive"),
+    [
+        ("1000", "0.06", "1060.00"),
+        ("1000.00", "0.13", "1130.00"),
+        ("943.39622642", "0.06", "1000.00000001"),  # not the exact inverse: both round to 8 places
+        ("0.00943396", "0.06", "0.01"),
+        ("100", "exempt", "100"),
+        ("100", "0", "100"),
+    ],
+)
+def test_inclusive_unit_price(exclusive: str, rate: str, inclusive: str) -> None:
+    assert format(inclusive_unit_price(Decimal(exclusive), rate_by_code(rate)), "f") == inclusive
+
+
+def test_unit_price_on_basis_converts_only_across_bases() -> None:
+    rate = rate_by_code("0.06")
+    price = Decimal("1060")
+    assert unit_price_on_basis(price, rate, includes_tax=True, wanted_inclusive=True) is price
+    assert unit_price_on_basis(price, rate, includes_tax=False, wanted_inclusive=False) is price
+    assert unit_price_on_basis(price, rate, includes_tax=True, wanted_inclusive=False) == Decimal("1000")
+    assert unit_price_on_basis(Decimal("1000"), rate, includes_tax=False, wanted_inclusive=True) == 1060
+
+
+@given(
+    price=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1000000"), places=2),
+    rate=st.sampled_from([rate for rate in rates_in_force(ON) if rate.is_taxed]),
+)
+def test_a_price_with_tax_round_trips_to_the_fen(price: Decimal, rate: object) -> None:
+    back = inclusive_unit_price(exclusive_unit_price(price, rate), rate)  # type: ignore[arg-type]
+    assert abs(back - price) < Decimal("0.0000001")
 
 
 @given(

@@ -104,9 +104,27 @@ def exclusive_unit_price(inclusive: Decimal, rate: Rate) -> Decimal:
     """The tax-exclusive unit price for a tax-inclusive one (see the module docstring)."""
     if not rate.is_taxed or rate.value == 0:
         return inclusive
-    exact = _DIVIDE.divide(inclusive, 1 + rate.value)
+    return _unit_price(_DIVIDE.divide(inclusive, 1 + rate.value))
+
+
+def inclusive_unit_price(exclusive: Decimal, rate: Rate) -> Decimal:
+    """The tax-inclusive unit price shown for a tax-exclusive one (a catalogue price kept without
+    tax, offered on a form whose prices include tax): P × (1 + rate), same rounding."""
+    if not rate.is_taxed or rate.value == 0:
+        return exclusive
+    return _unit_price(_DIVIDE.multiply(exclusive, 1 + rate.value))
+
+
+def _unit_price(exact: Decimal) -> Decimal:
     rounded = exact.quantize(_PLACES, rounding=ROUND_HALF_UP)
     trimmed = rounded.normalize()
     if trimmed.as_tuple().exponent > -2:  # type: ignore[operator]
         trimmed = trimmed.quantize(Decimal("0.01"))
     return trimmed
+
+
+def unit_price_on_basis(price: Decimal, rate: Rate, *, includes_tax: bool, wanted_inclusive: bool) -> Decimal:
+    """A unit price kept on one basis (含税 or 不含税) as typed on the other, for the form's switch."""
+    if includes_tax == wanted_inclusive:
+        return price
+    return inclusive_unit_price(price, rate) if wanted_inclusive else exclusive_unit_price(price, rate)

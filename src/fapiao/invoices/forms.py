@@ -14,9 +14,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext
 
-from fapiao.core.entry import exclusive_unit_price, normalise_text, number_text
+from fapiao.core.entry import exclusive_unit_price, normalise_text, number_text, unit_price_on_basis
 from fapiao.core.errors import InvalidValueError, ValidationFailed, _
 from fapiao.core.invoice import InvoiceDraft, parse_invoice_request
 from fapiao.core.money import line_amount, parse_decimal
@@ -31,12 +32,14 @@ LINE_FIELDS = (
     "unit",
     "quantity",
     "unit_price",
-    "inclusive",
     "tax_rate",
 )
 TYPED_LINE_FIELDS = ("name", "tax_code", "spec", "unit", "quantity", "unit_price")
 BUYER_FIELDS = ("name", "tax_id", "address", "phone", "bank", "bank_account")
-TOP_FIELDS = ("kind", "buyer_id", "save_buyer", "remark", "line_count")
+TOP_FIELDS = ("kind", "prices", "buyer_id", "save_buyer", "remark", "line_count")
+# One 含税/不含税 switch for the whole form (as on the tax bureau's platform): every typed unit
+# price is either with tax or without it.
+PRICES_EXCLUSIVE, PRICES_INCLUSIVE = "exclusive", "inclusive"
 DEFAULT_LINES = 2
 MAX_FORM_LINES = 100
 DEFAULT_RATE = "0.06"
@@ -74,6 +77,10 @@ class IssueForm:
 
     def value(self, row: int, field_name: str) -> str:
         return self.state.data.get(self.name(row, field_name), "")
+
+    @property
+    def prices_inclusive(self) -> bool:
+        return self.state.data.get("prices") == PRICES_INCLUSIVE
 
     def blank(self, row: int) -> bool:
         return not any(self.value(row, name).strip() for name in TYPED_LINE_FIELDS)
@@ -133,6 +140,8 @@ def read_form(data: Mapping[str, Any], *, add_line: bool = False, remove_row: in
     state.data.setdefault("kind", "ordinary")
     if not state.data["kind"]:
         state.data["kind"] = "ordinary"
+    if state.data["prices"] != PRICES_INCLUSIVE:
+        state.data["prices"] = PRICES_EXCLUSIVE
     return IssueForm(state=state, rows=list(range(len(rows))))
 
 
@@ -175,7 +184,7 @@ def _line_payload(form: IssueForm, row: int, on: date) -> tuple[dict[str, Any], 
     inclusive_price = None
     if price is not None:
         line["unit_price"] = price
-        if form.value(row, "inclusive") == "on" and rate:
+        if form.prices_inclusive and rate:
             try:
                 resolved = resolve_rate(rate, on)
             except InvalidValueError:
@@ -288,9 +297,24 @@ def fill_from_product(form: IssueForm, row: int, product: Any) -> None:
     data[form.name(row, "spec")] = product.spec
     data[form.name(row, "unit")] = product.unit
     if not form.value(row, "unit_price").strip():
-        data[form.name(row, "unit_price")] = product.unit_price
-    data[form.name(row, "inclusive")] = "on" if product.price_includes_tax else ""
+        data[form.name(row, "unit_price")] = product_price(product, inclusive=form.prices_inclusive)
     data[form.name(row, "tax_rate")] = product.tax_rate
+
+
+def product_price(product: Any, *, inclusive: bool) -> str:
+    """A catalogue entry's unit price on the form's basis (含税 or 不含税); empty when it has none
+    or its rate no longer applies (the clerk then types the price)."""
+    if not product.unit_price:
+        return ""
+    try:
+        rate = resolve_rate(product.tax_rate, timezone.localdate())
+        price = parse_decimal(product.unit_price)
+    except InvalidValueError:
+        return str(product.unit_price)
+    converted = unit_price_on_basis(
+        price, rate, includes_tax=product.price_includes_tax, wanted_inclusive=inclusive
+    )
+    return format(converted, "f")
 
 
 FIELD_LABELS = {

@@ -6,6 +6,7 @@ or a resubmitted page answers with the same invoice instead of a second one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -20,6 +21,7 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, require
 from fapiao.accounts.requests import acting_user
 from fapiao.catalogue import selectors as catalogue
+from fapiao.catalogue.models import Product
 from fapiao.catalogue.services import remember_buyer, reveal_buyer
 from fapiao.core.errors import FapiaoError, ValidationFailed, _
 from fapiao.core.strict import whole_number_or_none
@@ -33,6 +35,7 @@ from fapiao.invoices.forms import (
     check,
     empty_form,
     fill_from_product,
+    product_price,
     read_form,
 )
 from fapiao.invoices.services import issue_invoice
@@ -40,6 +43,20 @@ from fapiao.platform import labels
 from fapiao.platform.forms import new_token, valid_token
 from fapiao.platform.labels import rate_choices
 from fapiao.platform.private import private_page
+
+
+@dataclass(frozen=True)
+class ProductChoice:
+    """A catalogue entry offered on the form, with its price on both bases (含税 and 不含税), so
+    the page's script fills a line according to the form's switch without computing money."""
+
+    entry: Product
+    price_exclusive: str
+    price_inclusive: str
+
+    @classmethod
+    def of(cls, product: Product) -> ProductChoice:
+        return cls(product, product_price(product, inclusive=False), product_price(product, inclusive=True))
 
 
 def _labels(form: IssueForm) -> dict[str, str]:
@@ -79,17 +96,20 @@ def _fill_buyer(user: User, form: IssueForm) -> None:
 
 def _context(user: User, form: IssueForm, **extra: Any) -> dict[str, Any]:
     figures_ready = bool(form.figures)
-    products = catalogue.product_list(user=user)[:500]
+    products = list(catalogue.product_list(user=user)[:500])
     return {
         "form": form.state,
         "lines": form.line_contexts(),
         "summary": form.state.summary(_labels(form)),
         "buyers": catalogue.buyer_list(user=user)[:500],
-        "products": products,
+        "products": [ProductChoice.of(product) for product in products],
         # The 税收分类编码 picker: the shipped selection, plus the codes the merchant's catalogue uses.
         "catalogue_codes": [product.tax_code for product in products if product.tax_code],
         "tax_code_source": TAX_CODE_SOURCE,
         "rate_choices": rate_choices(),
+        "unit_price_label": gettext("Unit price with tax (yuan)")
+        if form.prices_inclusive
+        else gettext("Unit price without tax (yuan)"),
         "kind_choices": labels.choices("kind"),
         "totals": {
             "amount": form.total_amount,

@@ -11,12 +11,15 @@
       return;
     }
     var prefix = select.name.replace(/product$/, "");
+    // The form's one 含税/不含税 switch: the server put the entry's price on both bases.
+    var basis = select.form && select.form.querySelector('input[name="prices"]:checked');
+    var inclusive = basis && basis.value === "inclusive";
     var fields = {
       name: option.dataset.name,
       tax_code: option.dataset.taxCode,
       spec: option.dataset.spec,
       unit: option.dataset.unit,
-      unit_price: option.dataset.unitPrice,
+      unit_price: inclusive ? option.dataset.priceInclusive : option.dataset.priceExclusive,
       tax_rate: option.dataset.taxRate
     };
     Object.keys(fields).forEach(function (key) {
@@ -25,10 +28,6 @@
         input.value = fields[key];
       }
     });
-    var inclusive = line.querySelector('[name="' + prefix + 'inclusive"]');
-    if (inclusive) {
-      inclusive.checked = option.dataset.inclusive === "on";
-    }
     var quantity = line.querySelector('[name="' + prefix + 'quantity"]');
     if (quantity && !quantity.value) {
       quantity.focus();
