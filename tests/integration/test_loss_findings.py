@@ -343,3 +343,34 @@ def test_a_receipt_check_finds_a_missing_or_altered_row_too(
     assert Notification.objects.filter(user=demo["clerk"], params__number=lost).count() == 1
     check_and_report(receipts[lost])  # checked again: the same finding, nobody told twice
     assert Notification.objects.filter(user=demo["clerk"], params__number=lost).count() == 1
+
+
+def test_a_missing_red_invoice_is_one_click_from_being_restored(
+    client_for: Any, valid_invoice: dict[str, Any], demo: dict[str, Any], settings: Any, tmp_path: Any
+) -> None:
+    """A red invoice's amounts are negative: its prefilled claim says so, and restore brings it back
+    against its blue invoice (re-issue is refused: a red invoice is never issued afresh)."""
+    settings.FAPIAO_WITNESS_FILE = tmp_path / "witness" / "heads.jsonl"
+    settings.FAPIAO_SECOND_REVIEW_ABOVE_FEN = -1
+    api = client_for("clerk")
+    blue = _issue(api, valid_invoice)
+    response = post(api, f"/api/v1/invoices/{blue}/red-letter", {"full": True})
+    assert response.status_code == 201, response.content
+    red = str(response.json()["number"])
+    lose_invoice(red)
+    assert not verify_and_record().ok
+
+    clerk = browser(demo["clerk"])
+    opened = clerk.post(f"/cases/from-finding/{red}/")
+    assert opened.status_code == 302, re.sub(r"<[^>]+>|\s+", " ", opened.content.decode())[-1500:]
+    case = Case.objects.get(claimed_number=red)
+    assert case.claimed_total_with_tax == -106000
+    restored = _resolve(client_for, case, "restore")
+    assert restored["case"]["state"] == "resolved"
+    invoice = Invoice.objects.get(number=red)
+    assert invoice.total_with_tax == -106000 and invoice.original is not None
+    assert invoice.original.number == blue
+    assert Invoice.objects.get(number=blue).state == "fully_red"
+    report = verify_and_record()
+    assert report.ok, [(f.code, f.params) for f in report.all_findings()]
+    assert not InvoiceFinding.objects.filter(cleared_at=None).exists()

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from fapiao.core.case_claim import ClaimIncompleteError, claimed_invoice_body, parse_claim
+from fapiao.core.case_claim import (
+    ClaimIncompleteError,
+    RedClaimNotReissuableError,
+    claimed_invoice_body,
+    parse_claim,
+)
 from fapiao.core.choices import Colour, Direction, InvoiceKind
 from fapiao.core.claims import remedy_differences
 from fapiao.core.errors import ValidationFailed
@@ -100,12 +105,25 @@ def test_a_claimed_rate_settles_what_the_totals_leave_open() -> None:
         ({"tax_rate": "0.06"}, "tax_rate", "rate_needs_totals"),
         ({"tax_rate": "0.06", "lines": [LINE]}, "tax_rate", "rate_with_lines"),
         ({"lines": [{**LINE, "tax_rate": "0.07"}]}, "lines.0.tax_rate", "unsupported_rate"),
+        ({"total_with_tax": "0.00"}, "total_with_tax", "zero_amount"),
+        ({"total_with_tax": "-106.00", "total_amount": "100.00", "total_tax": "-206.00"}, "total_amount",
+         "sign_differs"),
+        ({"total_with_tax": "106.00", "total_amount": "-100.00", "total_tax": "206.00"}, "total_amount",
+         "sign_differs"),
     ],
-)
+)  # fmt: skip
 def test_a_claim_must_add_up(extra: dict[str, Any], field: str, code: str) -> None:
     with pytest.raises(ValidationFailed) as raised:
         claim(**extra)
     assert (field, code) in {(error.field, error.code) for error in raised.value.errors}
+
+
+def test_a_red_invoice_is_claimed_with_its_negative_amounts_and_is_never_reissued() -> None:
+    red = claim(total_with_tax="-106.00", total_amount="-100.00", total_tax="-6.00", kind="ordinary")
+    assert (red.total_with_tax, red.total_amount, red.total_tax) == (-10600, -10000, -600)
+    with pytest.raises(RedClaimNotReissuableError) as raised:
+        claimed_invoice_body(red, summary_line="详见补救申请BJ-2026-000001")
+    assert raised.value.status == 409
 
 
 # --- what was written, against the claim -------------------------------------------------------------

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from fapiao.core.choices import InvoiceKind
-from fapiao.core.errors import FieldError, InvalidValueError, ValidationFailed, _
+from fapiao.core.errors import ConflictError, FieldError, InvalidValueError, ValidationFailed, _
 from fapiao.core.identifiers import TaxId, parse_invoice_identity, validate_tax_id
 from fapiao.core.invoice import (
     LIMITS,
@@ -81,11 +81,20 @@ def parse_date(value: object, *, latest: date) -> date:
     return day
 
 
-def _positive_money(value: object) -> int:
-    fen = parse_money(value)
-    if fen <= 0:
-        raise InvalidValueError(_("The amount must be more than zero."), code="not_positive")
+def _claimed_total(value: object) -> int:
+    """A claimed 价税合计: more than zero, or less than zero for a red invoice (红字发票), whose
+    amounts are negative; never zero."""
+    fen = parse_money(value, allow_negative=True)
+    if fen == 0:
+        raise InvalidValueError(
+            _("The amount cannot be zero (a red invoice's amounts are negative, e.g. -1060.00)."),
+            code="zero_amount",
+        )
     return fen
+
+
+def _signed_money(value: object) -> int:
+    return parse_money(value, allow_negative=True)
 
 
 def parse_claim(data: object, *, today: date) -> Claim:
@@ -107,10 +116,17 @@ def parse_claim(data: object, *, today: date) -> Claim:
             errors, buyer.get("name", MISSING), "buyer.name", LIMITS.buyer_name, required=True, name=True
         )
         tax_id = optional(errors, buyer.get("tax_id"), "buyer.tax_id", validate_tax_id)
-    total = _required_value(errors, data, "total_with_tax", _positive_money)
-    amount = optional(errors, data.get("total_amount"), "total_amount", parse_money)
-    tax = optional(errors, data.get("total_tax"), "total_tax", parse_money)
-    if total is not None and total > MAX_MONEY_FEN:
+    total = _required_value(errors, data, "total_with_tax", _claimed_total)
+    amount = optional(errors, data.get("total_amount"), "total_amount", _signed_money)
+    tax = optional(errors, data.get("total_tax"), "total_tax", _signed_money)
+    for path, part in (("total_amount", amount), ("total_tax", tax)):
+        if total is not None and part is not None and part * total < 0:
+            errors.add(
+                path,
+                "sign_differs",
+                _("A red invoice's amounts are all negative; any other invoice's are not."),
+            )
+    if total is not None and abs(total) > MAX_MONEY_FEN:
         errors.add("total_with_tax", "too_large", _("The amount is too large."))
     if None not in (total, amount, tax) and amount + tax != total:  # type: ignore[operator]
         errors.add(
@@ -197,6 +213,12 @@ def _required_value(errors: Errors, data: Mapping[str, Any], key: str, parse: An
     return errors.run(key, lambda: parse(value))
 
 
+class RedClaimNotReissuableError(ConflictError):
+    """A red invoice is never issued afresh: restore it from the ledger, or red-letter its blue one again."""
+
+    code = "red_not_reissuable"
+
+
 class ClaimIncompleteError(ValidationFailed):
     """The claim lacks what the invoice needs: ask the merchant to complete it (补正) for a new review."""
 
@@ -227,8 +249,11 @@ def claimed_invoice_body(claim: Claim, *, summary_line: str) -> dict[str, Any]:
     and its lines — the claimed lines, or one line of the claimed amount and tax, named
     ``summary_line``, at the claimed rate or the one rate those totals fit.
 
-    Raises :class:`ClaimIncompleteError` listing, at ``claim.<field>``, everything missing.
+    Raises :class:`RedClaimNotReissuableError` for a red invoice's claim, and
+    :class:`ClaimIncompleteError` listing, at ``claim.<field>``, everything missing.
     """
+    if claim.total_with_tax < 0:
+        raise RedClaimNotReissuableError()
     missing: list[FieldError] = []
     kind = claim.kind
     if kind is None:

@@ -139,7 +139,7 @@ LINE_FIELDS: Final = ("name", "tax_code", "spec", "unit", "quantity", "unit_pric
 
 def _fen(value: object) -> object:
     try:
-        return parse_money(value)
+        return parse_money(value, allow_negative=True)  # a red invoice's amounts are negative
     except FapiaoError:
         return value
 

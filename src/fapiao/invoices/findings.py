@@ -63,8 +63,9 @@ def register_listener(listener: Listener) -> None:
 
 
 def _fen(value: object) -> int:
+    """An entry's money string in fen; a red invoice's are negative."""
     try:
-        return parse_money(str(value))
+        return parse_money(str(value), allow_negative=True)
     except (FapiaoError, ValueError, ArithmeticError):
         return 0
 

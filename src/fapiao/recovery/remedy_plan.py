@@ -153,8 +153,8 @@ def writing_from_entry(document: dict[str, Any], index: int) -> Writing:
             quantity=Decimal(line["quantity"]),
             unit_price=Decimal(line["unit_price"]),
             rate=rate_by_code(line["tax_rate"]),
-            amount=parse_money(line["amount"]),
-            tax=parse_money(line["tax"]),
+            amount=parse_money(line["amount"], allow_negative=True),  # a red line's are negative
+            tax=parse_money(line["tax"], allow_negative=True),
             original_no=line.get("original_no"),
         )
         for line in document["lines"]

@@ -86,7 +86,7 @@ def facts_of(case: Case, now: datetime) -> CaseFacts:
         now=now,
         messaged_on_behalf_by=frozenset(on_behalf),
         first_approver=case.first_approver_id,
-        amount_fen=case.claimed_total_with_tax,
+        amount_fen=abs(case.claimed_total_with_tax),  # a red invoice's is negative; its size counts
         reopen_deadline=case.reopen_deadline,
     )
 

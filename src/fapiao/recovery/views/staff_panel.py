@@ -142,7 +142,7 @@ def panel_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "four_eyes": four_eyes,
         "first_approver": display_name(case.first_approver) if case.first_approver_id else "",
         "i_approved_first": case.first_approver_id == user.pk,
-        "second_needed": threshold is not None and case.claimed_total_with_tax > threshold,
+        "second_needed": threshold is not None and abs(case.claimed_total_with_tax) > threshold,
         "threshold": threshold,
         "approve_reasons": _templates(APPROVE_REASONS),
         "reject_reasons": _templates(REJECT_REASONS),
