@@ -200,6 +200,11 @@ def test_one_click_opens_a_prefilled_case_and_the_remedies_clear_the_flags(
         assert again["Location"] == response["Location"]
         cases[number] = case
     assert Case.objects.count() == 2
+    # The altered invoice's case speaks of a repair, the deleted one's of a loss.
+    altered_page = clerk.get(f"/cases/{cases[damaged['altered']].uid}/").content.decode()
+    assert "与账本不一致的发票" in altered_page and "缺失的发票" not in altered_page
+    lost_page = clerk.get(f"/cases/{cases[damaged['lost']].uid}/").content.decode()
+    assert "缺失的发票" in lost_page and "与账本不一致的发票" not in lost_page
 
     restored = _resolve(client_for, cases[damaged["lost"]], "restore")
     assert restored["case"]["state"] == "resolved"
@@ -207,6 +212,9 @@ def test_one_click_opens_a_prefilled_case_and_the_remedies_clear_the_flags(
     assert repaired["case"]["state"] == "resolved"
     invoice = Invoice.objects.get(number=damaged["altered"])
     assert invoice.buyer_name != WRONG_BUYER
+    # Resolved and cleared, the repair case still says what it was about, and asks the right check.
+    altered_page = clerk.get(f"/cases/{cases[damaged['altered']].uid}/").content.decode()
+    assert "与账本不一致的发票" in altered_page and "您开具的一致" in altered_page
 
     audit = AuditRecord.objects.get(action="invoice.repair")
     assert (

@@ -25,7 +25,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from fapiao.accounts.models import Merchant, User
@@ -217,6 +217,14 @@ def active_for_merchant(merchant_id: int) -> QuerySet[InvoiceFinding]:
     return InvoiceFinding.objects.filter(merchant_id=merchant_id, cleared_at=None).order_by(
         "issued_on", "number"
     )
+
+
+def about_altered(merchant_id: int, number: str, case_ref: str | None) -> bool:
+    """Whether a case for ``number`` concerns a stored invoice that differs from its ledger entry
+    (a repair), not a missing one: an active ``altered`` finding, or one this case cleared."""
+    queryset = InvoiceFinding.objects.filter(merchant_id=merchant_id, number=number, kind=ALTERED)
+    cleared_here = Q(cleared_ref=case_ref) if case_ref else Q(pk__in=[])
+    return queryset.filter(Q(cleared_at=None) | cleared_here).exists()
 
 
 def visible_to(user: User, *, merchant: Merchant | None = None) -> QuerySet[InvoiceFinding]:

@@ -14,6 +14,7 @@ from fapiao.accounts.models import User
 from fapiao.accounts.permissions import Action, may
 from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
+from fapiao.invoices import findings
 from fapiao.platform.forms import FormState
 from fapiao.recovery import selectors
 from fapiao.recovery.checks import check_message
@@ -29,13 +30,18 @@ def case_page_context(request: HttpRequest, case: Case, **extra: Any) -> dict[st
     user = acting_user(request)
     body = case_representation(case, user=user)
     merchant_view = user.is_merchant_user
+    # A case about an invoice whose row differs from its ledger entry speaks of a repair, not a loss.
+    repairing = case.remedy == "repair" or findings.about_altered(
+        case.merchant_id, case.claimed_number, case.acceptance_no
+    )
     context: dict[str, Any] = {
         "case": case,
         "body": body,
         "steps": steps(case),
         "state_label": state_label(case.state),
-        "waiting": waiting_for(case, merchant_view=merchant_view, user=user),
+        "waiting": waiting_for(case, merchant_view=merchant_view, user=user, repairing=repairing),
         "merchant_view": merchant_view,
+        "repairing": repairing,
         "actions": set(body["actions"]),
         "may_upload": "evidence" in body["actions"],
         "may_message": "messages" in body["actions"],

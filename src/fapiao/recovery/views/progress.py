@@ -102,8 +102,11 @@ def _staff_turn(case: Case, user: User | None) -> bool:
     return not (state == S.AWAITING_SECOND and case.first_approver_id == user.pk)
 
 
-def waiting_for(case: Case, *, merchant_view: bool, user: User | None = None) -> Waiting | None:
-    """One sentence: what happens next and who must do it ("your turn" only for who can)."""
+def waiting_for(
+    case: Case, *, merchant_view: bool, user: User | None = None, repairing: bool = False
+) -> Waiting | None:
+    """One sentence: what happens next and who must do it ("your turn" only for who can).
+    ``repairing``: the case is about an invoice that differs from its ledger entry, not a lost one."""
     state = CaseState(case.state)
     holder = display_name(case.assignee) if case.assignee_id and case.assignee else ""
     merchant_turn = {
@@ -122,7 +125,9 @@ def waiting_for(case: Case, *, merchant_view: bool, user: User | None = None) ->
         S.AWAITING_SECOND: gettext(
             "The first approval is given; a second reviewer, other than the first, must approve too."
         ),
-        S.APPROVED: gettext("Approved: the reviewer is restoring or re-issuing the invoice."),
+        S.APPROVED: gettext("Approved: the reviewer is rewriting the invoice as its ledger entry says.")
+        if repairing
+        else gettext("Approved: the reviewer is restoring or re-issuing the invoice."),
     }
     if state in merchant_turn:
         text, on_you = merchant_turn[state], merchant_view
