@@ -162,3 +162,26 @@ def test_red_letter_reason_is_written_on_the_red_invoice(client_for, valid_invoi
     made = send(url, {"full": True, "reason": "return"})
     assert made.status_code == 201, made.content.decode()
     assert Invoice.objects.get(colour="red").remark.startswith("红冲原因：销货退回")
+
+
+def test_the_api_read_answers_what_the_orm_path_answers(client_for, valid_invoice):
+    """The API's read runs prepared statements (``rows.select``), not the pages' ORM query: for a
+    blue and a red invoice its body is the one the ORM-loaded invoice gives, lines in order."""
+    from fapiao.invoices.presenters import invoice_representation
+
+    client = client_for("clerk")
+    valid_invoice["lines"].append(dict(valid_invoice["lines"][0], name="*信息技术服务*维护", quantity="2"))
+    blue = post(client, "/api/v1/invoices", valid_invoice).json()
+    red = post(client, f"/api/v1/invoices/{blue['number']}/red-letter", {"full": True}).json()
+    for number in (blue["number"], red["number"]):
+        read = client.get(f"/api/v1/invoices/{number}")
+        assert read.status_code == 200, read.content
+        loaded = (
+            Invoice.objects.select_related("merchant", "original")
+            .prefetch_related("lines")
+            .get(number=number)
+        )
+        assert read.json() == json.loads(json.dumps(invoice_representation(loaded)))
+    body = client.get(f"/api/v1/invoices/{red['number']}").json()
+    assert body["original_number"] == blue["number"]
+    assert [line["no"] for line in body["lines"]] == [1, 2]

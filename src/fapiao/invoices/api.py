@@ -70,7 +70,7 @@ def search(request: HttpRequest) -> dict[str, Any]:
 def detail(request: HttpRequest, number: str, reveal: bool = False, merchant: str = "") -> JsonResponse:
     """Sensitive buyer fields come masked; ``?reveal=true`` shows them in full, which needs the
     permission to reveal (merchant clerks and admins) and is recorded in the audit trail."""
-    invoice = selectors.invoice_get(user=request.user, number=number, merchant=merchant)  # type: ignore[arg-type]
+    invoice = selectors.invoice_get(user=request.user, number=number, merchant=merchant, lean=True)  # type: ignore[arg-type]
     if reveal:
         body = services.reveal_invoice(user=request.user, invoice=invoice)  # type: ignore[arg-type]
     else:

@@ -14,6 +14,7 @@ from fapiao.core.money import format_money
 from fapiao.core.words import amount_in_words
 from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.sensitive import masked_buyer, revealed_buyer
+from fapiao.platform import rows
 
 __all__ = [
     "audit_snapshot",
@@ -45,6 +46,24 @@ def line_representation(line: InvoiceLine) -> dict[str, Any]:
     }
 
 
+def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
+    """The invoice's lines in order: prefetched ones if its query prefetched them, else one
+    prepared statement (the API's read runs this on every request)."""
+    if "lines" in getattr(invoice, "_prefetched_objects_cache", {}):
+        return list(invoice.lines.all())
+    return rows.select(InvoiceLine, {"invoice_id": invoice.pk}, order_by=("no",))
+
+
+def _original_number(invoice: Invoice) -> str | None:
+    """A red invoice's original's number: from the joined row when the query joined it, else its
+    number alone (never the whole original row)."""
+    if not invoice.original_id:
+        return None
+    if Invoice.original.is_cached(invoice):
+        return invoice.original.number if invoice.original else None
+    return Invoice.objects.filter(pk=invoice.original_id).values_list("number", flat=True).first()
+
+
 def invoice_representation(
     invoice: Invoice,
     *,
@@ -53,8 +72,8 @@ def invoice_representation(
     reveal: bool = False,
 ) -> dict[str, Any]:
     if lines is None:
-        lines = list(invoice.lines.all())
-    original_number = invoice.original.number if invoice.original_id and invoice.original else None
+        lines = invoice_lines(invoice)
+    original_number = _original_number(invoice)
     return {
         "number": invoice.number,
         "kind": invoice.kind,

@@ -17,6 +17,7 @@ from fapiao.core.money import parse_money
 from fapiao.core.strict import parse_iso_date
 from fapiao.invoices.models import Invoice
 from fapiao.invoices.services import InvoiceNotFoundError
+from fapiao.platform import rows
 from fapiao.platform.blind_index import tax_id_index
 
 PAGE_SIZE = 50
@@ -117,9 +118,21 @@ def invoice_list(*, user: User, filters: InvoiceFilters) -> QuerySet[Invoice]:
     return queryset.order_by("-issued_at", "-id")
 
 
-def invoice_get(*, user: User, number: str, merchant: str = "") -> Invoice:
-    """One invoice by number; another merchant's invoice is simply not found."""
+def invoice_get(*, user: User, number: str, merchant: str = "", lean: bool = False) -> Invoice:
+    """One invoice by number; another merchant's invoice is simply not found.
 
+    ``lean``: the invoice's own row only, for callers that show the invoice and nothing of its
+    merchant (the API's read): for a merchant's user one prepared statement (:func:`rows.select`)
+    instead of a query compiled on every request with the merchant and original invoice joined,
+    as the pages need.
+    """
+    if lean and user.is_merchant_user:
+        require(user, Action.READ_INVOICES)
+        where = {"merchant_id": user.merchant_id or -1, "number": normalise_search(number)}
+        found = rows.select(Invoice, where, limit=2)
+        if len(found) != 1:
+            raise InvoiceNotFoundError(_("No such invoice."))
+        return found[0]
     queryset = invoices_visible_to(user).filter(number=normalise_search(number))
     if merchant and not user.is_merchant_user:
         queryset = queryset.filter(merchant__uscc=merchant.upper())

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
 
 CHUNK = 500  # rows per statement: far below SQLite's and PostgreSQL's limits on parameters
 
@@ -135,3 +137,47 @@ def insert_values(model: type[Model], columns: tuple[str, ...], values: Sequence
                 ),
                 [value for row in chunk for value in row],
             )
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _select_statement(
+    model: type[Model], vendor: str, where: tuple[str, ...], order_by: tuple[str, ...], limit: int | None
+) -> str:
+    del vendor  # part of the cache key: quoting differs by vendor
+    quote = connection.ops.quote_name
+    meta = model._meta
+    columns = {field.name: str(field.column) for field in meta.concrete_fields}
+    columns |= {field.attname: str(field.column) for field in meta.concrete_fields}
+    sql = "SELECT {} FROM {} WHERE {}".format(  # noqa: S608  names come from the model, values are parameters
+        ", ".join(quote(str(field.column)) for field in meta.concrete_fields),
+        quote(meta.db_table),
+        " AND ".join(f"{quote(columns[name])} = %s" for name in where),
+    )
+    if order_by:
+        sql += " ORDER BY " + ", ".join(quote(columns[name]) for name in order_by)
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql
+
+
+def select(
+    model: type[M],
+    where: dict[str, Any],
+    *,
+    order_by: tuple[str, ...] = (),
+    limit: int | None = None,
+) -> list[M]:
+    """The ``model`` instances whose fields equal ``where`` (field names → database-ready values:
+    numbers and text), every column loaded.
+
+    For a hot read (the API's invoice fetch): ``Model.objects.filter(...)`` builds and compiles
+    its SQL on every call, several times the cost of running it; here the statement is written
+    once per model, vendor and shape, and the rows come back through ``raw()``, which converts
+    each column as the ORM does.  The caller scopes ``where`` (the merchant) as a selector would.
+    """
+    names = tuple(where)
+    sql = _select_statement(model, connection.vendor, names, order_by, limit)
+    return list(model._default_manager.raw(sql, [where[name] for name in names]))
