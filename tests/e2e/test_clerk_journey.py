@@ -62,7 +62,13 @@ def issue_from_catalogue(pilot: Pilot) -> str:
     page.select_option("#f-buyer_id", label=f"{BUYER} · {BUYER_TAX_ID}")
     expect(page.locator("#f-buyer_name")).to_have_value(BUYER)  # filled from the address book (htmx)
     assert page.input_value("#f-buyer_tax_id") == BUYER_TAX_ID
+    expect(page.locator('label[for="f-lines-0-unit_price"]')).to_contain_text("不含税单价")
     page.check("#f-prices-inclusive")  # one 含税/不含税 switch for the whole form
+    # ... which renames every line's unit-price field at once, without a round trip.
+    for line in (0, 1):
+        label = page.locator(f'label[for="f-lines-{line}-unit_price"]')
+        expect(label).to_contain_text("含税单价")
+        expect(label).not_to_contain_text("不含税")
     page.select_option("#f-lines-0-product", index=1)
     assert page.input_value("#f-lines-0-name") == PRODUCT  # filled from the catalogue
     assert page.input_value("#f-lines-0-unit_price") == "1060.00"  # its 1,000.00 without tax, with tax

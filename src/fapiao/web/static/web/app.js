@@ -34,10 +34,29 @@
     }
   }
 
+  // The 含税/不含税 switch renames every line's unit-price field at once (the server renders the
+  // same label after a round trip; both texts come from it, translated).
+  function relabelPrices(radio) {
+    var fieldset = radio.closest("fieldset[data-label-inclusive]");
+    if (!fieldset || !radio.form) {
+      return;
+    }
+    var text = radio.value === "inclusive" ? fieldset.dataset.labelInclusive : fieldset.dataset.labelExclusive;
+    radio.form.querySelectorAll('label[for^="f-lines-"][for$="-unit_price"]').forEach(function (label) {
+      var first = label.firstChild;
+      if (first && first.nodeType === Node.TEXT_NODE) {
+        first.nodeValue = text;
+      }
+    });
+  }
+
   document.addEventListener("change", function (event) {
     var target = event.target;
     if (target && target.matches && target.matches("select[data-product-select]")) {
       fillLine(target);
+    }
+    if (target && target.matches && target.matches('input[type="radio"][name="prices"]')) {
+      relabelPrices(target);
     }
   });
 
