@@ -8,4 +8,8 @@ class OpsConfig(AppConfig):
     def ready(self) -> None:
         # The drill scenarios register themselves (fapiao.ops.drills.register) when imported;
         # their modules use models, so they load once the registry is ready.
-        import fapiao.ops.drills.database_lost  # noqa: F401, PLC0415  app loading
+        from fapiao.ops.drills import (  # noqa: F401, PLC0415  app loading
+            database_down,
+            database_lost,
+            disk_full,
+        )

@@ -410,3 +410,57 @@ def markdown(report: dict[str, Any], *, lines: list[str] | None = None) -> str:
     text += ["", gettext("| step | seconds | result |"), "|---|---:|---|"]
     text += [f"| {s['name']} | {s['seconds']} | {'ok' if s['ok'] else '✗'} |" for s in report["steps"]]
     return "\n".join(text) + "\n"
+
+
+# --- the website, as clients see it ---------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    retry_after: str | None
+    body: dict[str, Any]
+
+
+class Api:
+    """The server's HTTP interface in this process (every middleware, as a client meets it), with a
+    write token of ``user``."""
+
+    def __init__(self, user: User) -> None:
+        from django.test import Client  # noqa: PLC0415  only the drills' child needs it
+
+        from fapiao.accounts.tokens import create_token  # noqa: PLC0415
+
+        _token, self.token = create_token(user=user, scope="write", name="drill")
+        self.client = Client(raise_request_exception=False)
+
+    def _answer(self, response: Any) -> Answer:
+        try:
+            body = json.loads(response.content or b"{}")
+        except ValueError:
+            body = {}
+        return Answer(
+            response.status_code, response.headers.get("Retry-After"), body if isinstance(body, dict) else {}
+        )
+
+    def readyz(self) -> Answer:
+        return self._answer(self.client.get("/readyz", secure=True))
+
+    def issue(self, payload: dict[str, Any], key: str) -> Answer:
+        response = self.client.post(
+            "/api/v1/invoices",
+            data=json.dumps(payload, ensure_ascii=False),
+            content_type="application/json",
+            secure=True,
+            headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": key},
+        )
+        return self._answer(response)
+
+
+def counts() -> dict[str, Any]:
+    """Invoices and every log's size: what a refused write must leave as it was."""
+    from fapiao.invoices.models import Invoice  # noqa: PLC0415
+    from fapiao.ledger.models import Log  # noqa: PLC0415
+
+    sizes = {str(u): int(s) for u, s in Log.objects.values_list("merchant__uscc", "size")}
+    return {"invoices": Invoice.objects.count(), "log_sizes": dict(sorted(sizes.items()))}
