@@ -12,4 +12,5 @@ class OpsConfig(AppConfig):
             database_down,
             database_lost,
             disk_full,
+            signing_key_compromised,
         )

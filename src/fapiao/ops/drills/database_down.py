@@ -36,7 +36,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def inside(work: Path, count: int) -> dict[str, Any]:
-    record = scratch.Record()
+    record = scratch.Record(work=work)
     began = time.monotonic()
     issued = scratch.issue_invoices(work / "receipts", count)
     user = scratch.issuers()[0]

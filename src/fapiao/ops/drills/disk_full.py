@@ -42,7 +42,7 @@ def _integrity() -> str:
 
 
 def inside(work: Path, count: int) -> dict[str, Any]:
-    record = scratch.Record()
+    record = scratch.Record(work=work)
     began = time.monotonic()
     issued = scratch.issue_invoices(work / "receipts", count)
     api = scratch.Api(scratch.issuers()[0])

@@ -264,6 +264,8 @@ class Record:
     steps: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
     began: float = field(default_factory=time.monotonic)
+    work: Path | None = None  # shown as a relative path in the report
+
 
     def step(self, name: str, began: float, ok: bool, **detail: Any) -> bool:
         self.steps.append({"name": name, "seconds": round(time.monotonic() - began, 3), "ok": ok, **detail})
@@ -272,9 +274,12 @@ class Record:
     def check(self, ran: Ran, *, expect: int = 0, when: str = "after") -> bool:
         """A command of the plan and whether it answered as it should (``expect``: its exit status)."""
         ok = ran.exit == expect
+        words = " ".join(ran.words)
+        if self.work is not None:
+            words = words.replace(f"{self.work}/", "")
         self.checks.append(
             {
-                "command": "fapiao " + " ".join(ran.words),
+                "command": f"fapiao {words}",
                 "exit": ran.exit,
                 "expect": expect,
                 "when": when,
@@ -445,6 +450,11 @@ class Api:
 
     def readyz(self) -> Answer:
         return self._answer(self.client.get("/readyz", secure=True))
+
+    def get(self, path: str) -> Answer:
+        return self._answer(
+            self.client.get(path, secure=True, headers={"Authorization": f"Bearer {self.token}"})
+        )
 
     def issue(self, payload: dict[str, Any], key: str) -> Answer:
         response = self.client.post(
