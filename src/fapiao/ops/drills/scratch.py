@@ -266,7 +266,6 @@ class Record:
     began: float = field(default_factory=time.monotonic)
     work: Path | None = None  # shown as a relative path in the report
 
-
     def step(self, name: str, began: float, ok: bool, **detail: Any) -> bool:
         self.steps.append({"name": name, "seconds": round(time.monotonic() - began, 3), "ok": ok, **detail})
         return ok
@@ -474,3 +473,30 @@ def counts() -> dict[str, Any]:
 
     sizes = {str(u): int(s) for u, s in Log.objects.values_list("merchant__uscc", "size")}
     return {"invoices": Invoice.objects.count(), "log_sizes": dict(sorted(sizes.items()))}
+
+
+def backup_and_verify(record: Record, *, when: str = "after") -> str:
+    """``fapiao backup create``, then ``fapiao backup verify`` of the newest: the backup's id."""
+    record.check(command("backup", "create"), when=when)
+    listed = command("backup", "list", "--json").json().get("backups") or [{}]
+    backup_id = str(listed[0].get("id"))
+    record.check(command("backup", "verify", backup_id), when=when)
+    return backup_id
+
+
+def resolve_incidents(record: Record, opened: list[int], note: str) -> None:
+    """Every incident the drill opened, acknowledged and resolved by an operator, as the plan says."""
+    operator = User.objects.filter(is_active=True, role=Role.OPERATOR).order_by("pk").first()
+    if operator is None:
+        return
+    for incident in opened:
+        record.check(command("incidents", "acknowledge", str(incident), "--user", operator.username))
+        record.check(
+            command("incidents", "resolve", str(incident), "--note", note, "--user", operator.username)
+        )
+
+
+def open_incidents() -> list[int]:
+    from fapiao.ledger.incidents import unresolved  # noqa: PLC0415
+
+    return sorted(unresolved().values_list("pk", flat=True))
