@@ -14,5 +14,6 @@ class OpsConfig(AppConfig):
             database_down,
             database_lost,
             disk_full,
+            mass_missing,
             signing_key_compromised,
         )
