@@ -15,5 +15,6 @@ class OpsConfig(AppConfig):
             database_lost,
             disk_full,
             mass_missing,
+            ransomware,
             signing_key_compromised,
         )
