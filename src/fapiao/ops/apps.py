@@ -15,6 +15,7 @@ class OpsConfig(AppConfig):
             database_lost,
             disk_full,
             mass_missing,
+            operator_compromised,
             ransomware,
             signing_key_compromised,
         )
