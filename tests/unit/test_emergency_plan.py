@@ -92,3 +92,17 @@ def test_every_command_exists(line: str):
 def test_the_plan_is_linked_from_the_runbook_and_the_docs_index():
     assert "emergency-plan.md" in (ROOT / "docs" / "operations" / "runbook.md").read_text(encoding="utf-8")
     assert "docs/operations/emergency-plan.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_scenario_names_its_drill_and_every_drill_is_named():
+    from fapiao.ops.drills import SCENARIOS
+
+    named = []
+    for name, text in sections().items():
+        drills = re.findall(r"^fapiao drill ([a-z-]+)$", text, flags=re.MULTILINE)
+        assert len(drills) == 1, f"{name}: names no drill command"
+        assert drills[0] in SCENARIOS, f"{name}: fapiao drill {drills[0]} is not registered"
+        named.append(drills[0])
+    assert sorted(named) == sorted(SCENARIOS)
+    backup = (ROOT / "docs" / "operations" / "backup.md").read_text(encoding="utf-8")
+    assert [drill for drill in SCENARIOS if f"| `{drill}` |" not in backup] == []

@@ -8,4 +8,14 @@ class OpsConfig(AppConfig):
     def ready(self) -> None:
         # The drill scenarios register themselves (fapiao.ops.drills.register) when imported;
         # their modules use models, so they load once the registry is ready.
-        import fapiao.ops.drills.database_lost  # noqa: F401, PLC0415  app loading
+        from fapiao.ops.drills import (  # noqa: F401, PLC0415  app loading
+            bad_migration,
+            data_key_lost,
+            database_down,
+            database_lost,
+            disk_full,
+            mass_missing,
+            operator_compromised,
+            ransomware,
+            signing_key_compromised,
+        )
