@@ -65,7 +65,7 @@ def test_fapiao_migrate_is_ours_not_djangos():
 
 def test_a_migration_that_changes_nothing_passes_the_check(lossy_app, invoices):
     output = migrate(APP, "0001")
-    assert "迁移前后数据一致：核对了 2 个商户" in output
+    assert "迁移前后数据一致：核对了 2 个商户迁移前已有的" in output
     assert not IntegrityIncident.objects.exists()
 
 
@@ -94,7 +94,7 @@ def test_a_lossy_migration_fails_names_the_merchant_and_opens_an_incident(lossy_
 
 def test_nothing_pending_takes_no_snapshot(invoices, monkeypatch):
     calls: list[str] = []
-    monkeypatch.setattr(fapiao_migrate, "take_snapshot", calls.append)
+    monkeypatch.setattr(fapiao_migrate, "take_snapshot", lambda using, bound: calls.append(using))
     output = migrate()
     assert calls == [] and "No migrations to apply" in output
 
@@ -102,10 +102,10 @@ def test_nothing_pending_takes_no_snapshot(invoices, monkeypatch):
 def test_the_check_costs_a_few_aggregate_queries(lossy_app, invoices, monkeypatch, capsys):
     spent: list[tuple[int, float]] = []
 
-    def measured(using: str) -> Any:
+    def measured(using: str, bound: Any) -> Any:
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
-            snapshot = migration_measures.take_snapshot(using)
+            snapshot = migration_measures.take_snapshot(using, bound=bound)
             spent.append((len(queries.captured_queries), time.perf_counter() - started))
         return snapshot
 
@@ -118,7 +118,7 @@ def test_the_check_costs_a_few_aggregate_queries(lossy_app, invoices, monkeypatc
 
 
 def test_a_snapshot_that_cannot_be_taken_stops_before_any_migration(lossy_app, invoices, monkeypatch):
-    def broken(using: str) -> Any:
+    def broken(using: str, bound: Any) -> Any:
         raise DatabaseError("no such column: invoices_invoiceline.tax_rate")
 
     monkeypatch.setattr(fapiao_migrate, "take_snapshot", broken)
@@ -153,3 +153,47 @@ def test_an_empty_database_is_migrated_without_a_check(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Applying invoices.0001_initial... OK" in result.stdout
     assert "迁移前后数据一致" not in result.stdout  # no merchant table before: nothing to compare
+
+
+def test_writes_by_other_servers_during_the_migrations_are_not_changes(lossy_app, invoices):
+    """A rolling upgrade: another server issues and voids while this one migrates."""
+    from django.db.models.signals import post_migrate
+
+    def another_server(**kwargs: Any) -> None:
+        if not kwargs.get("plan") or another_server.done:  # type: ignore[attr-defined]
+            return
+        another_server.done = True  # type: ignore[attr-defined]
+        issue_invoice(user=invoices["clerk"], payload=copy.deepcopy(VALID_INVOICE))
+        issue_invoice(user=invoices["clerk2"], payload=copy.deepcopy(VALID_INVOICE))
+
+    another_server.done = False  # type: ignore[attr-defined]
+    post_migrate.connect(another_server, weak=False, dispatch_uid="test.another_server")
+    try:
+        output = migrate(APP, "0001")
+    finally:
+        post_migrate.disconnect(dispatch_uid="test.another_server")
+    assert another_server.done  # type: ignore[attr-defined]
+    assert "迁移前后数据一致" in output
+    assert not IntegrityIncident.objects.exists()
+
+
+def test_a_shortened_log_or_a_deleted_line_is_a_change(invoices):
+    from django.db.models import F
+
+    from fapiao.ledger.models import Log, LogEntry
+    from fapiao.ops.migration_check import compare
+
+    merchant = invoices["clerk"].merchant
+    before = migration_measures.take_snapshot()
+    assert before is not None
+    issue_invoice(user=invoices["clerk2"], payload=copy.deepcopy(VALID_INVOICE))  # growth is no change
+    LogEntry.objects.filter(merchant=merchant).order_by("-seq")[:1].get().delete()
+    Log.objects.filter(merchant=merchant).update(size=F("size") - 1)
+    InvoiceLine.objects.filter(merchant=merchant).order_by("-pk")[:1].get().delete()
+    after = migration_measures.take_snapshot(bound=before.bound)
+    assert after is not None
+    changes = compare(before.figures, after.figures)
+    assert {change.owner for change in changes} == {merchant.uscc}
+    changed = {change.measure: (change.before, change.after) for change in changes}
+    assert changed["账本 长度"] == (2, 1) and changed["账本 条目数"] == (2, 1)
+    assert any(measure.endswith("行数") for measure in changed)

@@ -20,7 +20,7 @@ from typing import Any
 from fapiao.accounts.models import Merchant
 from fapiao.core.choices import IncidentKind
 from fapiao.ledger.incidents import open_incident
-from fapiao.ops.migration_measures import STAFF, Snapshot
+from fapiao.ops.migration_measures import STAFF, Figures
 
 #: The most changes an incident's details and the command's message list per merchant.
 MAX_LISTED = 20
@@ -38,7 +38,7 @@ class Change:
         return {"measure": self.measure, "before": self.before, "after": self.after}
 
 
-def compare(before: Snapshot, after: Snapshot) -> list[Change]:
+def compare(before: Figures, after: Figures) -> list[Change]:
     """Every measure whose value differs, owner by owner, in a stable order."""
     changes = []
     for owner in sorted(set(before) | set(after)):

@@ -24,7 +24,7 @@ from django.db import DatabaseError
 from django.db.models.signals import pre_migrate
 
 from fapiao.ops.migration_check import compare, describe, report_changes
-from fapiao.ops.migration_measures import Snapshot, merchant_names, take_snapshot
+from fapiao.ops.migration_measures import Bound, Snapshot, merchant_names, take_snapshot
 
 
 class Command(DjangoMigrate):
@@ -60,31 +60,37 @@ class Command(DjangoMigrate):
         finally:
             pre_migrate.disconnect(dispatch_uid="fapiao.migration_check")
         earlier: Snapshot | None = taken.get("snapshot")
-        if earlier:  # None: no merchant table before; {}: nothing recorded yet
+        if earlier is not None and earlier.figures:  # None: no merchant table; {}: nothing recorded yet
             self._compare(earlier, using=using, migrations=taken["migrations"])
 
-    def _snapshot(self, using: str, when: str) -> Snapshot | None:
+    def _snapshot(self, using: str, when: str, bound: Bound | None = None) -> Snapshot | None:
         started = time.perf_counter()
         try:
-            snapshot = take_snapshot(using)
+            snapshot = take_snapshot(using, bound=bound)
         except DatabaseError as exc:
+            if bound is None:
+                raise CommandError(
+                    f"无法在迁移前核对商户数据（{exc}），没有执行任何迁移。核对所读的表或字段与数据库不符时，"
+                    "先备份并验证备份，再用 --no-data-check 执行。"
+                ) from exc
             raise CommandError(
-                f"无法在{when}核对商户数据（{exc}），未继续执行迁移。"
-                "核对所读的表或字段与数据库不符时，先备份并验证备份，再用 --no-data-check 执行。"
+                f"迁移已执行，但无法在迁移后核对商户数据（{exc}）："
+                "迁移可能删除或改名了发票、账本或审计日志的表或字段。请先停用新版本，"
+                "用 fapiao ledger verify 和 fapiao audit verify 检查，必要时用升级前的备份恢复。"
             ) from exc
         if self.verbosity >= 2:
             spent = time.perf_counter() - started
-            self.stdout.write(f"{when}快照：{len(snapshot or {})} 个商户，用时 {spent:.3f} 秒")
+            owners = len(snapshot.figures) if snapshot else 0
+            self.stdout.write(f"{when}快照：{owners} 个商户，用时 {spent:.3f} 秒")
         return snapshot
 
     def _compare(self, earlier: Snapshot, *, using: str, migrations: list[str]) -> None:
-        later = self._snapshot(using, "迁移后") or {}
-        changes = compare(earlier, later)
+        later = self._snapshot(using, "迁移后", earlier.bound)
+        changes = compare(earlier.figures, later.figures if later else {})
         if not changes:
             if self.verbosity >= 1:
-                self.stdout.write(
-                    f"迁移前后数据一致：核对了 {len(earlier)} 个商户的发票、合计、账本和审计日志。"
-                )
+                checked = f"核对了 {len(earlier.figures)} 个商户迁移前已有的发票、合计、账本和审计日志"
+                self.stdout.write(f"迁移前后数据一致：{checked}。")
             return
         report_changes(changes, migrations=migrations, using=using)
         names = merchant_names(using, sorted({change.owner for change in changes}))
