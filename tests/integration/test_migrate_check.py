@@ -197,3 +197,22 @@ def test_a_shortened_log_or_a_deleted_line_is_a_change(invoices):
     changed = {change.measure: (change.before, change.after) for change in changes}
     assert changed["账本 长度"] == (2, 1) and changed["账本 条目数"] == (2, 1)
     assert any(measure.endswith("行数") for measure in changed)
+
+
+def test_the_incident_page_shows_what_changed(lossy_app, invoices, settings):
+    from django.test import Client
+
+    from tests.integration.test_web_translations import english_words
+
+    migrate(APP, "0001")
+    with pytest.raises(CommandError):
+        migrate(APP, "0002")
+    incident = IntegrityIncident.objects.get()
+    settings.FAPIAO_OPERATOR_TOTP = False
+    operator = Client()
+    operator.force_login(invoices["operator"])
+    html = operator.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "数据库迁移改变了商户的记录" in html and "执行的迁移" in html
+    table = html[html.index('id="migration-changes"') :]
+    assert "税率 0.06 金额" in table and "200000" in table and "2000" in table
+    assert english_words(html) == []

@@ -74,7 +74,6 @@ def report_changes(
                 "migrations": list(migrations),
                 "changed": len(own),
                 "changes": listed[:MAX_LISTED],
-                "summary": f"migration_changed_data × {len(own)}",
             },
         )
         opened.append(incident.pk)
