@@ -216,3 +216,18 @@ def test_the_incident_page_shows_what_changed(lossy_app, invoices, settings):
     table = html[html.index('id="migration-changes"') :]
     assert "税率 0.06 金额" in table and "200000" in table and "2000" in table
     assert english_words(html) == []
+
+
+def test_incidents_show_lists_what_changed(lossy_app, invoices):
+    from io import StringIO
+
+    migrate(APP, "0001")
+    with pytest.raises(CommandError):
+        migrate(APP, "0002")
+    incident = IntegrityIncident.objects.get()
+    out = StringIO()
+    call_command("incidents", "show", str(incident.pk), stdout=out)
+    shown = out.getvalue()
+    assert "lossy_migration_app.0002_fen_to_yuan" in shown
+    assert "税率 0.06 金额" in shown and "200000 → 2000" in shown
+    assert invoices["clerk"].merchant.uscc in shown

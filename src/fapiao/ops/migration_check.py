@@ -70,7 +70,7 @@ def report_changes(
             merchant=merchants.get(owner),
             identity={"owner": owner, "migrations": list(migrations), "changes": digest},
             details={
-                "owner": owner,
+                "log": owner,  # the merchant's USCC (or ``staff``), as the other incident kinds name it
                 "migrations": list(migrations),
                 "changed": len(own),
                 "changes": listed[:MAX_LISTED],
