@@ -231,3 +231,20 @@ def test_incidents_show_lists_what_changed(lossy_app, invoices):
     assert "lossy_migration_app.0002_fen_to_yuan" in shown
     assert "税率 0.06 金额" in shown and "200000 → 2000" in shown
     assert invoices["clerk"].merchant.uscc in shown
+
+
+def test_when_no_incident_can_be_written_the_command_still_names_the_changes(
+    lossy_app, invoices, monkeypatch
+):
+    from fapiao.ops.management.commands import migrate as command
+
+    def unwritable(*args: Any, **kwargs: Any) -> Any:
+        raise DatabaseError("no such table: ledger_integrityincident")
+
+    monkeypatch.setattr(command, "report_changes", unwritable)
+    migrate(APP, "0001")
+    with pytest.raises(CommandError) as failed:
+        migrate(APP, "0002")
+    message = str(failed.value)
+    assert "迁移改变了数据" in message and "已为每个商户登记" not in message
+    assert "无法登记数据完整性事件" in message and "税率 0.06 金额" in message

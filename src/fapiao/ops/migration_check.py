@@ -80,11 +80,14 @@ def report_changes(
     return opened
 
 
-def describe(changes: Sequence[Change], *, names: dict[str, str], migrations: Sequence[str]) -> str:
+def describe(
+    changes: Sequence[Change], *, names: dict[str, str], migrations: Sequence[str], opened: bool = True
+) -> str:
     """The command's error: which migrations ran, then per merchant what changed (before → after)."""
     grouped = by_owner(changes)
     lines = [
-        f"迁移改变了数据：{len(grouped)} 个商户的记录在迁移前后不一致，已为每个商户登记数据完整性事件。",
+        f"迁移改变了数据：{len(grouped)} 个商户的记录在迁移前后不一致"
+        + ("，已为每个商户登记数据完整性事件。" if opened else "。"),
         f"本次执行的迁移：{'、'.join(migrations) or '（无）'}",
     ]
     for owner, own in grouped.items():

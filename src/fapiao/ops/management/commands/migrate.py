@@ -92,6 +92,10 @@ class Command(DjangoMigrate):
                 checked = f"核对了 {len(earlier.figures)} 个商户迁移前已有的发票、合计、账本和审计日志"
                 self.stdout.write(f"迁移前后数据一致：{checked}。")
             return
-        report_changes(changes, migrations=migrations, using=using)
-        names = merchant_names(using, sorted({change.owner for change in changes}))
+        try:
+            report_changes(changes, migrations=migrations, using=using)
+            names = merchant_names(using, sorted({change.owner for change in changes}))
+        except DatabaseError as exc:  # the migrations broke the very tables an incident is written to
+            message = describe(changes, names={}, migrations=migrations, opened=False)
+            raise CommandError(f"{message}\n无法登记数据完整性事件（{exc}）：请立即按上述处理。") from exc
         raise CommandError(describe(changes, names=names, migrations=migrations))
