@@ -1,7 +1,9 @@
 """The ``fapiao`` command: our own commands plus every Django management command.
 
 ``fapiao receipt verify FILE`` needs no database and no settings: it is the offline verifier
-of ``fapiao.core.receipt``.  Everything else runs as a Django management command, so
+of ``fapiao.core.receipt``; nor does ``fapiao read FILE...`` (``fapiao.formats.cli_read``), which
+prints what the invoice readers find in files and never opens the database.  Everything else runs
+as a Django management command, so
 ``fapiao migrate``, ``fapiao demo``, ``fapiao token create clerk --scope write`` all work.
 """
 
@@ -24,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         from fapiao.core.receipt import main as verify_main  # noqa: PLC0415  runs before Django is set up
 
         return verify_main(args[1:])
+    if args[:1] == ["read"]:
+        from fapiao.formats.cli_read import main as read_main  # noqa: PLC0415  runs before Django is set up
+
+        return read_main(args[1:])
     if args and args[0] in REFUSED_COMMANDS:
         print(f"fapiao {args[0]} is switched off: {REFUSED_COMMANDS[args[0]]}", file=sys.stderr)
         return 2

@@ -157,6 +157,7 @@ def test_upgrade_keeps_every_row_and_the_logs_verify(installation: Path, tmp_pat
 
     migrated = fapiao("migrate", "--noinput", var=var)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert "迁移前后数据一致" in migrated.stdout  # the data check ran over the old schema, and passed
 
     after = snapshot(database)
     assert differences(before, after) == []

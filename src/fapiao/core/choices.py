@@ -60,6 +60,7 @@ class IncidentKind(StrEnum):
     RECEIPT_NOT_PROVEN = "receipt_not_proven"  # a validly signed receipt the log no longer proves
     VERIFY_FAILED = "verify_failed"  # `ledger verify` found a log (or the witness) wrong
     RESTORE_LOST_ENTRIES = "restore_lost_entries"  # a restored log is shorter than its witness saw
+    MIGRATION_CHANGED_DATA = "migration_changed_data"  # `fapiao migrate` changed a merchant's records
 
 
 class IncidentState(StrEnum):

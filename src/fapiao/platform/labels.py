@@ -46,6 +46,7 @@ INCIDENT_KINDS: dict[str, Promise] = {
     "verify_failed": _("Ledger verification failed"),
     "receipt_not_proven": _("A valid receipt the ledger no longer proves"),
     "restore_lost_entries": _("A restored ledger is shorter than its witness saw"),
+    "migration_changed_data": _("A database migration changed a merchant's records"),
 }
 INCIDENT_STATES: dict[str, Promise] = {
     "open": _("Open, not yet taken on"),

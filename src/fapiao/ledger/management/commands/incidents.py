@@ -164,6 +164,12 @@ class Command(BaseCommand):
                 or "—"
             )
             lines += [(gettext("Findings"), findings), (gettext("Verify run"), str(details.get("run", "—")))]
+        elif incident.kind == IncidentKind.MIGRATION_CHANGED_DATA:  # fapiao.ops.migration_check
+            lines.append((gettext("Migrations applied"), ", ".join(details.get("migrations", [])) or "—"))
+            lines += [
+                (str(change.get("measure")), f"{change.get('before', '—')} → {change.get('after', '—')}")
+                for change in details.get("changes", [])
+            ]
         else:
             lines += [
                 (gettext("Entry index"), str(details.get("index", "—"))),
