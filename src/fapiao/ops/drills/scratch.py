@@ -32,14 +32,19 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from fapiao.accounts.choices import Role
 from fapiao.accounts.models import User
+from fapiao.accounts.tokens import create_token
 from fapiao.core.canonical import utc_stamp
 from fapiao.core.errors import ConflictError, FapiaoError
+from fapiao.invoices.models import Invoice
 from fapiao.invoices.services import issue_invoice
+from fapiao.ledger.incidents import unresolved
+from fapiao.ledger.models import Log
 from fapiao.ops.backup.service import DATABASE, EVIDENCE, WITNESS, database_path, snapshot_sqlite
 from fapiao.ops.drills import FORMAT, drills_dir, new_id, save_report
 from fapiao.platform import datakeys
@@ -456,10 +461,6 @@ class Api:
     write token of ``user``."""
 
     def __init__(self, user: User) -> None:
-        from django.test import Client  # noqa: PLC0415  only the drills' child needs it
-
-        from fapiao.accounts.tokens import create_token  # noqa: PLC0415
-
         _token, self.token = create_token(user=user, scope="write", name="drill")
         self.client = Client(raise_request_exception=False)
 
@@ -493,9 +494,6 @@ class Api:
 
 def counts() -> dict[str, Any]:
     """Invoices and every log's size: what a refused write must leave as it was."""
-    from fapiao.invoices.models import Invoice  # noqa: PLC0415
-    from fapiao.ledger.models import Log  # noqa: PLC0415
-
     sizes = {str(u): int(s) for u, s in Log.objects.values_list("merchant__uscc", "size")}
     return {"invoices": Invoice.objects.count(), "log_sizes": dict(sorted(sizes.items()))}
 
@@ -539,6 +537,4 @@ def resolve_incidents(record: Record, opened: list[int], note: str) -> None:
 
 
 def open_incidents() -> list[int]:
-    from fapiao.ledger.incidents import unresolved  # noqa: PLC0415
-
     return sorted(unresolved().values_list("pk", flat=True))
