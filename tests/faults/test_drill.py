@@ -141,6 +141,9 @@ def test_mass_missing_drill(installation: tuple[LiveServer, dict[str, object]]) 
     assert report["rpo_entries"] == 6 and len(report["rpo"]) == 2
     assert _step(report, "replay")["brought_back"] == report["rpo"]
     assert [e for c, e in _commands(report) if c.startswith("fapiao ledger check-receipt")][:2] == [3, 3]
+    assert "entry_without_invoice" in report["findings"] and "witness_mismatch/smaller" in report["findings"]
+    assert _step(report, "merchants_told")["findings"] == 2 and _step(report, "merchants_told")["people"] > 0
+    assert len(_step(report, "cases_restore_rows")["restored"]) == 2
 
 
 def test_ransomware_drill(installation: tuple[LiveServer, dict[str, object]]) -> None:
