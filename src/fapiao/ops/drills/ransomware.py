@@ -2,18 +2,18 @@
 attacker; the installation is rebuilt from the offline copies and the merchants' receipts
 (应急预案, scenario 8).
 
-On the scratch copy (:mod:`fapiao.ops.drills.scratch`): a backup made and verified, copied with the
-key directory to an "offline" folder (the plan's offline backup and key safe), invoices issued
-after it (merchants keep the receipts), then the attack: the database, every evidence file, every
-key file and every online backup overwritten with random bytes.  ``fapiao ledger verify`` fails.
-The way back is the plan's, with the scratch folder as the clean host: the encrypted files moved
-to a quarantine folder (never deleted), keys and backups put back from the offline copies,
-``fapiao backup verify``, ``fapiao backup restore --force`` (exit 1: it names the entries written
-after the backup), ``fapiao ledger replay`` with the receipts, ``fapiao ledger verify`` exit 0,
-``fapiao audit verify`` (only the records after the backup lost), the signing key declared
-compromised since the attack, ``fapiao keys rotate-data``, and a new backup made and verified.
-RPO: per log, what the restore lost — the replay must bring back every entry.  RTO: from the
-attack until the ledger verifies clean.
+On the scratch copy (:mod:`fapiao.ops.drills.scratch`): a backup made (it is verified on the clean
+host), copied with the key directory to an "offline" folder (the plan's offline backup and key
+safe), invoices issued after it (merchants keep the receipts), then the attack: the database,
+every evidence file, every key file and every online backup overwritten with random bytes.
+``fapiao ledger verify`` fails. The way back is the plan's, with the scratch folder as the clean
+host: the encrypted files moved to a quarantine folder (never deleted), keys and backups put back
+from the offline copies, ``fapiao backup verify``, ``fapiao backup restore --force`` (exit 1: it
+names the entries written after the backup), ``fapiao ledger replay`` with the receipts, ``fapiao
+ledger verify`` exit 0, ``fapiao audit verify`` (only the records after the backup lost), the
+signing key declared compromised since the attack, ``fapiao keys rotate-data``, and a new backup
+made and verified. RPO: per log, what the restore lost — the replay must bring back every entry.
+RTO: from the attack until the ledger verifies clean.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def inside(work: Path, count: int) -> dict[str, Any]:
         Path(settings.FAPIAO_BACKUP_DIR),
     )
     began = time.monotonic()
-    backup_id = scratch.backup_and_verify(record, when="before the attack")
+    record.check(scratch.command("backup", "create"), when="before the attack")
+    backup_id = str((scratch.command("backup", "list", "--json").json().get("backups") or [{}])[0].get("id"))
     offline = work / "offline"
     shutil.copytree(backups, offline / "backups")
     shutil.copytree(keys, offline / "keys")

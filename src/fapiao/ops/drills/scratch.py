@@ -515,10 +515,14 @@ def backup_and_verify(record: Record, *, when: str = "after", after_restore: boo
     audit_only = bool(problems) and all(str(p).startswith(AUDIT_VERIFY_PROBLEM) for p in problems)
     if after_restore and verified.exit == 1 and audit_only:
         record.check(verified, expect=1, when="known gap: the audit trail the restore cut short")
-        record.gaps.append(
-            "backup verify after a restore fails on audit verify alone: the audit records written "
-            "after the restored backup are gone and the audit witness remembers them"
+        codes = verify_findings(audit_verify())
+        gap = (
+            f"backup verify after a restore fails on audit verify alone ({', '.join(codes)}): the audit "
+            "records written after the restored backup are gone and the audit witness remembers them"
         )
+        if "key_compromised" in codes:
+            gap += "; audit heads signed with a key declared compromised are not re-signed"
+        record.gaps.append(gap)
     else:
         record.check(verified, when=when)
     return backup_id

@@ -1,8 +1,9 @@
 """``fapiao drill SCENARIO [options]``: rehearse a disaster on a scratch copy (应急演练).
 
-The scenarios are :data:`fapiao.ops.drills.SCENARIOS` (``database-lost``; more register
-themselves).  Each prints its report, saves it (JSON and Markdown) under ``$FAPIAO_VAR_DIR/drills/``
-and exits 0 when the drill passed, 1 when it did not, 2 when it could not be run.
+The scenarios are :data:`fapiao.ops.drills.SCENARIOS`, one per scenario of the emergency plan
+(docs/operations/emergency-plan.md); each registers itself from ``fapiao.ops.apps``. Each prints
+its report, saves it (JSON and Markdown) under ``$FAPIAO_VAR_DIR/drills/`` and exits 0 when the
+drill passed, 1 when it did not, 2 when it could not be run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from fapiao.ops.drills import SCENARIOS, drills_dir
 
 
 class Command(BaseCommand):
-    help = "Rehearse a disaster on a scratch copy, never the live data: fapiao drill database-lost."
+    help = (
+        "Rehearse a scenario of the emergency plan on a scratch copy, never the live data: "
+        "fapiao drill SCENARIO (one per scenario, listed below)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
