@@ -9,6 +9,7 @@ and open an integrity incident; nothing is checked when nothing is pending or on
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -248,3 +249,35 @@ def test_when_no_incident_can_be_written_the_command_still_names_the_changes(
     message = str(failed.value)
     assert "迁移改变了数据" in message and "已为每个商户登记" not in message
     assert "无法登记数据完整性事件" in message and "税率 0.06 金额" in message
+
+
+@pytest.mark.slow  # five `fapiao` processes, a whole migration from scratch among them
+@pytest.mark.skipif(os.environ.get("FAPIAO_TEST_BACKEND") == "postgres", reason="a fresh SQLite file")
+def test_the_real_command_exits_1_with_the_message_and_no_traceback(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    var = tmp_path / "var"
+    var.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAPIAO_", "DJANGO_"))}
+    env.update(FAPIAO_VAR_DIR=str(var), PYTHONPATH=str(root))
+    invoice = tmp_path / "invoice.json"
+    invoice.write_text(json.dumps(VALID_INVOICE, ensure_ascii=False), encoding="utf-8")
+
+    def fapiao(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FAPIAO), *args],
+            capture_output=True,
+            text=True,
+            env={**env, **extra},
+            timeout=300,
+            check=False,
+        )
+
+    for step in (["migrate", "--noinput"], ["demo"], ["issue", str(invoice), "--user", "clerk"]):
+        done = fapiao(*step)
+        assert done.returncode == 0, done.stdout + done.stderr
+    lossy = fapiao("migrate", "--noinput", DJANGO_SETTINGS_MODULE="tests.lossy_migration_app.settings")
+    assert lossy.returncode == 1, lossy.stdout + lossy.stderr
+    assert "迁移改变了数据" in lossy.stderr and "北京示例科技有限公司（91110108MA01ABCD84）" in lossy.stderr
+    assert "Traceback" not in lossy.stderr
+    listed = fapiao("incidents", "list")
+    assert listed.returncode == 0 and "migration_changed_data" in listed.stdout, listed.stderr
