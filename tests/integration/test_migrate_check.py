@@ -281,3 +281,19 @@ def test_the_real_command_exits_1_with_the_message_and_no_traceback(tmp_path):
     assert "Traceback" not in lossy.stderr
     listed = fapiao("incidents", "list")
     assert listed.returncode == 0 and "migration_changed_data" in listed.stdout, listed.stderr
+
+
+def test_a_migration_that_fails_after_a_lossy_one_still_reports_the_loss(lossy_app, invoices):
+    from io import StringIO
+
+    migrate(APP, "0002", no_data_check=True)
+    err = StringIO()
+    with pytest.raises(RuntimeError, match="fails on purpose"):
+        call_command("migrate", APP, "0004", stdout=StringIO(), stderr=err, verbosity=1)
+    second = invoices["clerk2"].merchant
+    assert f"商户 {second.name}（{second.uscc}）" in err.getvalue()
+    assert "lossy_migration_app.0003_second_merchant_loses_a_line" in err.getvalue()
+    (incident,) = IntegrityIncident.objects.all()
+    assert incident.merchant_id == second.pk
+    measures = {change["measure"].split()[-1] for change in incident.details["changes"]}
+    assert measures == {"行数", "金额", "税额"}
