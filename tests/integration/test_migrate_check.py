@@ -274,7 +274,8 @@ def test_the_real_command_exits_1_with_the_message_and_no_traceback(tmp_path):
     for step in (["migrate", "--noinput"], ["demo"], ["issue", str(invoice), "--user", "clerk"]):
         done = fapiao(*step)
         assert done.returncode == 0, done.stdout + done.stderr
-    lossy = fapiao("migrate", "--noinput", DJANGO_SETTINGS_MODULE="tests.lossy_migration_app.settings")
+    lossy_settings = "tests.lossy_migration_app.settings"
+    lossy = fapiao("migrate", APP, "0002", "--noinput", DJANGO_SETTINGS_MODULE=lossy_settings)
     assert lossy.returncode == 1, lossy.stdout + lossy.stderr
     assert "迁移改变了数据" in lossy.stderr and "北京示例科技有限公司（91110108MA01ABCD84）" in lossy.stderr
     assert "Traceback" not in lossy.stderr
@@ -287,7 +288,7 @@ def test_a_migration_that_fails_after_a_lossy_one_still_reports_the_loss(lossy_a
 
     migrate(APP, "0002", no_data_check=True)
     err = StringIO()
-    with pytest.raises(RuntimeError, match="fails on purpose"):
+    with pytest.raises(CommandError, match="迁移失败：RuntimeError: this migration fails on purpose"):
         call_command("migrate", APP, "0004", stdout=StringIO(), stderr=err, verbosity=1)
     second = invoices["clerk2"].merchant
     assert f"商户 {second.name}（{second.uscc}）" in err.getvalue()

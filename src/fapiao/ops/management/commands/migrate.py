@@ -57,10 +57,15 @@ class Command(DjangoMigrate):
         pre_migrate.connect(before, weak=False, dispatch_uid="fapiao.migration_check")
         try:
             super().handle(*args, **options)
-        except Exception:
+        except CommandError:
+            raise
+        except Exception as exc:
             # A migration failed: those applied before it stay applied, and may have changed data.
             self._check(taken, using, failed=True)
-            raise
+            raise CommandError(
+                f"迁移失败：{type(exc).__name__}: {exc}\n在它之前的迁移已经执行（见 fapiao showmigrations）；"
+                "加 --traceback 可看到出错位置。"
+            ) from exc
         finally:
             pre_migrate.disconnect(dispatch_uid="fapiao.migration_check")
         self._check(taken, using, failed=False)
