@@ -9,7 +9,9 @@ and open an integrity incident; nothing is checked when nothing is pending or on
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -142,17 +144,15 @@ def test_an_empty_database_is_migrated_without_a_check(tmp_path):
     var.mkdir(mode=0o700)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAPIAO_", "DJANGO_"))}
     env["FAPIAO_VAR_DIR"] = str(var)
-    result = subprocess.run(
-        [str(FAPIAO), "migrate", "--noinput"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    command = [str(FAPIAO), "migrate", "--noinput", "-v", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "Applying invoices.0001_initial... OK" in result.stdout
     assert "迁移前后数据一致" not in result.stdout  # no merchant table before: nothing to compare
+    # What the check adds to a new database (and to the test database's setup): one look at the tables.
+    spent = re.search(r"迁移前快照：0 个商户，用时 ([0-9.]+) 秒", result.stdout)
+    assert spent is not None and float(spent.group(1)) < 0.05, result.stdout[-2000:]
+    assert "迁移后快照" not in result.stdout
 
 
 def test_writes_by_other_servers_during_the_migrations_are_not_changes(lossy_app, invoices):
@@ -248,3 +248,52 @@ def test_when_no_incident_can_be_written_the_command_still_names_the_changes(
     message = str(failed.value)
     assert "迁移改变了数据" in message and "已为每个商户登记" not in message
     assert "无法登记数据完整性事件" in message and "税率 0.06 金额" in message
+
+
+@pytest.mark.slow  # five `fapiao` processes, a whole migration from scratch among them
+@pytest.mark.skipif(os.environ.get("FAPIAO_TEST_BACKEND") == "postgres", reason="a fresh SQLite file")
+def test_the_real_command_exits_1_with_the_message_and_no_traceback(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    var = tmp_path / "var"
+    var.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAPIAO_", "DJANGO_"))}
+    env.update(FAPIAO_VAR_DIR=str(var), PYTHONPATH=str(root))
+    invoice = tmp_path / "invoice.json"
+    invoice.write_text(json.dumps(VALID_INVOICE, ensure_ascii=False), encoding="utf-8")
+
+    def fapiao(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FAPIAO), *args],
+            capture_output=True,
+            text=True,
+            env={**env, **extra},
+            timeout=300,
+            check=False,
+        )
+
+    for step in (["migrate", "--noinput"], ["demo"], ["issue", str(invoice), "--user", "clerk"]):
+        done = fapiao(*step)
+        assert done.returncode == 0, done.stdout + done.stderr
+    lossy_settings = "tests.lossy_migration_app.settings"
+    lossy = fapiao("migrate", APP, "0002", "--noinput", DJANGO_SETTINGS_MODULE=lossy_settings)
+    assert lossy.returncode == 1, lossy.stdout + lossy.stderr
+    assert "迁移改变了数据" in lossy.stderr and "北京示例科技有限公司（91110108MA01ABCD84）" in lossy.stderr
+    assert "Traceback" not in lossy.stderr
+    listed = fapiao("incidents", "list")
+    assert listed.returncode == 0 and "migration_changed_data" in listed.stdout, listed.stderr
+
+
+def test_a_migration_that_fails_after_a_lossy_one_still_reports_the_loss(lossy_app, invoices):
+    from io import StringIO
+
+    migrate(APP, "0002", no_data_check=True)
+    err = StringIO()
+    with pytest.raises(CommandError, match="迁移失败：RuntimeError: this migration fails on purpose"):
+        call_command("migrate", APP, "0004", stdout=StringIO(), stderr=err, verbosity=1)
+    second = invoices["clerk2"].merchant
+    assert f"商户 {second.name}（{second.uscc}）" in err.getvalue()
+    assert "lossy_migration_app.0003_second_merchant_loses_a_line" in err.getvalue()
+    (incident,) = IntegrityIncident.objects.all()
+    assert incident.merchant_id == second.pk
+    measures = {change["measure"].split()[-1] for change in incident.details["changes"]}
+    assert measures == {"行数", "金额", "税额"}

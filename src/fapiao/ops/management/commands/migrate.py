@@ -57,11 +57,30 @@ class Command(DjangoMigrate):
         pre_migrate.connect(before, weak=False, dispatch_uid="fapiao.migration_check")
         try:
             super().handle(*args, **options)
+        except CommandError:
+            raise
+        except Exception as exc:
+            # A migration failed: those applied before it stay applied, and may have changed data.
+            self._check(taken, using, failed=True)
+            raise CommandError(
+                f"迁移失败：{type(exc).__name__}: {exc}\n在它之前的迁移已经执行（见 fapiao showmigrations）；"
+                "加 --traceback 可看到出错位置。"
+            ) from exc
         finally:
             pre_migrate.disconnect(dispatch_uid="fapiao.migration_check")
+        self._check(taken, using, failed=False)
+
+    def _check(self, taken: dict[str, Any], using: str, *, failed: bool) -> None:
         earlier: Snapshot | None = taken.get("snapshot")
-        if earlier is not None and earlier.figures:  # None: no merchant table; {}: nothing recorded yet
+        if earlier is None or not earlier.figures:  # None: no merchant table; {}: nothing recorded yet
+            return
+        if not failed:
             self._compare(earlier, using=using, migrations=taken["migrations"])
+            return
+        try:  # the migration's own error is what the command ends with; say what else is wrong first
+            self._compare(earlier, using=using, migrations=taken["migrations"])
+        except CommandError as changed:
+            self.stderr.write(str(changed))
 
     def _snapshot(self, using: str, when: str, bound: Bound | None = None) -> Snapshot | None:
         started = time.perf_counter()
