@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import secrets
 import shlex
 import shutil
@@ -478,6 +479,20 @@ class Scratch:
     connect: dict[str, Any]  # psycopg.connect keywords
 
 
+_DAMAGED = re.compile(r"INFO: (invalid checksum|invalid size|file missing|invalid file) '([^']+)'")
+
+
+def damaged_files(cluster: Cluster) -> list[str]:
+    """The repository files ``pgbackrest verify`` finds damaged (checksum, size, missing), named as
+    the repository holds them (``<backup label>/pg_data/…``): a failed restore's own message names
+    none (``zst error: Data corruption detected``).  Empty when verify cannot run either."""
+    try:
+        said = pgbackrest(cluster, "verify", "--log-level-console=info", step="verify", timeout=600)
+    except PgBackRestError:
+        return []
+    return [f"{path} ({what})" for what, path in _DAMAGED.findall(said)]
+
+
 @contextlib.contextmanager
 def scratch_cluster(part: dict[str, Any]) -> Iterator[Scratch]:
     """pgBackRest restores the backup into a scratch data directory, to its consistent point; a
@@ -488,17 +503,25 @@ def scratch_cluster(part: dict[str, Any]) -> Iterator[Scratch]:
     data = root / "data"
     started = False
     try:
-        pgbackrest(
-            cluster,
-            "restore",
-            f"--pg1-path={data}",
-            f"--set={part['label']}",
-            "--type=name",
-            f"--target={part['restore_point']}",
-            "--target-action=promote",
-            "--archive-mode=off",
-            step="restore",
-        )
+        try:
+            pgbackrest(
+                cluster,
+                "restore",
+                f"--pg1-path={data}",
+                f"--set={part['label']}",
+                "--type=name",
+                f"--target={part['restore_point']}",
+                "--target-action=promote",
+                "--archive-mode=off",
+                step="restore",
+            )
+        except PgBackRestError as error:
+            damaged = damaged_files(cluster)
+            if damaged:
+                raise PgBackRestError(
+                    step="restore", reason=f"{error.params['reason']} | damaged: {', '.join(damaged)}"
+                ) from None
+            raise
         config, hba = root / "postgresql.conf", root / "pg_hba.conf"
         port = free_port()
         config.write_text(
