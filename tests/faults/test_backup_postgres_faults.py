@@ -128,8 +128,9 @@ def test_a_wrong_repository_cipher_pass_is_refused(installation: Installation):
         done = fapiao(installation.env, "backup", "verify", installation.backup_id)
         said = done.stdout + done.stderr
         assert done.returncode != 0, said
-        assert "pgBackRest" in said or "pgbackrest" in said, said[-3000:]
-        assert "Traceback" not in said
+        assert "Traceback" not in said, said[-3000:]
+        assert "无法用" in said and "解密" in said and str(installation.config) in said, said[-3000:]
+        assert "\ufffd" not in said  # none of what pgBackRest "decrypted" with the wrong pass
     finally:
         installation.config.write_text(text)
 

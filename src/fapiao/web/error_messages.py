@@ -147,6 +147,7 @@ MESSAGES = (
     _("Your role does not allow this action."),
     _("Your role may not \"{action}\" a case that is \"{state}\"."),
     _("`fapiao backup` works on SQLite and on PostgreSQL (with pgBackRest), not on {vendor}."),
+    _("pgBackRest could not decrypt its repository with the cipher pass in {config} ({step}): a wrong or changed pass? Nothing was restored. The pass is kept in the key directory (pgbackrest-cipher-pass)."),
     _("pgBackRest failed ({step}): {reason}"),
     _("pgBackRest is not set up for this database ({path} is missing): run `fapiao backup setup` on the database host first."),
     _("{holder} is working on this case until {until}; ask a lead reviewer to reassign it."),

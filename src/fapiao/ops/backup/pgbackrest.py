@@ -67,6 +67,12 @@ class PgBackRestError(FapiaoError):
     code = "pgbackrest_failed"
 
 
+class RepositoryCipherError(PgBackRestError):
+    """pgBackRest could not decrypt its repository with the cipher pass in {config} ({step}): a wrong or changed pass? Nothing was restored. The pass is kept in the key directory (pgbackrest-cipher-pass)."""  # noqa: E501
+
+    code = "pgbackrest_cipher"
+
+
 class PgBackRestNotSetUpError(ConflictError):
     """pgBackRest is not set up for this database ({path} is missing): run `fapiao backup setup` on the database host first."""  # noqa: E501
 
@@ -147,12 +153,20 @@ def pgbackrest(cluster: Cluster, *args: str, step: str | None = None, timeout: f
     ]
     try:
         done = subprocess.run(
-            as_owner(argv, cluster.os_user), capture_output=True, text=True, timeout=timeout, check=False
+            as_owner(argv, cluster.os_user),
+            capture_output=True,
+            text=True,
+            errors="replace",  # a wrong cipher pass makes pgBackRest print decrypted garbage
+            timeout=timeout,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise PgBackRestError(step=step or args[0], reason=str(error)) from None
     if done.returncode != 0:
-        raise PgBackRestError(step=step or args[0], reason=_tail(done.stderr + done.stdout))
+        said = done.stderr + done.stdout
+        if "\ufffd" in said:  # bytes that are not text: what it "decrypted" with a wrong pass
+            raise RepositoryCipherError(step=step or args[0], config=settings.FAPIAO_PGBACKREST_CONFIG)
+        raise PgBackRestError(step=step or args[0], reason=_tail(said))
     return done.stdout
 
 
