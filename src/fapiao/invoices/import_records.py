@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from fapiao.core.canonical import canonical_bytes
 from fapiao.core.choices import Colour, Direction, InvoiceKind
@@ -28,6 +28,8 @@ from fapiao.core.tax import resolve_rate
 from fapiao.core.text import SINGLE_LINE, clean_name, clean_text
 from fapiao.formats.records import InvoiceLine as FileLine
 from fapiao.formats.records import InvoiceRecord
+
+_PRICE_PLACES = Decimal("0.00000001")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,11 @@ def _line(problems: list[FieldError], index: int, from_file: FileLine, on: date)
     if quantity is None and unit_price is None:
         # A line with an amount only (a discount, an export of totals): stored as 1 × its amount.
         quantity, unit_price = Decimal(1), Decimal(amount).scaleb(-2)
+    elif unit_price is None and quantity is not None and quantity != 0:
+        # An export without unit prices: the price the amount implies, to 8 places.
+        unit_price = (
+            (Decimal(amount).scaleb(-2) / quantity).quantize(_PRICE_PLACES, ROUND_HALF_UP).normalize()
+        )
     elif quantity is None or unit_price is None:
         message = _("A line gives a quantity or a unit price without the other.")
         problems.append(_problem(f"{path}.quantity", "half_a_price", message))
