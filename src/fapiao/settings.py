@@ -348,6 +348,8 @@ FAPIAO_EVIDENCE_MAX_CASE_MB = env_int("FAPIAO_EVIDENCE_MAX_CASE_MB", 100)
 # NAME.json in FAPIAO_IMPORT_MAPPINGS_DIR; a file larger than FAPIAO_IMPORT_MAX_FILE_MB is refused.
 FAPIAO_IMPORT_MAPPINGS_DIR = Path(env("FAPIAO_IMPORT_MAPPINGS_DIR", str(VAR_DIR / "mappings"))).resolve()
 FAPIAO_IMPORT_MAX_FILE_MB = env_int("FAPIAO_IMPORT_MAX_FILE_MB", 200)
+# Files uploaded on the 导入发票 page, kept by SHA-256 between the preview and the import.
+FAPIAO_IMPORT_UPLOADS_DIR = Path(env("FAPIAO_IMPORT_UPLOADS_DIR", str(VAR_DIR / "imports"))).resolve()
 # The upload guard (fapiao.formats.safezip): every uploaded zip — an XLSX batch, an evidence file,
 # an e-mail's attachment — is checked against these before anything in it is unpacked.
 FAPIAO_ZIP_MAX_ENTRIES = env_int("FAPIAO_ZIP_MAX_ENTRIES", 10_000)

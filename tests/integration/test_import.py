@@ -208,3 +208,35 @@ def test_received_invoices_are_kept_apart_from_sales(
     client = client_for("clerk")
     assert client.get("/api/v1/invoices?direction=in").json()["total"] == 3
     assert client.get("/api/v1/invoices?direction=out").json()["total"] == 0
+
+
+def test_the_import_page_previews_imports_and_offers_the_report(
+    demo: Any, mapping: str, tmp_path: Path, settings: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    settings.FAPIAO_IMPORT_UPLOADS_DIR = tmp_path / "uploads"
+    client = Client()
+    client.force_login(demo["madmin"])
+    data = write_csv(tmp_path / "a.csv", csv_rows(3)).read_bytes()
+    upload = SimpleUploadedFile("a.csv", data, content_type="text/csv")
+    preview = client.post("/invoices/import/", {"file": upload, "direction": "out", "mapping": mapping})
+    assert preview.status_code == 200
+    assert Invoice.objects.count() == 0  # a preview writes nothing
+    page = preview.content.decode()
+    assert "a.csv" not in page or "sha256" in page
+    sha = preview.context["source"].sha256
+    done = client.post(
+        "/invoices/import/commit/", {"sha256": sha, "name": "a.csv", "direction": "out", "mapping": mapping}
+    )
+    assert done.status_code == 302
+    run = latest_run()
+    assert done["Location"].endswith(f"/invoices/import/{run.run_id}/")
+    assert Invoice.objects.filter(origin_ref=run.run_id).count() == 3
+    assert client.get(done["Location"]).status_code == 200
+    manifest = client.get(f"/invoices/import/{run.run_id}/manifest/")
+    assert manifest.json()["manifest"]["counts"]["accepted"] == 3
+    clerk = Client()
+    clerk.force_login(demo["clerk"])
+    assert clerk.get("/invoices/import/").status_code == 403

@@ -17,9 +17,11 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -73,6 +75,37 @@ class ImportOptions:
     direction: Direction
     mapping: ColumnMapping | None = None
     batch: int = BATCH
+
+
+def keep_upload(*, user: User, name: str, data: bytes) -> SourceFile:
+    """Keep an uploaded file by its SHA-256 until it is imported (the page's preview → import)."""
+    require(user, Action.IMPORT_INVOICES)
+    source = SourceFile.of(name, name, data)
+    directory = Path(settings.FAPIAO_IMPORT_UPLOADS_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / source.sha256
+    if not target.exists():
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+    return SourceFile.of(name, str(target), data)
+
+
+def kept_upload(*, user: User, sha256: str, name: str) -> SourceFile:
+    require(user, Action.IMPORT_INVOICES)
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise ImportRunNotFoundError()
+    path = Path(settings.FAPIAO_IMPORT_UPLOADS_DIR) / sha256
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise ImportRunNotFoundError() from None
+    return SourceFile.of(name, str(path), data)
+
+
+def recent_runs(*, user: User) -> list[ImportRun]:
+    require(user, Action.IMPORT_INVOICES)
+    return list(ImportRun.objects.filter(merchant_id=user.merchant_id or -1).order_by("-pk")[:20])
 
 
 def _check_actor(user: User, merchant: Merchant) -> None:
