@@ -240,3 +240,18 @@ def test_the_import_page_previews_imports_and_offers_the_report(
     clerk = Client()
     clerk.force_login(demo["clerk"])
     assert clerk.get("/invoices/import/").status_code == 403
+
+
+def test_a_red_invoice_and_its_blue_original_in_one_import(demo: Any, mapping: str, tmp_path: Path) -> None:
+    from tests.unit.invoice_files_factory import red_document
+
+    blue, red = tmp_path / "blue.xml", tmp_path / "red.xml"
+    blue.write_bytes(einvoice_xml(document()))
+    red.write_bytes(einvoice_xml(red_document()))
+    out = run_import(str(blue), str(red), "--merchant", MERCHANT, "--commit")
+    assert "已导入 2" in out
+    red_row = Invoice.objects.get(number="26110000000000000008")
+    assert red_row.original is not None
+    assert red_row.original.number == "26110000000000000007"
+    assert "一致" in run_import("verify", latest_run().run_id)
+    call_command("ledger", "verify", stdout=StringIO(), stderr=StringIO())

@@ -34,8 +34,10 @@ from fapiao.formats.mapping import ColumnMapping
 from fapiao.invoices.import_manifest import build_manifest, merchant_totals, sign_manifest
 from fapiao.invoices.import_plan import Plan, PlannedRecord, SourceFile, plan_import
 from fapiao.invoices.models import ImportedRecord, ImportRun, Invoice
-from fapiao.invoices.rows import NewInvoice, create_invoice_row, document_for, seal_buyer
+from fapiao.invoices.outgoing import register_number
+from fapiao.invoices.rows import SealedBuyer, document_for, line_row, seal_buyer
 from fapiao.ledger.services import append_entry
+from fapiao.platform import rows
 from fapiao.platform.uow import UnitOfWork, write
 
 BATCH = 500
@@ -226,7 +228,36 @@ def _issued_at(on: Any) -> datetime:
     return datetime.combine(on, time(0), tzinfo=BEIJING).astimezone(UTC)
 
 
+def _new_row(run: ImportRun, user: User, found: Any, buyer: SealedBuyer, original: Invoice | None) -> Invoice:
+    """The row of one accepted record (what :func:`~fapiao.invoices.rows.create_invoice_row` builds)."""
+    lines = found.lines
+    return Invoice(
+        merchant=run.merchant,
+        **buyer.columns,
+        number=found.number,
+        kind=found.kind,
+        colour=found.colour,
+        direction=run.direction,
+        state=InvoiceState.NORMAL,
+        origin=Origin.IMPORTED,
+        origin_ref=run.run_id,
+        issued_on=found.issued_on,
+        issued_at=_issued_at(found.issued_on),
+        seller_name=found.seller_name,
+        seller_tax_id=found.seller_tax_id,
+        buyer_sealed=buyer.sealed,
+        original=original,
+        remark=found.remark,
+        total_amount=sum(line.amount for line in lines),
+        total_tax=sum(line.tax for line in lines),
+        total_with_tax=sum(line.amount + line.tax for line in lines),
+        created_by=user,
+    )
+
+
 def _write_batch(run: ImportRun, user: User, batch: list[PlannedRecord]) -> None:
+    """One unit of work: the batch's invoices (one multi-row INSERT; a red invoice whose blue
+    original is earlier in the same batch waits for it), their entries, lines and records."""
     merchant = run.merchant
     sealed = [seal_buyer(merchant, planned.input.buyer) for planned in batch if planned.input]
     originals = {
@@ -238,39 +269,42 @@ def _write_batch(run: ImportRun, user: User, batch: list[PlannedRecord]) -> None
     def run_batch(unit: UnitOfWork) -> None:
         now = timezone.now()
         known = {i.number: i for i in Invoice.objects.filter(merchant=merchant, number__in=originals)}
-        rows: list[ImportedRecord] = []
+        waiting: list[tuple[Invoice, PlannedRecord]] = []
+
+        def flush() -> None:
+            rows.insert([invoice for invoice, _planned in waiting])
+            later: list[Any] = []
+            for invoice, planned in waiting:
+                assert planned.input is not None
+                later += [line_row(invoice, line) for line in planned.input.lines]
+                later.append(_record_row(run, planned, invoice))
+            unit.defer(*later)
+            waiting.clear()
+
         for planned, buyer in zip(batch, sealed, strict=True):
             found = planned.input
             assert found is not None
-            new = NewInvoice(
-                number=found.number,
-                kind=found.kind,
-                colour=found.colour,
-                direction=Direction(run.direction),
-                origin=Origin.IMPORTED,
-                issued_on=found.issued_on,
-                issued_at=_issued_at(found.issued_on),
-                seller_name=found.seller_name,
-                seller_tax_id=found.seller_tax_id,
-                lines=found.lines,
-                remark=found.remark,
-                origin_ref=run.run_id,
-                original=known.get(found.original_number or ""),
-            )
-            made = create_invoice_row(
-                unit,
-                merchant=merchant,
-                user=user,
-                new=new,
-                buyer=buyer,
-                entry=EntryKind.IMPORT,
-                at=now,
-                ref=planned.file_sha256,
-                defer=True,
-            )
-            known[found.number] = made.invoice
-            rows.append(_record_row(run, planned, made.invoice))
-        unit.defer(*rows)
+            if found.original_number and any(i.number == found.original_number for i, _p in waiting):
+                flush()  # the blue original needs its primary key first
+            invoice = _new_row(run, user, found, buyer, known.get(found.original_number or ""))
+            if settings.FAPIAO_LEDGER_ENABLED:  # off in benchmarks only
+                document = document_for(invoice, found.lines, buyer=buyer.buyer)
+                entry = append_entry(
+                    unit,
+                    merchant=merchant,
+                    kind=EntryKind.IMPORT,
+                    invoice=document,
+                    ref=planned.file_sha256,
+                    at=now,
+                )
+                invoice.ledger_seq = entry.seq
+            if run.direction == Direction.OUT:
+                register_number(
+                    unit, merchant=merchant, number=found.number, at=now, existing=False, defer=True
+                )
+            known[found.number] = invoice
+            waiting.append((invoice, planned))
+        flush()
 
     write(run_batch)
 
