@@ -255,3 +255,24 @@ def test_a_red_invoice_and_its_blue_original_in_one_import(demo: Any, mapping: s
     assert red_row.original.number == "26110000000000000007"
     assert "一致" in run_import("verify", latest_run().run_id)
     call_command("ledger", "verify", stdout=StringIO(), stderr=StringIO())
+
+
+def test_my_invoices_has_tabs_all_issued_received(demo: Any, mapping: str, tmp_path: Path) -> None:
+    from django.test import Client
+
+    rows = csv_rows(2, seller="91110000MA01XKQ2TQ", buyer_tax_id=MERCHANT)
+    path = write_csv(tmp_path / "in.csv", rows)
+    run_import(str(path), "--merchant", MERCHANT, "--direction", "in", "--mapping", mapping, "--commit")
+    client = Client()
+    client.force_login(demo["clerk"])
+    received = client.get("/invoices/?direction=in")
+    assert received.status_code == 200
+    page = received.content.decode()
+    assert 'href="?direction=in" aria-current="page"' in page
+    assert rows[0][0] in page
+    assert rows[0][0] not in client.get("/invoices/?direction=out").content.decode()
+    from fapiao.invoices.totals import totals_by_month_and_rate
+
+    assert totals_by_month_and_rate(user=demo["clerk"]) == []  # sales (销项) only by default
+    received_totals = totals_by_month_and_rate(user=demo["clerk"], direction="in")  # 进项, apart
+    assert sum(row.invoices for row in received_totals) == 2
