@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -63,10 +64,11 @@ def test_a_killed_import_resumes_to_the_same_manifest(tmp_path: Path) -> None:
     csv_path = write_csv(tmp_path / "legacy.csv", csv_rows(RECORDS))
 
     whole = _prepared(tmp_path / "whole", csv_path)
+    shutil.copytree(whole.var_dir, tmp_path / "killed")  # migrated, with the demo: saves a second setup
+    killed = LiveServer(tmp_path / "killed", env=whole.extra_env)
     whole.manage(*_import_args(csv_path, tmp_path / "whole-report"), timeout=900)
     expected = _manifest(tmp_path / "whole-report")
 
-    killed = _prepared(tmp_path / "killed", csv_path)
     process = subprocess.Popen(
         [killed.python, "-m", "fapiao.cli", *_import_args(csv_path, tmp_path / "killed-report")],
         env=killed.environment(),

@@ -276,3 +276,18 @@ def test_my_invoices_has_tabs_all_issued_received(demo: Any, mapping: str, tmp_p
     assert totals_by_month_and_rate(user=demo["clerk"]) == []  # sales (销项) only by default
     received_totals = totals_by_month_and_rate(user=demo["clerk"], direction="in")  # 进项, apart
     assert sum(row.invoices for row in received_totals) == 2
+
+
+def test_resume_refuses_a_finished_run_and_other_files(demo: Any, mapping: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", csv_rows(2))
+    run_import(str(path), "--merchant", MERCHANT, "--mapping", mapping, "--commit")
+    run = latest_run()
+    args = ("--merchant", MERCHANT, "--mapping", mapping, "--commit", "--resume", run.run_id)
+    with pytest.raises(CommandError, match="import_run_state"):
+        run_import(str(path), *args)
+    ImportRun.objects.filter(pk=run.pk).update(state=ImportRunState.RUNNING)  # as if killed
+    other = write_csv(tmp_path / "b.csv", csv_rows(2, start=50))
+    with pytest.raises(CommandError, match="import_files_changed"):
+        run_import(str(other), *args)
+    with pytest.raises(CommandError, match="import_run_not_found"):
+        run_import(str(path), "--merchant", MERCHANT, "--mapping", mapping, "--commit", "--resume", "imp-x")
