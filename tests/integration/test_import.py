@@ -291,3 +291,33 @@ def test_resume_refuses_a_finished_run_and_other_files(demo: Any, mapping: str, 
         run_import(str(other), *args)
     with pytest.raises(CommandError, match="import_run_not_found"):
         run_import(str(path), "--merchant", MERCHANT, "--mapping", mapping, "--commit", "--resume", "imp-x")
+
+
+def test_a_number_taken_meanwhile_stops_the_run_cleanly_and_resume_finishes(
+    demo: Any, mapping: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from fapiao.invoices import importing
+
+    path = write_csv(tmp_path / "a.csv", csv_rows(6))
+    real = importing._write_batch
+    calls = {"n": 0}
+
+    def failing_second(run: Any, user: Any, batch: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            from django.db import IntegrityError
+
+            raise IntegrityError("simulated")
+        real(run, user, batch)
+
+    monkeypatch.setattr(importing, "_write_batch", failing_second)
+    with pytest.raises(CommandError, match="--resume"):
+        run_import(str(path), "--merchant", MERCHANT, "--mapping", mapping, "--commit", "--batch", "2")
+    assert Invoice.objects.count() == 2 == ImportedRecord.objects.count()
+    monkeypatch.setattr(importing, "_write_batch", real)
+    run = latest_run()
+    resume = ("--commit", "--resume", run.run_id)
+    out = run_import(str(path), "--merchant", MERCHANT, "--mapping", mapping, *resume)
+    assert "已导入 6" in out
+    assert Invoice.objects.count() == 6 == LogEntry.objects.count()
+    assert "一致" in run_import("verify", run.run_id)

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from fapiao.accounts.cli import acting_user, add_user_argument, command_error
 from fapiao.accounts.models import Merchant
@@ -124,13 +125,19 @@ class Command(BaseCommand):
             plan = importing.dry_run(user=user, options=opts, sources=sources)
             self._show_plan(plan)
             return
-        run = importing.commit_import(
-            user=user,
-            options=opts,
-            sources=sources,
-            resume=options["resume"] or None,
-            progress=lambda done, total: self.stderr.write(f"已导入 {done}/{total}"),
-        )
+        try:
+            run = importing.commit_import(
+                user=user,
+                options=opts,
+                sources=sources,
+                resume=options["resume"] or None,
+                progress=lambda done, total: self.stderr.write(f"已导入 {done}/{total}"),
+            )
+        except DatabaseError as error:
+            # A batch that failed rolled back whole; the batches before it stay, with their records.
+            started = ImportRun.objects.filter(merchant=merchant).order_by("-pk").first()
+            hint = f"，处理后用 --resume {started.run_id} 继续" if started is not None else ""
+            raise CommandError(f"导入中断（数据库拒绝了一批记录：{type(error).__name__}）{hint}") from None
         self._show_run(run)
         if options["report"]:
             for path in write_report(run, Path(options["report"])):
