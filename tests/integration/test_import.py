@@ -233,6 +233,12 @@ def test_the_import_page_previews_imports_and_offers_the_report(
     assert done.status_code == 302
     run = latest_run()
     assert done["Location"].endswith(f"/invoices/import/{run.run_id}/")
+    assert Invoice.objects.count() == 0  # started; the page imports a batch per step
+    running = client.get(done["Location"]).content.decode()
+    assert "<progress" in running and f"/invoices/import/{run.run_id}/step/" in running
+    step = client.post(f"/invoices/import/{run.run_id}/step/", headers={"HX-Request": "true"})
+    assert step.status_code == 200
+    assert step["HX-Redirect"].endswith(f"/invoices/import/{run.run_id}/")  # 3 records: one batch, done
     assert Invoice.objects.filter(origin_ref=run.run_id).count() == 3
     assert client.get(done["Location"]).status_code == 200
     manifest = client.get(f"/invoices/import/{run.run_id}/manifest/")

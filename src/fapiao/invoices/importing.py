@@ -142,8 +142,13 @@ def commit_import(
     sources: Sequence[SourceFile],
     resume: str | None = None,
     progress: Progress | None = None,
+    max_batches: int | None = None,
 ) -> ImportRun:
-    """Import the accepted records of ``sources``, in batches; a new run, or ``resume`` a killed one."""
+    """Import the accepted records of ``sources``, in batches; a new run, or ``resume`` a killed one.
+
+    ``max_batches``: write at most that many batches and return the run still running (the page
+    imports a batch per request, with a progress bar, by resuming); None: to the end.
+    """
     _check_actor(user, options.merchant)
     merchant = options.merchant
     if resume:
@@ -164,11 +169,46 @@ def commit_import(
     _write_decided(run, plan)
     accepted = plan.accepted
     total = len(accepted)
-    for start in range(0, total, options.batch):
+    for number, start in enumerate(range(0, total, options.batch)):
+        if max_batches is not None and number >= max_batches:
+            return run
         _write_batch(run, user, accepted[start : start + options.batch])
         if progress:
             progress(min(start + options.batch, total), total)
     return _finish(run, user)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    total: int  # records the run accepts (as planned when it started)
+    imported: int
+
+    @property
+    def done(self) -> bool:
+        return self.imported >= self.total
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else self.imported * 100 // self.total
+
+
+def run_progress(run: ImportRun) -> RunProgress:
+    total = sum(int(item.get("accepted", 0)) for item in run.files)
+    return RunProgress(total, _records_of(run).filter(status=RecordStatus.ACCEPTED).count())
+
+
+def import_step(*, user: User, run_id: str) -> ImportRun:
+    """The page's next batch of a running run (its files were kept at upload), or its end."""
+    run = find_run(user=user, run_id=run_id)
+    if run.state != ImportRunState.RUNNING:
+        return run
+    sources = [kept_upload(user=user, sha256=item["sha256"], name=item["name"]) for item in run.files]
+    mapping = None
+    saved = next((item.get("mapping") for item in run.files if item.get("mapping")), None)
+    if saved:
+        mapping, _problems = ColumnMapping.from_dict(saved)
+    options = ImportOptions(run.merchant, Direction(run.direction), mapping)
+    return commit_import(user=user, options=options, sources=sources, resume=run.run_id, max_batches=1)
 
 
 def _records_of(run: ImportRun) -> Any:

@@ -24,6 +24,7 @@ urlpatterns = [
     path("invoices/import/", imports.import_page, name="import"),
     path("invoices/import/commit/", imports.import_commit, name="import-commit"),
     path("invoices/import/<str:run_id>/", imports.import_run, name="import-run"),
+    path("invoices/import/<str:run_id>/step/", imports.import_step, name="import-step"),
     path(
         "invoices/import/<str:run_id>/manifest/",
         imports.import_report,

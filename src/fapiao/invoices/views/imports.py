@@ -12,13 +12,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fapiao.accounts.permissions import Action, require
 from fapiao.accounts.requests import acting_user
 from fapiao.core.canonical import canonical_bytes
-from fapiao.core.choices import Direction
+from fapiao.core.choices import Direction, ImportRunState
 from fapiao.core.errors import _
 from fapiao.formats.mapping import ColumnMapping
 from fapiao.invoices import importing
@@ -104,8 +105,25 @@ def import_commit(request: HttpRequest) -> HttpResponse:
     source = importing.kept_upload(
         user=user, sha256=request.POST.get("sha256", ""), name=request.POST.get("name", "upload")[:200]
     )
-    run = importing.commit_import(user=user, options=options, sources=[source])
+    run = importing.commit_import(user=user, options=options, sources=[source], max_batches=0)
     return redirect("invoices:import-run", run.run_id)
+
+
+@login_required
+@require_POST
+def import_step(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Import the next batch.  htmx gets the progress block; a plain form goes back to the page."""
+    run = importing.import_step(user=acting_user(request), run_id=run_id)
+    page = reverse("invoices:import-run", args=[run.run_id])
+    progress = importing.run_progress(run)
+    if request.headers.get("HX-Request") != "true":
+        return redirect(page)
+    if run.state != ImportRunState.RUNNING:
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = page
+        return response
+    context = {"run": run, "progress": progress, "step_url": request.path}
+    return render(request, "invoices/_import_progress.html", context)
 
 
 @login_required
@@ -113,7 +131,14 @@ def import_commit(request: HttpRequest) -> HttpResponse:
 def import_run(request: HttpRequest, run_id: str) -> HttpResponse:
     run = importing.find_run(user=acting_user(request), run_id=run_id)
     manifest = run.manifest["manifest"] if run.manifest else None
-    return render(request, "invoices/import_run.html", {"run": run, "manifest": manifest})
+    context = {
+        "run": run,
+        "manifest": manifest,
+        "progress": importing.run_progress(run),
+        "running": run.state == ImportRunState.RUNNING,
+        "step_url": reverse("invoices:import-step", args=[run.run_id]),
+    }
+    return render(request, "invoices/import_run.html", context)
 
 
 @login_required
