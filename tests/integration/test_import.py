@@ -140,6 +140,7 @@ def test_revert_appends_entries_and_takes_invoices_out_of_totals(
     assert listed["total"] == 0
     with pytest.raises(CommandError, match="import_run_state"):
         run_import("revert", run.run_id)
+    assert "一致" in run_import("verify", run.run_id)  # the manifest still holds after a revert
     out = StringIO()
     call_command("ledger", "verify", stdout=out, stderr=StringIO())  # REVERT entries fold like voids
 
