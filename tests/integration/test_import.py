@@ -328,3 +328,31 @@ def test_a_number_taken_meanwhile_stops_the_run_cleanly_and_resume_finishes(
     assert "已导入 6" in out
     assert Invoice.objects.count() == 6 == LogEntry.objects.count()
     assert "一致" in run_import("verify", run.run_id)
+
+
+def test_a_step_that_loses_a_race_answers_with_the_progress(
+    demo: Any, mapping: str, tmp_path: Path, settings: Any, monkeypatch: Any
+) -> None:
+    from django.db import IntegrityError
+
+    from fapiao.invoices import importing
+
+    settings.FAPIAO_IMPORT_UPLOADS_DIR = tmp_path / "uploads"
+    data = write_csv(tmp_path / "a.csv", csv_rows(3)).read_bytes()
+    source = importing.keep_upload(user=demo["madmin"], name="a.csv", data=data)
+    options = importing.ImportOptions(demo["madmin"].merchant, Direction.OUT, importing_mapping(mapping))
+    run = importing.commit_import(user=demo["madmin"], options=options, sources=[source], max_batches=0)
+
+    def raced(*args: Any, **kwargs: Any) -> None:
+        raise IntegrityError("the other step wrote this batch")
+
+    monkeypatch.setattr(importing, "_write_batch", raced)
+    assert importing.import_step(user=demo["madmin"], run_id=run.run_id).state == ImportRunState.RUNNING
+    monkeypatch.undo()
+    assert importing.import_step(user=demo["madmin"], run_id=run.run_id).state == ImportRunState.COMMITTED
+
+
+def importing_mapping(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module("fapiao.invoices.management.commands.import").load_mapping(name)

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from fapiao.accounts.models import Merchant, User
@@ -208,7 +208,13 @@ def import_step(*, user: User, run_id: str) -> ImportRun:
     if saved:
         mapping, _problems = ColumnMapping.from_dict(saved)
     options = ImportOptions(run.merchant, Direction(run.direction), mapping)
-    return commit_import(user=user, options=options, sources=sources, resume=run.run_id, max_batches=1)
+    try:
+        return commit_import(user=user, options=options, sources=sources, resume=run.run_id, max_batches=1)
+    except IntegrityError:
+        # Two steps at once (the page's own and a click): the other wrote this batch; this one
+        # rolled back whole.  The next step carries on.
+        run.refresh_from_db()
+        return run
 
 
 def _records_of(run: ImportRun) -> Any:
