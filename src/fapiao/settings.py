@@ -344,6 +344,12 @@ FAPIAO_EXPECTED_STANDBYS = env_int("FAPIAO_EXPECTED_STANDBYS", 0)
 FAPIAO_EVIDENCE_DIR = Path(env("FAPIAO_EVIDENCE_DIR", str(VAR_DIR / "evidence"))).resolve()
 FAPIAO_EVIDENCE_MAX_FILE_MB = env_int("FAPIAO_EVIDENCE_MAX_FILE_MB", 20)
 FAPIAO_EVIDENCE_MAX_CASE_MB = env_int("FAPIAO_EVIDENCE_MAX_CASE_MB", 100)
+# Imports (fapiao import, docs/guide/import.md): a named column mapping NAME is the file
+# NAME.json in FAPIAO_IMPORT_MAPPINGS_DIR; a file larger than FAPIAO_IMPORT_MAX_FILE_MB is refused.
+FAPIAO_IMPORT_MAPPINGS_DIR = Path(env("FAPIAO_IMPORT_MAPPINGS_DIR", str(VAR_DIR / "mappings"))).resolve()
+FAPIAO_IMPORT_MAX_FILE_MB = env_int("FAPIAO_IMPORT_MAX_FILE_MB", 200)
+# Files uploaded on the 导入发票 page, kept by SHA-256 between the preview and the import.
+FAPIAO_IMPORT_UPLOADS_DIR = Path(env("FAPIAO_IMPORT_UPLOADS_DIR", str(VAR_DIR / "imports"))).resolve()
 # The upload guard (fapiao.formats.safezip): every uploaded zip — an XLSX batch, an evidence file,
 # an e-mail's attachment — is checked against these before anything in it is unpacked.
 FAPIAO_ZIP_MAX_ENTRIES = env_int("FAPIAO_ZIP_MAX_ENTRIES", 10_000)

@@ -33,7 +33,7 @@ from fapiao.accounts.models import ApiToken, User
 from fapiao.accounts.services import create_token
 from fapiao.catalogue import services as catalogue
 from fapiao.catalogue.models import Batch
-from fapiao.invoices.models import Invoice
+from fapiao.invoices.models import ImportRun, Invoice
 from fapiao.invoices.services import issue_invoice
 from fapiao.recovery import evidence as case_evidence
 from fapiao.recovery import review as case_review
@@ -58,6 +58,7 @@ MERCHANT_SCOPED_PARAMS = {
     "public_id",
     "case_id",
     "evidence_id",
+    "run_id",
 }
 USER_PARAMS = {"user_id"}
 #: Routes whose body, not their path, names the object: the scope picks the body.
@@ -236,6 +237,17 @@ def world(demo: dict[str, User], settings: Any) -> World:
                     merchant=user.merchant, created_by=user, filename="matrix.csv", file_sha256="0" * 64
                 ).public_id
             )
+            for scope, user in owners.items()
+        },
+        "run_id": {
+            scope: ImportRun.objects.create(
+                merchant=user.merchant,
+                run_id=f"imp-matrix-{scope}",
+                direction="out",
+                state="committed",
+                created_by=user,
+                created_at=timezone.now(),
+            ).run_id
             for scope, user in owners.items()
         },
         # An incident names no merchant in its route; none exists: the role decides before the lookup.

@@ -23,6 +23,7 @@ class Action(StrEnum):
     RED_LETTER_INVOICE = "red_letter_invoice"
     DELIVER_INVOICES = "deliver_invoices"
     READ_INVOICES = "read_invoices"
+    IMPORT_INVOICES = "import_invoices"
     EXPORT_INVOICES = "export_invoices"
     READ_LEDGER = "read_ledger"
     VERIFY_LEDGER = "verify_ledger"
@@ -55,6 +56,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # E-mailing an invoice to its buyer (the PDF carries the buyer's own data).
     Action.DELIVER_INVOICES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN}),
     Action.READ_INVOICES: frozenset(Role),
+    # Importing another system's invoices (fapiao import, 导入发票): the merchant's admins only.
+    Action.IMPORT_INVOICES: frozenset({Role.MERCHANT_ADMIN}),
     Action.EXPORT_INVOICES: frozenset({Role.CLERK, Role.MERCHANT_ADMIN, Role.AUDITOR}),
     Action.READ_LEDGER: frozenset(Role),
     Action.VERIFY_LEDGER: frozenset({Role.AUDITOR, Role.OPERATOR}),

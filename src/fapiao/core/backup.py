@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, BinaryIO
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from fapiao.core.canonical import canonical_bytes
 from fapiao.core.errors import FapiaoError, _
-from fapiao.core.signing import KeyRegistry, SigningKey, b64decode_strict, b64encode
+from fapiao.core.signed_document import check_signed, sign_document
+from fapiao.core.signing import KeyRegistry, SigningKey
 
 FORMAT = "fapiao-backup/1"
 MAGIC = b"FVBACKUP1\n"
@@ -172,42 +171,34 @@ def decrypt_stream(
 
 def sign_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
     """The signed manifest document: the manifest, the signing key's id and the signature."""
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"a manifest's format is {FORMAT}")
-    signature = b64encode(key.sign(canonical_bytes(dict(manifest))))
-    return {"manifest": dict(manifest), "key_id": key.key_id, "signature": signature}
+    return sign_document(manifest, key, format_name=FORMAT)
 
 
 def verify_manifest(document: Any, keys: KeyRegistry, *, backup_id: str) -> dict[str, Any]:
     """The manifest of a signed manifest document, once its signature verifies with a key this
     installation knows and it names ``backup_id``; :class:`ManifestRefusedError` otherwise."""
-    if not isinstance(document, dict) or not isinstance(document.get("manifest"), dict):
+    checked = check_signed(document, keys, format_name=FORMAT)
+    if checked.refusal == "not_signed":
         raise ManifestRefusedError(reason=_("it is not a signed fapiao-backup/1 manifest"))
-    manifest = document["manifest"]
-    if manifest.get("format") != FORMAT:
-        raise ManifestRefusedError(reason=_("it is not a signed fapiao-backup/1 manifest"))
-    record = keys.get(str(document.get("key_id", "")))
-    if record is None:
+    if checked.refusal == "unknown_key":
         raise ManifestRefusedError(
             reason=_(
                 "it was signed by key {key_id}, which this installation does not know "
                 "(a backup of another installation?)"
             ),
-            key_id=str(document.get("key_id")),
+            key_id=checked.key_id,
         )
-    try:
-        signature = b64decode_strict(str(document.get("signature", "")))
-        Ed25519PublicKey.from_public_bytes(record.public_raw).verify(signature, canonical_bytes(manifest))
-    except (InvalidSignature, FapiaoError, ValueError, TypeError):
+    if checked.manifest is None:
         reason = _("its signature does not verify (it was changed after it was signed)")
-        raise ManifestRefusedError(reason=reason) from None
+        raise ManifestRefusedError(reason=reason)
+    manifest = checked.manifest
     if manifest.get("id") != backup_id:
         raise ManifestRefusedError(
             reason=_("it belongs to backup {found}, not {expected}"),
             found=manifest.get("id"),
             expected=backup_id,
         )
-    return dict(manifest)
+    return manifest
 
 
 # --- Comparing a restored database with its manifest ------------------------------------------------

@@ -4,13 +4,14 @@ Everything a receipt proves is a byte string produced here, so this module is
 deliberately small and strict: money, quantities and rates are *strings*, never
 JSON numbers, and a float anywhere in a value is refused rather than rounded.
 
-Imports only the standard library and ``rfc8785`` (the offline verifier runs in a
-virtualenv holding nothing but ``rfc8785`` and ``cryptography``).
+Imports only the standard library (its C JSON encoder is the fast path) and ``rfc8785``
+(the offline verifier runs in a virtualenv holding nothing but ``rfc8785`` and ``cryptography``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -56,13 +57,59 @@ def _reject_floats(obj: object) -> None:
             stack.extend(item)
 
 
+_MAX_SAFE = 2**53 - 1
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def _plain(obj: object) -> bool:
+    """Does ``obj`` hold only what :func:`json.dumps` writes exactly as RFC 8785 does?
+
+    Dicts with ASCII string keys (so Python's code-point order is RFC 8785's UTF-16 order), lists,
+    tuples, exact ``str``, ``bool``, ``None`` and ``int`` within ±(2**53 - 1).  For these the two
+    agree byte for byte: the same separators, the same escapes (``\\b \\f \\n \\r \\t``, other
+    control characters as lowercase ``\\u00xx``, nothing else escaped), the same integers
+    (``tests/unit/test_canonical_fast.py`` checks it against ``rfc8785`` with hypothesis).
+    """
+    stack: list[object] = [obj]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if -_MAX_SAFE <= item <= _MAX_SAFE:  # type: ignore[operator]
+                continue
+            return False
+        if kind is dict:
+            for key, value in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str or not key.isascii():
+                    return False
+                stack.append(value)
+        elif kind is list or kind is tuple:
+            stack.extend(item)  # type: ignore[arg-type]
+        else:
+            return False
+    return True
+
+
 def canonical_bytes(obj: Any) -> bytes:
     """RFC 8785 (JCS) bytes of ``obj``; floats anywhere are refused (code ``float_in_entry``).
 
     Integers must lie within ±(2**53 - 1) and strings must be valid Unicode
     (no lone surrogates); anything RFC 8785 cannot represent raises
-    :class:`InvalidValueError` with code ``not_canonical``.
+    :class:`InvalidValueError` with code ``not_canonical``.  Plain values (every ledger entry)
+    take a fast path through the standard library's C encoder (:func:`_plain`); the rest go
+    through ``rfc8785``.
     """
+    if _plain(obj):
+        try:
+            return _ENCODE(obj).encode("utf-8")
+        except (UnicodeError, RecursionError) as exc:
+            raise InvalidValueError(
+                "The value cannot be written as canonical JSON: {reason}.",
+                code="not_canonical",
+                reason=str(exc),
+            ) from exc
     _reject_floats(obj)
     try:
         return rfc8785.dumps(obj)

@@ -27,6 +27,7 @@ class InvoiceState(StrEnum):
     PARTLY_RED = "partly_red"  # 部分红冲
     FULLY_RED = "fully_red"  # 全额红冲
     VOIDED = "voided"  # 作废 (imported paper invoices only)
+    REVERTED = "reverted"  # 已撤销导入: a mistaken import reversed (``fapiao import revert``); kept
 
 
 class Origin(StrEnum):
@@ -47,6 +48,24 @@ class EntryKind(StrEnum):
     IMPORT = "import"
     RESTORE = "restore"
     REISSUE = "reissue"
+    REVERT = "revert"  # an import reversed: the invoice leaves search and totals, its entries stay
+
+
+class ImportRunState(StrEnum):
+    """An import run (导入批次): planned (dry run) → running → committed → reverted."""
+
+    PLANNED = "planned"  # 已预检
+    RUNNING = "running"  # 导入中 (a killed run stays here until --resume)
+    COMMITTED = "committed"  # 已导入
+    REVERTED = "reverted"  # 已撤销
+
+
+class RecordStatus(StrEnum):
+    """What an import did with one record of a file."""
+
+    ACCEPTED = "accepted"  # 已导入
+    REJECTED = "rejected"  # 被拒绝 (with its reasons)
+    DUPLICATE = "duplicate"  # 重复 (the same invoice is already in the merchant's records)
 
 
 class TokenScope(StrEnum):

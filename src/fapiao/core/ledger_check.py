@@ -72,7 +72,9 @@ C = FindingCode
 EntryRow = tuple[int, bytes, bytes | None, str, str]
 
 PRESENT, COVERED, VOID, SUSPECT = 1, 2, 4, 8
-_FOLDED_KINDS = frozenset({EntryKind.RED_LETTER.value, EntryKind.VOID.value})
+_FOLDED_KINDS = frozenset({EntryKind.RED_LETTER.value, EntryKind.VOID.value, EntryKind.REVERT.value})
+# Entries that change an existing invoice's state and create no row of their own (not orphans).
+_STATE_KINDS = frozenset({EntryKind.VOID.value, EntryKind.REVERT.value})
 ENTRY_FIELDS = frozenset({"v", "log", "seq", "kind", "at", "invoice", "ref"})
 
 
@@ -221,7 +223,7 @@ class LogChecker(HeadChecks):
             self.tree.push(node, level)
         self.flags[start:stop] = bytes([PRESENT]) * n
         for seq, kind in digest.kinds.items():
-            if kind == EntryKind.VOID:
+            if kind in _STATE_KINDS:
                 self.flags[seq] |= VOID
             if kind in _FOLDED_KINDS:
                 self.fold_seqs.append(seq)
@@ -278,7 +280,7 @@ class LogChecker(HeadChecks):
             if leaf == stored and leaf == node and body.endswith(tail % seq):
                 if not frozen:
                     append(leaf)
-                flags[seq] = PRESENT | VOID if kind == "void" else PRESENT
+                flags[seq] = PRESENT | VOID if kind in _STATE_KINDS else PRESENT
                 if kind in _FOLDED_KINDS:
                     self.fold_seqs.append(seq)
             else:
@@ -346,7 +348,7 @@ class LogChecker(HeadChecks):
             self._report(C.ALTERED_ENTRY, seq, "unparsable")
             return leaf
         # Authentic bytes whose row columns were edited: the content itself can still be trusted.
-        self.flags[seq] = PRESENT | (VOID if entry["kind"] == "void" else 0)
+        self.flags[seq] = PRESENT | (VOID if entry["kind"] in _STATE_KINDS else 0)
         if entry["kind"] in _FOLDED_KINDS:
             self.fold_seqs.append(seq)
         pairs = (("kind", kind, entry["kind"]), ("ref", ref, entry["ref"]))

@@ -30,6 +30,7 @@ class StateFold:
     def __init__(self) -> None:
         self.taken: dict[str, dict[int, tuple[Decimal, int, int]]] = {}
         self.voided: set[str] = set()
+        self.reverted: set[str] = set()
         self.uncertain: set[str] = set()
 
     def add(self, entry: Mapping[str, Any] | None, *, trusted: bool = True) -> None:
@@ -39,6 +40,9 @@ class StateFold:
         kind = entry.get("kind") if entry else None
         if kind == EntryKind.VOID and isinstance(invoice.get("number"), str):
             (self.voided if trusted else self.uncertain).add(invoice["number"])
+            return
+        if kind == EntryKind.REVERT and isinstance(invoice.get("number"), str):
+            (self.reverted if trusted else self.uncertain).add(invoice["number"])
             return
         original = invoice.get("original_number")
         if kind != EntryKind.RED_LETTER or not isinstance(original, str):
@@ -68,6 +72,8 @@ class StateFold:
         """The state the entries give invoice ``number``; None when an altered entry hides it."""
         if number in self.uncertain:
             return None
+        if number in self.reverted:
+            return InvoiceState.REVERTED
         if number in self.voided:
             return InvoiceState.VOIDED
         if colour != Colour.BLUE:

@@ -21,7 +21,15 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from fapiao.accounts.models import Merchant
-from fapiao.core.choices import Colour, Direction, InvoiceKind, InvoiceState, Origin
+from fapiao.core.choices import (
+    Colour,
+    Direction,
+    ImportRunState,
+    InvoiceKind,
+    InvoiceState,
+    Origin,
+    RecordStatus,
+)
 
 
 def choices(enum: type) -> list[tuple[str, str]]:
@@ -188,3 +196,66 @@ class InvoiceFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.number}"
+
+
+class ImportRun(models.Model):
+    """One import (导入批次) of invoice files into a merchant's records (``fapiao import``).
+
+    ``files``: each file's name, path, SHA-256, size and format; ``before``: the merchant's totals
+    per month × rate × kind (this direction) when the run started; ``manifest``: the signed
+    ``fapiao-import/1`` document once committed (:mod:`fapiao.invoices.import_manifest`).
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    run_id = models.CharField(_("import run"), max_length=40)
+    direction = models.CharField(_("direction"), max_length=3, choices=choices(Direction))
+    mapping_name = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=10, choices=choices(ImportRunState), default=ImportRunState.PLANNED)
+    files = models.JSONField(default=list)
+    counts = models.JSONField(default=dict, blank=True)
+    before = models.JSONField(default=list, blank=True)
+    manifest = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    committed_at = models.DateTimeField(null=True, blank=True)
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    reverted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("import run")
+        verbose_name_plural = _("import runs")
+        constraints = [models.UniqueConstraint(fields=["merchant", "run_id"], name="import_run_unique_id")]
+        indexes = [models.Index(fields=["run_id"], name="import_run_by_id")]
+
+    def __str__(self) -> str:
+        return self.run_id
+
+
+class ImportedRecord(models.Model):
+    """What an import run did with one record of one of its files: accepted (with its invoice),
+    rejected (with its reasons) or a duplicate.  Written in the transaction that decides it, so a
+    killed run resumes after the last record it wrote."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    run = models.ForeignKey(ImportRun, on_delete=models.PROTECT, related_name="records")
+    file_sha256 = models.CharField(max_length=64)
+    position = models.PositiveIntegerField()  # the record's index in its file
+    number = models.CharField(max_length=32, blank=True)
+    record_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=choices(RecordStatus))
+    reasons = models.JSONField(default=list, blank=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("imported record")
+        verbose_name_plural = _("imported records")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "run", "file_sha256", "position"], name="imported_record_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.position}"

@@ -111,6 +111,8 @@ def invoice_list(*, user: User, filters: InvoiceFilters) -> QuerySet[Invoice]:
         queryset = queryset.filter(total_with_tax__lte=filters.amount_max)
     if filters.state:
         queryset = queryset.filter(state=filters.state)
+    else:  # a reverted import (已撤销导入) is kept but leaves search unless asked for by state
+        queryset = queryset.exclude(state=InvoiceState.REVERTED)
     if filters.direction:
         queryset = queryset.filter(direction=filters.direction)
     if filters.colour:

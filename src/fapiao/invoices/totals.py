@@ -2,7 +2,8 @@
 
 Sales (销项) by default.  Red invoices count negative (their lines are negative), so a month's
 figures are net of red-lettering, as on the return.  Voided invoices (作废, imported paper
-only) count nothing.  Months are Beijing business months (``issued_on``).
+only) and reverted imports
+(已撤销导入) count nothing.  Months are Beijing business months (``issued_on``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def totals_by_month_and_rate(
 ) -> list[TotalsRow]:
     """The totals the user may see, oldest month first, then by rate and kind."""
     require(user, Action.EXPORT_INVOICES)
-    invoices = invoices_visible_to(user).filter(direction=direction).exclude(state=InvoiceState.VOIDED)
+    invoices = (
+        invoices_visible_to(user)
+        .filter(direction=direction)
+        .exclude(state__in=[InvoiceState.VOIDED, InvoiceState.REVERTED])
+    )
     if merchant and not user.is_merchant_user:
         invoices = invoices.filter(merchant__uscc=merchant.upper())
     if date_from:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from fapiao.invoices.views import batch, invoices, issue, red_letter, totals
+from fapiao.invoices.views import batch, imports, invoices, issue, red_letter, totals
 
 app_name = "invoices"
 
@@ -21,6 +21,22 @@ urlpatterns = [
     re_path(r"^invoices/batch/template\.(?P<kind>csv|xlsx)$", batch.batch_template, name="batch-template"),
     path("invoices/batch/<str:public_id>/", batch.batch_detail, name="batch-detail"),
     path("invoices/batch/<str:public_id>/step/", batch.batch_step, name="batch-step"),
+    path("invoices/import/", imports.import_page, name="import"),
+    path("invoices/import/commit/", imports.import_commit, name="import-commit"),
+    path("invoices/import/<str:run_id>/", imports.import_run, name="import-run"),
+    path("invoices/import/<str:run_id>/step/", imports.import_step, name="import-step"),
+    path(
+        "invoices/import/<str:run_id>/manifest/",
+        imports.import_report,
+        {"part": "manifest"},
+        name="import-manifest",
+    ),
+    path(
+        "invoices/import/<str:run_id>/rejected/",
+        imports.import_report,
+        {"part": "rejected"},
+        name="import-rejected",
+    ),
     path("invoices/<str:number>/", invoices.invoice_detail, name="invoice"),
     path("invoices/<str:number>/print/", invoices.invoice_print, name="invoice-print"),
     path("invoices/<str:number>/receipt/", invoices.invoice_receipt, name="invoice-receipt"),

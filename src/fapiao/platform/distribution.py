@@ -40,6 +40,8 @@ TABLES: dict[str, Target] = {
     "invoices.Invoice": distributed(),
     "invoices.InvoiceLine": distributed(),
     "invoices.InvoiceFinding": distributed(),
+    "invoices.ImportRun": distributed(),
+    "invoices.ImportedRecord": distributed(),
     "ledger.Log": distributed(),
     "ledger.LogEntry": distributed(),
     "ledger.LogNode": distributed(),

@@ -231,7 +231,7 @@ def _witness_refusal(
 def _rebuildable(entry: dict[str, Any], index: int) -> bool:
     kind = entry.get("kind")
     document = entry.get("invoice")
-    if kind == EntryKind.VOID:
+    if kind in (EntryKind.VOID, EntryKind.REVERT):  # a state change of an invoice already there
         return isinstance(document, dict) and isinstance(document.get("number"), str)
     if kind not in KIND_ORIGIN or not isinstance(document, dict):
         return False
@@ -394,8 +394,9 @@ def _no_user(merchant: Merchant) -> User:
 def _rebuild_row(unit: UnitOfWork, *, merchant: Merchant, user: User, item: Received) -> Invoice | None:
     entry, document = item.entry, item.entry["invoice"]
     kind = EntryKind(entry["kind"])
-    if kind is EntryKind.VOID:
-        Invoice.objects.filter(merchant=merchant, number=document["number"]).update(state=InvoiceState.VOIDED)
+    if kind in (EntryKind.VOID, EntryKind.REVERT):
+        state = InvoiceState.VOIDED if kind is EntryKind.VOID else InvoiceState.REVERTED
+        Invoice.objects.filter(merchant=merchant, number=document["number"]).update(state=state)
         return None
     writing = writing_from_entry(document, item.index)
     at = parse_stamp(str(entry["at"]))

@@ -37,6 +37,7 @@ ITEMS: list[NavItem] = [
     NavItem("invoices:list", _("My invoices"), Action.READ_INVOICES, staff_label=_("Invoices")),
     NavItem("invoices:issue", _("Issue an invoice"), Action.ISSUE_INVOICE),
     NavItem("invoices:batch", _("Batch issuing"), Action.ISSUE_INVOICE),
+    NavItem("invoices:import", _("Import invoices"), Action.IMPORT_INVOICES),
     NavItem("catalogue:buyers", _("Address book"), Action.ISSUE_INVOICE),
     NavItem("catalogue:products", _("Product catalogue"), Action.ISSUE_INVOICE),
     NavItem("invoices:totals", _("Monthly totals"), Action.EXPORT_INVOICES),
