@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ledger", "0004_alter_integrityincident_kind"),
+        ("ledger", "0005_alter_integrityincident_kind"),
     ]
 
     operations = [
