@@ -131,6 +131,11 @@ def test_a_gap_no_receipt_of_the_case_covers_holds_it(issued, client_for):
     refused = act(reviewer, case, "resolve", expect=409, remedy="replay")
     assert refused["type"].endswith("/replay_gap"), refused
     assert "没有第 3 条的回执" in refused["detail"] and "未追加任何条目" in refused["detail"], refused
+    # Restoring or re-issuing the number anew would put another entry where the lost one belongs.
+    for remedy in ("restore", "reissue"):
+        refused = act(reviewer, fetch(reviewer, case), "resolve", expect=409, remedy=remedy)
+        assert refused["type"].endswith("/replay_instead"), refused
+        assert "从回执重放" in refused["detail"], refused
     assert Log.objects.get(merchant__uscc=MERCHANT).size == 3
     assert not AuditRecord.objects.filter(action="ledger.replay").exists()
     assert fetch(reviewer, case)["state"] == "approved"

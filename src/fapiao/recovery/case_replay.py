@@ -39,6 +39,12 @@ class ReplayRefusedError(ConflictError):
     code = "replay_refused"
 
 
+class ReplayInsteadError(ConflictError):
+    """A receipt of this case proves invoice {number}'s ledger entry, which a restore lost: replay it from the receipt instead."""  # noqa: E501
+
+    code = "replay_instead"
+
+
 class ReplayGapError(ConflictError):
     """Entry {index} (invoice {number}) lies beyond entry {gap}, which no receipt of this case covers: nothing was appended. Add the receipt of entry {gap}, or replay it with fapiao ledger replay first."""  # noqa: E501
 

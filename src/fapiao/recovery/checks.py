@@ -194,6 +194,9 @@ def _replayable(evidence: Evidence, case: Case, data: bytes) -> bool:
         _set(evidence, CheckStatus.MISMATCH, RECEIPT_OTHER_NUMBER, found=number, claimed=case.claimed_number)
     else:
         _set(evidence, CheckStatus.VERIFIED, RECEIPT_REPLAYABLE, index=index, size=head_size, current=size)
+    if surfaced(case, number, f"system receipt on case {case.acceptance_no or case.uid}"):
+        evidence.check_details["surfaced"] = number
+        _set(evidence, CheckStatus(evidence.check_status), SUPERSEDED_SURFACED, number=number)
     return True
 
 

@@ -182,6 +182,10 @@ def check_number(case: Case, remedy: Remedy) -> None:
     if remedy is Remedy.REPLAY:
         case_replay.plan_case_replay(case)
         return
+    if remedy in (Remedy.RESTORE, Remedy.REISSUE) and case_replay.offered(case):
+        # Writing the number anew would put another entry where the lost one belongs (or invoice the
+        # sale twice): the receipt brings back the original.
+        raise case_replay.ReplayInsteadError(number=number)
     if remedy is Remedy.RESTORE:
         if SupersededNumber.objects.filter(merchant_id=case.merchant_id, number=number).exists():
             raise NumberSupersededError(number=number)

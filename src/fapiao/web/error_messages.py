@@ -13,6 +13,7 @@ MESSAGES = (
     _("A Fapiao Vault server is running on {var_dir}: stop every server process first (they hold {lock})."),
     _("A merchant with this unified social credit code already exists."),
     _("A newer link was sent to you, so this one no longer works. Use the link in the newest e-mail."),
+    _("A receipt of this case proves invoice {number}'s ledger entry, which a restore lost: replay it from the receipt instead."),
     _("A red invoice is never issued afresh: restore it from the ledger, or red-letter its blue one again."),
     _("A request with this Idempotency-Key is still being processed; retry shortly."),
     _("A restore replaces the live database (which is kept aside, not deleted). Add --force to go ahead."),
