@@ -131,6 +131,14 @@ def test_a_gap_no_receipt_of_the_case_covers_holds_it(issued, client_for):
     refused = act(reviewer, case, "resolve", expect=409, remedy="replay")
     assert refused["type"].endswith("/replay_gap"), refused
     assert "没有第 3 条的回执" in refused["detail"] and "未追加任何条目" in refused["detail"], refused
+    browser = Client()
+    browser.force_login(User.objects.get(username="reviewer"))
+    page = browser.get(f"/cases/{case['case_id']}/resolve/?remedy=replay").content.decode()
+    assert "目前无法重放这张发票" in page and "没有第 3 条的回执" in page
+    version = fetch(reviewer, case)["version"]
+    posted = browser.post(f"/cases/{case['case_id']}/resolve/", {"remedy": "replay", "version": version})
+    assert posted.status_code == 200 and "没有第 3 条的回执" in posted.content.decode()
+    assert Log.objects.get(merchant__uscc=MERCHANT).size == 3
     # Restoring or re-issuing the number anew would put another entry where the lost one belongs.
     for remedy in ("restore", "reissue"):
         refused = act(reviewer, fetch(reviewer, case), "resolve", expect=409, remedy=remedy)
