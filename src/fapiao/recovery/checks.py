@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.translation import get_language, gettext, gettext_noop
 
 from fapiao.core.claims import compare_claim
 from fapiao.core.evidence import EvidenceType
 from fapiao.formats.einvoice_xml import read_einvoice_xml
 from fapiao.ledger.checks import check_and_report
+from fapiao.ledger.models import Log
+from fapiao.platform import keys
+from fapiao.platform.verifying import read_witnesses
+from fapiao.recovery import replay
 from fapiao.recovery.choices import CheckStatus
 from fapiao.recovery.claim import claim_mapping
 from fapiao.recovery.models import Case, Evidence, SupersededNumber
@@ -35,6 +41,20 @@ RECEIPT_NOT_PROVEN = gettext_noop(
     "The receipt is validly signed but the log no longer proves it; integrity incident {incident} was opened."
 )
 RECEIPT_INVALID = gettext_noop("The receipt does not verify: {reason}")
+RECEIPT_REPLAYABLE = gettext_noop(
+    "Receipt replayable: its signature verifies, the witness file agrees with its root at size {size}, "
+    "and entry {index} lies beyond the current log ({current} entries): a restore lost it. "
+    "It can be replayed from the receipt."
+)
+RECEIPT_WITNESS_DISAGREES = gettext_noop(
+    "The receipt is validly signed, but the witness file saw another root for this log at size {size}: "
+    "it is not this log's and cannot be replayed."
+)
+RECEIPT_WITNESS_UNSEEN = gettext_noop(
+    "The receipt is validly signed, but the witness file never saw a head of size {size} for this log: "
+    "it cannot be replayed."
+)
+RECEIPT_NOT_REPLAYABLE = gettext_noop("The receipt is validly signed but cannot be replayed: {reason}")
 EINVOICE_MATCHES = gettext_noop("The e-invoice file matches the claim: {fields}.")
 EINVOICE_DIFFERS = gettext_noop("The e-invoice file differs from the claim in: {fields}.")
 EINVOICE_UNREADABLE = gettext_noop("The e-invoice file could not be read: {problems}")
@@ -103,6 +123,8 @@ def check_receipt(evidence: Evidence, case: Case, data: bytes) -> None:
     if result.details.get("log") != case.merchant.uscc:
         _set(evidence, CheckStatus.MISMATCH, RECEIPT_OTHER_LOG)
         return
+    if result.status == "not_proven" and _replayable(evidence, case, data):
+        return
     if result.status == "not_proven":
         incident = result.incident.pk if result.incident is not None else "?"
         _set(evidence, CheckStatus.FAILED, RECEIPT_NOT_PROVEN, incident=incident)
@@ -125,6 +147,57 @@ def check_receipt(evidence: Evidence, case: Case, data: bytes) -> None:
         # The receipt's own verdict stays in the status; the message says what must happen now.
         evidence.check_details["surfaced"] = number
         _set(evidence, CheckStatus(evidence.check_status), SUPERSEDED_SURFACED, number=number)
+
+
+def _replayable(evidence: Evidence, case: Case, data: bytes) -> bool:
+    """A valid receipt the log cannot prove because its entry lies beyond the log (a restore lost
+    it): the replay's own checks say whether it can come back.  True when this settled the check."""
+    merchant = case.merchant
+    size = int(Log.objects.filter(merchant=merchant).values_list("size", flat=True).first() or 0)
+    receipt = json.loads(data)
+    index, head_size = int(receipt["index"]), int(receipt["head"]["size"])
+    if index < size:
+        return False  # the log has the entry: altered or rewritten, not lost (an incident)
+    registry = keys.registry()
+    witness, _findings = read_witnesses([Path(settings.FAPIAO_WITNESS_FILE)], keys=registry)
+    checked = replay.check_receipt(
+        Path(evidence.filename),
+        data,
+        registry=registry,
+        witness=witness,
+        merchants={merchant.uscc: merchant},
+        merchant=merchant.uscc,
+    )
+    if isinstance(checked, replay.Refusal):
+        if checked.code == "witness_disagrees":
+            _set(evidence, CheckStatus.FAILED, RECEIPT_WITNESS_DISAGREES, size=head_size)
+        elif checked.code == "witness_unseen":
+            _set(evidence, CheckStatus.FAILED, RECEIPT_WITNESS_UNSEEN, size=head_size)
+        else:
+            with translation.override("en"):
+                again = replay.check_receipt(
+                    Path(evidence.filename),
+                    data,
+                    registry=registry,
+                    witness=witness,
+                    merchants={merchant.uscc: merchant},
+                    merchant=merchant.uscc,
+                )
+            reason = again.reason if isinstance(again, replay.Refusal) else checked.reason
+            _set(evidence, CheckStatus.FAILED, RECEIPT_NOT_REPLAYABLE, reason=reason)
+        evidence.check_details["not_replayable"] = checked.code
+        return True
+    number = str(checked.entry.get("invoice", {}).get("number") or "")
+    evidence.check_details["receipt"] = {"index": index, "number": number}
+    evidence.check_details["replayable"] = {"index": index, "number": number, "size": head_size}
+    if number != case.claimed_number:
+        _set(evidence, CheckStatus.MISMATCH, RECEIPT_OTHER_NUMBER, found=number, claimed=case.claimed_number)
+    else:
+        _set(evidence, CheckStatus.VERIFIED, RECEIPT_REPLAYABLE, index=index, size=head_size, current=size)
+    if surfaced(case, number, f"system receipt on case {case.acceptance_no or case.uid}"):
+        evidence.check_details["surfaced"] = number
+        _set(evidence, CheckStatus(evidence.check_status), SUPERSEDED_SURFACED, number=number)
+    return True
 
 
 def check_einvoice(evidence: Evidence, case: Case, data: bytes) -> None:

@@ -18,6 +18,7 @@ class Remedy(StrEnum):
     RESTORE = "restore"  # 恢复原发票
     REISSUE = "reissue"  # 补开
     REPAIR = "repair"  # 修复：按账本条目改正与账本不一致的发票记录
+    REPLAY = "replay"  # 从回执重放：恢复丢失的账本条目及其发票（fapiao ledger replay 的同一路径）
 
 
 class CheckStatus(StrEnum):

@@ -14,7 +14,7 @@ from fapiao.core.cases import TABLE, CaseAction, CaseState
 from fapiao.core.money import format_money
 from fapiao.invoices.presenters import summary_representation
 from fapiao.invoices.sensitive import masked_buyer
-from fapiao.recovery import selectors
+from fapiao.recovery import case_replay, selectors
 from fapiao.recovery.checks import check_message
 from fapiao.recovery.models import Case, CaseEvent, CaseMessage, Evidence
 from fapiao.recovery.remedies import never_issued
@@ -202,5 +202,7 @@ def case_representation(case: Case, *, user: User) -> dict[str, Any]:
             "similar_invoices": [summary_representation(i) for i in selectors.similar_invoices(case)],
             # The automatic check of the number: no segment ever handed it out (restore impossible).
             "number_never_issued": never_issued(case),
+            # A receipt of the case proves an entry a restore lost: remedy "replay" is offered.
+            "replayable": case_replay.offered(case),
         }
     return body

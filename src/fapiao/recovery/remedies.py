@@ -10,6 +10,10 @@ number is recorded as superseded, so if the original ever surfaces it is flagged
 (:mod:`fapiao.recovery.repair`).  A restore or repair clears the merchant's flag on the number
 (:mod:`fapiao.invoices.findings`).
 
+**Replay** (从回执重放) is offered when a receipt of the case proves an entry the log no longer has
+(a restore lost it): the entry goes back with its original index and bytes and its invoice row is
+rebuilt, by ``fapiao ledger replay``'s own code (:mod:`fapiao.recovery.case_replay`).
+
 What either writes is :func:`fapiao.recovery.remedy_plan.plan_remedy`'s: the merchant's own
 ledger entry, or the claim as reviewed — the reviewer chooses the remedy and may add a note,
 nothing else.  A restored number must be the merchant's (:mod:`fapiao.invoices.outgoing`).
@@ -38,10 +42,11 @@ from fapiao.invoices.presenters import audit_snapshot
 from fapiao.invoices.rows import NewInvoice, create_invoice_row, seal_buyer
 from fapiao.ledger.models import LogEntry
 from fapiao.platform.uow import PendingEntry, UnitOfWork, write
-from fapiao.recovery import notify, repair
+from fapiao.recovery import case_replay, notify, repair
 from fapiao.recovery.choices import Remedy
 from fapiao.recovery.models import Case, SupersededNumber
 from fapiao.recovery.remedy_plan import Writing, ledger_original, plan_remedy
+from fapiao.recovery.replay import apply_replay
 from fapiao.recovery.review import claim_check
 from fapiao.recovery.transitions import transition
 
@@ -100,7 +105,9 @@ def parse_remedy(value: object) -> Remedy:
         raise ValidationFailed(
             [
                 InvalidValueError(
-                    _("Choose one of: {choices}."), code="invalid_choice", choices="restore, reissue, repair"
+                    _("Choose one of: {choices}."),
+                    code="invalid_choice",
+                    choices="restore, reissue, repair, replay",
                 ).at("remedy")
             ]
         ) from None
@@ -172,6 +179,13 @@ def check_number(case: Case, remedy: Remedy) -> None:
         return
     if Invoice.objects.filter(merchant_id=case.merchant_id, number=number).exists():
         raise InvoiceAlreadyPresentError(number=number)
+    if remedy is Remedy.REPLAY:
+        case_replay.plan_case_replay(case)
+        return
+    if remedy in (Remedy.RESTORE, Remedy.REISSUE) and case_replay.offered(case):
+        # Writing the number anew would put another entry where the lost one belongs (or invoice the
+        # sale twice): the receipt brings back the original.
+        raise case_replay.ReplayInsteadError(number=number)
     if remedy is Remedy.RESTORE:
         if SupersededNumber.objects.filter(merchant_id=case.merchant_id, number=number).exists():
             raise NumberSupersededError(number=number)
@@ -193,6 +207,8 @@ def preview(case: Case, remedy: Remedy) -> tuple[Writing | None, FapiaoError | N
         check_number(case, remedy)
         if remedy is Remedy.REPAIR:
             return repair.plan_repair(case), None
+        if remedy is Remedy.REPLAY:
+            return case_replay.plan_case_replay(case)[1], None
         return plan_remedy(case, remedy, today=timezone.localdate()), None
     except FapiaoError as refusal:
         return None, refusal
@@ -211,7 +227,7 @@ def _checks(user: User, remedy: Remedy) -> Any:
 def resolve_case(
     *, user: User, case: Case, version: int | None, remedy: object, note: object = None
 ) -> tuple[Case, Invoice, dict[str, Any] | None]:
-    """Restore or re-issue; returns the case, the invoice and its receipt."""
+    """Restore, re-issue, repair or replay; returns the case, the invoice and its (new) receipt."""
     require(user, Action.REVIEW_CASES)
     chosen = parse_remedy(remedy)
     text = parse_note(note)
@@ -223,6 +239,17 @@ def resolve_case(
             writing = repair.plan_repair(locked)
             made["invoice"] = repair.write_repair(user=user, case=locked, writing=writing, now=now)
             made["pending"] = None  # the row's own entry and receipt stand
+        elif chosen is Remedy.REPLAY:
+            prepared, writing = case_replay.plan_case_replay(locked)
+            apply_replay(made["unit"], prepared, actor=user, case=locked)
+            made["invoice"] = Invoice.objects.get(merchant_id=locked.merchant_id, number=writing.number)
+            made["pending"] = None  # the entry comes back with its original bytes: the kept receipt stands
+            findings.clear(
+                merchant_id=locked.merchant_id,
+                number=made["invoice"].number,
+                how="replay",
+                ref=locked.acceptance_no,
+            )
         else:
             writing = plan_remedy(locked, chosen, today=timezone.localdate(now))
             unit = made["unit"]

@@ -254,20 +254,62 @@ def replay_receipts(
 ) -> ReplayReport:
     """Check every receipt, then (unless one is refused, or ``dry_run``) append and rebuild."""
     files, refused = receipt_files(paths)
-    report = ReplayReport(files=len(files), dry_run=dry_run, refused=refused)
+    named: list[tuple[str, bytes]] = []
+    for path in files:
+        data = _read(path)
+        if isinstance(data, Refusal):
+            refused.append(data)
+        else:
+            named.append((str(path), data))
+    prepared = prepare_replay(
+        named,
+        files=len(files),
+        refused=refused,
+        merchant=merchant,
+        witness_files=witness_files,
+        dry_run=dry_run,
+    )
+    if not prepared.report.ok or dry_run or not prepared.report.appended:
+        return prepared.report
+    write(lambda unit: apply_replay(unit, prepared))
+    return prepared.report
+
+
+@dataclass
+class Prepared:
+    """A checked replay: the report, and what :func:`apply_replay` appends."""
+
+    report: ReplayReport
+    by_log: dict[str, dict[int, Received]]
+    plans: dict[str, Plan]
+    merchants: dict[str, Merchant]
+    witness: dict[str, WitnessLog]
+
+
+def prepare_replay(
+    named: Sequence[tuple[str, bytes]],
+    *,
+    files: int | None = None,
+    refused: Sequence[Refusal] = (),
+    merchant: str | None = None,
+    witness_files: Sequence[Path] = (),
+    dry_run: bool = False,
+) -> Prepared:
+    """Every check of a replay of the receipts ``named`` (name, bytes), nothing written.
+
+    The command's files and a recovery case's receipt evidence go through here alike."""
+    report = ReplayReport(
+        files=len(named) if files is None else files, dry_run=dry_run, refused=list(refused)
+    )
     wanted = merchant.strip().upper() if merchant else None
     registry = keys.registry()
     witness_paths = [Path(p) for p in witness_files] or [Path(settings.FAPIAO_WITNESS_FILE)]
     witness, _findings = read_witnesses(witness_paths, keys=registry)
     merchants = {m.uscc: m for m in Merchant.objects.all()}
     received: list[Received] = []
-    for path in files:
-        data = _read(path)
-        if isinstance(data, Refusal):
-            report.refused.append(data)
-            continue
+    for name, data in named:
         checked = check_receipt(
-            path, data, registry=registry, witness=witness, merchants=merchants, merchant=wanted
+            Path(name), data, registry=registry, witness=witness, merchants=merchants, merchant=wanted
         )
         (report.refused if isinstance(checked, Refusal) else received).append(checked)  # type: ignore[arg-type]
     by_log: dict[str, dict[int, Received]] = {}
@@ -306,35 +348,42 @@ def replay_receipts(
     if report.refused:
         for log_report in report.logs:  # nothing is appended when anything is refused
             log_report.appended, log_report.numbers, log_report.awaiting_buyer = [], [], []
-        return report
-    if dry_run or not report.appended:
-        return report
+    return Prepared(report, by_log, plans, merchants, witness)
 
-    def run(unit: UnitOfWork) -> None:
-        for log_report in report.logs:
-            if not log_report.appended:
-                continue
-            chosen = by_log[log_report.log]
-            _replay_log(
-                unit,
-                merchant=merchants[log_report.log],
-                plan=plans[log_report.log],
-                chosen=chosen,
-                witnessed=witness[log_report.log].roots,
-            )
-        record(
-            actor=None,
-            action="ledger.replay",
-            target_type="ledger",
-            target_id=",".join(r.log for r in report.logs if r.appended),
-            after={
-                "appended": {r.log: _ranges(r.appended) for r in report.logs if r.appended},
-                "held": {r.log: [i for i, _f in r.held] for r in report.logs if r.held},
-            },
+
+def apply_replay(
+    unit: UnitOfWork, prepared: Prepared, *, actor: User | None = None, case: Case | None = None
+) -> None:
+    """Append what :func:`prepare_replay` planned (in the caller's unit of work), audited —
+    with the recovery case's id when a reviewer replays a case's receipts."""
+    report = prepared.report
+    if not report.ok:
+        raise FapiaoError(gettext("A refused replay cannot be applied."))
+    for log_report in report.logs:
+        if not log_report.appended:
+            continue
+        _replay_log(
+            unit,
+            merchant=prepared.merchants[log_report.log],
+            plan=prepared.plans[log_report.log],
+            chosen=prepared.by_log[log_report.log],
+            witnessed=prepared.witness[log_report.log].roots,
         )
-
-    write(run)
-    return report
+    after: dict[str, Any] = {
+        "appended": {r.log: _ranges(r.appended) for r in report.logs if r.appended},
+        "held": {r.log: [i for i, _f in r.held] for r in report.logs if r.held},
+    }
+    if case is not None:
+        after["case"] = str(case.uid)
+        after["acceptance_no"] = case.acceptance_no
+    record(
+        actor=actor,
+        action="ledger.replay",
+        target_type="ledger",
+        target_id=",".join(r.log for r in report.logs if r.appended),
+        after=after,
+        note=f"case {case.acceptance_no or case.uid}" if case is not None else "",
+    )
 
 
 def _conflict(item: Received, other: str) -> Refusal:

@@ -148,7 +148,7 @@ class ResolveIn(VersionIn):
         extra="forbid",
         json_schema_extra={"example": {"version": 7, "remedy": "restore", "note": "合同与银行回单一致。"}},
     )
-    remedy: Literal["restore", "reissue", "repair"]
+    remedy: Literal["restore", "reissue", "repair", "replay"]
     note: str | None = Field(
         None, description="For the timeline and the audit trail, up to 2,000 characters."
     )

@@ -23,7 +23,7 @@ from fapiao.accounts.requests import acting_user
 from fapiao.audit.services import display_name
 from fapiao.core.cases import CLOSED_STATES, CaseState
 from fapiao.core.errors import _
-from fapiao.recovery import remedies, selectors
+from fapiao.recovery import case_replay, remedies, selectors
 from fapiao.recovery.checks import check_message
 from fapiao.recovery.evidence import OPEN_FOR_EVIDENCE
 from fapiao.recovery.history import ledger_rows
@@ -135,6 +135,8 @@ def panel_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "may_resolve": not four_eyes and "resolve" in actions,
         "may_return": not four_eyes and "return-to-review" in actions,
         "never_issued": never_issued,
+        # A receipt of the case proves an entry a restore lost: it can come back from the receipt.
+        "replayable": case.state not in CLOSED_STATES and case_replay.offered(case),
         "may_assign": user.is_lead and may(user, Action.ASSIGN_CASES) and case.state in ASSIGNABLE,
         # Replying with files is support's (the shared message form serves plain replies).
         "may_add_files": may_add_files,

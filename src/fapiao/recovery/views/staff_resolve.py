@@ -80,6 +80,8 @@ def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
     remedy = Remedy.REISSUE if values.get("remedy") == Remedy.REISSUE else Remedy.RESTORE
     if values.get("remedy") == Remedy.REPAIR or (remedy is Remedy.RESTORE and _row_exists(case)):
         remedy = Remedy.REPAIR  # the row is there: restoring it is impossible, rewriting it is the way
+    elif values.get("remedy") == Remedy.REPLAY:
+        remedy = Remedy.REPLAY
     if case.state != CaseState.APPROVED:
         text = gettext("Only an approved case can be resolved; this one is {state}.")
         messages.error(request, text.format(state=state_label(case.state)))
@@ -105,6 +107,11 @@ def resolve_page(request: HttpRequest, case_id: str) -> HttpResponse:
     if remedy is Remedy.REPAIR:
         done = gettext(
             "Invoice {number} was repaired from its ledger entry; "
+            "the merchant was asked to check it and confirm."
+        )
+    elif remedy is Remedy.REPLAY:
+        done = gettext(
+            "Invoice {number} was replayed from the receipt with its original ledger entry; "
             "the merchant was asked to check it and confirm."
         )
     elif remedy is Remedy.RESTORE:
