@@ -74,3 +74,13 @@ def test_unreadable_files_are_refused_with_a_reason(demo, tmp_path: Path, text, 
 def test_a_file_and_jsonl_together_are_refused(demo, tmp_path: Path):
     with pytest.raises(CommandError, match="either FILE"):
         run("issue", str(tmp_path / "a.json"), "--jsonl", str(tmp_path / "b.jsonl"), "--user", "clerk")
+
+
+def test_a_file_longer_than_a_batch_is_sent_in_several(demo, tmp_path: Path, valid_invoice, monkeypatch):
+    from fapiao.invoices.management.commands import issue as command
+
+    monkeypatch.setattr(command, "MAX_ITEMS", 2)
+    source = write_lines(tmp_path / "long.jsonl", [valid_invoice] * 5)
+    out = run("issue", "--jsonl", str(source), "--user", "clerk")
+    assert "共 5 张：开具 5 张，失败 0 张" in out and out.count("已开具") == 5
+    assert Invoice.objects.count() == 5
