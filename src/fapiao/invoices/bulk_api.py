@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from ninja import Router
@@ -13,10 +15,25 @@ from fapiao.platform.requests import large_json_body
 router = Router(tags=["invoices"])
 
 
+def _documented() -> dict[str, Any]:
+    extra = documented(409, 413, extra=schemas.body_schema(schemas.BatchIn))
+    extra["responses"][429] = {
+        **extra["responses"][429],
+        "description": "This token sent more than `FAPIAO_BATCHES_PER_MINUTE` batches this minute "
+        "(`batch_rate_limited`), or the address's anonymous refusals passed the hour's limit; "
+        "`Retry-After` says when to retry.",
+    }
+    extra["responses"][413] = {
+        **extra["responses"][413],
+        "description": "The body is larger than `FAPIAO_BATCH_MAX_BYTES` (32 MiB by default).",
+    }
+    return extra
+
+
 @router.post(
     "",
     response={200: schemas.BatchOut},
-    openapi_extra=documented(409, 413, extra=schemas.body_schema(schemas.BatchIn)),
+    openapi_extra=_documented(),
     summary="Issue up to 1,000 invoices at once",
 )
 def issue_batch(request: HttpRequest) -> JsonResponse:
