@@ -226,3 +226,31 @@ def test_the_openapi_document_describes_the_operation(client):
     content = operation["requestBody"]["content"]["application/json"]
     assert content["example"]["items"][0]["key"]
     assert content["schema"]["properties"]["items"]["maxItems"] == 1000
+
+
+def test_an_item_failing_midway_undoes_only_itself(client_for, valid_invoice, monkeypatch):
+    """An item that fails after its key was claimed and its number taken: the fast pass is rolled
+    back, the careful pass undoes that item alone — no claim left, no number used, no entry."""
+    from fapiao.core.errors import ConflictError
+    from fapiao.invoices import services
+
+    real = services.create_invoice_row
+
+    def failing(unit, **kwargs):
+        if kwargs["new"].remark == "boom":
+            raise ConflictError()
+        return real(unit, **kwargs)
+
+    monkeypatch.setattr(services, "create_invoice_row", failing)
+    body = batch(valid_invoice, ["m0", "m1", "m2"])
+    body["items"][1]["invoice"]["remark"] = "boom"
+    answer = post(client_for("clerk"), body).json()
+    assert [item["status"] for item in answer["items"]] == [201, 409, 201]
+    assert answer["items"][1]["problem"]["type"].endswith("conflict")
+    assert Invoice.objects.count() == 2 and LogEntry.objects.count() == 2
+    assert AuditRecord.objects.filter(action="invoice.issue").count() == 2
+    monkeypatch.setattr(services, "create_invoice_row", real)
+    again = post(client_for("clerk"), body).json()  # the failed key was not left claimed
+    assert [item["replayed"] for item in again["items"]] == [True, False, True]
+    serials = sorted(int(number[5:]) for number in Invoice.objects.values_list("number", flat=True))
+    assert serials == list(range(serials[0], serials[0] + 3))  # no number lost to the failure
