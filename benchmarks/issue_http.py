@@ -513,7 +513,7 @@ def targets(report: BackendReport) -> str:
 
 def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
     processes = args.processes or max(1, min(args.clients, 4))
-    revision = source_revision()
+    revision = args.revision
     out = [
         "P2: durable single-invoice POST over HTTP (benchmarks/README.md)",
         f"machine: {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
@@ -614,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         args.ledger = "both"  # the ledger-on figures are the baseline the off figures compare to
 
     args.load_before = os.getloadavg()[0]
+    args.revision = source_revision()  # before the run: the code measured, not what was committed since
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     reports = [measure_backend(backend, args) for backend in backends]
     print(render(reports, args))
