@@ -33,12 +33,20 @@ class Workload:
     items: list[str] = field(default_factory=list)
     idempotency: bool = False  # a unique Idempotency-Key per request
     expect: int = 200
+    # > 0: POST /api/v1/invoice-batches bodies of this many copies of ``body``, each item with its
+    # own client key (unique per request), instead of ``body`` itself.
+    batch: int = 0
 
     def request(self, n: int, prefix: str) -> tuple[str, str, bytes | None, dict[str, str]]:
         headers = {"Authorization": f"Bearer {self.token}", "Connection": "keep-alive"}
         path = self.path.format(item=self.items[n % len(self.items)]) if self.items else self.path
         data = None
-        if self.body is not None:
+        if self.body is not None and self.batch:
+            one = json.dumps(self.body, ensure_ascii=False)
+            items = ",".join(f'{{"key":"{prefix}-{n}-{i}","invoice":{one}}}' for i in range(self.batch))
+            data = f'{{"items":[{items}]}}'.encode()
+            headers["Content-Type"] = "application/json"
+        elif self.body is not None:
             data = json.dumps(self.body, ensure_ascii=False).encode()
             headers["Content-Type"] = "application/json"
         if self.idempotency:

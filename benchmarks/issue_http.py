@@ -8,7 +8,13 @@ and three things are measured in the same run, on the same database:
   after the durable commit: the figure P2 is about;
 * **read baseline**: ``GET /api/v1/invoices/{number}`` with a read token, same load shape;
 * **raw commit baseline**: one thread inserting one row per commit into a scratch table on the
-  same database (SQLite WAL + synchronous=FULL; PostgreSQL synchronous_commit=on).
+  same database (SQLite WAL + synchronous=FULL; PostgreSQL synchronous_commit=on);
+* **bulk** (``--bulk``, default on): ``POST /api/v1/invoice-batches`` with ``--batch-size``
+  invoices each (500), sent by ``--bulk-clients`` clients at once (2): invoices per second.
+
+In the same run the **ceiling app** (``benchmarks/ceiling.py``: Django + django-ninja, no
+middleware, no apps, no database) is served with the same gunicorn shape and loaded the same
+way; every figure is also printed as a ratio to its request rate (the ``×ceiling`` column).
 
 The load comes from other processes (``--clients`` keep-alive connections spread over
 ``--processes`` processes); each figure is the median over ``--runs`` runs.  Beside each HTTP
@@ -28,6 +34,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -44,10 +51,19 @@ REPO_ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO_ROOT)]
 
 from _load import LoadResult, Workload, percentile, run_load  # noqa: E402
-from tests.faults.server import LiveServer, _group_members, postgres_reachable, throwaway_postgres  # noqa: E402
+from tests.faults.server import (  # noqa: E402
+    LiveServer,
+    _group_members,
+    free_port,
+    postgres_reachable,
+    throwaway_postgres,
+)
 
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 50.0
+TARGET_WRITE_RATIO = {"sqlite": 0.35, "postgres": 0.25}  # issue 19: single POST ÷ ceiling
+TARGET_READ_RATIO = 0.5
+TARGET_BULK_RATIO = 1.5  # invoices/s of the bulk API ÷ the ceiling's requests/s
 INVOICE: dict[str, Any] = {  # the body of tests/conftest.py VALID_INVOICE
     "kind": "ordinary",
     "buyer": {"name": "北京买方贸易有限公司", "tax_id": "91110000MA01XKQ2TQ"},
@@ -215,6 +231,59 @@ def measured_load(
     return result, used * 1000 / answered, clients_used * 1000 / answered
 
 
+# --- the ceiling app ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def ceiling_server(workers: int, threads: int) -> Iterator[int]:
+    """``benchmarks/ceiling.py`` under gunicorn (gthread, ``workers`` × ``threads``): its port."""
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "--worker-class", "gthread",
+                "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
+                "--no-control-socket", "--log-level", "warning", "ceiling:application",
+            ],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while not _answers(port, "/api/v1/invoices/probe"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"the ceiling app did not start:\n{log.read()[-2000:].decode()}")
+                time.sleep(0.05)
+            yield port
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _answers(port: int, path: str) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def measure_ceiling(port: int, args: argparse.Namespace) -> tuple[float, list[float]]:
+    load = Workload("GET", "/api/v1/invoices/{item}", "none", items=[f"{i:08d}" for i in range(200)])
+    result = run_load(
+        port, load, clients=args.clients, seconds=args.seconds, warmup=args.warmup, processes=args.processes
+    )
+    return result.rate, result.latencies
+
+
 # --- talking to the server ---------------------------------------------------------------------
 
 
@@ -288,9 +357,11 @@ def measure_backend(backend: str, args: argparse.Namespace) -> BackendReport | s
             return server
         write_token = server.token("clerk", "write")
         read_token = server.token("clerk", "read")
+        ceiling_port = stack.enter_context(ceiling_server(args.workers, args.threads))
         server.start()
         numbers = seed_numbers(server, write_token, args.seed_invoices)
 
+        ceiling = report.figure("ceiling", "ceiling app: GET /api/v1/invoices/{number}")
         write = report.figure("write", "POST /api/v1/invoices (durable, 201 after commit)")
         read = report.figure("read", "GET /api/v1/invoices/{number} (read baseline)")
         raw = report.figure("raw", "raw INSERT, one row per commit, 1 connection")
@@ -298,7 +369,17 @@ def measure_backend(backend: str, args: argparse.Namespace) -> BackendReport | s
             "POST", "/api/v1/invoices", write_token, body=INVOICE, idempotency=True, expect=201
         )
         read_load = Workload("GET", "/api/v1/invoices/{item}", read_token, items=numbers, expect=200)
+        if args.bulk:
+            bulk = report.figure("bulk", f"POST /api/v1/invoice-batches ×{args.batch_size}, invoices/s")
+            bulk_load = Workload(
+                "POST", "/api/v1/invoice-batches", write_token, body=INVOICE, idempotency=True,
+                expect=200, batch=args.batch_size,
+            )  # fmt: skip
         for run in range(1, args.runs + 1):
+            rate, latencies = measure_ceiling(ceiling_port, args)
+            ceiling.add(rate, latencies)
+            print(f"[{backend}] run {run} ceiling {rate:8.1f}/s", file=sys.stderr)
+
             invoices_before, heads_before = counts(server)
             result, cpu, client_cpu = measured_load(server, write_load, args)
             invoices_after, heads_after = counts(server)
@@ -314,6 +395,31 @@ def measure_backend(backend: str, args: argparse.Namespace) -> BackendReport | s
             read.add(result.rate, result.latencies, cpu)
             read.notes.append(f"run {run}: {describe(result)}")
             print(f"[{backend}] run {run} read  {result.rate:8.1f}/s  {describe(result)}", file=sys.stderr)
+
+            if args.bulk:
+                invoices_before, heads_before = counts(server)
+                bulk_args = argparse.Namespace(
+                    **{
+                        **vars(args),
+                        "clients": args.bulk_clients,
+                        "processes": args.bulk_clients,
+                        "seconds": args.bulk_seconds,
+                    }
+                )
+                result, cpu, _client_cpu = measured_load(server, bulk_load, bulk_args)
+                invoices_after, heads_after = counts(server)
+                cpu_per_invoice = cpu / args.batch_size
+                bulk.add(result.rate * args.batch_size, result.latencies, cpu_per_invoice)
+                bulk.notes.append(
+                    f"run {run}: {describe(result)}; {result.rate:.2f} batches/s; "
+                    f"{invoices_after - invoices_before} invoices stored under "
+                    f"{heads_after - heads_before} signed heads"
+                )
+                print(
+                    f"[{backend}] run {run} bulk  {result.rate * args.batch_size:8.1f} invoices/s  "
+                    f"{describe(result)}",
+                    file=sys.stderr,
+                )
 
             rate, latencies = raw_commit_loop(server, args.seconds)
             raw.add(rate, latencies)
@@ -391,9 +497,23 @@ def source_revision() -> str:
     return f"commit {commit}" + (" plus uncommitted changes" if dirty else "")
 
 
+def targets(report: BackendReport) -> str:
+    """Issue 19's targets, as ratios to the ceiling of the same run."""
+    figures = report.figures
+    top = figures["ceiling"].rate
+    wanted = [("write", TARGET_WRITE_RATIO[report.backend]), ("read", TARGET_READ_RATIO)]
+    if "bulk" in figures:
+        wanted.append(("bulk", TARGET_BULK_RATIO))
+    said = []
+    for key, target in wanted:
+        got = figures[key].rate / top if top else float("nan")
+        said.append(f"{key} {got:.2f}× (target ≥ {target:g}×: {'MET' if got >= target else 'NOT MET'})")
+    return "targets: " + "; ".join(said)
+
+
 def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
     processes = args.processes or max(1, min(args.clients, 4))
-    revision = source_revision()
+    revision = args.revision
     out = [
         "P2: durable single-invoice POST over HTTP (benchmarks/README.md)",
         f"machine: {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
@@ -403,19 +523,27 @@ def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
         + "".join(f", {item}" for item in args.server_env),
         f"load: {args.clients} closed-loop keep-alive clients in {processes} processes, "
         f"{args.seconds:g} s measured after {args.warmup:g} s warm-up, median of {args.runs} run(s)",
-        "CPU ms: CPU time of all the server's processes per answered request (not the clients')",
+        "CPU ms: CPU time of all the server's processes per answered request (not the clients'); "
+        "bulk: per invoice",
+        f"bulk: batches of {args.batch_size} sent by {args.bulk_clients} clients at once; its rate is "
+        "invoices/s, its latencies per batch"
+        if args.bulk
+        else "bulk: not measured (--no-bulk)",
+        "×ceiling: the rate divided by the ceiling app's requests/s in the same run",
         "",
-        f"{'backend':<9} {'measurement':<52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7}",
-        "-" * 98,
+        f"{'backend':<9} {'measurement':<52} {'req/s':>9} {'×ceiling':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU ms':>7}",
+        "-" * 107,
     ]
     for report in reports:
         if isinstance(report, str):
             out.append(report)
             continue
+        top = report.figures["ceiling"].rate
         for figure in report.figures.values():
             out.append(
                 f"{report.backend:<9} {figure.label:<52} "
-                f"{figure.rate:9.1f} {figure.p50:8.1f} {figure.p99:8.1f} "
+                f"{figure.rate:9.1f} {ratio(figure.rate, top):>8} {figure.p50:8.1f} {figure.p99:8.1f} "
                 + (f"{figure.cpu:7.2f}" if figure.cpu == figure.cpu else f"{'-':>7}")  # NaN: not measured
             )
         figures = report.figures
@@ -435,8 +563,11 @@ def render(reports: list[BackendReport | str], args: argparse.Namespace) -> str:
                 f"{report.backend:<9} target ≥ {TARGET_RATE:,.0f}/s and p99 ≤ {TARGET_P99_MS:g} ms: "
                 f"{'MET' if met else 'NOT MET'} ({write.rate:,.0f}/s, p99 {write.p99:.0f} ms)"
             )
+        out.append(f"{report.backend:<9} " + targets(report))
         for note in write.notes:
             out.append(f"{'':<9} write {note}")
+        for note in figures["bulk"].notes if "bulk" in figures else []:
+            out.append(f"{'':<9} bulk {note}")
         out.extend(f"{'':<9} {line}" for line in report.lines)
         out.append("")
     return "\n".join(out)
@@ -456,6 +587,18 @@ def main(argv: list[str] | None = None) -> int:
         "--ledger", choices=["on", "off", "both"], default="on",
         help="off/both: also measure issuance with FAPIAO_LEDGER_ENABLED=0, if the server supports it",
     )  # fmt: skip
+    parser.add_argument(
+        "--bulk",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure POST /api/v1/invoice-batches (default on)",
+    )
+    parser.add_argument("--batch-size", type=int, default=500, help="invoices per bulk request (500)")
+    parser.add_argument(
+        "--bulk-seconds", type=float, default=30.0,
+        help="measured seconds of the bulk load (30: a batch takes seconds; a short window counts few)",
+    )  # fmt: skip
+    parser.add_argument("--bulk-clients", type=int, default=2, help="bulk requests sent at once (2)")
     parser.add_argument("--seed-invoices", type=int, default=200, help="invoices issued first, for the reads")
     parser.add_argument(
         "--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -471,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         args.ledger = "both"  # the ledger-on figures are the baseline the off figures compare to
 
     args.load_before = os.getloadavg()[0]
+    args.revision = source_revision()  # before the run: the code measured, not what was committed since
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     reports = [measure_backend(backend, args) for backend in backends]
     print(render(reports, args))

@@ -26,6 +26,7 @@ from fapiao.core.errors import FapiaoError, FieldError, PermissionDeniedError, V
 from fapiao.documents.api import bundle_router, check_router
 from fapiao.documents.api import router as documents_router
 from fapiao.invoices.api import router as invoices_router
+from fapiao.invoices.bulk_api import router as invoice_batches_router
 from fapiao.ledger.api import router as ledger_router
 from fapiao.platform import errors, openapi, problems
 from fapiao.platform.requests import json_body
@@ -192,6 +193,7 @@ def register_routers() -> None:
     api.add_router("/invoices", invoices_router)
     api.add_router("/invoices", documents_router)
     api.add_router("/invoice-bundle", bundle_router)
+    api.add_router("/invoice-batches", invoice_batches_router)
     api.add_router("/check", check_router)
     api.add_router("/ledger", ledger_router)
     api.add_router("/cases", cases_router)

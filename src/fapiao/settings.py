@@ -301,6 +301,10 @@ FAPIAO_PROVINCE_CODE = env("FAPIAO_PROVINCE_CODE", "11")  # Beijing
 FAPIAO_IDEMPOTENCY_TTL_HOURS = env_int("FAPIAO_IDEMPOTENCY_TTL_HOURS", 72)
 # How long each server process trusts an API token it has looked up (0: every request looks).
 FAPIAO_TOKEN_CACHE_SECONDS = env_int("FAPIAO_TOKEN_CACHE_SECONDS", 2)
+# The bulk API (POST /api/v1/invoice-batches): its own body limit (the others keep
+# DATA_UPLOAD_MAX_MEMORY_SIZE) and how many batches one token may send a minute.
+FAPIAO_BATCH_MAX_BYTES = env_int("FAPIAO_BATCH_MAX_BYTES", 32 * 1024 * 1024)
+FAPIAO_BATCHES_PER_MINUTE = env_int("FAPIAO_BATCHES_PER_MINUTE", 60)
 # Group commit: in the server, writes from concurrent requests share one transaction
 # (and one fsync).  Off in tests, where each test owns its transaction.
 FAPIAO_WRITE_BATCHING = env_bool("FAPIAO_WRITE_BATCHING", False)

@@ -305,6 +305,14 @@ ROWS: list[Row] = [
     ("POST", "/api/v1/invoices", "auditor", "-", 403),
     ("POST", "/api/v1/invoices", "operator", "-", 403),
     # GET /api/v1/invoices
+    # POST /api/v1/invoice-batches: the bulk API, the single POST's rules
+    ("POST", "/api/v1/invoice-batches", "anonymous", "-", 401),
+    ("POST", "/api/v1/invoice-batches", "clerk", "-", 200),
+    ("POST", "/api/v1/invoice-batches", "merchant_admin", "-", 200),
+    ("POST", "/api/v1/invoice-batches", "support", "-", 403),
+    ("POST", "/api/v1/invoice-batches", "reviewer", "-", 403),
+    ("POST", "/api/v1/invoice-batches", "auditor", "-", 403),
+    ("POST", "/api/v1/invoice-batches", "operator", "-", 403),
     ("GET", "/api/v1/invoices", "anonymous", "-", 401),
     ("GET", "/api/v1/invoices", "clerk", "-", 200),
     ("GET", "/api/v1/invoices", "merchant_admin", "-", 200),

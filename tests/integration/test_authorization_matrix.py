@@ -334,6 +334,9 @@ def request_data(method: str, path: str, scope: str, world: World) -> tuple[dict
     today = timezone.localdate().isoformat()
     bodies: dict[tuple[str, str], object] = {
         ("POST", "/api/v1/invoices"): VALID_INVOICE,
+        ("POST", "/api/v1/invoice-batches"): {
+            "items": [{"key": f"matrix-{scope}", "invoice": VALID_INVOICE}]
+        },
         ("POST", "/api/v1/invoices/<number>/red-letter"): {"full": True},
         ("POST", "/api/v1/invoices/<number>/deliveries"): {"to": "matrix@buyer.example.cn"},
         ("POST", "/api/v1/accounts/merchants"): {"uscc": NEW_USCC, "name": "北京矩阵测试有限公司"},

@@ -4,8 +4,8 @@ Everything a receipt proves is a byte string produced here, so this module is
 deliberately small and strict: money, quantities and rates are *strings*, never
 JSON numbers, and a float anywhere in a value is refused rather than rounded.
 
-Imports only the standard library (its C JSON encoder is the fast path) and ``rfc8785``
-(the offline verifier runs in a virtualenv holding nothing but ``rfc8785`` and ``cryptography``).
+Imports only the standard library and ``rfc8785`` (the offline verifier runs in a
+virtualenv holding nothing but ``rfc8785`` and ``cryptography``).
 """
 
 from __future__ import annotations
@@ -40,56 +40,42 @@ _STAMP = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
 _STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def _reject_floats(obj: object) -> None:
-    """Walk ``obj`` (iteratively, so deep nesting cannot blow the stack) and refuse floats."""
+_MAX_SAFE_INTEGER = 2**53 - 1
+# Below the surrogates, sorting keys by code point (Python) and by UTF-16 code unit (RFC 8785) agree.
+_FIRST_SURROGATE = "\ud800"
+
+
+def _plain(obj: object) -> bool:
+    """Walk ``obj`` (iteratively, so deep nesting cannot blow the stack): refuse floats, and say
+    whether the standard library's JSON writer gives its RFC 8785 bytes — only dicts with string keys
+    below U+D800, lists, strings, safe integers, booleans and nulls (which is every ledger entry)."""
+    plain = True
     stack: list[object] = [obj]
     while stack:
         item = stack.pop()
-        if isinstance(item, float):
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            plain = plain and -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER  # type: ignore[operator]
+        elif isinstance(item, float):
             raise InvalidValueError(
                 "Numbers with a fraction must be decimal strings, not floats: {value!r}.",
                 code="float_in_entry",
                 value=item,
             )
-        if isinstance(item, Mapping):
+        elif isinstance(item, Mapping):
+            plain = (
+                plain
+                and kind is dict
+                and all(type(key) is str and (not key or max(key) < _FIRST_SURROGATE) for key in item)
+            )
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
-
-
-_MAX_SAFE = 2**53 - 1
-_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
-
-
-def _plain(obj: object) -> bool:
-    """Does ``obj`` hold only what :func:`json.dumps` writes exactly as RFC 8785 does?
-
-    Dicts with ASCII string keys (so Python's code-point order is RFC 8785's UTF-16 order), lists,
-    tuples, exact ``str``, ``bool``, ``None`` and ``int`` within ±(2**53 - 1).  For these the two
-    agree byte for byte: the same separators, the same escapes (``\\b \\f \\n \\r \\t``, other
-    control characters as lowercase ``\\u00xx``, nothing else escaped), the same integers
-    (``tests/unit/test_canonical_fast.py`` checks it against ``rfc8785`` with hypothesis).
-    """
-    stack: list[object] = [obj]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if -_MAX_SAFE <= item <= _MAX_SAFE:  # type: ignore[operator]
-                continue
-            return False
-        if kind is dict:
-            for key, value in item.items():  # type: ignore[attr-defined]
-                if type(key) is not str or not key.isascii():
-                    return False
-                stack.append(value)
-        elif kind is list or kind is tuple:
-            stack.extend(item)  # type: ignore[arg-type]
         else:
-            return False
-    return True
+            plain = False
+    return plain
 
 
 def canonical_bytes(obj: Any) -> bytes:
@@ -97,20 +83,19 @@ def canonical_bytes(obj: Any) -> bytes:
 
     Integers must lie within ±(2**53 - 1) and strings must be valid Unicode
     (no lone surrogates); anything RFC 8785 cannot represent raises
-    :class:`InvalidValueError` with code ``not_canonical``.  Plain values (every ledger entry)
-    take a fast path through the standard library's C encoder (:func:`_plain`); the rest go
-    through ``rfc8785``.
+    :class:`InvalidValueError` with code ``not_canonical``.
+
+    A value without floats, with safe integers and keys below U+D800, is written by the standard
+    library's C encoder, whose output is then byte for byte RFC 8785's (sorted keys, no spaces,
+    the same escapes: ``\\b \\t \\n \\f \\r``, other controls as lower-case ``\\u00xx``, nothing else);
+    ``tests/unit/test_canonical_fast.py`` checks that against ``rfc8785`` on generated values.
+    Anything else goes through ``rfc8785`` itself.
     """
     if _plain(obj):
         try:
-            return _ENCODE(obj).encode("utf-8")
-        except (UnicodeError, RecursionError) as exc:
-            raise InvalidValueError(
-                "The value cannot be written as canonical JSON: {reason}.",
-                code="not_canonical",
-                reason=str(exc),
-            ) from exc
-    _reject_floats(obj)
+            return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError):  # a lone surrogate, a deep value: rfc8785 says why
+            pass
     try:
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, UnicodeError, RecursionError) as exc:

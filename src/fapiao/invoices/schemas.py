@@ -65,6 +65,33 @@ class InvoiceIn(Schema):
     remark: str | None = None
 
 
+class BatchItemIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(
+        max_length=255,
+        examples=["order-20260131-0001"],
+        description="The client's key for this invoice: its Idempotency-Key, unique in the batch.",
+    )
+    invoice: InvoiceIn
+
+
+BATCH_EXAMPLE: dict[str, Any] = {
+    "all_or_nothing": False,
+    "items": [
+        {"key": "order-20260131-0001", "invoice": INVOICE_EXAMPLE},
+        {"key": "order-20260131-0002", "invoice": INVOICE_EXAMPLE},
+    ],
+}
+
+
+class BatchIn(Schema):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": BATCH_EXAMPLE})
+    items: list[BatchItemIn] = Field(min_length=1, max_length=1000)
+    all_or_nothing: bool = Field(
+        False, description="true: any bad item refuses the whole batch (422) and nothing is issued."
+    )
+
+
 class RedLetterLineIn(Schema):
     line_no: int
     quantity: str
@@ -122,6 +149,22 @@ class InvoiceOut(Schema):
     confirmation_no: str | None
     remark: str
     receipt: dict[str, Any] | None = Field(None, description="fapiao-receipt/1")
+
+
+class BatchItemOut(Schema):
+    key: str
+    status: int = Field(description="201 issued (or replayed), else the item's problem status.")
+    replayed: bool | None = Field(None, description="true: issued earlier under this key.")
+    invoice: InvoiceOut | None = Field(None, description="The invoice with its receipt (status 201).")
+    problem: dict[str, Any] | None = Field(None, description="The item's problem document (RFC 9457).")
+
+
+class BatchOut(Schema):
+    all_or_nothing: bool
+    count: int
+    issued: int
+    failed: int
+    items: list[BatchItemOut]
 
 
 class InvoiceSummary(Schema):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -18,12 +19,12 @@ from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import record
 from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, Origin
 from fapiao.core.errors import NotFoundError, _
-from fapiao.core.invoice import LIMITS, parse_invoice_request
+from fapiao.core.invoice import LIMITS, InvoiceDraft, parse_invoice_request
 from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines, red_remark, state_after
 from fapiao.invoices.models import Invoice, InvoiceLine
 from fapiao.invoices.numbering import allocate_number
 from fapiao.invoices.presenters import audit_snapshot, invoice_representation
-from fapiao.invoices.rows import NewInvoice, core_line, create_invoice_row, seal_buyer
+from fapiao.invoices.rows import NewInvoice, SealedBuyer, core_line, create_invoice_row, seal_buyer
 from fapiao.invoices.sensitive import reveal_buyer, revealed_fields, seal_salt
 from fapiao.platform import idempotency, metrics
 from fapiao.platform.uow import PendingEntry, UnitOfWork, write
@@ -45,7 +46,7 @@ class WriteResult:
     invoice: Invoice | None = None
 
 
-def _merchant_of(user: User) -> Merchant:
+def merchant_of(user: User) -> Merchant:
     merchant = user.merchant
     if merchant is None:  # staff: the permission table already refused them
         raise InvoiceNotFoundError()
@@ -60,39 +61,19 @@ def _idempotent(
     fingerprint: str,
     work: Callable[[], tuple[Invoice, list[InvoiceLine], PendingEntry | None]],
 ) -> WriteResult:
-    """Run ``work`` unless ``key`` was seen; store the answer with its receipt before commit.
-
-    The key is claimed (its record inserted) before the work, in the same transaction, so a
-    concurrent request with the same key waits for this one and then replays it; a duplicate
-    inside the same group commit shares this request's answer.
-    """
-    if not key:
-        return _run_work(unit, work, on_final=None)
-    claim = (user.pk, key)
-    earlier = unit.claims.get(claim)
-    if earlier is not None:
-        earlier_fingerprint, first = earlier
-        if earlier_fingerprint != fingerprint:
-            raise idempotency.IdempotencyMismatchError()
-        twin = WriteResult(status=first.status, body={}, replayed=True)
-        unit.before_commit.append(lambda: setattr(twin, "body", first.body))
-        return twin
-    claimed = idempotency.claim(user=user, key=key, fingerprint=fingerprint)
-    if isinstance(claimed, idempotency.Replay):
-        return WriteResult(status=claimed.status, body=claimed.body, replayed=True)
-
-    def store(result: WriteResult) -> None:
-        idempotency.remember(record_id=claimed, status=result.status, body=result.body, unit=unit)
-
-    result = _run_work(unit, work, on_final=store)
-    unit.claims[claim] = (fingerprint, result)
-    return result
+    """Run ``work`` unless ``key`` was seen (:func:`fapiao.platform.idempotency.once`)."""
+    return idempotency.once(
+        unit,
+        user=user,
+        key=key,
+        fingerprint=fingerprint,
+        run=lambda: _run_work(unit, work),
+        replay=lambda status, body: WriteResult(status=status, body=body, replayed=True),
+    )
 
 
 def _run_work(
-    unit: UnitOfWork,
-    work: Callable[[], tuple[Invoice, list[InvoiceLine], PendingEntry | None]],
-    on_final: Callable[[WriteResult], None] | None,
+    unit: UnitOfWork, work: Callable[[], tuple[Invoice, list[InvoiceLine], PendingEntry | None]]
 ) -> WriteResult:
     invoice, lines, pending = work()
     result = WriteResult(status=201, body={}, invoice=invoice)
@@ -101,64 +82,99 @@ def _run_work(
         result.body = invoice_representation(
             invoice, lines=lines, receipt=pending.receipt if pending else None
         )
-        if on_final is not None:
-            on_final(result)
 
     unit.before_commit.append(finalise)
     return result
 
 
+@dataclass(frozen=True)
+class PreparedIssue:
+    """An issue request checked and its buyer sealed, outside the writer: what
+    :func:`issue_in_unit` needs to store it."""
+
+    user: User
+    merchant: Merchant
+    draft: InvoiceDraft
+    buyer: SealedBuyer
+    key: str | None
+    fingerprint: str
+
+
+def prepare_issue(
+    *, user: User, merchant: Merchant, payload: object, idempotency_key: str | None, on: date
+) -> PreparedIssue:
+    """Validate an issue request (:class:`ValidationFailed` lists every problem) and seal its buyer."""
+    draft = parse_invoice_request(payload, on=on)
+    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+    return PreparedIssue(
+        user=user,
+        merchant=merchant,
+        draft=draft,
+        buyer=seal_buyer(merchant, draft.buyer),  # encrypted here, outside the writer thread
+        key=key,
+        fingerprint=idempotency.request_fingerprint("issue", payload),
+    )
+
+
+def issue_in_unit(unit: UnitOfWork, prepared: PreparedIssue) -> WriteResult:
+    """Store one prepared issue in ``unit``: number, row, ledger entry, audit, idempotency record.
+
+    The single POST runs it alone; the bulk API (:mod:`fapiao.invoices.bulk`) once per item of a
+    batch, in one unit.  It reads nothing another write defers (its own claim, the number
+    segment, the log's last entry), so it may run ``deferrable``."""
+    user, merchant, draft = prepared.user, prepared.merchant, prepared.draft
+
+    def work() -> tuple[Invoice, list[InvoiceLine], PendingEntry | None]:
+        now = timezone.now()
+        on = timezone.localdate(now)
+        new = NewInvoice(
+            number=allocate_number(merchant=merchant, on=on),
+            kind=draft.kind,
+            colour=Colour.BLUE,
+            direction=Direction.OUT,
+            origin=Origin.ISSUED,
+            issued_on=on,
+            issued_at=now,
+            seller_name=merchant.name,
+            seller_tax_id=merchant.uscc,
+            lines=draft.lines,
+            remark=draft.remark,
+        )
+        made = create_invoice_row(
+            unit,
+            merchant=merchant,
+            user=user,
+            new=new,
+            buyer=prepared.buyer,
+            entry=EntryKind.ISSUE,
+            at=now,
+            defer=True,
+        )
+        record(
+            actor=user,
+            action="invoice.issue",
+            target=made.invoice,
+            merchant=merchant,
+            after=audit_snapshot(made.invoice, lines=len(made.lines)),
+        )
+        unit.after_commit.append(metrics.INVOICES_ISSUED.inc)  # dropped if this write rolls back
+        return made.invoice, made.lines, made.pending
+
+    return _idempotent(unit, user=user, key=prepared.key, fingerprint=prepared.fingerprint, work=work)
+
+
 def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = None) -> WriteResult:
     """Issue a blue invoice: validate, number, store, append to the ledger, commit, answer."""
     require(user, Action.ISSUE_INVOICE)
-    merchant = _merchant_of(user)
-    today = timezone.localdate()
-    draft = parse_invoice_request(payload, on=today)
-    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
-    fingerprint = idempotency.request_fingerprint("issue", payload)
-    buyer = seal_buyer(merchant, draft.buyer)  # encrypted here, outside the writer thread
-
-    def run(unit: UnitOfWork) -> WriteResult:
-        def work() -> tuple[Invoice, list[InvoiceLine], PendingEntry | None]:
-            now = timezone.now()
-            on = timezone.localdate(now)
-            new = NewInvoice(
-                number=allocate_number(merchant=merchant, on=on),
-                kind=draft.kind,
-                colour=Colour.BLUE,
-                direction=Direction.OUT,
-                origin=Origin.ISSUED,
-                issued_on=on,
-                issued_at=now,
-                seller_name=merchant.name,
-                seller_tax_id=merchant.uscc,
-                lines=draft.lines,
-                remark=draft.remark,
-            )
-            made = create_invoice_row(
-                unit,
-                merchant=merchant,
-                user=user,
-                new=new,
-                buyer=buyer,
-                entry=EntryKind.ISSUE,
-                at=now,
-                defer=True,
-            )
-            record(
-                actor=user,
-                action="invoice.issue",
-                target=made.invoice,
-                merchant=merchant,
-                after=audit_snapshot(made.invoice, lines=len(made.lines)),
-            )
-            unit.after_commit.append(metrics.INVOICES_ISSUED.inc)  # dropped if this write rolls back
-            return made.invoice, made.lines, made.pending
-
-        return _idempotent(unit, user=user, key=key, fingerprint=fingerprint, work=work)
-
-    # Reads nothing another write defers: its own claim, the number segment, the log's last entry.
-    return write(run, deferrable=True)
+    merchant = merchant_of(user)
+    prepared = prepare_issue(
+        user=user,
+        merchant=merchant,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        on=timezone.localdate(),
+    )
+    return write(lambda unit: issue_in_unit(unit, prepared), deferrable=True)
 
 
 def red_lettered_so_far(original: Invoice) -> dict[int, tuple[Decimal, int, int]]:
@@ -179,7 +195,7 @@ def red_letter_invoice(
 ) -> WriteResult:
     """Red-letter an invoice fully or by line; the red invoice links the blue original."""
     require(user, Action.RED_LETTER_INVOICE)
-    merchant = _merchant_of(user)
+    merchant = merchant_of(user)
     request = parse_red_letter_request(payload)
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     fingerprint = idempotency.request_fingerprint(f"red-letter:{number}", payload)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -24,6 +25,15 @@ class User(Protocol):
     pk: Any
     merchant_id: int | None
 
+
+class Answer(Protocol):
+    """What an idempotent write answers: its status and its body (final once receipts exist)."""
+
+    status: int
+    body: dict[str, Any]
+
+
+A = TypeVar("A", bound=Answer)
 
 MAX_KEY_LENGTH = 255
 
@@ -158,3 +168,42 @@ def remember(*, record_id: int, status: int, body: dict[str, Any], unit: UnitOfW
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, [status, body_value, record_id])
+
+
+def once(
+    unit: UnitOfWork,
+    *,
+    user: User,
+    key: str | None,
+    fingerprint: str,
+    run: Callable[[], A],
+    replay: Callable[[int, dict[str, Any]], A],
+) -> A:
+    """Run ``run`` in ``unit`` unless ``key`` was seen; store its answer before commit.
+
+    The key is claimed (its record inserted) before the work, in the same transaction, so a
+    concurrent request with the same key waits for this one and then replays it; a duplicate
+    inside the same unit (group commit, or a bulk request) shares the first one's answer.
+    ``run`` must queue whatever fills its answer's body on ``unit.before_commit``; the answer is
+    stored by a callback queued after those.  ``replay`` builds the answer of a replay.
+    """
+    if not key:
+        return run()
+    claimed_key = (user.pk, key)
+    earlier = unit.claims.get(claimed_key)
+    if earlier is not None:
+        earlier_fingerprint, first = earlier
+        if earlier_fingerprint != fingerprint:
+            raise IdempotencyMismatchError()
+        twin = replay(first.status, {})
+        unit.before_commit.append(lambda: setattr(twin, "body", first.body))
+        return twin
+    claimed = claim(user=user, key=key, fingerprint=fingerprint)
+    if isinstance(claimed, Replay):
+        return replay(claimed.status, claimed.body)
+    result = run()
+    unit.before_commit.append(
+        lambda: remember(record_id=claimed, status=result.status, body=result.body, unit=unit)
+    )
+    unit.claims[claimed_key] = (fingerprint, result)
+    return result

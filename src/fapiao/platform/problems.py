@@ -61,14 +61,26 @@ def problem(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> ProblemResponse:
-    body: dict[str, Any] = {
+    return ProblemResponse(
+        body(status, code=code, detail=detail, errors=errors), status=status, headers=headers
+    )
+
+
+def body(status: int, *, code: str, detail: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
+    """The problem document itself (RFC 9457), in the active language."""
+    return {
         "type": PROBLEM_TYPE_BASE + code,
         "title": gettext(TITLES.get(status, TITLES[400])),
         "status": status,
         "detail": detail,
         "errors": [field_error_document(error) for error in errors or []],
     }
-    return ProblemResponse(body, status=status, headers=headers)
+
+
+def document(error: FapiaoError) -> dict[str, Any]:
+    """``error`` as a problem document, for an answer that carries several (one per bulk item)."""
+    errors = error.errors if isinstance(error, ValidationFailed) else []
+    return body(error.status, code=error.code, detail=error.render(gettext), errors=errors)
 
 
 def throttled_detail(retry_after: int) -> str:

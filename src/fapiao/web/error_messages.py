@@ -143,6 +143,7 @@ MESSAGES = (
     _("This token may only read; create a write token to change data."),
     _("This user has no e-mail address, so no link to choose a password can be sent to them."),
     _("This username is already taken; choose another."),
+    _("Too many batches from this token in the last minute; retry after {seconds} seconds."),
     _("Too many checks in a short time. Wait {minutes} minutes and try again."),
     _("Too many wrong codes: this account is locked. Try again later, or ask an operator to unlock it."),
     _("Unknown key {key_id}; the keys of this installation are: {known}."),
