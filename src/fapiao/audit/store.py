@@ -309,3 +309,73 @@ def next_seq(log_id: int) -> int | None:
     """Take the next index of a log, locking its row until commit; None when the row is gone."""
     found = _execute("next_seq", [log_id])
     return int(found[0][0]) - 1 if found else None
+
+
+# --- After a restore: the witness re-based at the restored heads ---------------------------------
+
+
+@dataclass(frozen=True)
+class WitnessCut:
+    """An audit log the witness saw longer than the restored database: records ``first``..``last`` lost."""
+
+    log: str
+    first: int
+    last: int  # inclusive
+
+
+def rebase_witness(*, suffix: str) -> tuple[list[WitnessCut], Path | None]:
+    """Re-base the audit witness at the restored heads, after a restore; the cuts and the old file.
+
+    The audit records written after a backup cannot be brought back (no merchant keeps a receipt
+    of them), so the witness would report them (``witness_truncated``, then ``witness_mismatch``)
+    at every later verification.  Each log the witness saw longer than the database keeps only the
+    witness lines at sizes the database still has (so a rewritten record there is still reported),
+    and the newest restored head is added.  The old file is renamed ``audit-heads.jsonl.<suffix>``,
+    never overwritten; nothing changes when no log was cut.  Run with the servers stopped.
+    """
+    path = witness_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return [], None
+    sizes = dict(AuditLog.objects.values_list("name", "size"))
+    seen: dict[str, int] = {}
+    kept: list[bytes] = []
+    for line in raw.splitlines():
+        try:
+            head = json.loads(line)["head"]
+            name, size = str(head["log"]), int(head["size"])
+        except (ValueError, KeyError, TypeError):
+            kept.append(line)  # a malformed line stays: it is verify's to report
+            continue
+        seen[name] = max(seen.get(name, 0), size)
+        if size <= sizes.get(name, 0):
+            kept.append(line)
+    cuts = [
+        WitnessCut(name, sizes.get(name, 0), top - 1)
+        for name, top in sorted(seen.items())
+        if top > sizes.get(name, 0)
+    ]
+    if not cuts:
+        return [], None
+    for cut in cuts:
+        row = AuditHead.objects.filter(log__name=cut.log).order_by("-size").first()
+        if row is None:
+            continue
+        document = make_head(log=cut.log, size=row.size, root=bytes(row.root), at=row.at, key_id=row.key_id)
+        kept.append(json.dumps({"head": document, "signature": row.signature}, sort_keys=True).encode())
+    aside = path.with_name(f"{path.name}.{suffix}")
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.{suffix}.{number}")
+    fresh = path.with_name(f"{path.name}.rebasing")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"".join(line + b"\n" for line in kept))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(path, aside)
+    os.rename(fresh, path)
+    return cuts, aside
