@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -69,7 +69,7 @@ def record_bytes_of(row: AuditRecord) -> bytes:
 
 # --- Plain SQL -----------------------------------------------------------------------------------
 
-_HEAD_FIELDS = ("log", "size", "root", "at", "key_id", "signature", "created_at")
+_HEAD_FIELDS = ("log", "size", "root", "at", "key_id", "signature", "created_at", "previous_signatures")
 _RECORD_FIELDS = (
     "log",
     "seq",
@@ -379,3 +379,67 @@ def rebase_witness(*, suffix: str) -> tuple[list[WitnessCut], Path | None]:
     os.rename(path, aside)
     os.rename(fresh, path)
     return cuts, aside
+
+
+# --- A signing key compromised: its audit heads re-signed ----------------------------------------
+
+
+@dataclass
+class AuditResign:
+    """The audit heads ``fapiao keys compromised`` re-signed, and those it would not."""
+
+    resigned: int = 0
+    logs: set[str] = field(default_factory=set)
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)  # (log, size, at)
+
+
+def heads_signed_since(key_id: str, since: str) -> list[tuple[str, int, str]]:
+    """The audit heads signed with ``key_id`` at or after ``since``: (log, size, at), in order."""
+    rows = AuditHead.objects.filter(key_id=key_id, at__gte=since).order_by("log__name", "size")
+    return [(name, int(size), at) for name, size, at in rows.values_list("log__name", "size", "at")]
+
+
+def _root_matches(head: AuditHead) -> bool:
+    """Whether the stored nodes still give this head's root (O(log n) nodes, one query)."""
+    try:
+        nodes = fetch_nodes(head.log_id, merkle.root_needs(head.size))
+        return merkle.root_from(head.size, nodes) == bytes(head.root)
+    except (FapiaoError, KeyError):
+        return False
+
+
+def resign_heads(key_id: str, since: str, signer: Any, *, batch: int = 500) -> AuditResign:
+    """Re-sign with ``signer`` every audit head signed with ``key_id`` at or after ``since``, as the
+    ledger's heads are: same log, size, root and time, the old signature kept in
+    ``previous_signatures``, the re-signed heads appended to the witness; a head whose root the
+    stored log no longer gives is not re-signed (that would vouch for a forgery) but reported."""
+    report = AuditResign()
+    skipped: list[int] = []
+    while True:
+        witnessed: list[dict[str, Any]] = []
+        with transaction.atomic():
+            rows = list(
+                AuditHead.objects.filter(key_id=key_id, at__gte=since)
+                .exclude(pk__in=skipped)
+                .select_for_update()
+                .order_by("pk")[:batch]
+            )
+            if not rows:
+                break
+            names = dict(AuditLog.objects.filter(pk__in={h.log_id for h in rows}).values_list("pk", "name"))
+            for head in rows:
+                name = names[head.log_id]
+                if not _root_matches(head):
+                    skipped.append(head.pk)
+                    report.skipped.append((name, head.size, head.at))
+                    continue
+                document = make_head(
+                    log=name, size=head.size, root=bytes(head.root), at=head.at, key_id=signer.key_id
+                )
+                signature = sign_head(document, signer)
+                head.resign(signer.key_id, signature)
+                witnessed.append({"head": document, "signature": signature})
+                report.resigned += 1
+                report.logs.add(name)
+        witness(witnessed)  # after the batch committed
+    return report
