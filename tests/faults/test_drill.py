@@ -125,6 +125,8 @@ def test_signing_key_compromised_drill(installation: tuple[LiveServer, dict[str,
     assert report["new_key"] != report["old_key"]
     assert _step(report, "compromised")["old_status"] == "compromised"
     assert _step(report, "compromised")["heads_left_to_resign"] == 0
+    assert _step(report, "compromised")["audit_heads_left_to_resign"] == 0
+    assert ("fapiao audit verify", 0) in _commands(report)
     refused = [c for c in report["checks"] if c["when"] == "signed with the stolen key"]
     assert refused and all(c["exit"] == 1 for c in refused)
     assert _step(report, "fresh_receipts")["key_ids"] == [report["new_key"]]
