@@ -331,7 +331,8 @@ def rebase_witness(*, suffix: str) -> tuple[list[WitnessCut], Path | None]:
     at every later verification.  Each log the witness saw longer than the database keeps only the
     witness lines at sizes the database still has (so a rewritten record there is still reported),
     and the newest restored head is added.  The old file is renamed ``audit-heads.jsonl.<suffix>``,
-    never overwritten; nothing changes when no log was cut.  Run with the servers stopped.
+    never overwritten; nothing changes when no log was cut.  Run with the servers stopped.  When the
+    file cannot be rewritten, the cuts are still returned, with no file aside (nothing re-based).
     """
     path = witness_path()
     try:
@@ -370,14 +371,19 @@ def rebase_witness(*, suffix: str) -> tuple[list[WitnessCut], Path | None]:
         number += 1
         aside = path.with_name(f"{path.name}.{suffix}.{number}")
     fresh = path.with_name(f"{path.name}.rebasing")
-    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, b"".join(line + b"\n" for line in kept))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(path, aside)
-    os.rename(fresh, path)
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"".join(line + b"\n" for line in kept))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(path, aside)
+        os.rename(fresh, path)
+    except OSError as error:  # the loss is still named; verify keeps reporting it until re-based
+        log.error("cannot re-base the audit witness %s: %s", path, error)
+        fresh.unlink(missing_ok=True)
+        return cuts, None
     return cuts, aside
 
 

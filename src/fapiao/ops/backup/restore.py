@@ -155,7 +155,7 @@ def _restored(restored: Restored, **extra: object) -> Restored:
         after={
             "lost": [f"{r.log}:{r.first}-{r.last}" for r in restored.lost],
             "audit_lost": [f"{r.log}:{r.first}-{r.last}" for r in restored.audit_lost],
-            "audit_witness_rebased": bool(restored.audit_lost),
+            "audit_witness_rebased": restored.audit_witness_aside is not None,
             "audit_witness_aside": str(restored.audit_witness_aside or ""),
             "evidence_copied": restored.evidence_copied,
             **extra,
