@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -262,6 +263,85 @@ def test_restore_names_exactly_what_the_backup_lost(server: LiveServer, token: s
         assert "restore_lost_entries" in incidents.stdout
     finally:
         server.start()
+
+
+def _audit_sizes(server: LiveServer) -> dict[str, int]:
+    with sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True) as db:
+        return dict(db.execute("SELECT name, size FROM audit_auditlog").fetchall())
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path / "var", workers=1, threads=4)
+    live.prepare()
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def test_after_a_restore_the_audit_witness_is_rebased_and_later_backups_verify(fresh_server: LiveServer):
+    """The audit records written after the backup are lost for good: the restore names their exact
+    ranges (report, audit record, incident), keeps the old audit witness aside and re-bases it, so
+    later ``audit verify`` and ``backup verify`` are clean instead of failing forever."""
+    server = fresh_server
+    token = server.token()
+    assert _post_invoice(server, token, "audit-before-backup") == 201
+    before_backup = _audit_sizes(server)
+    assert fapiao(server, "backup", "create").returncode == 0
+    backup_id = newest_backup(server)
+    at_backup = _audit_sizes(server)
+    # Only audit records after the backup (no ledger entry lost): a staff and a merchant record.
+    assert fapiao(server, "keys", "rotate").returncode == 0
+    server.token(scope="read")
+    witness = server.var_dir / "witness" / "audit-heads.jsonl"
+    old_witness = witness.read_bytes()
+    server.stop()
+    try:
+        done = fapiao(server, "backup", "restore", backup_id, "--force")
+        assert done.returncode == 0, done.stdout + done.stderr  # no ledger entry lost
+        aside = list(witness.parent.glob("audit-heads.jsonl.before-restore-*"))
+        # kept as it was (the restore's own verification, recorded before the swap, at its end)
+        assert len(aside) == 1 and aside[0].read_bytes().startswith(old_witness)
+        assert str(aside[0]) in done.stderr
+        seen: dict[str, int] = {}  # what the witness saw: the restore can name no more than that
+        for line in aside[0].read_bytes().splitlines():
+            head = json.loads(line)["head"]
+            seen[head["log"]] = max(seen.get(head["log"], 0), int(head["size"]))
+        cut = {name: size for name, size in seen.items() if size > at_backup.get(name, 0)}
+        assert "audit:staff" in cut and f"audit:{MERCHANT}" in cut
+        restored = {}  # each cut log's size in the backup: the first record lost
+        for name, size in cut.items():
+            wanted = rf"审计日志 {name} 丢失了备份之后写入的第 (\d+)\.\.{size - 1} 条记录"
+            found = re.search(wanted, done.stderr)
+            assert found, done.stderr
+            restored[name] = int(found[1])
+            assert before_backup.get(name, 0) <= restored[name] <= at_backup.get(name, 0)
+        with sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True) as db:
+            rotated = db.execute("SELECT COUNT(*) FROM audit_auditrecord WHERE action = 'keys.rotate'")
+            assert rotated.fetchone()[0] == 0  # the records named lost are gone indeed
+        with sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True) as db:
+            after = json.loads(
+                db.execute(
+                    "SELECT after FROM audit_auditrecord WHERE action = 'backup.restore' ORDER BY at DESC"
+                ).fetchone()[0]
+            )
+        assert sorted(after["audit_lost"]) == sorted(
+            f"{name}:{restored.get(name, 0)}-{size - 1}" for name, size in cut.items()
+        )
+        assert after["audit_witness_aside"] == str(aside[0])
+        incidents = json.loads(fapiao(server, "incidents", "list", "--json").stdout)
+        assert {i["details"].get("audit_log") for i in incidents["incidents"]} >= set(cut)
+        audit = fapiao(server, "audit", "verify", "--json")
+        assert audit.returncode == 0, audit.stdout[-2000:]
+    finally:
+        server.start()
+    assert _post_invoice(server, token, "audit-after-restore") == 201
+    assert fapiao(server, "backup", "create").returncode == 0
+    verified = fapiao(server, "backup", "verify", newest_backup(server), "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert fapiao(server, "audit", "verify").returncode == 0
 
 
 @pytest.fixture

@@ -117,6 +117,7 @@ def test_bad_migration_drill(installation: tuple[LiveServer, dict[str, object]])
     assert ("fapiao ledger verify", 1) in _commands(report) and ("fapiao ledger verify", 0) in _commands(
         report
     )
+    assert report["audit_after_restore"]["findings"] == [] and report["known_gaps"] == []
 
 
 def test_signing_key_compromised_drill(installation: tuple[LiveServer, dict[str, object]]) -> None:
@@ -124,6 +125,8 @@ def test_signing_key_compromised_drill(installation: tuple[LiveServer, dict[str,
     assert report["new_key"] != report["old_key"]
     assert _step(report, "compromised")["old_status"] == "compromised"
     assert _step(report, "compromised")["heads_left_to_resign"] == 0
+    assert _step(report, "compromised")["audit_heads_left_to_resign"] == 0
+    assert ("fapiao audit verify", 0) in _commands(report)
     refused = [c for c in report["checks"] if c["when"] == "signed with the stolen key"]
     assert refused and all(c["exit"] == 1 for c in refused)
     assert _step(report, "fresh_receipts")["key_ids"] == [report["new_key"]]
@@ -151,7 +154,13 @@ def test_ransomware_drill(installation: tuple[LiveServer, dict[str, object]]) ->
     assert report["rpo_entries"] == 4
     assert _step(report, "replay")["brought_back"] == report["rpo"]
     assert _step(report, "keys_replaced")["new_key"] != _step(report, "keys_replaced")["old_key"]
-    assert set(report["audit_findings"]) <= {"witness_truncated", "witness_mismatch"}
+    # The audit records after the backup are named lost, the audit witness re-based: audit verify
+    # and the new backup's verify are clean, nothing left as a known gap.
+    assert report["audit_after_restore"]["findings"] == [] and report["audit_after_restore"]["lost"]
+    commands = _commands(report)
+    assert ("fapiao audit verify", 0) in commands
+    assert [e for c, e in commands if c.startswith("fapiao backup verify")][-1] == 0  # the new backup
+    assert report["known_gaps"] == []
 
 
 def test_operator_compromised_drill(installation: tuple[LiveServer, dict[str, object]]) -> None:
@@ -194,6 +203,8 @@ def test_database_lost_drill_names_its_rpo_and_replay_closes_it(
     assert report["verify_after_restore"]["ok"] is False
     assert "witness_mismatch/smaller" in report["verify_after_restore"]["findings"]
     assert report["verify_after_replay"] == {"ok": True, "errors": 0, "findings": []}
+    # The audit records after the backup are named lost and the audit witness re-based: clean.
+    assert report["audit_after_replay"]["ok"] is True and report["audit_after_replay"]["lost"]
     awaiting = [n for log in report["replay"]["logs"] for n in log["awaiting_buyer"]]
     assert len(awaiting) == 2  # the drill's invoices 1 and 4 have a buyer address (sealed)
     assert report["rto_seconds"] > 0

@@ -421,3 +421,67 @@ def test_verify_page_reports_problems(staff_log, demo):
     page = browser.post("/audit/verify/", {"log": "staff"}, HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200
     assert "record_deleted" in page.content.decode()
+
+
+# --- After a restore: the audit witness re-based ---------------------------------------------------
+
+
+def _as_if_restored_at(log: AuditLog, size: int) -> None:
+    """The log as a backup taken at ``size`` brings it back: later records, nodes and heads gone."""
+    from fapiao.audit.models import AuditHead, AuditNode
+
+    nodes = AuditNode.objects.filter(log=log).values_list("pk", "level", "index")
+    later = [pk for pk, level, index in nodes if (index + 1) << level > size]
+    heads = list(AuditHead.objects.filter(log=log, size__gt=size).values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        quote = connection.ops.quote_name
+        for model, ids in ((AuditNode, later), (AuditHead, heads)):
+            for pk in ids:
+                cursor.execute(f"DELETE FROM {quote(model._meta.db_table)} WHERE id = %s", [pk])  # noqa: S608
+        cursor.execute(
+            f"DELETE FROM {quote(AuditRecord._meta.db_table)} WHERE log_id = %s AND seq >= %s",  # noqa: S608
+            [log.pk, size],
+        )
+        cursor.execute(
+            f"UPDATE {quote(AuditLog._meta.db_table)} SET size = %s, sealed_size = %s WHERE id = %s",  # noqa: S608
+            [size, size, log.pk],
+        )
+
+
+def test_a_restore_re_bases_the_audit_witness_and_keeps_the_old_one(
+    staff_log, demo, django_capture_on_commit_callbacks
+):
+    from fapiao.audit.store import WitnessCut, rebase_witness, witness_path
+
+    old = witness_path().read_bytes()
+    _as_if_restored_at(staff_log, 6)
+    assert {code for code, _i, _p in findings()} == {"witness_truncated"}  # what a restore used to leave
+
+    cuts, aside = rebase_witness(suffix="before-restore-test")
+    assert cuts == [WitnessCut("audit:staff", 6, 7)]
+    assert aside is not None and aside.read_bytes() == old  # kept as it was, beside the new one
+    assert findings(deep=True) == []
+    with django_capture_on_commit_callbacks(execute=True):  # new records take the lost indexes
+        record(actor=demo["operator"], action="test.after_restore")
+    assert findings(deep=True) == []
+    # Nothing left to re-base: the file is left alone, the old one never overwritten.
+    assert rebase_witness(suffix="before-restore-test") == ([], None)
+    assert aside.read_bytes() == old
+
+
+def test_a_re_based_witness_still_names_a_record_rewritten_inside_the_backup(staff_log):
+    from fapiao.audit.store import rebase_witness
+
+    _as_if_restored_at(staff_log, 6)
+    # A forger rewrote record 2 and its leaf node: only the witness's roots still tell.
+    raw("UPDATE {table} SET action = 'test.innocent' WHERE log_id = %s AND seq = 2", [staff_log.pk])
+    leaf = record_leaf(STAFF_LOG, AuditRecord.objects.get(log=staff_log, seq=2))
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(AuditNode._meta.db_table)
+        cursor.execute(
+            f"UPDATE {table} SET hash = %s WHERE log_id = %s AND level = 0 AND {connection.ops.quote_name('index')} = 2",  # noqa: E501, S608
+            [leaf, staff_log.pk],
+        )
+    rebase_witness(suffix="before-restore-test")
+    codes = {code for code, _i, _p in findings()}
+    assert "witness_mismatch" in codes and "witness_truncated" not in codes

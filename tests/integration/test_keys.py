@@ -289,3 +289,66 @@ def test_export_public_to_stdout_is_the_public_keys_document(keydir, client):
     code, out, _err = run("keys", "export-public", "-")
     assert code == 0
     assert json.loads(out) == client.get("/api/v1/ledger/public-keys").json()
+
+
+def test_compromised_key_re_signs_the_audit_heads_too(keydir, client_for, valid_invoice):
+    """The audit heads a compromised key signed since the time are re-signed as the ledger's are
+    (the dry run lists them), so ``audit verify`` no longer reports ``key_compromised``."""
+    from fapiao.audit.models import AuditHead
+    from fapiao.audit.store import witness_path
+    from fapiao.audit.verify import verify_audit
+
+    clerk = client_for("clerk")
+    base = timezone.now() - timedelta(hours=4)
+    for hours in (0, 2):
+        with time_machine.travel(base + timedelta(hours=hours), tick=False):
+            issue(clerk, valid_invoice)
+            with translation.override("en"):
+                call_command("keys", "export-public", "-", stdout=io.StringIO())  # a staff record too
+    old_id = registry().active()[0].key_id
+    since_stamp = (base + timedelta(hours=1)).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = list(AuditHead.objects.filter(key_id=old_id, at__gte=since_stamp).order_by("pk"))
+    earlier = AuditHead.objects.filter(key_id=old_id, at__lt=since_stamp).count()
+    assert later and earlier  # heads on both sides of the time
+    before = {h.pk: (h.signature, bytes(h.root), h.at, h.size) for h in later}
+
+    code, out, err = run("keys", "compromised", old_id, "--since", since_stamp, "--dry-run")
+    assert code == 0, err
+    assert f"{len(later)} signed audit heads would be re-signed" in out
+    for head in later:
+        assert f"head of size {head.size} at {head.at}" in out
+    assert AuditHead.objects.filter(key_id=old_id).count() == len(later) + earlier  # nothing changed
+
+    witnessed = witness_path().read_text().count("\n")
+    code, out, err = run("keys", "compromised", old_id, "--since", since_stamp)
+    assert code == 0, err
+    new_id = registry().active()[0].key_id
+    assert f"Re-signed {len(later)} signed audit heads" in out
+    for pk, (signature, root, at, size) in before.items():
+        head = AuditHead.objects.get(pk=pk)
+        assert (head.key_id, bytes(head.root), head.at, head.size) == (new_id, root, at, size)
+        assert head.previous_signatures == [{"key_id": old_id, "signature": signature}]
+    assert AuditHead.objects.filter(key_id=old_id).count() == earlier  # before the time: untouched
+    added = witness_path().read_text().splitlines()[witnessed:]
+    resigned = [json.loads(line) for line in added if json.loads(line)["head"]["key_id"] == new_id]
+    assert {(w["head"]["log"], w["head"]["size"], w["head"]["at"]) for w in resigned} >= {
+        (AuditHead.objects.get(pk=pk).log.name, size, at) for pk, (_s, _r, at, size) in before.items()
+    }
+    report = verify_audit(deep=True)
+    codes = {f.code for log in report.logs for f in log.findings if f.is_error}
+    assert report.ok, codes
+
+
+def test_an_audit_head_the_log_does_not_reproduce_is_not_re_signed(keydir, client_for, valid_invoice):
+    from fapiao.audit.models import AuditHead
+
+    issue(client_for("clerk"), valid_invoice)
+    old_id = registry().active()[0].key_id
+    forged = AuditHead.objects.filter(key_id=old_id).order_by("-pk").first()
+    assert forged is not None
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_audithead SET root = %s WHERE id = %s", [b"\x00" * 32, forged.pk])
+    code, _out, err = run("keys", "compromised", old_id, "--since", "2020-01-01T00:00:00Z")
+    assert code == 1
+    assert "NOT re-signed" in err and f"size {forged.size}" in err and "Traceback" not in err
+    assert AuditHead.objects.get(pk=forged.pk).key_id == old_id

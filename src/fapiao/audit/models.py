@@ -144,6 +144,9 @@ class AuditHead(AppendOnly):
     key_id = models.CharField(max_length=16)
     signature = models.CharField(max_length=100)
     created_at = models.DateTimeField()
+    # ``fapiao keys compromised`` re-signs a head signed with a compromised key (the one change a
+    # head ever gets): the earlier ``{key_id, signature}`` pairs are kept here.
+    previous_signatures = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = _("signed audit head")
@@ -151,6 +154,16 @@ class AuditHead(AppendOnly):
 
     def __str__(self) -> str:
         return f"head {self.size}"
+
+    def resign(self, key_id: str, signature: str) -> None:
+        """The same head (log, size, root, time) under a new key; the old signature is kept."""
+        self.previous_signatures = [
+            *(self.previous_signatures or []),
+            {"key_id": self.key_id, "signature": self.signature},
+        ]
+        self.key_id, self.signature = key_id, signature
+        fields = {"key_id": key_id, "signature": signature, "previous_signatures": self.previous_signatures}
+        models.QuerySet.update(AuditHead.objects.filter(pk=self.pk), **fields)  # past AppendOnly, on purpose
 
 
 class AuditVerifyRun(models.Model):

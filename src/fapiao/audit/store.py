@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -69,7 +69,7 @@ def record_bytes_of(row: AuditRecord) -> bytes:
 
 # --- Plain SQL -----------------------------------------------------------------------------------
 
-_HEAD_FIELDS = ("log", "size", "root", "at", "key_id", "signature", "created_at")
+_HEAD_FIELDS = ("log", "size", "root", "at", "key_id", "signature", "created_at", "previous_signatures")
 _RECORD_FIELDS = (
     "log",
     "seq",
@@ -309,3 +309,143 @@ def next_seq(log_id: int) -> int | None:
     """Take the next index of a log, locking its row until commit; None when the row is gone."""
     found = _execute("next_seq", [log_id])
     return int(found[0][0]) - 1 if found else None
+
+
+# --- After a restore: the witness re-based at the restored heads ---------------------------------
+
+
+@dataclass(frozen=True)
+class WitnessCut:
+    """An audit log the witness saw longer than the restored database: records ``first``..``last`` lost."""
+
+    log: str
+    first: int
+    last: int  # inclusive
+
+
+def rebase_witness(*, suffix: str) -> tuple[list[WitnessCut], Path | None]:
+    """Re-base the audit witness at the restored heads, after a restore; the cuts and the old file.
+
+    The audit records written after a backup cannot be brought back (no merchant keeps a receipt
+    of them), so the witness would report them (``witness_truncated``, then ``witness_mismatch``)
+    at every later verification.  Each log the witness saw longer than the database keeps only the
+    witness lines at sizes the database still has (so a rewritten record there is still reported),
+    and the newest restored head is added.  The old file is renamed ``audit-heads.jsonl.<suffix>``,
+    never overwritten; nothing changes when no log was cut.  Run with the servers stopped.  When the
+    file cannot be rewritten, the cuts are still returned, with no file aside (nothing re-based).
+    """
+    path = witness_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return [], None
+    sizes = dict(AuditLog.objects.values_list("name", "size"))
+    seen: dict[str, int] = {}
+    kept: list[bytes] = []
+    for line in raw.splitlines():
+        try:
+            head = json.loads(line)["head"]
+            name, size = str(head["log"]), int(head["size"])
+        except (ValueError, KeyError, TypeError):
+            kept.append(line)  # a malformed line stays: it is verify's to report
+            continue
+        seen[name] = max(seen.get(name, 0), size)
+        if size <= sizes.get(name, 0):
+            kept.append(line)
+    cuts = [
+        WitnessCut(name, sizes.get(name, 0), top - 1)
+        for name, top in sorted(seen.items())
+        if top > sizes.get(name, 0)
+    ]
+    if not cuts:
+        return [], None
+    for cut in cuts:
+        row = AuditHead.objects.filter(log__name=cut.log).order_by("-size").first()
+        if row is None:
+            continue
+        document = make_head(log=cut.log, size=row.size, root=bytes(row.root), at=row.at, key_id=row.key_id)
+        kept.append(json.dumps({"head": document, "signature": row.signature}, sort_keys=True).encode())
+    aside = path.with_name(f"{path.name}.{suffix}")
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.{suffix}.{number}")
+    fresh = path.with_name(f"{path.name}.rebasing")
+    try:
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"".join(line + b"\n" for line in kept))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(path, aside)
+        os.rename(fresh, path)
+    except OSError as error:  # the loss is still named; verify keeps reporting it until re-based
+        log.error("cannot re-base the audit witness %s: %s", path, error)
+        fresh.unlink(missing_ok=True)
+        return cuts, None
+    return cuts, aside
+
+
+# --- A signing key compromised: its audit heads re-signed ----------------------------------------
+
+
+@dataclass
+class AuditResign:
+    """The audit heads ``fapiao keys compromised`` re-signed, and those it would not."""
+
+    resigned: int = 0
+    logs: set[str] = field(default_factory=set)
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)  # (log, size, at)
+
+
+def heads_signed_since(key_id: str, since: str) -> list[tuple[str, int, str]]:
+    """The audit heads signed with ``key_id`` at or after ``since``: (log, size, at), in order."""
+    rows = AuditHead.objects.filter(key_id=key_id, at__gte=since).order_by("log__name", "size")
+    return [(name, int(size), at) for name, size, at in rows.values_list("log__name", "size", "at")]
+
+
+def _root_matches(head: AuditHead) -> bool:
+    """Whether the stored nodes still give this head's root (O(log n) nodes, one query)."""
+    try:
+        nodes = fetch_nodes(head.log_id, merkle.root_needs(head.size))
+        return merkle.root_from(head.size, nodes) == bytes(head.root)
+    except (FapiaoError, KeyError):
+        return False
+
+
+def resign_heads(key_id: str, since: str, signer: Any, *, batch: int = 500) -> AuditResign:
+    """Re-sign with ``signer`` every audit head signed with ``key_id`` at or after ``since``, as the
+    ledger's heads are: same log, size, root and time, the old signature kept in
+    ``previous_signatures``, the re-signed heads appended to the witness; a head whose root the
+    stored log no longer gives is not re-signed (that would vouch for a forgery) but reported."""
+    report = AuditResign()
+    skipped: list[int] = []
+    while True:
+        witnessed: list[dict[str, Any]] = []
+        with transaction.atomic():
+            rows = list(
+                AuditHead.objects.filter(key_id=key_id, at__gte=since)
+                .exclude(pk__in=skipped)
+                .select_for_update()
+                .order_by("pk")[:batch]
+            )
+            if not rows:
+                break
+            names = dict(AuditLog.objects.filter(pk__in={h.log_id for h in rows}).values_list("pk", "name"))
+            for head in rows:
+                name = names[head.log_id]
+                if not _root_matches(head):
+                    skipped.append(head.pk)
+                    report.skipped.append((name, head.size, head.at))
+                    continue
+                document = make_head(
+                    log=name, size=head.size, root=bytes(head.root), at=head.at, key_id=signer.key_id
+                )
+                signature = sign_head(document, signer)
+                head.resign(signer.key_id, signature)
+                witnessed.append({"head": document, "signature": signature})
+                report.resigned += 1
+                report.logs.add(name)
+        witness(witnessed)  # after the batch committed
+    return report

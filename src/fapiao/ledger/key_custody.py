@@ -6,7 +6,8 @@ re-signs with the current key every head made at or after that time that the com
 signed: the head keeps its log, size, root and time and gets the new key_id; the old
 ``{key_id, signature}`` is kept in ``TreeHead.previous_signatures``; the re-signed heads are
 appended to the witness file.  Heads whose root the stored log no longer reproduces are *not*
-re-signed (that would vouch for a forgery) and are reported instead.
+re-signed (that would vouch for a forgery) and are reported instead.  The audit trail's signed
+heads get the same treatment (``fapiao.audit.store.resign_heads``, the audit witness).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from fapiao.accounts.models import Merchant
+from fapiao.audit import store as audit_store
 from fapiao.audit.services import record as audit_record
 from fapiao.core import merkle
 from fapiao.core.canonical import utc_stamp
@@ -116,6 +118,8 @@ class Compromise:
     current: str  # the key that signs from now on ("" in a dry run that would rotate)
     heads: int  # heads re-signed (or, in a dry run, that would be)
     report: ResignReport | None  # None in a dry run
+    audit_heads: list[tuple[str, int, str]] = field(default_factory=list)  # in a dry run: (log, size, at)
+    audit: audit_store.AuditResign | None = None  # None in a dry run
 
 
 def heads_signed_since(key_id: str, since: str) -> QuerySet[TreeHead]:
@@ -140,7 +144,10 @@ def declare_compromised(key_id: str, since: datetime, *, dry_run: bool = False) 
         )
     if dry_run:
         count = heads_signed_since(key_id, stamp).count()
-        return Compromise(key_id, stamp, must_rotate, "" if must_rotate else current.key_id, count, None)
+        audit_heads = audit_store.heads_signed_since(key_id, stamp)
+        return Compromise(
+            key_id, stamp, must_rotate, "" if must_rotate else current.key_id, count, None, audit_heads
+        )
     if must_rotate:
         current = rotate_signing_key()
     keys.mark_compromised(key_id, since)
@@ -152,7 +159,8 @@ def declare_compromised(key_id: str, since: datetime, *, dry_run: bool = False) 
         after={"compromised_since": stamp, "current": current.key_id},
     )
     report = resign_heads(key_id, stamp, current)
-    return Compromise(key_id, stamp, must_rotate, current.key_id, report.resigned, report)
+    audit = audit_store.resign_heads(key_id, stamp, current, batch=BATCH)
+    return Compromise(key_id, stamp, must_rotate, current.key_id, report.resigned, report, audit=audit)
 
 
 def _root_matches(head: TreeHead) -> bool:

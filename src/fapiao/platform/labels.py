@@ -45,7 +45,7 @@ ROLES: dict[str, Promise] = {
 INCIDENT_KINDS: dict[str, Promise] = {
     "verify_failed": _("Ledger verification failed"),
     "receipt_not_proven": _("A valid receipt the ledger no longer proves"),
-    "restore_lost_entries": _("A restored ledger is shorter than its witness saw"),
+    "restore_lost_entries": _("A restored ledger or audit log is shorter than its witness saw"),
     "migration_changed_data": _("A database migration changed a merchant's records"),
 }
 INCIDENT_STATES: dict[str, Promise] = {

@@ -5,6 +5,11 @@ Evidence files the live store lacks are copied back; the live witness files are 
 overwritten.  Each restored log is then compared with the live witness: a log the witness saw
 longer lost entries written after the backup, reported with the exact missing index range and an
 integrity incident; the receipts merchants kept prove each lost entry.
+
+The audit records written after the backup cannot be brought back that way (nobody keeps a receipt
+of them), so the audit witness is re-based at the restored heads (``audit.store.rebase_witness``):
+the old file is kept aside, and the restore's audit record, its report and an integrity incident
+per audit log name the exact ranges lost.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from django.utils import timezone
 
 from fapiao.accounts.models import Merchant
 from fapiao.audit.services import record as audit_record
+from fapiao.audit.store import WitnessCut, rebase_witness
 from fapiao.core.canonical import utc_stamp
 from fapiao.core.choices import IncidentKind
 from fapiao.core.errors import ConflictError, InvalidValueError
@@ -75,6 +81,8 @@ class Restored:
     moved_aside: Path | None
     evidence_copied: int
     lost: list[LostRange] = field(default_factory=list)
+    audit_lost: list[LostRange] = field(default_factory=list)
+    audit_witness_aside: Path | None = None  # the audit witness as it was before the restore
 
 
 def restore_backup(backup_id: str, *, force: bool, target_time: str | None = None) -> Restored:
@@ -99,10 +107,12 @@ def restore_backup(backup_id: str, *, force: bool, target_time: str | None = Non
             copied = _copy_missing_evidence(scratch / EVIDENCE)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        rebased = _rebase_audit_witness()  # before the restored database gets any audit record
         if verified.unrecorded is not None:
             verified.unrecorded.save()
         lost = compare_with_witness()
-    return _restored(Restored(backup_id, moved, copied, lost))
+        restored = Restored(backup_id, moved, copied, lost, *_audit_incidents(*rebased))
+    return _restored(restored)
 
 
 def _restore_postgres(backup_id: str, *, force: bool, target_time: str | None) -> Restored:
@@ -127,12 +137,12 @@ def _restore_postgres(backup_id: str, *, force: bool, target_time: str | None) -
                 raise RestoreRefusedError(backup_id=backup_id, problems="; ".join(verified.problems[:5]))
             pgbackrest.restore_live(part, target)
             copied = _copy_missing_evidence(scratch / EVIDENCE)
+            rebased = _rebase_audit_witness()  # before the restored database gets any audit record
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         lost = compare_with_witness()
-    return _restored(
-        Restored(backup_id, None, copied, lost), target_time=utc_stamp(target) if target else None
-    )
+        restored = Restored(backup_id, None, copied, lost, *_audit_incidents(*rebased))
+    return _restored(restored, target_time=utc_stamp(target) if target else None)
 
 
 def _restored(restored: Restored, **extra: object) -> Restored:
@@ -144,11 +154,42 @@ def _restored(restored: Restored, **extra: object) -> Restored:
         target_id=restored.backup_id,
         after={
             "lost": [f"{r.log}:{r.first}-{r.last}" for r in restored.lost],
+            "audit_lost": [f"{r.log}:{r.first}-{r.last}" for r in restored.audit_lost],
+            "audit_witness_rebased": restored.audit_witness_aside is not None,
+            "audit_witness_aside": str(restored.audit_witness_aside or ""),
             "evidence_copied": restored.evidence_copied,
             **extra,
         },
     )
     return restored
+
+
+def _rebase_audit_witness() -> tuple[list[WitnessCut], Path | None]:
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    return rebase_witness(suffix=f"before-restore-{stamp}")
+
+
+def _audit_incidents(cuts: list[WitnessCut], aside: Path | None) -> tuple[list[LostRange], Path | None]:
+    """An integrity incident for each audit log the restore cut short: the records it lost."""
+    lost = []
+    for cut in cuts:
+        details: dict[str, Any] = {
+            "log": cut.log,
+            "audit_log": cut.log,
+            "first_missing": cut.first,
+            "last_missing": cut.last,
+            "restored_size": cut.first,
+            "witness_size": cut.last + 1,
+            "witness_kept_as": str(aside or ""),
+        }
+        incident, _created = open_incident(
+            kind=IncidentKind.RESTORE_LOST_ENTRIES,
+            merchant=None,
+            identity={"audit_log": cut.log, "restored_size": cut.first, "witness_size": cut.last + 1},
+            details=details,
+        )
+        lost.append(LostRange(cut.log, cut.first, cut.last, incident.pk))
+    return lost, aside
 
 
 def _has_tables(path: Path) -> bool:

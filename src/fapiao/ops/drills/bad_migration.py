@@ -84,7 +84,7 @@ def inside(work: Path, count: int) -> dict[str, Any]:
         backup_id=backup_id,
         findings_after_migration=findings,
         incidents=opened,
-        audit_findings=audit,
+        audit_after_restore=audit,
     )
 
 

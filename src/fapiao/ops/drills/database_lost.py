@@ -129,7 +129,13 @@ def inside(work: Path, count: int) -> dict[str, Any]:
         },
         "verify_after_restore": before,
         "verify_after_replay": after,
-        "audit_after_replay": {"ok": audit.ok, "errors": audit.errors, "findings": audit_findings},
+        "audit_after_replay": {
+            "ok": audit.ok,
+            "errors": audit.errors,
+            "findings": audit_findings,
+            # the audit records written after the backup: lost for good, the audit witness re-based
+            "lost": [{"log": r.log, "first": r.first, "last": r.last} for r in restored.audit_lost],
+        },
         "steps": steps,
     }
 
@@ -192,6 +198,8 @@ def markdown(report: dict[str, Any]) -> str:
                 "lost (no receipts to replay them from)"
             ).format(findings=", ".join(audit["findings"]))
         )
+    audit_lost = gettext("  - audit log {log}: records {first}..{last} lost (the audit witness re-based)")
+    lines += [audit_lost.format(**lost) for lost in audit.get("lost", [])]
     lines += ["", gettext("| step | seconds | result |"), "|---|---:|---|"]
     lines += [
         f"| {item['name']} | {item['seconds']} | {'ok' if item['ok'] else '✗'} |" for item in report["steps"]

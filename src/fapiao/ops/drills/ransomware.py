@@ -135,9 +135,9 @@ def inside(work: Path, count: int) -> dict[str, Any]:
     record.check(scratch.command("keys", "rotate-data"))
     new_key = str(scratch.command("keys", "list", "--json").json().get("current"))
     record.step("keys_replaced", began, new_key != old_key, old_key=old_key, new_key=new_key)
-    scratch.backup_and_verify(record, after_restore=True)
+    scratch.backup_and_verify(record)
     record.check(scratch.ledger_verify())
-    return record.result(ok=True, rto_seconds=rto, rpo=lost, backup_id=backup_id, audit_findings=audit)
+    return record.result(ok=True, rto_seconds=rto, rpo=lost, backup_id=backup_id, audit_after_restore=audit)
 
 
 def markdown(report: dict[str, Any]) -> str:

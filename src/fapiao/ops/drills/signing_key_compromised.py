@@ -59,16 +59,19 @@ def inside(work: Path, count: int) -> dict[str, Any]:
     declared = time.monotonic()
     record.check(scratch.command("keys", "compromised", old_key, "--since", since))
     record.check(scratch.command("keys", "compromised", old_key, "--since", since), when="again")
-    left = key_custody.declare_compromised(old_key, key_custody.parse_since(since), dry_run=True).heads
+    left_over = key_custody.declare_compromised(old_key, key_custody.parse_since(since), dry_run=True)
+    left, audit_left = left_over.heads, len(left_over.audit_heads)
     new_key, status = _current()
     record.step(
         "compromised",
         began,
-        new_key != old_key and status.get(old_key) == "compromised" and left == 0,
+        new_key != old_key and status.get(old_key) == "compromised" and left == 0 and audit_left == 0,
         new_key=new_key,
         old_status=status.get(old_key),
         heads_left_to_resign=left,
+        audit_heads_left_to_resign=audit_left,
     )
+    record.check(scratch.audit_verify(), when="the audit heads re-signed too (no key_compromised)")
 
     public = work / "public-keys.json"
     record.check(scratch.command("keys", "export-public", str(public)))

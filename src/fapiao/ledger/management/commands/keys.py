@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext, gettext_noop
 
+from fapiao.audit.store import witness_path as audit_witness_path
 from fapiao.core.errors import FapiaoError
 from fapiao.core.signing import SigningKey, read_private_key
 from fapiao.ledger import key_custody
@@ -189,6 +190,18 @@ class Command(BaseCommand):
                     count=done.heads,
                 )
             )
+            self.stdout.write(
+                gettext("Dry run: {count} signed audit heads would be re-signed.").format(
+                    count=len(done.audit_heads)
+                )
+            )
+            for log_name, size, at in done.audit_heads:
+                self.stdout.write(
+                    "  "
+                    + gettext("audit log {log}: head of size {size} at {at}").format(
+                        log=log_name, size=size, at=at
+                    )
+                )
             return
         if done.rotated:
             self._said_rotated(keys.signing_key())
@@ -207,7 +220,15 @@ class Command(BaseCommand):
                 witness=settings.FAPIAO_WITNESS_FILE,
             )
         )
-        for log_name, size, at in done.report.skipped:
+        audit = done.audit
+        if audit is not None:
+            self.stdout.write(
+                gettext(
+                    "Re-signed {count} signed audit heads in {logs} audit logs; witnessed in {witness}."
+                ).format(count=audit.resigned, logs=len(audit.logs), witness=audit_witness_path())
+            )
+        skipped = [*done.report.skipped, *(audit.skipped if audit is not None else [])]
+        for log_name, size, at in skipped:
             self.stderr.write(
                 gettext(
                     "NOT re-signed: log {log} head of size {size} at {at}: the stored log does not give its "
@@ -220,7 +241,7 @@ class Command(BaseCommand):
                 "to fetch fresh receipts for invoices acknowledged since {since}."
             ).format(since=beijing(stamp))
         )
-        if done.report.skipped:
+        if skipped:
             raise SystemExit(1)
 
     # --- export-public -----------------------------------------------------------------------

@@ -206,5 +206,19 @@ class Command(BaseCommand):
                     "see docs/operations/backup.md, Restoring."
                 ).format(log=lost.log, first=lost.first, last=lost.last, incident=lost.incident)
             )
+        for lost in result.audit_lost:
+            self.stderr.write(
+                gettext(
+                    "audit_lost: audit log {log} lost records {first}..{last} written after the backup "
+                    "(integrity incident {incident}); nothing can bring them back."
+                ).format(log=lost.log, first=lost.first, last=lost.last, incident=lost.incident)
+            )
+        if result.audit_witness_aside:
+            self.stderr.write(
+                gettext(
+                    "The audit witness is re-based at the restored heads; the one it replaced is kept as "
+                    "{path}. See docs/operations/backup.md, Restoring."
+                ).format(path=result.audit_witness_aside)
+            )
         if result.lost:
             raise SystemExit(1)
