@@ -462,3 +462,34 @@ def test_error_default_messages_are_in_the_catalogue() -> None:
         "them in English.  Run `fapiao error_msgids`, then makemessages and translate:\n  "
         + "\n  ".join(missing)
     )
+
+
+@pytest.mark.parametrize("language", ["zh_Hans", "en"])
+def test_every_entry_is_whole_and_once(language: str) -> None:
+    """Each ``msgid`` is followed by its ``msgstr`` and no ``msgid`` appears twice.
+
+    The catalogues merge by union (.gitattributes), which keeps both sides' lines but may drop a
+    line both sides added alike — such as an English entry's ``msgstr ""`` — leaving a ``msgid``
+    that Babel silently reads as part of the next entry, and may keep two translations of one text.
+    """
+    path = LOCALE_DIR / language / "LC_MESSAGES" / "django.po"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    broken, seen, twice = [], set(), []
+    number = 0
+    while number < len(lines):
+        if not lines[number].startswith("msgid "):
+            number += 1
+            continue
+        end = number + 1
+        while end < len(lines) and lines[end].startswith('"'):
+            end += 1
+        text = "\n".join(lines[number:end])
+        context = lines[number - 1] if number and lines[number - 1].startswith("msgctxt ") else ""
+        if (context, text) in seen:
+            twice.append(number + 1)
+        seen.add((context, text))
+        if end >= len(lines) or not lines[end].startswith(("msgstr", "msgid_plural")):
+            broken.append(number + 1)
+        number = end
+    assert not broken, f"{path}: msgid without its msgstr at lines {broken}"
+    assert not twice, f"{path}: msgid given again at lines {twice}"
