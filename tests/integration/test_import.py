@@ -4,6 +4,9 @@ Runs on SQLite and, in the PostgreSQL pass, on PostgreSQL."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from fapiao.core.choices import Direction, EntryKind, ImportRunState, InvoiceState, Origin
+from fapiao.core.choices import (
+    Colour,
+    Direction,
+    EntryKind,
+    ImportRunState,
+    InvoiceKind,
+    InvoiceState,
+    Origin,
+)
 from fapiao.invoices.models import ImportedRecord, ImportRun, Invoice
 from fapiao.ledger.models import LogEntry
 from tests.integration.import_helpers import MERCHANT, OTHER, csv_rows, save_mapping, write_csv
@@ -260,8 +271,126 @@ def test_a_red_invoice_and_its_blue_original_in_one_import(demo: Any, mapping: s
     red_row = Invoice.objects.get(number="26110000000000000008")
     assert red_row.original is not None
     assert red_row.original.number == "26110000000000000007"
+    assert red_row.original.state == InvoiceState.PARTLY_RED  # line 1 of 2 reversed
+    assert list(red_row.lines.values_list("original_line_no", flat=True)) == [1]
     assert "一致" in run_import("verify", latest_run().run_id)
-    call_command("ledger", "verify", stdout=StringIO(), stderr=StringIO())
+    assert_ledger_clean()
+
+
+def assert_ledger_clean() -> None:
+    """``fapiao ledger verify`` finds nothing: the stored states are those the entries give."""
+    from fapiao.ledger.verify import verify_ledger
+
+    report = verify_ledger()
+    assert report.ok and report.errors == 0, report.to_json()
+    call_command("ledger", "verify", stdout=StringIO(), stderr=StringIO())  # exits 0
+
+
+RED_MAPPING = "with-reds"
+RED_COLUMNS = {
+    "number": "发票号码",
+    "issued_on": "开票日期",
+    "colour": "蓝红",
+    "original_number": "原发票号码",
+    "seller_tax_id": "销方税号",
+    "seller_name": "销方名称",
+    "buyer_name": "购方名称",
+    "buyer_tax_id": "购方税号",
+    "line_name": "项目名称",
+    "quantity": "数量",
+    "unit_price": "单价",
+    "amount": "金额",
+    "tax_rate": "税率",
+    "tax": "税额",
+}
+
+
+def write_red_csv(path: Path, settings: Any, invoices: list[dict[str, Any]]) -> Path:
+    """One CSV holding blue and red invoices (a row per line), and the mapping that reads it."""
+    directory = settings.FAPIAO_IMPORT_MAPPINGS_DIR
+    body = json.dumps({"name": RED_MAPPING, "columns": RED_COLUMNS}, ensure_ascii=False)
+    (directory / f"{RED_MAPPING}.json").write_text(body, encoding="utf-8")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(list(RED_COLUMNS.values()))
+    for invoice in invoices:
+        for item in invoice["lines"]:
+            writer.writerow(
+                [
+                    invoice["number"],
+                    invoice["issued_on"],
+                    "红字" if invoice["colour"] == "red" else "蓝字",
+                    invoice["original_number"] or "",
+                    invoice["seller"]["tax_id"],
+                    invoice["seller"]["name"],
+                    invoice["buyer"]["name"],
+                    invoice["buyer"]["tax_id"],
+                    item["name"],
+                    item["quantity"],
+                    item["unit_price"],
+                    item["amount"],
+                    item["tax_rate"],
+                    item["tax"],
+                ]
+            )
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def blue_state() -> str:
+    return Invoice.objects.get(number="26110000000000000007").state
+
+
+def test_a_red_in_the_same_file_as_its_blue_takes_from_it(
+    demo: Any, mapping: str, tmp_path: Path, settings: Any
+) -> None:
+    from tests.unit.invoice_files_factory import red_document
+
+    both = write_red_csv(tmp_path / "both.csv", settings, [document(), red_document()])
+    out = run_import(str(both), "--merchant", MERCHANT, "--mapping", RED_MAPPING, "--commit")
+    assert "已导入 2" in out
+    assert blue_state() == InvoiceState.PARTLY_RED
+    assert_ledger_clean()
+
+
+def test_reds_imported_after_their_blue_part_then_full_and_reverts_give_the_state_back(
+    demo: Any, mapping: str, tmp_path: Path
+) -> None:
+    from tests.unit.invoice_files_factory import line, red_document
+
+    blue = tmp_path / "blue.xml"
+    blue.write_bytes(einvoice_xml(document()))
+    run_import(str(blue), "--merchant", MERCHANT, "--commit")
+    assert blue_state() == InvoiceState.NORMAL
+    first = tmp_path / "red1.xml"
+    first.write_bytes(einvoice_xml(red_document()))
+    run_import(str(first), "--merchant", MERCHANT, "--commit")
+    first_run = latest_run().run_id
+    assert blue_state() == InvoiceState.PARTLY_RED
+    assert_ledger_clean()
+    rest = document(
+        colour=Colour.RED,
+        kind=InvoiceKind.ORDINARY,
+        number="26110000000000000009",
+        lines=[line(1, "*计算机外部设备*键盘", "-2", "150.00", "0.13")],
+        original_number="26110000000000000007",
+        remark="",
+    )
+    second = tmp_path / "red2.xml"
+    second.write_bytes(einvoice_xml(rest))
+    run_import(str(second), "--merchant", MERCHANT, "--commit")
+    second_run = latest_run().run_id
+    red = Invoice.objects.get(number="26110000000000000009")
+    assert list(red.lines.values_list("original_line_no", flat=True)) == [2]  # matched by name and rate
+    assert blue_state() == InvoiceState.FULLY_RED
+    assert_ledger_clean()
+    run_import("revert", second_run)
+    assert blue_state() == InvoiceState.PARTLY_RED
+    assert_ledger_clean()
+    run_import("revert", first_run)
+    assert blue_state() == InvoiceState.NORMAL
+    assert_ledger_clean()
+    assert "一致" in run_import("verify", first_run)
 
 
 def test_my_invoices_has_tabs_all_issued_received(demo: Any, mapping: str, tmp_path: Path) -> None:

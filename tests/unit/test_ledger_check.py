@@ -652,6 +652,32 @@ def test_state_fold_follows_red_letters_and_voids():
     assert fold.expected_state("V", "blue", blue) is None
 
 
+def imported_red(number: str, original: str, *items: tuple[int | None, str, str, str]) -> dict[str, object]:
+    lines = [
+        {"quantity": q, "amount": a, "tax": t} | ({"original_no": no} if no else {}) for no, q, a, t in items
+    ]
+    invoice = {"number": number, "colour": "red", "original_number": original, "lines": lines}
+    return {"kind": "import", "invoice": invoice}
+
+
+def test_imported_red_invoices_take_from_their_blue_until_their_import_is_reverted():
+    blue = [line(1, "1", 100000, 6000), line(2, "3", 9999, 600)]
+    fold = StateFold()
+    fold.add({"kind": "import", "invoice": {"number": "B", "colour": "blue", "original_number": None}})
+    assert fold.expected_state("B", "blue", blue) is InvoiceState.NORMAL
+    fold.add(imported_red("R1", "B", (1, "-1", "-1000.00", "-60.00"), (None, "-1", "-1.00", "0.00")))
+    assert fold.expected_state("B", "blue", blue) is InvoiceState.PARTLY_RED
+    fold.add(imported_red("R2", "B", (2, "-3", "-99.99", "-6.00")))
+    assert fold.expected_state("B", "blue", blue) is InvoiceState.FULLY_RED
+    fold.add({"kind": "revert", "invoice": {"number": "R2", "original_number": "B"}})
+    assert fold.expected_state("B", "blue", blue) is InvoiceState.PARTLY_RED
+    assert fold.expected_state("R2", "red", blue) is InvoiceState.REVERTED
+    fold.add({"kind": "revert", "invoice": {"number": "R1", "original_number": "B"}})
+    assert fold.expected_state("B", "blue", blue) is InvoiceState.NORMAL
+    fold.add({"kind": "revert", "invoice": {"number": "R3", "original_number": "C"}}, trusted=False)
+    assert fold.expected_state("C", "blue", blue) is None
+
+
 def test_document_diff_names_each_field():
     row = {"a": "1", "lines": [{"amount": "1.00"}, {"amount": "2.00"}], "buyer": {"name": "x"}}
     entry = {"a": "1", "lines": [{"amount": "1.00"}, {"amount": "3.00"}], "buyer": {"name": "y"}, "b": None}

@@ -25,13 +25,33 @@ C = FindingCode
 
 
 class StateFold:
-    """What a log's red-letter and void entries say about each blue invoice's state."""
+    """What a log's red-letter, void and revert entries say about each blue invoice's state.
+
+    A red invoice counts by its entry: ``red_letter`` when issued here, ``import`` when read from
+    a file; a red invoice whose import was reverted no longer counts against its original.
+    """
 
     def __init__(self) -> None:
-        self.taken: dict[str, dict[int, tuple[Decimal, int, int]]] = {}
+        # original number → red number → per original line (quantity, amount, tax) taken
+        self.reds: dict[str, dict[str, dict[int, tuple[Decimal, int, int]]]] = {}
         self.voided: set[str] = set()
         self.reverted: set[str] = set()
         self.uncertain: set[str] = set()
+
+    @property
+    def taken(self) -> dict[str, dict[int, tuple[Decimal, int, int]]]:
+        """Per original number, what its red invoices still in force took from each line."""
+        return {original: self._taken(original) for original in self.reds}
+
+    def _taken(self, original: str) -> dict[int, tuple[Decimal, int, int]]:
+        taken: dict[int, tuple[Decimal, int, int]] = {}
+        for red, lines in self.reds.get(original, {}).items():
+            if red in self.reverted:
+                continue
+            for no, (quantity, amount, tax) in lines.items():
+                q, a, t = taken.get(no, (Decimal(0), 0, 0))
+                taken[no] = (q + quantity, a + amount, t + tax)
+        return taken
 
     def add(self, entry: Mapping[str, Any] | None, *, trusted: bool = True) -> None:
         invoice = entry.get("invoice") if entry else None
@@ -43,9 +63,11 @@ class StateFold:
             return
         if kind == EntryKind.REVERT and isinstance(invoice.get("number"), str):
             (self.reverted if trusted else self.uncertain).add(invoice["number"])
+            if not trusted and isinstance(invoice.get("original_number"), str):
+                self.uncertain.add(invoice["original_number"])
             return
         original = invoice.get("original_number")
-        if kind != EntryKind.RED_LETTER or not isinstance(original, str):
+        if kind not in (EntryKind.RED_LETTER, EntryKind.IMPORT) or not isinstance(original, str):
             return
         if not trusted:
             self.uncertain.add(original)
@@ -59,11 +81,13 @@ class StateFold:
                     -parse_money(line["tax"], allow_negative=True),
                 )
                 for line in invoice["lines"]
+                if kind != EntryKind.IMPORT or line.get("original_no") is not None
             ]
-        except (KeyError, TypeError, ValueError, InvalidOperation, FapiaoError):
+        except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError, FapiaoError):
             self.uncertain.add(original)
             return
-        taken = self.taken.setdefault(original, {})
+        red = invoice.get("number")
+        taken = self.reds.setdefault(original, {}).setdefault(red if isinstance(red, str) else "", {})
         for no, quantity, amount, tax in additions:
             q, a, t = taken.get(no, (Decimal(0), 0, 0))
             taken[no] = (q + quantity, a + amount, t + tax)
@@ -78,7 +102,7 @@ class StateFold:
             return InvoiceState.VOIDED
         if colour != Colour.BLUE:
             return InvoiceState.NORMAL
-        return state_after(lines, self.taken.get(number, {}))
+        return state_after(lines, self._taken(number))
 
 
 _KIND_ORIGIN: dict[str, Origin] = {

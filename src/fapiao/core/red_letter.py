@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from fapiao.core.choices import InvoiceState
@@ -203,6 +203,42 @@ def red_letter_lines(
         result.append(_red_line(len(result) + 1, line, item.quantity, amount, tax))
     if errors.items:
         raise ValidationFailed(errors.items)
+    return tuple(result)
+
+
+def take(already: Already, red_lines: Sequence[Line]) -> dict[int, tuple[Decimal, int, int]]:
+    """``already`` with what ``red_lines`` (negative, each naming its ``original_no``) take added."""
+    taken = dict(already)
+    for line in red_lines:
+        if line.original_no is None:
+            continue
+        quantity, amount, tax = taken.get(line.original_no, (_ZERO, 0, 0))
+        taken[line.original_no] = (quantity - line.quantity, amount - line.amount, tax - line.tax)
+    return taken
+
+
+def match_red_lines(original: Sequence[Line], red: Sequence[Line], already: Already) -> tuple[Line, ...]:
+    """The lines of a red invoice read from a file, each given the blue line it reverses.
+
+    A file does not say which blue line a red line reverses; the red line of a 数电票 repeats the
+    blue line's item name and rate.  Each red line goes to the first blue line of the same name and
+    rate with something left (or, all taken, the first of that name and rate); failing that, to the
+    blue line at the same position when both invoices have as many lines; else to none.
+    """
+    taken = dict(already)
+    result: list[Line] = []
+    for index, line in enumerate(red):
+        same = [o for o in original if o.name == line.name and o.rate == line.rate]
+        open_ = [o for o in same if _remaining(o, taken)[1] > 0 or _remaining(o, taken)[0] > 0]
+        if open_ or same:
+            no: int | None = (open_ or same)[0].no
+        elif len(original) == len(red):
+            no = original[index].no
+        else:
+            no = None
+        matched = replace(line, original_no=no)
+        taken = take(taken, [matched])
+        result.append(matched)
     return tuple(result)
 
 

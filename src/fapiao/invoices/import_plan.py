@@ -165,7 +165,8 @@ def _reject(record: PlannedRecord, code: str, message: str, **params: Any) -> No
 
 def _check_against_records(merchant: Merchant, direction: Direction, candidates: list[PlannedRecord]) -> None:
     """Duplicates and conflicts with the merchant's records, other merchants' numbers, each other."""
-    numbers = sorted({record.number for record in candidates})
+    originals = {r.input.original_number for r in candidates if r.input and r.input.original_number}
+    numbers = sorted({record.number for record in candidates} | originals)  # and stored blue originals
     existing: dict[str, tuple[date, str, int, str]] = {}
     foreign: set[str] = set()
     for start in range(0, len(numbers), QUERY_CHUNK):

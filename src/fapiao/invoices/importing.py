@@ -7,15 +7,20 @@ mid-way (kill -9) leaves whole batches only; ``--resume RUN`` reads the same fil
 out the records the run already wrote and carries on.  The same file imported twice finds every
 record a duplicate and writes no invoice.
 
+A red-letter invoice takes from its blue original (in the same import or already stored) as an
+issued red letter does: its lines are matched to the blue's (:func:`~fapiao.core.red_letter.
+match_red_lines`) and the blue becomes 部分红冲 or 已全额红冲 in the same unit of work.
+
 Revert appends a ``revert`` entry per invoice of the run and marks each invoice reverted
-(已撤销导入): nothing is deleted; reverted invoices leave search results and totals.
+(已撤销导入): nothing is deleted; reverted invoices leave search results and totals, and a blue
+invoice that a reverted red invoice took from gets back the state its other red invoices give it.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -23,19 +28,31 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from fapiao.accounts.models import Merchant, User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import record
-from fapiao.core.choices import Direction, EntryKind, ImportRunState, InvoiceState, Origin, RecordStatus
+from fapiao.core.choices import (
+    Colour,
+    Direction,
+    EntryKind,
+    ImportRunState,
+    InvoiceState,
+    Origin,
+    RecordStatus,
+)
 from fapiao.core.errors import ConflictError, NotFoundError, PermissionDeniedError, _
+from fapiao.core.invoice import Line
+from fapiao.core.red_letter import match_red_lines, state_after, take
 from fapiao.formats.mapping import ColumnMapping
 from fapiao.invoices.import_manifest import build_manifest, merchant_totals, sign_manifest
 from fapiao.invoices.import_plan import Plan, PlannedRecord, SourceFile, plan_import
 from fapiao.invoices.models import ImportedRecord, ImportRun, Invoice
 from fapiao.invoices.outgoing import register_number
-from fapiao.invoices.rows import SealedBuyer, document_for, line_row, seal_buyer
+from fapiao.invoices.rows import SealedBuyer, core_line, document_for, line_row, seal_buyer
+from fapiao.invoices.services import red_lettered_so_far
 from fapiao.ledger.services import append_entry
 from fapiao.platform import rows
 from fapiao.platform.uow import UnitOfWork, write
@@ -327,12 +344,16 @@ def _write_batch(run: ImportRun, user: User, batch: list[PlannedRecord]) -> None
             unit.defer(*later)
             waiting.clear()
 
+        blues = _Blues({planned.input.number: planned.input.lines for planned in batch if planned.input})
         for planned, buyer in zip(batch, sealed, strict=True):
             found = planned.input
             assert found is not None
             if found.original_number and any(i.number == found.original_number for i, _p in waiting):
                 flush()  # the blue original needs its primary key first
-            invoice = _new_row(run, user, found, buyer, known.get(found.original_number or ""))
+            original = known.get(found.original_number or "")
+            if original is not None and found.colour == Colour.RED:
+                found = planned.input = replace(found, lines=blues.take(original, found.lines))
+            invoice = _new_row(run, user, found, buyer, original)
             if settings.FAPIAO_LEDGER_ENABLED:  # off in benchmarks only
                 document = document_for(invoice, found.lines, buyer=buyer.buyer)
                 entry = append_entry(
@@ -351,8 +372,43 @@ def _write_batch(run: ImportRun, user: User, batch: list[PlannedRecord]) -> None
             known[found.number] = invoice
             waiting.append((invoice, planned))
         flush()
+        blues.save()
 
     write(run_batch)
+
+
+_RED_STATES = (InvoiceState.NORMAL, InvoiceState.PARTLY_RED, InvoiceState.FULLY_RED)
+
+
+class _Blues:
+    """The blue originals a batch's red invoices take from: their lines, what was taken, new states."""
+
+    def __init__(self, batch_lines: dict[str, tuple[Line, ...]]) -> None:
+        self.batch_lines = batch_lines  # the lines of the batch's own invoices, by number
+        self.taken: dict[str, tuple[Invoice, tuple[Line, ...], dict[int, tuple[Any, int, int]]]] = {}
+
+    def take(self, original: Invoice, red: tuple[Line, ...]) -> tuple[Line, ...]:
+        """``red`` matched to ``original``'s lines (when it is a blue invoice), counted against it."""
+        if original.colour != Colour.BLUE:
+            return red
+        if original.number not in self.taken:
+            if original.pk is None or original.number in self.batch_lines:
+                lines, already = self.batch_lines[original.number], {}
+            else:
+                lines = tuple(core_line(line, original) for line in original.lines.all())
+                already = red_lettered_so_far(original)
+            self.taken[original.number] = (original, lines, already)
+        _invoice, lines, already = self.taken[original.number]
+        matched = match_red_lines(lines, red, already)
+        self.taken[original.number] = (original, lines, take(already, matched))
+        return matched
+
+    def save(self) -> None:
+        for original, lines, already in self.taken.values():
+            state = state_after(lines, already)
+            if original.state in _RED_STATES and original.state != state:
+                Invoice.objects.filter(pk=original.pk).update(state=state, version=F("version") + 1)
+                original.state = state
 
 
 def _finish(run: ImportRun, user: User) -> ImportRun:
@@ -375,6 +431,27 @@ def _finish(run: ImportRun, user: User) -> ImportRun:
     return run
 
 
+def _restore_originals(merchant: Merchant, chunk: list[int], *, reverting: frozenset[int]) -> None:
+    """The blue originals of the chunk's red invoices, not reverted themselves: the state their
+    remaining red invoices give them."""
+    originals = (
+        Invoice.objects.filter(
+            merchant=merchant,
+            colour=Colour.BLUE,
+            state__in=_RED_STATES,
+            pk__in=Invoice.objects.filter(pk__in=chunk, original__isnull=False).values("original_id"),
+        )
+        .exclude(pk__in=reverting)
+        .order_by("pk")
+        .select_for_update()
+    )
+    for original in originals:
+        lines = [core_line(line, original) for line in original.lines.all()]
+        state = state_after(lines, red_lettered_so_far(original))
+        if state != original.state:
+            Invoice.objects.filter(pk=original.pk).update(state=state, version=F("version") + 1)
+
+
 def find_run(*, user: User, run_id: str) -> ImportRun:
     require(user, Action.IMPORT_INVOICES)
     run = (
@@ -394,6 +471,7 @@ def revert_import(*, user: User, run_id: str) -> ImportRun:
         raise ImportRunStateError(_("Only a committed import can be reverted."))
     merchant = run.merchant
     ids = list(_records_of(run).filter(status=RecordStatus.ACCEPTED).values_list("invoice_id", flat=True))
+    reverting = frozenset(ids)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
 
@@ -410,6 +488,7 @@ def revert_import(*, user: User, run_id: str) -> ImportRun:
             Invoice.objects.filter(merchant=merchant, pk__in=chunk).exclude(
                 state=InvoiceState.REVERTED
             ).update(state=InvoiceState.REVERTED)
+            _restore_originals(merchant, chunk, reverting=reverting)
 
         write(revert_batch)
     now = timezone.now()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 
 from fapiao.accounts.models import Merchant, NumberSegment
-from fapiao.core.choices import EntryKind
+from fapiao.core.choices import EntryKind, Origin
 from fapiao.core.errors import FapiaoError
 from fapiao.core.identifiers import format_invoice_number
 from fapiao.core.ledger_check import (
@@ -115,6 +115,18 @@ def _fold_states(merchant: Merchant, checker: LogChecker) -> StateFold:
     entries = LogEntry.objects.filter(merchant=merchant)
     for seqs in batched(checker.fold_seqs, ROW_CHUNK):
         for _seq, body in _rows(entries.filter(seq__in=seqs).values_list("seq", "body")):
+            fold.add(parse_entry(body))
+    # Imported red invoices take from their originals by their ``import`` entries (a kind not
+    # folded by the log pass, which cannot tell a red invoice's import from a blue one's).
+    imported_reds = Invoice.objects.filter(
+        merchant=merchant, origin=Origin.IMPORTED, original__isnull=False, ledger_seq__isnull=False
+    ).values_list("ledger_seq", flat=True)
+    flags = checker.flags
+    seqs_of_reds = [seq for seq in imported_reds if seq is not None and 0 <= seq < len(flags)]
+    trusted = [seq for seq in seqs_of_reds if flags[seq] & (PRESENT | SUSPECT) == PRESENT]
+    imports = entries.filter(kind=EntryKind.IMPORT)
+    for seqs in batched(sorted(trusted), ROW_CHUNK):
+        for _seq, body in _rows(imports.filter(seq__in=seqs).values_list("seq", "body")):
             fold.add(parse_entry(body))
     suspects = [seq for a, b in flag_runs(checker.flags, PRESENT | SUSPECT) for seq in range(a, b)]
     for seqs in batched(suspects, ROW_CHUNK):

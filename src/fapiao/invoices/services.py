@@ -17,7 +17,7 @@ from django.utils import timezone
 from fapiao.accounts.models import Merchant, User
 from fapiao.accounts.permissions import Action, require
 from fapiao.audit.services import record
-from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, Origin
+from fapiao.core.choices import Colour, Direction, EntryKind, InvoiceKind, InvoiceState, Origin
 from fapiao.core.errors import NotFoundError, _
 from fapiao.core.invoice import LIMITS, InvoiceDraft, parse_invoice_request
 from fapiao.core.red_letter import parse_red_letter_request, red_letter_lines, red_remark, state_after
@@ -180,7 +180,9 @@ def issue_invoice(*, user: User, payload: object, idempotency_key: str | None = 
 def red_lettered_so_far(original: Invoice) -> dict[int, tuple[Decimal, int, int]]:
     """Per original line: (quantity, amount, tax) already red-lettered, as positive values."""
     so_far: dict[int, tuple[Decimal, int, int]] = {}
-    reds = InvoiceLine.objects.filter(invoice__original=original, invoice__merchant_id=original.merchant_id)
+    reds = InvoiceLine.objects.filter(
+        invoice__original=original, invoice__merchant_id=original.merchant_id
+    ).exclude(invoice__state=InvoiceState.REVERTED)  # a red invoice whose import was reverted
     for row in reds.values("original_line_no", "quantity", "amount", "tax"):
         no = row["original_line_no"]
         if no is None:
