@@ -53,8 +53,15 @@ INCIDENT_STATES: dict[str, Promise] = {
     "acknowledged": _("Acknowledged, in hand"),
     "resolved": _("Resolved, with a note"),
 }
+IMPORT_RUN_STATES: dict[str, Promise] = {
+    "planned": _("Checked, nothing imported"),
+    "running": _("Import in progress"),
+    "committed": _("Imported"),
+    "reverted": _("Import reverted"),
+}
 TABLES = {
     "role": ROLES,
+    "import_run_state": IMPORT_RUN_STATES,
     "incident_kind": INCIDENT_KINDS,
     "incident_state": INCIDENT_STATES,
     "state": STATES,
