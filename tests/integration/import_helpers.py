@@ -8,24 +8,11 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+from tests.unit.test_invoice_readers_table import COLUMNS  # the reader tests' export layout
+
 MERCHANT = "91110108MA01ABCD84"  # madmin's merchant (the demo's first)
 OTHER = "91110105MA01EFGH56"
 BUYER = ("北京买方贸易有限公司", "91110000MA01XKQ2TQ")
-
-COLUMNS = {
-    "number": "发票号码",
-    "issued_on": "开票日期",
-    "seller_tax_id": "销方税号",
-    "seller_name": "销方名称",
-    "buyer_name": "购方名称",
-    "buyer_tax_id": "购方税号",
-    "total_with_tax": "价税合计",
-    "line_name": "项目名称",
-    "quantity": "数量",
-    "amount": "金额",
-    "tax_rate": "税率",
-    "tax": "税额",
-}
 
 
 def save_mapping(directory: Path, name: str = "old-erp", **extra: object) -> str:
